@@ -1,0 +1,3 @@
+"""Shared test fixtures for the llm-common workspace (never published)."""
+
+__all__: list[str] = []

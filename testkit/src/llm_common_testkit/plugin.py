@@ -1,0 +1,1 @@
+"""Pytest plugin: fixtures shared by every llm-common package's tests."""
