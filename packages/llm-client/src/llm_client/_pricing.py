@@ -1,0 +1,486 @@
+"""Prices and context windows per model, and exact Decimal cost of a call.
+
+Where a price comes from, first match wins:
+
+1. prices registered at runtime with :func:`register_model` (configuration overrides);
+2. llm-client's own dated table ``_prices.toml`` (what LiteLLM's map lacks, and the test model);
+3. LiteLLM's bundled price map, read as JSON straight from the installed package **without
+   importing litellm** (its import costs ~2 s) and with every number parsed as Decimal.
+
+Model strings are resolved like LiteLLM does, plus what it cannot do: OpenRouter slugs
+(``openrouter/anthropic/claude-sonnet-4.5``) map to the underlying model's entry
+(``claude-sonnet-4-5``), and bare GLM names (``glm-4.6``) map to z.ai's (``zai/glm-4.6``).
+A model without a known price resolves to None: callers record it as *unpriced*, never as $0.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from llm_client._usage import Usage
+
+__all__ = [
+    "ModelInfo",
+    "ModelPrice",
+    "PriceSource",
+    "cost_for",
+    "cost_of",
+    "describe_price",
+    "estimate_cost",
+    "model_info",
+    "price_for",
+    "register_model",
+]
+
+PriceSource = Literal["provider", "litellm", "llm-client"]
+"""Who set a price: the provider's own report, LiteLLM's bundled map, or llm-client's table."""
+
+_MAP_FILE: Final = "model_prices_and_context_window_backup.json"
+_MILLION: Final = Decimal(1_000_000)
+
+# OpenRouter vendor slug -> key prefixes the same model has in LiteLLM's map ("" = bare name).
+_VENDOR_PREFIXES: Final[dict[str, tuple[str, ...]]] = {
+    "openai": ("", "openai/"),
+    "anthropic": ("", "anthropic/"),
+    "z-ai": ("zai/",),
+    "zai": ("zai/",),
+    "zhipu": ("zai/",),
+    "google": ("gemini/", ""),
+    "gemini": ("gemini/", ""),
+    "x-ai": ("xai/",),
+    "xai": ("xai/",),
+    "deepseek": ("deepseek/",),
+    "mistralai": ("mistral/",),
+    "mistral": ("mistral/",),
+    "moonshotai": ("moonshot/",),
+    "moonshot": ("moonshot/",),
+    "qwen": ("dashscope/",),
+    "cohere": ("cohere_chat/", ""),
+}
+# OpenRouter routing variants that do not change which model answers (":free" does: see below).
+_OPENROUTER_VARIANTS: Final = frozenset({"nitro", "floor", "online", "exacto", "thinking"})
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPrice:
+    """Per-token prices of one model in US dollars, exact Decimals.
+
+    Attributes:
+        input: Price of one uncached input token.
+        output: Price of one output token (reasoning tokens are output tokens).
+        cached_input: Price of one input token read from the prompt cache; None means the
+            provider gives no discount (billed as ``input``).
+        cache_write: Price of one input token written to the prompt cache; None means billed
+            as ``input``.
+        source: Who set the price.
+        as_of: When the price was checked, for llm-client's table; None for LiteLLM's map.
+    """
+
+    input: Decimal
+    output: Decimal
+    cached_input: Decimal | None = None
+    cache_write: Decimal | None = None
+    source: PriceSource = "llm-client"
+    as_of: date | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("input", "output", "cached_input", "cache_write"):
+            value = getattr(self, name)
+            if value is None and name in ("cached_input", "cache_write"):
+                continue
+            if not isinstance(value, Decimal) or not value.is_finite() or value < 0:
+                raise ValueError(f"ModelPrice.{name} must be a finite Decimal >= 0, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """What llm-client knows about a model: context window and price.
+
+    Attributes:
+        model: The model string as asked for.
+        provider: Provider name (``openai``, ``anthropic``, ``zai``, ...), or None if unknown.
+        max_input_tokens: Context window for the prompt, or None if unknown.
+        max_output_tokens: Largest completion the model produces, or None if unknown.
+        price: Per-token prices, or None when the model is unpriced.
+    """
+
+    model: str
+    provider: str | None
+    max_input_tokens: int | None
+    max_output_tokens: int | None
+    price: ModelPrice | None
+
+    @property
+    def input_cost_per_token(self) -> Decimal | None:
+        """Uncached input price per token, or None when unpriced."""
+        return None if self.price is None else self.price.input
+
+    @property
+    def output_cost_per_token(self) -> Decimal | None:
+        """Output price per token, or None when unpriced."""
+        return None if self.price is None else self.price.output
+
+    @property
+    def source(self) -> PriceSource | None:
+        """Where the price comes from, or None when unpriced."""
+        return None if self.price is None else self.price.source
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """One resolved table row before it becomes a ModelInfo."""
+
+    provider: str | None
+    max_input_tokens: int | None
+    max_output_tokens: int | None
+    price: ModelPrice | None
+
+
+_overrides: dict[str, _Entry] = {}
+_overrides_lock = threading.Lock()
+
+
+def _dec(value: object) -> Decimal | None:
+    """A map/table number as Decimal (ints and Decimal-parsed floats; never via float)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, Decimal | int):
+        return Decimal(value)
+    if isinstance(value, str):
+        try:
+            return Decimal(value)
+        except ArithmeticError:
+            return None
+    return None
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+@cache
+def _litellm_map() -> dict[str, dict[str, Any]]:
+    """LiteLLM's bundled price map, read once; empty when litellm is not installed."""
+    import json  # deferred: keeps `import llm_client` cheap
+
+    spec = importlib.util.find_spec("litellm")  # finds the package without executing it
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    for location in spec.submodule_search_locations:
+        path = Path(location) / _MAP_FILE
+        if path.is_file():
+            data = json.loads(path.read_bytes(), parse_float=Decimal)
+            return {k: v for k, v in data.items() if isinstance(v, dict) and k != "sample_spec"}
+    return {}
+
+
+@cache
+def _litellm_lower() -> dict[str, str]:
+    """Lower-cased key -> real key, for case-insensitive lookups (``GLM-4.6`` vs ``glm-4.6``)."""
+    return {key.lower(): key for key in _litellm_map()}
+
+
+@cache
+def _own_table() -> dict[str, tuple[_Entry, bool]]:
+    """llm-client's ``_prices.toml``: model -> (entry, exact-match-only)."""
+    import tomllib
+    from importlib import resources
+
+    text = resources.files("llm_client").joinpath("_prices.toml").read_text(encoding="utf-8")
+    data = tomllib.loads(text, parse_float=Decimal)
+    table: dict[str, tuple[_Entry, bool]] = {}
+    for model, row in data.get("models", {}).items():
+        as_of = row.get("as_of")
+        cached = _dec(row.get("cached_input_per_million"))
+        write = _dec(row.get("cache_write_per_million"))
+        price = ModelPrice(
+            input=_per_token(row["input_per_million"]),
+            output=_per_token(row["output_per_million"]),
+            cached_input=None if cached is None else cached / _MILLION,
+            cache_write=None if write is None else write / _MILLION,
+            source="llm-client",
+            as_of=as_of if isinstance(as_of, date) else None,
+        )
+        entry = _Entry(
+            provider=row.get("provider"),
+            max_input_tokens=_int(row.get("max_input_tokens")),
+            max_output_tokens=_int(row.get("max_output_tokens")),
+            price=price,
+        )
+        table[model.lower()] = (entry, bool(row.get("exact", False)))
+    return table
+
+
+def _per_token(per_million: object) -> Decimal:
+    value = _dec(per_million)
+    if value is None:
+        raise ValueError(f"price table value {per_million!r} is not a number")
+    return value / _MILLION  # exact: dividing by 10**6 only shifts the exponent
+
+
+def _entry_from_map(row: dict[str, Any]) -> _Entry:
+    input_price = _dec(row.get("input_cost_per_token"))
+    output_price = _dec(row.get("output_cost_per_token"))
+    price = None
+    if input_price is not None and output_price is not None:
+        price = ModelPrice(
+            input=input_price,
+            output=output_price,
+            cached_input=_dec(row.get("cache_read_input_token_cost")),
+            cache_write=_dec(row.get("cache_creation_input_token_cost")),
+            source="litellm",
+            as_of=None,
+        )
+    return _Entry(
+        provider=row.get("litellm_provider"),
+        max_input_tokens=_int(row.get("max_input_tokens")),
+        max_output_tokens=_int(row.get("max_output_tokens")),
+        price=price,
+    )
+
+
+def _name_variants(name: str) -> list[str]:
+    """``claude-sonnet-4.5`` is ``claude-sonnet-4-5`` in LiteLLM's map: try both spellings."""
+    variants = [name]
+    if name.startswith("claude") and "." in name:
+        variants.append(name.replace(".", "-"))
+    return variants
+
+
+def _candidates(model: str) -> tuple[list[str], bool]:
+    """Keys to try for ``model``, best first; the flag says it is an OpenRouter ``:free`` slug."""
+    lowered = model.strip().lower()
+    keys = [lowered]
+    free = False
+    vendor, sep, name = lowered.partition("/")
+    if vendor == "openrouter" and sep:
+        base, _, variant = name.partition(":")
+        free = variant == "free"
+        if variant and variant not in _OPENROUTER_VARIANTS and not free:
+            return keys, False
+        keys.append(f"openrouter/{base}")
+        vendor, sep, name = base.partition("/")
+        if not sep:  # "openrouter/gpt-4o" without a vendor
+            vendor, name = "", base
+    elif not sep:
+        vendor, name = "", lowered
+    if not vendor:
+        vendor = "zai" if name.startswith("glm-") else ""
+    prefixes = _VENDOR_PREFIXES.get(vendor, (f"{vendor}/",) if vendor else ("",))
+    for prefix in prefixes:
+        keys.extend(prefix + variant for variant in _name_variants(name))
+    return list(dict.fromkeys(keys)), free
+
+
+def _lookup(model: str) -> _Entry | None:
+    """Resolve a model string through overrides, our table, then LiteLLM's map."""
+    stripped = model.strip()
+    with _overrides_lock:
+        override = _overrides.get(stripped.lower())
+    if override is not None:
+        return override
+    table = _own_table()
+    exact = table.get(stripped.lower())
+    if exact is not None:
+        return exact[0]
+    keys, free = _candidates(stripped)
+    found: _Entry | None = None
+    for key in keys:
+        own = table.get(key)
+        if own is not None and not own[1]:
+            found = own[0]
+            break
+        real_key = _litellm_lower().get(key)
+        if real_key is not None:
+            row = _litellm_map()[real_key]
+            alias = row.get("alias_of")
+            if isinstance(alias, str) and alias.lower() in _litellm_lower():
+                row = _litellm_map()[_litellm_lower()[alias.lower()]]
+            found = _entry_from_map(row)
+            break
+    if free and found is not None:
+        # OpenRouter's ":free" variants bill nothing; say so explicitly instead of "unpriced".
+        zero = ModelPrice(Decimal(0), Decimal(0), Decimal(0), None, "llm-client", None)
+        found = _Entry("openrouter", found.max_input_tokens, found.max_output_tokens, zero)
+    return found
+
+
+def register_model(
+    model: str,
+    *,
+    price: ModelPrice | None = None,
+    provider: str | None = None,
+    max_input_tokens: int | None = None,
+    max_output_tokens: int | None = None,
+) -> None:
+    """Override (or add) a model's price and context window for this process.
+
+    Fields left None keep what the tables say, so an override can change only the context
+    window. Configuration uses this for models and deals none of the tables know.
+
+    Args:
+        model: Exact model string (case-insensitive) the override applies to.
+        price: Per-token prices; None keeps the table's price.
+        provider: Provider name; None keeps the table's.
+        max_input_tokens: Context window override.
+        max_output_tokens: Output limit override.
+    """
+    with _overrides_lock:
+        _overrides.pop(model.strip().lower(), None)
+    base = _lookup(model) or _Entry(None, None, None, None)
+    entry = _Entry(
+        provider=provider if provider is not None else base.provider,
+        max_input_tokens=max_input_tokens
+        if max_input_tokens is not None
+        else base.max_input_tokens,
+        max_output_tokens=(
+            max_output_tokens if max_output_tokens is not None else base.max_output_tokens
+        ),
+        price=price if price is not None else base.price,
+    )
+    with _overrides_lock:
+        _overrides[model.strip().lower()] = entry
+
+
+def price_for(model: str) -> ModelPrice | None:
+    """Per-token prices of ``model``, or None when no table knows it (record it as unpriced).
+
+    Args:
+        model: Any model string llm-client accepts (``gpt-4o-mini``,
+            ``openrouter/anthropic/claude-sonnet-4.5``, ``zai/glm-4.6``, ``test``, ...).
+
+    Returns:
+        The price, or None for an unknown model (never a silent zero).
+    """
+    entry = _lookup(model)
+    return None if entry is None else entry.price
+
+
+def model_info(model: str) -> ModelInfo:
+    """Context window, output limit and price of ``model``; unknown fields are None.
+
+    Args:
+        model: Any model string llm-client accepts.
+
+    Returns:
+        A :class:`ModelInfo`; ``price`` is None for an unpriced model.
+    """
+    entry = _lookup(model) or _Entry(None, None, None, None)
+    return ModelInfo(
+        model=model,
+        provider=entry.provider,
+        max_input_tokens=entry.max_input_tokens,
+        max_output_tokens=entry.max_output_tokens,
+        price=entry.price,
+    )
+
+
+def cost_of(usage: Usage, price: ModelPrice) -> Decimal:
+    """Exact cost of ``usage`` at ``price``; every token is billed exactly once.
+
+    Cached reads and cache writes are parts of ``prompt_tokens`` and reasoning tokens are part
+    of ``completion_tokens``, so each part is priced instead of (not on top of) the base rate.
+    No rounding happens here: quantize only for display.
+
+    Args:
+        usage: Normalised token counts.
+        price: Per-token prices.
+
+    Returns:
+        The cost in US dollars as an exact Decimal.
+    """
+    cached_price = price.input if price.cached_input is None else price.cached_input
+    write_price = price.input if price.cache_write is None else price.cache_write
+    return (
+        usage.uncached_prompt_tokens * price.input
+        + usage.cached_prompt_tokens * cached_price
+        + usage.cache_write_tokens * write_price
+        + usage.completion_tokens * price.output
+    )
+
+
+def cost_for(
+    usage: Usage, model: str, reported_cost: Decimal | None = None
+) -> tuple[Decimal | None, str]:
+    """Cost of one call and where that number comes from.
+
+    Args:
+        usage: Normalised token counts of the call.
+        model: Model string the call used.
+        reported_cost: What the provider said it charged (OpenRouter ``usage.cost``), if any.
+
+    Returns:
+        ``(cost, source)``: the provider's figure with source ``"provider"`` when reported,
+        else the computed cost with the price's source (``"litellm"`` or ``"llm-client"``),
+        else ``(None, "unpriced")``.
+    """
+    if reported_cost is not None:
+        return reported_cost, "provider"
+    price = price_for(model)
+    if price is None:
+        return None, "unpriced"
+    return cost_of(usage, price), price.source
+
+
+def estimate_cost(prompt_tokens: int, max_output_tokens: int, model: str) -> Decimal | None:
+    """Upper bound of a call's cost, for reserving budget before the call is made.
+
+    Every input token is priced uncached (the cache might miss) and the output at its maximum.
+
+    Args:
+        prompt_tokens: Input tokens of the request (e.g. from ``count_tokens``).
+        max_output_tokens: The most output tokens the call may produce.
+        model: Model string the call will use.
+
+    Returns:
+        The bound in US dollars, or None when the model is unpriced.
+    """
+    price = price_for(model)
+    if price is None:
+        return None
+    input_price = max(price.input, price.cache_write or price.input)
+    return max(prompt_tokens, 0) * input_price + max(max_output_tokens, 0) * price.output
+
+
+def describe_price(model: str) -> dict[str, str | int | None]:
+    """A model's prices per million tokens and their origin, for ``llm-client price MODEL``.
+
+    Args:
+        model: Any model string llm-client accepts.
+
+    Returns:
+        Keys ``model``, ``provider``, ``source`` (``litellm``, ``llm-client`` or ``unpriced``),
+        ``as_of`` (ISO date or None), ``input_per_million``, ``output_per_million``,
+        ``cached_input_per_million``, ``cache_write_per_million`` (Decimal strings or None),
+        ``max_input_tokens`` and ``max_output_tokens``.
+    """
+    info = model_info(model)
+    price = info.price
+
+    def per_million(value: Decimal | None) -> str | None:
+        return None if value is None else _plain(value * _MILLION)
+
+    return {
+        "model": model,
+        "provider": info.provider,
+        "source": "unpriced" if price is None else price.source,
+        "as_of": None if price is None or price.as_of is None else price.as_of.isoformat(),
+        "input_per_million": per_million(None if price is None else price.input),
+        "output_per_million": per_million(None if price is None else price.output),
+        "cached_input_per_million": per_million(None if price is None else price.cached_input),
+        "cache_write_per_million": per_million(None if price is None else price.cache_write),
+        "max_input_tokens": info.max_input_tokens,
+        "max_output_tokens": info.max_output_tokens,
+    }
+
+
+def _plain(value: Decimal) -> str:
+    """Decimal as plain notation without exponent or trailing zeros (``0.15``, ``3``)."""
+    return format(value.normalize(), "f")
