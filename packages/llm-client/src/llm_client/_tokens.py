@@ -1,0 +1,201 @@
+"""Offline token counting with a real BPE tokenizer (tiktoken).
+
+tiktoken normally downloads its encodings on first use. LiteLLM's wheel already ships the
+``cl100k_base``, ``o200k_base`` and ``p50k_base`` rank files (under
+``litellm/litellm_core_utils/tokenizers/``, named by the SHA-1 of their download URL), so this
+module reads them from there: no network, no cache directory, no ``import litellm`` (2 s), and
+no change to the process environment. tiktoken itself is imported on the first count only, so
+``import llm_client`` stays fast.
+
+Non-OpenAI models (Claude, GLM, Gemini, ...) use different tokenizers that are not available
+offline; their counts use ``cl100k_base`` as an approximation (as LiteLLM does), which is good
+enough to fit a prompt into a context window with some headroom.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import importlib.util
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    import tiktoken
+
+__all__ = ["count_tokens", "encoding_name_for"]
+
+_URL: Final = "https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
+# sha256 of each rank file as published by OpenAI (the same hashes tiktoken checks).
+_SHA256: Final[dict[str, str]] = {
+    "cl100k_base": "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+    "o200k_base": "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+}
+# Split regex and special tokens, as defined in tiktoken_ext/openai_public.py (its constructors
+# would download the ranks, so they cannot be called offline; a test checks these match).
+_O200K_PAT: Final = "|".join(
+    [
+        r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+        r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+        r"""\p{N}{1,3}""",
+        r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
+        r"""\s*[\r\n]+""",
+        r"""\s+(?!\S)""",
+        r"""\s+""",
+    ]
+)
+_DEFINITIONS: Final[dict[str, tuple[str, dict[str, int]]]] = {
+    "cl100k_base": (
+        r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s""",  # noqa: E501
+        {
+            "<|endoftext|>": 100257,
+            "<|fim_prefix|>": 100258,
+            "<|fim_middle|>": 100259,
+            "<|fim_suffix|>": 100260,
+            "<|endofprompt|>": 100276,
+        },
+    ),
+    "o200k_base": (_O200K_PAT, {"<|endoftext|>": 199999, "<|endofprompt|>": 200018}),
+}
+_DEFAULT_ENCODING: Final = "cl100k_base"
+
+# OpenAI cookbook ("How to count tokens with tiktoken"): every message is wrapped as
+# <|start|>{role/name}\n{content}<|end|>\n, and every reply is primed with <|start|>assistant.
+_TOKENS_PER_MESSAGE: Final = 3
+_TOKENS_PER_NAME: Final = 1
+_REPLY_PRIMING: Final = 3
+
+_encodings: dict[str, tiktoken.Encoding] = {}
+_lock = threading.Lock()
+
+
+class TokenizerUnavailableError(RuntimeError):
+    """The bundled tokenizer files are missing (LiteLLM not installed or repackaged)."""
+
+
+def _rank_file(name: str) -> Path:
+    """Path of LiteLLM's bundled copy of an encoding's rank file."""
+    spec = importlib.util.find_spec("litellm")  # locates the package without importing it
+    key = hashlib.sha1(_URL.format(name=name).encode(), usedforsecurity=False).hexdigest()
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(location) / "litellm_core_utils" / "tokenizers" / key
+        if path.is_file():
+            return path
+    raise TokenizerUnavailableError(
+        f"tokenizer {name!r} not found in the installed litellm package; "
+        "reinstall llm-client's dependencies"
+    )
+
+
+def _load_encoding(name: str) -> tiktoken.Encoding:
+    """Build a tiktoken Encoding from the bundled rank file (verified by sha256)."""
+    import tiktoken  # deferred: only needed when counting
+
+    data = _rank_file(name).read_bytes()
+    if hashlib.sha256(data).hexdigest() != _SHA256[name]:
+        raise TokenizerUnavailableError(f"bundled tokenizer {name!r} is corrupt (sha256 mismatch)")
+    ranks = {
+        base64.b64decode(token): int(rank)
+        for token, rank in (line.split() for line in data.splitlines() if line)
+    }
+    pat_str, special_tokens = _DEFINITIONS[name]
+    return tiktoken.Encoding(
+        name=name, pat_str=pat_str, mergeable_ranks=ranks, special_tokens=special_tokens
+    )
+
+
+def _encoding(name: str) -> tiktoken.Encoding:
+    encoding = _encodings.get(name)
+    if encoding is None:
+        encoding = _load_encoding(name)
+        _encodings.setdefault(name, encoding)
+    return _encodings[name]
+
+
+def encoding_name_for(model: str | None) -> str:
+    """Name of the tiktoken encoding used to count tokens for ``model``.
+
+    Args:
+        model: Any model string (provider prefixes and OpenRouter slugs are stripped), or None.
+
+    Returns:
+        ``o200k_base`` for GPT-4o/4.1/5 and o-series models, ``cl100k_base`` otherwise.
+    """
+    if not model:
+        return _DEFAULT_ENCODING
+    name = model.strip().lower().rsplit("/", 1)[-1].split(":", 1)[0]
+    try:
+        from tiktoken.model import encoding_name_for_model
+
+        found = encoding_name_for_model(name)
+    except (KeyError, ImportError):
+        return _DEFAULT_ENCODING
+    return found if found in _SHA256 else _DEFAULT_ENCODING
+
+
+def _content_text(content: object) -> str:
+    """Text of a message's content: a string, or OpenAI content parts (text parts only)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, Sequence):
+        texts = []
+        for part in content:
+            if isinstance(part, Mapping) and isinstance(part.get("text"), str):
+                texts.append(part["text"])
+            elif isinstance(part, str):
+                texts.append(part)
+        return "".join(texts)
+    return str(content)
+
+
+def count_tokens(
+    text_or_messages: str | Sequence[Mapping[str, Any]], model: str | None = None
+) -> int:
+    """Count tokens offline with the model's real tokenizer (or cl100k_base when unknown).
+
+    A string counts as its plain encoding. A list of OpenAI-style chat messages counts the way
+    OpenAI bills it: each message's fields plus 3 tokens of framing per message (1 more for a
+    ``name``), plus 3 tokens priming the reply. Tool calls are counted as their JSON text.
+
+    Args:
+        text_or_messages: A string, or chat messages (``{"role": ..., "content": ...}``).
+        model: Model the text is for; picks the encoding (see :func:`encoding_name_for`).
+
+    Returns:
+        The number of tokens.
+
+    Raises:
+        TypeError: If ``text_or_messages`` is neither a string nor a sequence of mappings.
+        TokenizerUnavailableError: If the bundled tokenizer files are missing.
+    """
+    encoding = _encoding(encoding_name_for(model))
+    if isinstance(text_or_messages, str):
+        return len(encoding.encode(text_or_messages, disallowed_special=()))
+    if not isinstance(text_or_messages, Sequence):
+        raise TypeError(
+            f"expected a str or a list of messages, got {type(text_or_messages).__name__}"
+        )
+    total = _REPLY_PRIMING
+    for message in text_or_messages:
+        if not isinstance(message, Mapping):
+            raise TypeError(f"each message must be a mapping, got {type(message).__name__}")
+        total += _TOKENS_PER_MESSAGE
+        for key, value in message.items():
+            if key == "content":
+                text = _content_text(value)
+            elif key == "tool_calls" and value is not None:
+                import json
+
+                text = json.dumps(value, separators=(",", ":"), default=str)
+            elif isinstance(value, str):
+                text = value
+            else:
+                continue
+            total += len(encoding.encode(text, disallowed_special=()))
+            if key == "name":
+                total += _TOKENS_PER_NAME
+    return total
