@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import importlib.util
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final
 
-from llm_client._usage import Usage
+from llm_client._errors import ConfigError
+from llm_client._usage import ModelPrice, PriceSource, Usage, cost_of
 
 __all__ = [
     "ModelInfo",
@@ -39,64 +40,20 @@ __all__ = [
     "register_model",
 ]
 
-PriceSource = Literal["provider", "litellm", "llm-client"]
-"""Who set a price: the provider's own report, LiteLLM's bundled map, or llm-client's table."""
-
 _MAP_FILE: Final = "model_prices_and_context_window_backup.json"
 _MILLION: Final = Decimal(1_000_000)
 
 # OpenRouter vendor slug -> key prefixes the same model has in LiteLLM's map ("" = bare name).
 _VENDOR_PREFIXES: Final[dict[str, tuple[str, ...]]] = {
-    "openai": ("", "openai/"),
-    "anthropic": ("", "anthropic/"),
-    "z-ai": ("zai/",),
-    "zai": ("zai/",),
-    "zhipu": ("zai/",),
-    "google": ("gemini/", ""),
-    "gemini": ("gemini/", ""),
-    "x-ai": ("xai/",),
-    "xai": ("xai/",),
-    "deepseek": ("deepseek/",),
-    "mistralai": ("mistral/",),
-    "mistral": ("mistral/",),
-    "moonshotai": ("moonshot/",),
-    "moonshot": ("moonshot/",),
-    "qwen": ("dashscope/",),
+    "openai": ("", "openai/"), "anthropic": ("", "anthropic/"),
+    "z-ai": ("zai/",), "zai": ("zai/",), "zhipu": ("zai/",),
+    "google": ("gemini/", ""), "gemini": ("gemini/", ""), "x-ai": ("xai/",), "xai": ("xai/",),
+    "deepseek": ("deepseek/",), "mistralai": ("mistral/",), "mistral": ("mistral/",),
+    "moonshotai": ("moonshot/",), "moonshot": ("moonshot/",), "qwen": ("dashscope/",),
     "cohere": ("cohere_chat/", ""),
-}
+}  # fmt: skip
 # OpenRouter routing variants that do not change which model answers (":free" does: see below).
 _OPENROUTER_VARIANTS: Final = frozenset({"nitro", "floor", "online", "exacto", "thinking"})
-
-
-@dataclass(frozen=True, slots=True)
-class ModelPrice:
-    """Per-token prices of one model in US dollars, exact Decimals.
-
-    Attributes:
-        input: Price of one uncached input token.
-        output: Price of one output token (reasoning tokens are output tokens).
-        cached_input: Price of one input token read from the prompt cache; None means the
-            provider gives no discount (billed as ``input``).
-        cache_write: Price of one input token written to the prompt cache; None means billed
-            as ``input``.
-        source: Who set the price.
-        as_of: When the price was checked, for llm-client's table; None for LiteLLM's map.
-    """
-
-    input: Decimal
-    output: Decimal
-    cached_input: Decimal | None = None
-    cache_write: Decimal | None = None
-    source: PriceSource = "llm-client"
-    as_of: date | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("input", "output", "cached_input", "cache_write"):
-            value = getattr(self, name)
-            if value is None and name in ("cached_input", "cache_write"):
-                continue
-            if not isinstance(value, Decimal) or not value.is_finite() or value < 0:
-                raise ValueError(f"ModelPrice.{name} must be a finite Decimal >= 0, got {value!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,27 +90,14 @@ class ModelInfo:
         return None if self.price is None else self.price.source
 
 
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    """One resolved table row before it becomes a ModelInfo."""
-
-    provider: str | None
-    max_input_tokens: int | None
-    max_output_tokens: int | None
-    price: ModelPrice | None
-
-
-_overrides: dict[str, _Entry] = {}
+_NO_ENTRY: Final = ModelInfo("", None, None, None, None)
+_overrides: dict[str, ModelInfo] = {}
 _overrides_lock = threading.Lock()
 
 
 def _dec(value: object) -> Decimal | None:
     """A map/table number as Decimal (ints and Decimal-parsed floats; never via float)."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, Decimal | int):
-        return Decimal(value)
-    if isinstance(value, str):
+    if isinstance(value, Decimal | int | str) and not isinstance(value, bool):
         try:
             return Decimal(value)
         except ArithmeticError:
@@ -188,14 +132,14 @@ def _litellm_lower() -> dict[str, str]:
 
 
 @cache
-def _own_table() -> dict[str, tuple[_Entry, bool]]:
+def _own_table() -> dict[str, tuple[ModelInfo, bool]]:
     """llm-client's ``_prices.toml``: model -> (entry, exact-match-only)."""
     import tomllib
     from importlib import resources
 
     text = resources.files("llm_client").joinpath("_prices.toml").read_text(encoding="utf-8")
     data = tomllib.loads(text, parse_float=Decimal)
-    table: dict[str, tuple[_Entry, bool]] = {}
+    table: dict[str, tuple[ModelInfo, bool]] = {}
     for model, row in data.get("models", {}).items():
         as_of = row.get("as_of")
         cached = _dec(row.get("cached_input_per_million"))
@@ -208,7 +152,8 @@ def _own_table() -> dict[str, tuple[_Entry, bool]]:
             source="llm-client",
             as_of=as_of if isinstance(as_of, date) else None,
         )
-        entry = _Entry(
+        entry = ModelInfo(
+            model="",
             provider=row.get("provider"),
             max_input_tokens=_int(row.get("max_input_tokens")),
             max_output_tokens=_int(row.get("max_output_tokens")),
@@ -221,11 +166,11 @@ def _own_table() -> dict[str, tuple[_Entry, bool]]:
 def _per_token(per_million: object) -> Decimal:
     value = _dec(per_million)
     if value is None:
-        raise ValueError(f"price table value {per_million!r} is not a number")
+        raise ConfigError(f"price table value {per_million!r} is not a number")
     return value / _MILLION  # exact: dividing by 10**6 only shifts the exponent
 
 
-def _entry_from_map(row: dict[str, Any]) -> _Entry:
+def _entry_from_map(row: dict[str, Any]) -> ModelInfo:
     input_price = _dec(row.get("input_cost_per_token"))
     output_price = _dec(row.get("output_cost_per_token"))
     price = None
@@ -238,7 +183,8 @@ def _entry_from_map(row: dict[str, Any]) -> _Entry:
             source="litellm",
             as_of=None,
         )
-    return _Entry(
+    return ModelInfo(
+        model="",
         provider=row.get("litellm_provider"),
         max_input_tokens=_int(row.get("max_input_tokens")),
         max_output_tokens=_int(row.get("max_output_tokens")),
@@ -279,7 +225,7 @@ def _candidates(model: str) -> tuple[list[str], bool]:
     return list(dict.fromkeys(keys)), free
 
 
-def _lookup(model: str) -> _Entry | None:
+def _lookup(model: str) -> ModelInfo | None:
     """Resolve a model string through overrides, our table, then LiteLLM's map."""
     stripped = model.strip()
     with _overrides_lock:
@@ -291,7 +237,7 @@ def _lookup(model: str) -> _Entry | None:
     if exact is not None:
         return exact[0]
     keys, free = _candidates(stripped)
-    found: _Entry | None = None
+    found: ModelInfo | None = None
     for key in keys:
         own = table.get(key)
         if own is not None and not own[1]:
@@ -308,7 +254,7 @@ def _lookup(model: str) -> _Entry | None:
     if free and found is not None:
         # OpenRouter's ":free" variants bill nothing; say so explicitly instead of "unpriced".
         zero = ModelPrice(Decimal(0), Decimal(0), Decimal(0), None, "llm-client", None)
-        found = _Entry("openrouter", found.max_input_tokens, found.max_output_tokens, zero)
+        found = ModelInfo("", "openrouter", found.max_input_tokens, found.max_output_tokens, zero)
     return found
 
 
@@ -332,21 +278,21 @@ def register_model(
         max_input_tokens: Context window override.
         max_output_tokens: Output limit override.
     """
+    key = model.strip().lower()
     with _overrides_lock:
-        _overrides.pop(model.strip().lower(), None)
-    base = _lookup(model) or _Entry(None, None, None, None)
-    entry = _Entry(
-        provider=provider if provider is not None else base.provider,
-        max_input_tokens=max_input_tokens
-        if max_input_tokens is not None
-        else base.max_input_tokens,
-        max_output_tokens=(
-            max_output_tokens if max_output_tokens is not None else base.max_output_tokens
-        ),
-        price=price if price is not None else base.price,
+        _overrides.pop(key, None)
+    base = _lookup(model) or _NO_ENTRY
+    entry = ModelInfo(
+        model="",
+        provider=base.provider if provider is None else provider,
+        max_input_tokens=base.max_input_tokens if max_input_tokens is None else max_input_tokens,
+        max_output_tokens=base.max_output_tokens
+        if max_output_tokens is None
+        else max_output_tokens,
+        price=base.price if price is None else price,
     )
     with _overrides_lock:
-        _overrides[model.strip().lower()] = entry
+        _overrides[key] = entry
 
 
 def price_for(model: str) -> ModelPrice | None:
@@ -372,38 +318,7 @@ def model_info(model: str) -> ModelInfo:
     Returns:
         A :class:`ModelInfo`; ``price`` is None for an unpriced model.
     """
-    entry = _lookup(model) or _Entry(None, None, None, None)
-    return ModelInfo(
-        model=model,
-        provider=entry.provider,
-        max_input_tokens=entry.max_input_tokens,
-        max_output_tokens=entry.max_output_tokens,
-        price=entry.price,
-    )
-
-
-def cost_of(usage: Usage, price: ModelPrice) -> Decimal:
-    """Exact cost of ``usage`` at ``price``; every token is billed exactly once.
-
-    Cached reads and cache writes are parts of ``prompt_tokens`` and reasoning tokens are part
-    of ``completion_tokens``, so each part is priced instead of (not on top of) the base rate.
-    No rounding happens here: quantize only for display.
-
-    Args:
-        usage: Normalised token counts.
-        price: Per-token prices.
-
-    Returns:
-        The cost in US dollars as an exact Decimal.
-    """
-    cached_price = price.input if price.cached_input is None else price.cached_input
-    write_price = price.input if price.cache_write is None else price.cache_write
-    return (
-        usage.uncached_prompt_tokens * price.input
-        + usage.cached_prompt_tokens * cached_price
-        + usage.cache_write_tokens * write_price
-        + usage.completion_tokens * price.output
-    )
+    return replace(_lookup(model) or _NO_ENTRY, model=model)
 
 
 def cost_for(
@@ -463,24 +378,18 @@ def describe_price(model: str) -> dict[str, str | int | None]:
     """
     info = model_info(model)
     price = info.price
-
-    def per_million(value: Decimal | None) -> str | None:
-        return None if value is None else _plain(value * _MILLION)
-
-    return {
+    described: dict[str, str | int | None] = {
         "model": model,
         "provider": info.provider,
         "source": "unpriced" if price is None else price.source,
         "as_of": None if price is None or price.as_of is None else price.as_of.isoformat(),
-        "input_per_million": per_million(None if price is None else price.input),
-        "output_per_million": per_million(None if price is None else price.output),
-        "cached_input_per_million": per_million(None if price is None else price.cached_input),
-        "cache_write_per_million": per_million(None if price is None else price.cache_write),
-        "max_input_tokens": info.max_input_tokens,
-        "max_output_tokens": info.max_output_tokens,
     }
-
-
-def _plain(value: Decimal) -> str:
-    """Decimal as plain notation without exponent or trailing zeros (``0.15``, ``3``)."""
-    return format(value.normalize(), "f")
+    for name in ("input", "output", "cached_input", "cache_write"):
+        value: Decimal | None = None if price is None else getattr(price, name)
+        # Plain notation without exponent or trailing zeros: "0.15", "3".
+        described[f"{name}_per_million"] = (
+            None if value is None else format((value * _MILLION).normalize(), "f")
+        )
+    described["max_input_tokens"] = info.max_input_tokens
+    described["max_output_tokens"] = info.max_output_tokens
+    return described

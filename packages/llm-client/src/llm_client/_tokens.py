@@ -22,10 +22,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from llm_client._errors import LLMClientError
+
 if TYPE_CHECKING:
     import tiktoken
 
-__all__ = ["count_tokens", "encoding_name_for"]
+__all__ = ["TokenizerUnavailableError", "count_tokens", "encoding_name_for"]
 
 _URL: Final = "https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
 # sha256 of each rank file as published by OpenAI (the same hashes tiktoken checks).
@@ -71,7 +73,7 @@ _encodings: dict[str, tiktoken.Encoding] = {}
 _lock = threading.Lock()
 
 
-class TokenizerUnavailableError(RuntimeError):
+class TokenizerUnavailableError(LLMClientError, RuntimeError):
     """The bundled tokenizer files are missing (LiteLLM not installed or repackaged)."""
 
 

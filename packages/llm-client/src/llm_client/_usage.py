@@ -32,15 +32,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
-from typing import Any
+from datetime import date
+from decimal import Decimal, Inexact, InvalidOperation, localcontext
+from typing import Any, Literal
 
-__all__ = ["Usage", "UsageError", "normalize_usage"]
+from llm_client._errors import ConfigError, LLMClientError
+
+__all__ = ["ModelPrice", "PriceSource", "Usage", "UsageError", "cost_of", "normalize_usage"]
 
 logger = logging.getLogger(__name__)
 
 
-class UsageError(ValueError):
+class UsageError(LLMClientError, ValueError):
     """Token counts that cannot describe a real call (negative, or parts larger than totals)."""
 
 
@@ -128,6 +131,68 @@ class Usage:
 
 
 _ZERO = Usage()
+
+PriceSource = Literal["provider", "litellm", "llm-client"]
+"""Who set a price: the provider's own report, LiteLLM's bundled map, or llm-client's table."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPrice:
+    """Per-token prices of one model in US dollars, exact Decimals.
+
+    Attributes:
+        input: Price of one uncached input token.
+        output: Price of one output token (reasoning tokens are output tokens).
+        cached_input: Price of one input token read from the prompt cache; None means the
+            provider gives no discount (billed as ``input``).
+        cache_write: Price of one input token written to the prompt cache; None means billed
+            as ``input``.
+        source: Who set the price.
+        as_of: When the price was checked, for llm-client's table; None for LiteLLM's map.
+    """
+
+    input: Decimal
+    output: Decimal
+    cached_input: Decimal | None = None
+    cache_write: Decimal | None = None
+    source: PriceSource = "llm-client"
+    as_of: date | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("input", "output", "cached_input", "cache_write"):
+            value = getattr(self, name)
+            if value is None and name in ("cached_input", "cache_write"):
+                continue
+            if not isinstance(value, Decimal) or not value.is_finite() or value < 0:
+                raise ConfigError(f"ModelPrice.{name} must be a finite Decimal >= 0, got {value!r}")
+
+
+def cost_of(usage: Usage, price: ModelPrice) -> Decimal:
+    """Exact cost of ``usage`` at ``price``; every token is billed exactly once.
+
+    Cached reads and cache writes are parts of ``prompt_tokens`` and reasoning tokens are part
+    of ``completion_tokens``, so each part is priced instead of (not on top of) the base rate.
+    No rounding happens here: quantize only for display.
+
+    Args:
+        usage: Normalised token counts.
+        price: Per-token prices.
+
+    Returns:
+        The cost in US dollars as an exact Decimal.
+    """
+    cached_price = price.input if price.cached_input is None else price.cached_input
+    write_price = price.input if price.cache_write is None else price.cache_write
+    with localcontext() as ctx:
+        # Wide enough that no real bill rounds; if one ever would, fail loudly instead.
+        ctx.prec = 80
+        ctx.traps[Inexact] = True
+        return (
+            usage.uncached_prompt_tokens * price.input
+            + usage.cached_prompt_tokens * cached_price
+            + usage.cache_write_tokens * write_price
+            + usage.completion_tokens * price.output
+        )
 
 
 def _get(obj: object, key: str) -> Any:
