@@ -1,0 +1,96 @@
+"""Errors raised by cost-tracker.
+
+The tree::
+
+    CostTrackerError                      base of every error this package raises
+    ├── BudgetExceededError               a reservation would cross a daily or monthly budget
+    │   └── UnpricedCostError             an unpriced estimate while a budget is active
+    ├── InvalidRecordError (ValueError)   a record or argument that cannot be stored as given
+    ├── StoreUnavailableError             the database cannot be reached right now
+    └── StoreError                        the database answered with an error
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+__all__ = [
+    "BudgetExceededError",
+    "CostTrackerError",
+    "InvalidRecordError",
+    "StoreError",
+    "StoreUnavailableError",
+    "UnpricedCostError",
+]
+
+
+class CostTrackerError(Exception):
+    """Base class of every error raised by cost-tracker."""
+
+
+class BudgetExceededError(CostTrackerError):
+    """A reservation was refused because it would cross a budget.
+
+    Attributes:
+        project: Project whose budget refused the reservation.
+        kind: ``"daily"`` or ``"monthly"``.
+        period: First day of the period (local date in the tracker's time zone).
+        budget: The configured limit for the period.
+        spent: Settled spend in the period when the reservation was refused.
+        reserved: Spend held by other open reservations in the period.
+        requested: The amount that was asked for (None when unpriced).
+    """
+
+    def __init__(
+        self,
+        *,
+        project: str,
+        kind: str,
+        period: date,
+        budget: Decimal,
+        spent: Decimal,
+        reserved: Decimal,
+        requested: Decimal | None,
+    ) -> None:
+        self.project = project
+        self.kind = kind
+        self.period = period
+        self.budget = budget
+        self.spent = spent
+        self.reserved = reserved
+        self.requested = requested
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        return (
+            f"{self.kind} budget of ${self.budget} for project {self.project!r} "
+            f"(period {self.period.isoformat()}) would be exceeded: spent ${self.spent}, "
+            f"reserved ${self.reserved}, requested ${self.requested}"
+        )
+
+
+class UnpricedCostError(BudgetExceededError):
+    """An estimate without a price was refused because a budget is active.
+
+    A budget cannot be enforced for a call whose cost is unknown, so such calls are refused
+    rather than silently counted as free.
+    """
+
+    def _message(self) -> str:
+        return (
+            f"refusing an unpriced call: project {self.project!r} has an active "
+            f"{self.kind} budget of ${self.budget} and the call has no known price"
+        )
+
+
+class InvalidRecordError(CostTrackerError, ValueError):
+    """A record or argument cannot be stored or used as given."""
+
+
+class StoreUnavailableError(CostTrackerError):
+    """The storage backend cannot be reached (connection refused, dropped, timed out)."""
+
+
+class StoreError(CostTrackerError):
+    """The storage backend answered with an error that retrying will not fix."""
