@@ -347,7 +347,8 @@ def cost_for(
 def estimate_cost(prompt_tokens: int, max_output_tokens: int, model: str) -> Decimal | None:
     """Upper bound of a call's cost, for reserving budget before the call is made.
 
-    Every input token is priced uncached (the cache might miss) and the output at its maximum.
+    Every input token is priced at the dearest input rate (the cache might miss, or be written)
+    and the output at its maximum.
 
     Args:
         prompt_tokens: Input tokens of the request (e.g. from ``count_tokens``).
@@ -360,7 +361,8 @@ def estimate_cost(prompt_tokens: int, max_output_tokens: int, model: str) -> Dec
     price = price_for(model)
     if price is None:
         return None
-    input_price = max(price.input, price.cache_write or price.input)
+    # The dearest way any input token can be billed (cache writes cost more than plain input).
+    input_price = max(price.input, price.cache_write or price.input, price.cached_input or 0)
     return max(prompt_tokens, 0) * input_price + max(max_output_tokens, 0) * price.output
 
 

@@ -1,0 +1,184 @@
+"""count_tokens: a real tokenizer, offline, from the files LiteLLM's wheel already ships."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from llm_client._tokens import _encoding, count_tokens, encoding_name_for
+
+# The OpenAI cookbook's "How to count tokens with tiktoken" example conversation: the API
+# reported 129 prompt tokens for gpt-4-0613 (cl100k_base) and 124 for gpt-4o (o200k_base).
+COOKBOOK_MESSAGES = [
+    {
+        "role": "system",
+        "content": "You are a helpful, pattern-following assistant that translates corporate "
+        "jargon into plain English.",
+    },
+    {
+        "role": "system",
+        "name": "example_user",
+        "content": "New synergies will help drive top-line growth.",
+    },
+    {
+        "role": "system",
+        "name": "example_assistant",
+        "content": "Things working well together will increase revenue.",
+    },
+    {
+        "role": "system",
+        "name": "example_user",
+        "content": "Let's circle back when we have more bandwidth to touch base on "
+        "opportunities for increased leverage.",
+    },
+    {
+        "role": "system",
+        "name": "example_assistant",
+        "content": "Let's talk later when we're less busy about how to do better.",
+    },
+    {
+        "role": "user",
+        "content": "This late pivot means we don't have time to boil the ocean for the client "
+        "deliverable.",
+    },
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "model", "expected"),
+    [
+        ("hello world", None, 2),
+        ("hello world", "gpt-4", 2),
+        ("hello world", "gpt-4o", 2),
+        ("", None, 0),
+        ("tiktoken is great!", "gpt-4", 6),
+        ("antidisestablishmentarianism", "gpt-4", 6),
+        ("<|endoftext|>", None, 7),  # special-token text in user input is plain text
+    ],
+)
+def test_known_strings(text: str, model: str | None, expected: int) -> None:
+    assert count_tokens(text, model) == expected
+
+
+def test_encodings_decode_back_to_the_input() -> None:
+    text = "Grüße aus Zürich — 2026年10月1日 🙂 def f(x): return x**2"
+    for name in ("cl100k_base", "o200k_base"):
+        encoding = _encoding(name)
+        assert encoding.decode(encoding.encode(text)) == text
+
+
+def test_chat_messages_match_the_cookbook_counts() -> None:
+    assert count_tokens(COOKBOOK_MESSAGES, "gpt-4-0613") == 129
+    assert count_tokens(COOKBOOK_MESSAGES, "gpt-4o") == 124
+    assert count_tokens(COOKBOOK_MESSAGES, "openrouter/openai/gpt-4o") == 124
+
+
+def test_message_overhead() -> None:
+    assert count_tokens([]) == 3  # reply priming only
+    one = [{"role": "user", "content": "hello world"}]
+    assert count_tokens(one) == 3 + 3 + 1 + 2  # framing + priming + "user" + "hello world"
+    named = [{"role": "user", "name": "bob", "content": "hello world"}]
+    assert count_tokens(named) == count_tokens(one) + 1 + 1  # "bob" + name overhead
+
+
+def test_content_parts_and_none_content() -> None:
+    parts = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "hello "},
+                {"type": "image_url", "image_url": {"url": "data:..."}},
+                {"type": "text", "text": "world"},
+            ],
+        }
+    ]
+    assert count_tokens(parts) == count_tokens([{"role": "user", "content": "hello world"}])
+    tool_call = [
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f"}}],
+        }
+    ]
+    assert count_tokens(tool_call) > count_tokens([{"role": "assistant", "content": None}])
+
+
+@pytest.mark.parametrize("bad", [42, [42], ["just a string"], None])
+def test_bad_input_is_a_type_error(bad: object) -> None:
+    with pytest.raises(TypeError):
+        count_tokens(bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("model", "encoding"),
+    [
+        (None, "cl100k_base"),
+        ("gpt-4", "cl100k_base"),
+        ("gpt-4o-mini", "o200k_base"),
+        ("openai/gpt-4.1", "o200k_base"),
+        ("openrouter/openai/gpt-4o:nitro", "o200k_base"),
+        ("claude-sonnet-4-5", "cl100k_base"),  # not available offline: approximate
+        ("zai/glm-4.6", "cl100k_base"),
+        ("text-davinci-003", "cl100k_base"),  # p50k not bundled: approximate
+    ],
+)
+def test_encoding_choice(model: str | None, encoding: str) -> None:
+    assert encoding_name_for(model) == encoding
+
+
+def test_our_encodings_equal_tiktokens_own_definitions(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    import tiktoken
+
+    spec = importlib.util.find_spec("litellm")
+    assert spec is not None
+    assert spec.submodule_search_locations is not None
+    bundled = Path(next(iter(spec.submodule_search_locations))) / "litellm_core_utils/tokenizers"
+    # tiktoken's cache layout is exactly LiteLLM's bundled directory: no download happens.
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(bundled))
+    for name in ("cl100k_base", "o200k_base"):
+        reference = tiktoken.get_encoding(name)
+        ours = _encoding(name)
+        assert ours._pat_str == reference._pat_str
+        assert ours._special_tokens == reference._special_tokens
+        assert ours.n_vocab == reference.n_vocab
+        sample = "The quick brown fox — 12345 — jumps over the lazy dog.\n\n  indented"
+        assert ours.encode(sample) == reference.encode(sample)
+
+
+def test_works_offline_with_empty_home_and_cache_dirs(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("TIKTOKEN", "DATA_GYM", "XDG_"))
+    }
+    env.update(
+        HOME=str(empty),
+        TMPDIR=str(empty),
+        XDG_CACHE_HOME=str(empty),
+        # Any download attempt would go to a closed port and fail.
+        HTTP_PROXY="http://127.0.0.1:9",
+        HTTPS_PROXY="http://127.0.0.1:9",
+        ALL_PROXY="http://127.0.0.1:9",
+        NO_PROXY="",
+    )
+    code = textwrap.dedent(
+        """
+        import sys
+        import llm_client._tokens as tokens
+        assert "tiktoken" not in sys.modules  # imported on first count, not at import
+        assert tokens.count_tokens("hello world") == 2
+        assert tokens.count_tokens("hello world", "gpt-4o") == 2
+        leaked = sorted(m for m in sys.modules if m == "litellm" or m.startswith("litellm."))
+        assert not leaked, leaked
+        """
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
+    assert list(empty.iterdir()) == []  # nothing cached or downloaded anywhere
