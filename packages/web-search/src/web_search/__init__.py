@@ -1,7 +1,66 @@
-"""z.ai web search (and Tavily) behind a two-tier cache with request coalescing and cost reporting."""
+"""z.ai web search (and Tavily) behind a two-tier cache, with request coalescing and costs."""
 
 from importlib.metadata import version as _version
 
+from ._cache import CacheEntry, CachePolicy, SearchCache
+from ._client import RetryPolicy, WebSearchClient, make_provider
+from ._cost import CostEstimate, CostRecord, CostSink
+from ._dates import parse_publish_date
+from ._errors import (
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    InsufficientBalanceError,
+    InvalidQueryError,
+    ProviderError,
+    RateLimitError,
+    ResponseFormatError,
+    SearchTimeoutError,
+    ServerError,
+    WebSearchError,
+)
+from ._provider import HttpRequest, ProviderCall, SearchProvider
+from ._query import clean_query
+from ._stores._protocol import PersistentCache
+from ._stores.local import LocalSearchCache
+from ._tavily import TavilySearchProvider
+from ._types import CacheStats, Recency, SearchResult
+from ._zai import ZaiSearchProvider
+
 __version__ = _version("web-search")
 
-__all__ = ["__version__"]
+__all__ = [
+    "AuthenticationError",
+    "BadRequestError",
+    "CacheEntry",
+    "CachePolicy",
+    "CacheStats",
+    "ConfigurationError",
+    "CostEstimate",
+    "CostRecord",
+    "CostSink",
+    "HttpRequest",
+    "InsufficientBalanceError",
+    "InvalidQueryError",
+    "LocalSearchCache",
+    "PersistentCache",
+    "ProviderCall",
+    "ProviderError",
+    "RateLimitError",
+    "Recency",
+    "ResponseFormatError",
+    "RetryPolicy",
+    "SearchCache",
+    "SearchProvider",
+    "SearchResult",
+    "SearchTimeoutError",
+    "ServerError",
+    "TavilySearchProvider",
+    "WebSearchClient",
+    "WebSearchError",
+    "ZaiSearchProvider",
+    "__version__",
+    "clean_query",
+    "make_provider",
+    "parse_publish_date",
+]

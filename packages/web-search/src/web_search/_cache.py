@@ -1,0 +1,274 @@
+"""The two-tier cache: an in-process LRU in front of a persistent store, with TTL policy.
+
+Persistent entries are versioned JSON payloads; anything that does not decode to the current
+version (garbage, an old layout, a wrong key) is logged and treated as a miss, never raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from ._dates import parse_publish_date
+from ._stores._protocol import PersistentCache
+from ._types import Recency, SearchResult
+
+__all__ = [
+    "PAYLOAD_VERSION",
+    "CacheEntry",
+    "CachePolicy",
+    "MemoryCache",
+    "SearchCache",
+    "decode_entry",
+]
+
+logger = logging.getLogger(__name__)
+
+PAYLOAD_VERSION = 1
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The real clock (timezone-aware UTC)."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class CachePolicy:
+    """How long answers stay fresh.
+
+    Attributes:
+        memory_ttl: In-process tier TTL (1 h).
+        persistent_ttl: Persistent tier TTL (24 h).
+        empty_ttl: Cap for empty result sets, which are often transient (10 min).
+        recency_ttl: Cap per recency window: a ``1d`` search is never served older than 3 h.
+        memory_maxsize: Entries the in-process tier holds before evicting the least recent.
+    """
+
+    memory_ttl: timedelta = timedelta(hours=1)
+    persistent_ttl: timedelta = timedelta(hours=24)
+    empty_ttl: timedelta = timedelta(minutes=10)
+    recency_ttl: dict[str, timedelta] = field(
+        default_factory=lambda: {"1d": timedelta(hours=3), "1w": timedelta(hours=12)}
+    )
+    memory_maxsize: int = 10_000
+
+    def ttl(self, tier_ttl: timedelta, recency: Recency | None, empty: bool) -> timedelta:
+        """The TTL of one entry in a tier: the tier's, capped by recency and emptiness."""
+        ttl = tier_ttl
+        if recency in self.recency_ttl:
+            ttl = min(ttl, self.recency_ttl[recency])
+        if empty:
+            ttl = min(ttl, self.empty_ttl)
+        return ttl
+
+
+@dataclass(frozen=True, slots=True)
+class CacheEntry:
+    """A cached answer.
+
+    Attributes:
+        results: The merged results.
+        cost: What producing it cost upstream (what a hit saves).
+        calls: Upstream calls it took.
+        stored_at: When it was fetched.
+        expires_at: When the persistent tier stops serving it.
+    """
+
+    results: tuple[SearchResult, ...]
+    cost: Decimal
+    calls: int
+    stored_at: datetime
+    expires_at: datetime
+
+    def to_payload(self, key: str) -> dict[str, Any]:
+        """Versioned JSON-ready payload (``published`` is re-derived from the raw date)."""
+        return {
+            "v": PAYLOAD_VERSION,
+            "key": key,
+            "cost": str(self.cost),
+            "calls": self.calls,
+            "stored_at": self.stored_at.isoformat(),
+            "expires_at": self.expires_at.isoformat(),
+            "results": [r.model_dump(mode="json", exclude={"published"}) for r in self.results],
+        }
+
+
+def decode_entry(raw: object, key: str) -> CacheEntry:
+    """Decode a persistent payload (a JSON string, bytes or an already-parsed object).
+
+    Raises:
+        ValueError: The payload is corrupt, of another version, or for another key.
+    """
+    import json
+
+    data = json.loads(raw) if isinstance(raw, str | bytes | bytearray) else raw
+    if not isinstance(data, dict) or data.get("v") != PAYLOAD_VERSION:
+        raise ValueError(f"payload version {data.get('v') if isinstance(data, dict) else None!r}")
+    if data.get("key") != key:
+        raise ValueError("payload belongs to another key")
+    try:
+        results = tuple(
+            SearchResult.model_validate(
+                {**item, "published": parse_publish_date(item.get("published_raw"))}
+            )
+            for item in data["results"]
+        )
+        stored_at = datetime.fromisoformat(data["stored_at"])
+        expires_at = datetime.fromisoformat(data["expires_at"])
+        entry = CacheEntry(
+            results, Decimal(data["cost"]), int(data["calls"]), stored_at, expires_at
+        )
+    except (KeyError, TypeError, ValidationError, InvalidOperation, AttributeError) as exc:
+        raise ValueError(f"payload does not match the schema: {type(exc).__name__}") from exc
+    if stored_at.tzinfo is None or expires_at.tzinfo is None:
+        raise ValueError("payload timestamps are not timezone-aware")
+    return entry
+
+
+class MemoryCache:
+    """Bounded LRU with per-entry expiry, for one process."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._data: OrderedDict[str, tuple[CacheEntry, datetime]] = OrderedDict()
+
+    def get(self, key: str, now: datetime) -> CacheEntry | None:
+        """The live entry for ``key``, refreshing its recency; None if absent or expired."""
+        item = self._data.get(key)
+        if item is None:
+            return None
+        if now >= item[1]:
+            del self._data[key]
+            return None
+        self._data.move_to_end(key)
+        return item[0]
+
+    def put(self, key: str, entry: CacheEntry, expires_at: datetime) -> None:
+        """Store ``entry`` until ``expires_at``, evicting the least recently used past maxsize."""
+        self._data[key] = (entry, expires_at)
+        self._data.move_to_end(key)
+        while len(self._data) > self.maxsize:
+            self._data.popitem(last=False)
+
+    def clear(self) -> None:
+        """Drop everything."""
+        self._data.clear()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+def default_cache_dir() -> Path:
+    """``WEB_SEARCH_CACHE_DIR``, else ``.cache/web-search`` under the working directory."""
+    return Path(os.environ.get("WEB_SEARCH_CACHE_DIR") or Path.cwd() / ".cache" / "web-search")
+
+
+class SearchCache:
+    """Both tiers plus the TTL policy and the clock.
+
+    Args:
+        persistent: The persistent tier (``LocalSearchCache``, ``PostgresSearchCache``,
+            ``SupabaseSearchCache``) or None for an in-process cache only.
+        policy: TTLs and the in-process bound.
+        clock: Returns the current time (timezone-aware UTC); inject one to test expiry.
+        stats_namespace: Name under which statistics are persisted.
+    """
+
+    def __init__(
+        self,
+        persistent: PersistentCache | None = None,
+        *,
+        policy: CachePolicy | None = None,
+        clock: Clock = utc_now,
+        stats_namespace: str = "default",
+    ) -> None:
+        self.persistent = persistent
+        self.policy = policy or CachePolicy()
+        self.clock = clock
+        self.stats_namespace = stats_namespace
+        self.memory = MemoryCache(self.policy.memory_maxsize)
+
+    def memory_get(self, key: str, now: datetime) -> CacheEntry | None:
+        """In-process lookup (synchronous: the hit path never yields)."""
+        return self.memory.get(key, now)
+
+    async def persistent_get(self, key: str, now: datetime) -> CacheEntry | None:
+        """Persistent lookup; corrupt entries and store failures are logged misses."""
+        if self.persistent is None:
+            return None
+        try:
+            raw = await self.persistent.get(key, now)
+        except Exception as exc:
+            logger.warning(
+                "web-search cache: persistent read failed (%s); treating as a miss",
+                type(exc).__name__,
+            )
+            return None
+        if raw is None:
+            return None
+        try:
+            entry = decode_entry(raw, key)
+        except (ValueError, UnicodeDecodeError) as exc:
+            logger.warning(
+                "web-search cache: corrupt entry %s… dropped as a miss: %s", key[:12], exc
+            )
+            try:
+                await self.persistent.delete(key)
+            except Exception as delete_exc:
+                logger.warning(
+                    "web-search cache: could not delete corrupt entry: %s",
+                    type(delete_exc).__name__,
+                )
+            return None
+        return entry if now < entry.expires_at else None
+
+    def promote(self, key: str, entry: CacheEntry, recency: Recency | None, now: datetime) -> None:
+        """Put an entry into the in-process tier for at most its remaining persistent life."""
+        ttl = self.policy.ttl(self.policy.memory_ttl, recency, not entry.results)
+        self.memory.put(key, entry, min(entry.expires_at, now + ttl))
+
+    def new_entry(
+        self,
+        results: list[SearchResult],
+        cost: Decimal,
+        calls: int,
+        recency: Recency | None,
+        now: datetime,
+    ) -> CacheEntry:
+        """A fresh entry whose persistent expiry follows the policy."""
+        ttl = self.policy.ttl(self.policy.persistent_ttl, recency, not results)
+        return CacheEntry(tuple(results), cost, calls, now, now + ttl)
+
+    async def store(
+        self, key: str, entry: CacheEntry, recency: Recency | None, query: str, provider: str
+    ) -> None:
+        """Write through both tiers; a persistent write failure is logged, not raised."""
+        self.promote(key, entry, recency, entry.stored_at)
+        if self.persistent is None:
+            return
+        try:
+            await self.persistent.set(
+                key,
+                entry.to_payload(key),
+                expires_at=entry.expires_at,
+                now=entry.stored_at,
+                provider=provider,
+                query=query,
+            )
+        except Exception as exc:
+            logger.warning("web-search cache: persistent write failed (%s)", type(exc).__name__)
+
+    async def aclose(self) -> None:
+        """Close the persistent tier."""
+        if self.persistent is not None:
+            await self.persistent.aclose()

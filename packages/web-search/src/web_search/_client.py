@@ -1,0 +1,369 @@
+"""``WebSearchClient``: cleaned queries, fan-out, retries, cost reporting and the two-tier cache."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Literal
+
+import httpx
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from ._cache import CacheEntry, SearchCache, default_cache_dir
+from ._cost import CostEstimate, CostRecord, CostSink
+from ._errors import (
+    ConfigurationError,
+    InvalidQueryError,
+    ProviderError,
+    RateLimitError,
+    ResponseFormatError,
+    SearchTimeoutError,
+    ServerError,
+)
+from ._merge import merge_results, plan_domain_groups
+from ._provider import ProviderCall, SearchProvider
+from ._query import SearchSpec, clean_query, normalise_domain
+from ._stats import StatsKeeper
+from ._stores.local import LocalSearchCache
+from ._tavily import TavilySearchProvider
+from ._types import CacheStats, SearchResult, normalise_recency
+from ._zai import ZaiSearchProvider
+
+__all__ = ["RetryPolicy", "WebSearchClient", "make_provider"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Retries of rate-limited and failed (5xx, connection) calls.
+
+    Attributes:
+        attempts: Attempts in all, the first included (3).
+        initial_wait: First backoff in seconds; doubles per attempt, plus jitter.
+        max_wait: Longest backoff without a ``Retry-After``.
+        max_retry_after: Longest ``Retry-After`` honoured; a longer one fails at once.
+    """
+
+    attempts: int = 3
+    initial_wait: float = 1.0
+    max_wait: float = 8.0
+    max_retry_after: float = 60.0
+
+    def wait(self, state: RetryCallState) -> float:
+        """Seconds before the next attempt: ``Retry-After`` when given, else jittered backoff."""
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, RateLimitError) and exc.retry_after is not None:
+            return float(exc.retry_after)
+        backoff = min(self.max_wait, self.initial_wait * 2.0 ** (state.attempt_number - 1))
+        # Full jitter in the upper half spreads synchronised clients without shrinking waits to 0.
+        return backoff * (0.5 + 0.5 * (uuid.uuid4().int % 1000) / 1000)
+
+
+def make_provider(
+    provider: str | SearchProvider | None, api_key: str | None = None, base_url: str | None = None
+) -> SearchProvider:
+    """Build a provider from a name (``zai``, ``tavily``; default ``WEB_SEARCH_PROVIDER`` or zai).
+
+    Raises:
+        ConfigurationError: Unknown name or no API key.
+    """
+    if provider is not None and not isinstance(provider, str):
+        return provider
+    name = (provider or os.environ.get("WEB_SEARCH_PROVIDER") or "zai").strip().lower()
+    if name in ("zai", "z.ai", "zhipu"):
+        return ZaiSearchProvider(api_key, base_url=base_url)
+    if name == "tavily":
+        return TavilySearchProvider(api_key, base_url=base_url)
+    raise ConfigurationError(f"unknown web search provider {name!r} (known: zai, tavily)")
+
+
+class WebSearchClient:
+    """Web search with a two-tier cache, request coalescing and cost reporting.
+
+    Args:
+        provider: A ``SearchProvider``, a provider name (``zai``, ``tavily``), or None for
+            ``WEB_SEARCH_PROVIDER`` (default ``zai``).
+        cache: A ``SearchCache``; None means in-process plus ``LocalSearchCache`` under
+            ``WEB_SEARCH_CACHE_DIR`` (default ``./.cache/web-search``).
+        cost_sink: Receives reserve/settle/release for every upstream call (e.g. cost-tracker).
+        api_key: Provider API key when ``provider`` is a name (default from the environment).
+        base_url: Provider API root when ``provider`` is a name.
+        timeout: Seconds to wait for one upstream answer.
+        retry: Retry policy for rate limits and server failures.
+
+    Example:
+        >>> async with WebSearchClient("zai", api_key="...") as client:
+        ...     results = await client.search("California rent cap", domains=["lao.ca.gov"])
+    """
+
+    def __init__(
+        self,
+        provider: str | SearchProvider | None = None,
+        cache: SearchCache | None = None,
+        cost_sink: CostSink[Any] | None = None,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: float = 20.0,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.provider = make_provider(provider, api_key, base_url)
+        self.cache = (
+            cache if cache is not None else SearchCache(LocalSearchCache(default_cache_dir()))
+        )
+        self.cost_sink = cost_sink
+        self.retry = retry or RetryPolicy()
+        self.timeout = timeout
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout),
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+        )
+        self._inflight: dict[str, asyncio.Task[CacheEntry]] = {}
+        self._stats = StatsKeeper(self.cache)
+        self._specs: dict[tuple[Any, ...], SearchSpec] = {}
+
+    def __repr__(self) -> str:
+        return f"WebSearchClient(provider={self.provider!r}, cache={self.cache.persistent!r})"
+
+    async def __aenter__(self) -> WebSearchClient:
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Cancel unfinished searches, persist statistics, close HTTP and the cache."""
+        for task in list(self._inflight.values()):
+            task.cancel()
+        await asyncio.gather(*self._inflight.values(), return_exceptions=True)
+        try:
+            await self._stats.flush()
+        finally:
+            await self._http.aclose()
+            await self.cache.aclose()
+
+    async def get_cache_stats(self) -> CacheStats:
+        """Statistics, persisted ones included (async: it reads the persistent tier).
+
+        Returns:
+            Totals of every process sharing the persistent tier's stats namespace, or this
+            client's own counts when there is no persistent tier.
+        """
+        return await self._stats.totals()
+
+    def _spec(
+        self, query: str, count: int, domains: Sequence[str] | None, recency: str | None
+    ) -> SearchSpec:
+        memo = (query, count, tuple(domains or ()), recency)
+        spec = self._specs.get(memo)
+        if spec is not None:
+            return spec
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 50:
+            raise InvalidQueryError(f"count must be an integer from 1 to 50, not {count!r}")
+        if isinstance(domains, str):
+            raise InvalidQueryError("domains must be a list of domains, not one string")
+        cleaned = clean_query(query)
+        wanted = sorted({normalise_domain(d) for d in (*(domains or ()), *cleaned.domains)})
+        spec = SearchSpec(
+            cleaned, count, tuple(wanted), normalise_recency(recency), self.provider.cache_namespace
+        )
+        if len(self._specs) > 4096:
+            self._specs.clear()
+        self._specs[memo] = spec
+        return spec
+
+    async def search(
+        self,
+        query: str,
+        count: int = 10,
+        domains: Sequence[str] | None = None,
+        recency: Literal["1d", "1w", "1m", "1y"] | str | None = None,
+        *,
+        step: str = "research",
+    ) -> list[SearchResult]:
+        """Search the web (cache first).
+
+        Args:
+            query: Free text; ``site:example.gov`` operators become domain filters and the text
+                sent is cut to 70 characters on a word boundary (the whole text keys the cache).
+            count: Results wanted, 1-50 (per merged answer).
+            domains: Restrict results to these domains; ``*.gov``-style wildcards are applied
+                as a filter on result links. Several domains mean one call per domain for z.ai.
+            recency: ``1d``, ``1w``, ``1m``, ``1y`` (or z.ai's ``oneDay``...), None for no limit.
+            step: Application step reported to the cost sink.
+
+        Returns:
+            Results ranked from 1; an empty list is a valid answer.
+
+        Raises:
+            InvalidQueryError: Bad arguments.
+            RateLimitError: Still rate limited after the retries.
+            InsufficientBalanceError: The account is out of money (not retried).
+            AuthenticationError: Bad API key.
+            BadRequestError: The provider rejected the parameters.
+            SearchTimeoutError: No answer within ``timeout``.
+        """
+        spec = self._spec(query, count, domains, recency)
+        key = spec.key
+        now = self.cache.clock()
+        entry = self.cache.memory_get(key, now)
+        if entry is not None:
+            self._stats.hit("l1", entry.cost)
+            return list(entry.results)
+        task = self._inflight.get(key)
+        if task is not None:
+            entry = await asyncio.shield(task)
+            self._stats.hit("coalesced", entry.cost)
+            return list(entry.results)
+        task = asyncio.get_running_loop().create_task(self._fill(spec, key, now, step))
+        self._inflight[key] = task
+        task.add_done_callback(lambda done: self._settled(key, done))
+        return list((await asyncio.shield(task)).results)
+
+    def _settled(self, key: str, task: asyncio.Task[CacheEntry]) -> None:
+        if self._inflight.get(key) is task:
+            del self._inflight[key]
+        if not task.cancelled():
+            task.exception()  # consumed here so an unawaited failure is not logged as lost
+
+    async def _fill(self, spec: SearchSpec, key: str, now: datetime, step: str) -> CacheEntry:
+        entry = await self.cache.persistent_get(key, now)
+        if entry is not None:
+            self.cache.promote(key, entry, spec.recency, now)
+            self._stats.hit("l2", entry.cost)
+            return entry
+        groups = plan_domain_groups(spec.domains, self.provider.max_domains_per_call)
+        calls = [
+            ProviderCall(spec.query.sent, spec.count, group, spec.recency, f"ws-{uuid.uuid4().hex}")
+            for group in groups
+        ]
+        if len(calls) == 1:
+            answers = [(groups[0], await self._call(calls[0], step))]
+        else:
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    tasks = [tg.create_task(self._call(call, step)) for call in calls]
+            except BaseExceptionGroup as group_error:
+                raise group_error.exceptions[0] from None
+            answers = [(g, t.result()) for g, t in zip(groups, tasks, strict=True)]
+        results = merge_results(answers, spec.domains, spec.count)
+        cost = self.provider.price_per_call * len(calls)
+        entry = self.cache.new_entry(results, cost, len(calls), spec.recency, self.cache.clock())
+        self._stats.miss(len(calls), cost)
+        await self.cache.store(key, entry, spec.recency, spec.query.full, self.provider.name)
+        return entry
+
+    def _retryable(self, exc: BaseException) -> bool:
+        if isinstance(exc, RateLimitError):
+            return exc.retry_after is None or exc.retry_after <= self.retry.max_retry_after
+        return isinstance(exc, ServerError)
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        logger.warning(
+            "%s: %s on attempt %d, retrying in %.2f s",
+            self.provider.name,
+            type(exc).__name__,
+            state.attempt_number,
+            state.next_action.sleep if state.next_action else 0.0,
+        )
+
+    async def _call(self, call: ProviderCall, step: str) -> list[SearchResult]:
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.retry.attempts),
+            wait=self.retry.wait,
+            retry=retry_if_exception(self._retryable),
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        async for state in retrying:
+            with state:
+                return await self._attempt(call, step, state.retry_state.attempt_number)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _attempt(self, call: ProviderCall, step: str, attempt: int) -> list[SearchResult]:
+        provider = self.provider
+        price = provider.price_per_call
+        estimate = CostEstimate(
+            f"{call.request_id}-{attempt}", provider.name, provider.engine, step, price
+        )
+        sink = self.cost_sink
+        reservation = await sink.reserve(estimate) if sink is not None else None
+        started = time.perf_counter()
+        billed = False
+        try:
+            request = provider.build_request(call)
+            try:
+                response = await self._http.request(
+                    request.method, request.url, headers=request.headers, json=request.json
+                )
+            except httpx.TimeoutException:
+                raise SearchTimeoutError(
+                    f"{provider.name}: no answer within {self.timeout:g} s", provider=provider.name
+                ) from None
+            except httpx.TransportError as exc:
+                raise ServerError(
+                    f"{provider.name}: connection failed ({type(exc).__name__})",
+                    provider=provider.name,
+                ) from None
+            billed = response.status_code < 400
+            results = provider.parse_response(
+                call,
+                response.status_code,
+                {k.lower(): v for k, v in response.headers.items()},
+                response.content,
+            )
+        except BaseException as exc:
+            if sink is not None:
+                if billed and isinstance(exc, ResponseFormatError):
+                    await sink.settle(
+                        reservation, self._record(estimate, started, attempt, call, exc)
+                    )
+                else:
+                    await sink.release(reservation)
+            if isinstance(exc, ProviderError):
+                logger.info("%s: %s on attempt %d", provider.name, type(exc).__name__, attempt)
+            raise
+        if sink is not None:
+            await sink.settle(
+                reservation, self._record(estimate, started, attempt, call, None, len(results))
+            )
+        return results
+
+    def _record(
+        self,
+        estimate: CostEstimate,
+        started: float,
+        attempt: int,
+        call: ProviderCall,
+        error: BaseException | None,
+        results: int = 0,
+    ) -> CostRecord:
+        return CostRecord(
+            idempotency_id=estimate.idempotency_id,
+            provider=estimate.provider,
+            model=estimate.model,
+            step=estimate.step,
+            cost=estimate.amount,
+            success=error is None,
+            error=type(error).__name__ if error else None,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            metadata={
+                "kind": "web_search",
+                "request_id": call.request_id,
+                "domains": list(call.domains),
+                "recency": call.recency,
+                "attempt": attempt,
+                "results": results,
+            },
+        )

@@ -1,0 +1,1 @@
+"""Persistent cache backends: local diskcache, PostgreSQL, Supabase."""
