@@ -1,7 +1,125 @@
-"""One async call to any LLM provider, with structured outputs, retries, fallbacks and exact Decimal cost."""
+"""One async call to any LLM provider: structured outputs, retries, fallbacks, exact Decimal cost.
 
+``import llm_client`` stays cheap: the errors and the cost-sink protocol load at once; the client
+(httpx, pydantic), the openai SDK, instructor, LiteLLM and tiktoken load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
 from importlib.metadata import version as _version
+from typing import TYPE_CHECKING, Any
+
+from llm_client._cost_sink import CostEstimate, CostRecord, CostSink
+from llm_client._errors import (
+    AllModelsFailedError,
+    AuthenticationError,
+    BadRequestError,
+    BudgetExceededError,
+    ConfigError,
+    InvalidMessagesError,
+    LLMClientError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeoutError,
+    QuotaExhaustedError,
+    RateLimitError,
+    RealRequestsBlockedError,
+    ServerError,
+    StructuredOutputError,
+    UnpricedModelError,
+)
+
+if TYPE_CHECKING:
+    from llm_client._budget import InMemoryBudget
+    from llm_client._client import LLMClient
+    from llm_client._completion import AttemptRecord, Completion
+    from llm_client._config import LLMConfig, ProviderSettings
+    from llm_client._pricing import (
+        ModelInfo,
+        ModelPrice,
+        cost_for,
+        describe_price,
+        estimate_cost,
+        model_info,
+        price_for,
+    )
+    from llm_client._retry import RetryPolicy
+    from llm_client._tokens import count_tokens
+    from llm_client._usage import Usage, normalize_usage
 
 __version__ = _version("llm-client")
 
-__all__ = ["__version__"]
+# Public name -> private module; resolved on first attribute access (PEP 562).
+_LAZY: dict[str, str] = {
+    "LLMClient": "_client",
+    "Completion": "_completion",
+    "AttemptRecord": "_completion",
+    "LLMConfig": "_config",
+    "ProviderSettings": "_config",
+    "InMemoryBudget": "_budget",
+    "RetryPolicy": "_retry",
+    "Usage": "_usage",
+    "normalize_usage": "_usage",
+    "ModelInfo": "_pricing",
+    "ModelPrice": "_pricing",
+    "cost_for": "_pricing",
+    "describe_price": "_pricing",
+    "estimate_cost": "_pricing",
+    "model_info": "_pricing",
+    "price_for": "_pricing",
+    "count_tokens": "_tokens",
+}
+
+__all__ = [
+    "AllModelsFailedError",
+    "AttemptRecord",
+    "AuthenticationError",
+    "BadRequestError",
+    "BudgetExceededError",
+    "Completion",
+    "ConfigError",
+    "CostEstimate",
+    "CostRecord",
+    "CostSink",
+    "InMemoryBudget",
+    "InvalidMessagesError",
+    "LLMClient",
+    "LLMClientError",
+    "LLMConfig",
+    "ModelInfo",
+    "ModelPrice",
+    "ProviderConnectionError",
+    "ProviderError",
+    "ProviderSettings",
+    "ProviderTimeoutError",
+    "QuotaExhaustedError",
+    "RateLimitError",
+    "RealRequestsBlockedError",
+    "RetryPolicy",
+    "ServerError",
+    "StructuredOutputError",
+    "UnpricedModelError",
+    "Usage",
+    "__version__",
+    "cost_for",
+    "count_tokens",
+    "describe_price",
+    "estimate_cost",
+    "model_info",
+    "normalize_usage",
+    "price_for",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'llm_client' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"llm_client.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -7,7 +7,7 @@ Every paid attempt goes through three steps::
         ... the provider call ...
     except BaseException:
         await sink.release(reservation)          # failure or cancellation: nothing was spent
-        raise                                    # (or settle a record when the failed attempt was billed)
+        raise                                    # (settle instead when the reply was billed)
     await sink.settle(reservation, record)       # the actual cost replaces the estimate
 
 The protocol is structural: cost-tracker's ``CostTracker`` satisfies it without importing this

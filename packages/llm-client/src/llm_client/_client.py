@@ -1,0 +1,389 @@
+"""``LLMClient``: one async call to any provider, with retries, fallbacks and exact cost."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+import httpx
+from pydantic import BaseModel, SecretStr
+
+from llm_client._attempts import AttemptRunner, CallLedger, is_fallback_error, reply_text
+from llm_client._completion import Completion
+from llm_client._config import LLMConfig
+from llm_client._cost_sink import CostSink
+from llm_client._errors import (
+    AllModelsFailedError,
+    ConfigError,
+    LLMClientError,
+    RealRequestsBlockedError,
+)
+from llm_client._messages import Messages, validate_messages
+from llm_client._providers import Route, resolve_route
+from llm_client._retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from openai import AsyncOpenAI
+
+__all__ = ["LLMClient"]
+
+logger = logging.getLogger("llm_client")
+
+M = TypeVar("M", bound=BaseModel)
+ModelSpec = Any  # a model string / alias, a TestModel, or a sequence of those (a fallback chain)
+
+
+class LLMClient:
+    """Async client for chat completions on any provider.
+
+    Example:
+        >>> async with LLMClient() as llm:
+        ...     text = await llm.chat([{"role": "user", "content": "hi"}], model="test")
+
+    Args:
+        cost_sink: Reserves/settles money around every HTTP attempt (a budget, a tracker).
+        config: Aliases, step chains, URLs and keys; defaults to ``LLMConfig.load()``.
+        api_keys: Keys by provider (``openrouter``, ``zai``, ``openai``, ``anthropic``);
+            they win over the environment and are never printed.
+        retry: Retry policy (3 attempts, 1 s/2 s/4 s backoff with jitter by default).
+        default_timeout: Seconds per HTTP attempt; defaults to the config's (60 s).
+    """
+
+    def __init__(
+        self,
+        cost_sink: CostSink[Any] | None = None,
+        config: LLMConfig | None = None,
+        *,
+        api_keys: Mapping[str, str | SecretStr] | None = None,
+        retry: RetryPolicy | None = None,
+        default_timeout: float | None = None,
+    ) -> None:
+        self._config = config if config is not None else LLMConfig.load()
+        self._keys: dict[str, SecretStr] = {
+            name: value if isinstance(value, SecretStr) else SecretStr(value)
+            for name, value in (api_keys or {}).items()
+        }
+        self._sink = cost_sink
+        self._retry = retry if retry is not None else RetryPolicy()
+        self._timeout = (
+            default_timeout if default_timeout is not None else self._config.default_timeout
+        )
+        if self._timeout <= 0:
+            raise ConfigError("default_timeout must be > 0")
+        self._runner = AttemptRunner(cost_sink, self._send, self._config.default_output_cap)
+        self._http: httpx.AsyncClient | None = None
+        self._sdk: dict[tuple[str | None, str, int], tuple[Any, AsyncOpenAI]] = {}
+        self._test_clients: list[httpx.AsyncClient] = []
+        self._default_test_model: Any = None
+        self._uses_litellm = False
+        self._closed = False
+
+    def __repr__(self) -> str:
+        sink = type(self._sink).__name__ if self._sink is not None else None
+        return f"LLMClient(cost_sink={sink}, retry={self._retry!r}, timeout={self._timeout})"
+
+    @property
+    def config(self) -> LLMConfig:
+        """The configuration in use."""
+        return self._config
+
+    async def __aenter__(self) -> LLMClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close every connection this client opened (LiteLLM's per-loop clients included)."""
+        if self._closed:
+            return
+        self._closed = True
+        clients = [*self._test_clients, *([self._http] if self._http is not None else [])]
+        self._sdk.clear()
+        self._test_clients.clear()
+        self._http = None
+        for client in clients:
+            await client.aclose()
+        if self._uses_litellm:
+            from llm_client._litellm import close_loop_clients
+
+            await close_loop_clients()
+
+    def model_for_step(self, step: str) -> list[str]:
+        """The configured model chain for ``step`` (aliases resolved).
+
+        Raises:
+            ConfigError: If the step has no models configured.
+        """
+        return self._config.models_for_step(step)
+
+    @overload
+    async def chat(
+        self,
+        messages: Messages,
+        model: ModelSpec = None,
+        response_model: None = None,
+        *,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - per-attempt HTTP timeout
+        step: str | None = None,
+        api_base: str | None = None,
+        max_validation_retries: int | None = None,
+    ) -> str: ...
+
+    @overload
+    async def chat(
+        self,
+        messages: Messages,
+        model: ModelSpec,
+        response_model: type[M],
+        *,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - per-attempt HTTP timeout
+        step: str | None = None,
+        api_base: str | None = None,
+        max_validation_retries: int | None = None,
+    ) -> M: ...
+
+    async def chat(
+        self,
+        messages: Messages,
+        model: ModelSpec = None,
+        response_model: type[M] | None = None,
+        *,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - per-attempt HTTP timeout
+        step: str | None = None,
+        api_base: str | None = None,
+        max_validation_retries: int | None = None,
+    ) -> str | M:
+        """Send ``messages``; return the reply text or a validated ``response_model``.
+
+        Args:
+            messages: OpenAI-style ``[{"role": ..., "content": ...}]`` (a string means one user
+                message).
+            model: Model string or alias, a ``TestModel``, or a list (a fallback chain); None
+                uses the chain configured for ``step``.
+            response_model: Pydantic model to fill (JSON schema sent, reply validated,
+                re-asked with the validation error on failure).
+            temperature: Sampling temperature (sent only when given).
+            max_tokens: Output cap (sent only when given; also bounds the budget estimate).
+            timeout: Seconds per HTTP attempt.
+            step: Application step, for the step's model chain and cost records.
+            api_base: Base URL of an OpenAI-compatible server (``openai/<name>`` models).
+            max_validation_retries: Re-asks after a reply fails validation (default 2).
+
+        Returns:
+            The reply text, or the validated instance.
+
+        Raises:
+            ProviderError: The provider failed for good (single model).
+            StructuredOutputError: No reply validated.
+            AllModelsFailedError: Every model of a chain failed.
+            BudgetExceededError: The cost sink refused the call.
+        """
+        done = await self.complete(
+            messages,
+            model,
+            response_model,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            timeout=timeout,
+            step=step,
+            api_base=api_base,
+            max_validation_retries=max_validation_retries,
+        )
+        return done.output  # type: ignore[no-any-return]
+
+    async def chat_with_fallback(
+        self,
+        messages: Messages,
+        models: Sequence[Any] | None = None,
+        response_model: type[M] | None = None,
+        **options: Any,
+    ) -> Any:
+        """Like :meth:`chat`, trying each of ``models`` in order until one succeeds.
+
+        ``models=None`` uses the chain configured for ``options["step"]``.
+
+        Raises:
+            AllModelsFailedError: Every model failed; ``.attempts`` has each one's error.
+        """
+        chain = list(models) if models is not None else None
+        if chain is not None and not chain:
+            raise ConfigError("chat_with_fallback needs at least one model")
+        done = await self.complete(messages, chain, response_model, **options)
+        return done.output
+
+    async def complete(
+        self,
+        messages: Messages,
+        model: ModelSpec = None,
+        response_model: type[M] | None = None,
+        *,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - per-attempt HTTP timeout
+        step: str | None = None,
+        api_base: str | None = None,
+        max_validation_retries: int | None = None,
+    ) -> Completion[Any]:
+        """Like :meth:`chat`, returning a :class:`Completion` with usage, cost and attempts."""
+        if self._closed:
+            raise LLMClientError("this LLMClient is closed")
+        started = time.perf_counter()
+        msgs = validate_messages(messages)
+        chain, is_chain = self._chain(model, step)
+        ledger = CallLedger(step)
+        failures: list[tuple[str, BaseException]] = []
+        reasks = (
+            max_validation_retries
+            if max_validation_retries is not None
+            else self._config.max_validation_retries
+        )
+        per_attempt = timeout if timeout is not None else self._timeout
+        for spec in chain:
+            route = self._route(spec, api_base)
+            request: dict[str, Any] = {"model": route.wire_model, "messages": msgs}
+            if temperature is not None:
+                request["temperature"] = temperature
+            if max_tokens is not None:
+                request["max_tokens"] = max_tokens
+            if route.extra_body:
+                request["extra_body"] = dict(route.extra_body)
+            try:
+                output = await self._one_model(
+                    route, request, response_model, ledger, per_attempt, reasks
+                )
+            except LLMClientError as exc:
+                if not is_chain or not is_fallback_error(exc):
+                    raise
+                failures.append((route.model, exc))
+                logger.warning(
+                    "llm model failed, falling back: model=%s error=%s",
+                    route.model,
+                    type(exc).__name__,
+                )
+                continue
+            return Completion.from_attempts(
+                output,
+                model=route.model,
+                provider=route.provider,
+                attempts=ledger.records,
+                latency_ms=(time.perf_counter() - started) * 1000,
+            )
+        raise AllModelsFailedError(failures)
+
+    async def _one_model(
+        self,
+        route: Route,
+        request: dict[str, Any],
+        response_model: type[M] | None,
+        ledger: CallLedger,
+        attempt_timeout: float,
+        reasks: int,
+    ) -> Any:
+        if response_model is not None:
+            from llm_client._structured import structured_call
+
+            return await structured_call(
+                runner=self._runner,
+                policy=self._retry,
+                route=route,
+                request=request,
+                response_model=response_model,
+                ledger=ledger,
+                attempt_timeout=attempt_timeout,
+                max_validation_retries=reasks,
+            )
+        try:
+            response = await self._retry.run(
+                lambda _n: self._runner.attempt(route, request, ledger, attempt_timeout),
+                model=route.model,
+            )
+        except BaseException as exc:
+            if ledger.pending is not None:  # pragma: no cover - cancelled right after the reply
+                await self._runner.settle(ledger, error=type(exc).__name__)
+            raise
+        await self._runner.settle(ledger)
+        return reply_text(response)
+
+    def _chain(self, model: ModelSpec, step: str | None) -> tuple[list[Any], bool]:
+        if model is None:
+            if step is None:
+                raise ConfigError("pass a model (or a step with configured models)")
+            return list(self._config.models_for_step(step)), True
+        if isinstance(model, str) or not isinstance(model, Sequence):
+            return [model], False
+        if not model:
+            raise ConfigError("the model list is empty")
+        return list(model), True
+
+    def _route(self, spec: Any, api_base: str | None) -> Route:
+        if isinstance(spec, str) and self._config.resolve_alias(spec.strip()) == "test":
+            if self._default_test_model is None:
+                from llm_client.testing import TestModel
+
+                self._default_test_model = TestModel()
+            spec = self._default_test_model
+        route = resolve_route(spec, self._config, self._keys, api_base=api_base)
+        if not route.loopback:
+            from llm_client.testing._guard import (
+                RealRequestsBlockedError as _Blocked,
+            )
+            from llm_client.testing._guard import check_request_allowed
+
+            try:
+                check_request_allowed(route.base_url)
+            except _Blocked as exc:
+                raise RealRequestsBlockedError(str(exc)) from None
+        return route
+
+    async def _send(self, route: Route, kwargs: Mapping[str, Any], seconds: float) -> Any:
+        if route.backend == "litellm":
+            from llm_client import _litellm
+
+            if not self._uses_litellm:
+                self._uses_litellm = True
+                _litellm.register_user()
+            return await _litellm.acompletion(route, kwargs, seconds)
+        client = self._sdk_client(route)
+        return await client.chat.completions.create(**kwargs, timeout=seconds)
+
+    def _sdk_client(self, route: Route) -> AsyncOpenAI:
+        key_value = route.api_key.get_secret_value() if route.api_key is not None else ""
+        cache_key = (route.base_url, key_value, id(route.test_model))
+        cached = self._sdk.get(cache_key)
+        if cached is not None:
+            return cached[1]
+        from openai import AsyncOpenAI
+
+        if route.test_model is not None:
+            http = httpx.AsyncClient(transport=route.test_model, timeout=self._timeout)
+            self._test_clients.append(http)
+            base_url = str(getattr(route.test_model, "base_url", route.base_url))
+        else:
+            if self._http is None:
+                self._http = httpx.AsyncClient(
+                    timeout=self._timeout,
+                    limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+                )
+            http, base_url = self._http, str(route.base_url)
+        client = AsyncOpenAI(
+            api_key=key_value or "not-needed", base_url=base_url, max_retries=0, http_client=http
+        )
+        # Keep the transport object alive with the entry, so its id() is never reused.
+        self._sdk[cache_key] = (route.test_model, client)
+        return client

@@ -1,0 +1,200 @@
+"""Configuration: model aliases, per-step model chains, provider URLs and keys.
+
+Loaded from a TOML file (``LLM_CLIENT_CONFIG`` or an explicit path) and then the environment,
+so switching a model never needs a code change::
+
+    default_timeout = 60
+
+    [aliases]
+    fast = "openrouter/openai/gpt-4o-mini"
+    strong = "zai/glm-4.6"
+
+    [steps]
+    generate = ["strong", "fast"]
+
+    [providers.zai]
+    base_url = "https://api.z.ai/api/paas/v4"
+
+Environment overrides (highest precedence): ``LLM_MODEL_<STEP>="a,b"`` sets a step's chain,
+``LLM_ALIAS_<NAME>=model`` sets an alias, ``<PROVIDER>_API_KEY`` and ``<PROVIDER>_BASE_URL``
+(``OPENROUTER``, ``ZAI``, ``OPENAI``, ``ANTHROPIC``) set a provider, and
+``LLM_CLIENT_TIMEOUT`` the default timeout. Keys are ``SecretStr``: never printed.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from llm_client._errors import ConfigError
+
+__all__ = ["CONFIG_ENV_VAR", "DEFAULT_BASE_URLS", "KEY_ENV_VARS", "LLMConfig", "ProviderSettings"]
+
+CONFIG_ENV_VAR = "LLM_CLIENT_CONFIG"
+"""Environment variable naming the TOML configuration file."""
+
+KEY_ENV_VARS: dict[str, str] = {
+    "openrouter": "OPENROUTER_API_KEY",
+    "zai": "ZAI_API_KEY",
+    "openai": "OPENAI_API_KEY",
+    "anthropic": "ANTHROPIC_API_KEY",
+}
+"""The standard environment variable holding each provider's API key."""
+
+DEFAULT_BASE_URLS: dict[str, str] = {
+    "openrouter": "https://openrouter.ai/api/v1",
+    "zai": "https://api.z.ai/api/paas/v4",
+    "openai": "https://api.openai.com/v1",
+    "anthropic": "https://api.anthropic.com",
+}
+"""Each provider's public API base URL."""
+
+
+class ProviderSettings(BaseModel):
+    """Where one provider lives and the key to use there.
+
+    Attributes:
+        base_url: API base URL; None means the provider's public default.
+        api_key: The API key (kept secret in reprs and logs); None means read the environment.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+
+
+class LLMConfig(BaseModel):
+    """All of llm-client's settings.
+
+    Attributes:
+        aliases: Short names for model strings (``fast = "openrouter/openai/gpt-4o-mini"``).
+        steps: Per application step, the models to try in order (aliases allowed).
+        providers: Per provider (``openrouter``, ``zai``, ``openai``, ``anthropic``), URL and key.
+        default_timeout: Seconds one HTTP attempt may take.
+        default_output_cap: Output tokens assumed for a budget estimate when ``max_tokens`` is
+            not given.
+        max_validation_retries: Re-asks after a reply fails validation (2 means 3 tries).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    aliases: dict[str, str] = Field(default_factory=dict)
+    steps: dict[str, list[str]] = Field(default_factory=dict)
+    providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    default_timeout: float = Field(default=60.0, gt=0)
+    default_output_cap: int = Field(default=4096, gt=0)
+    max_validation_retries: int = Field(default=2, ge=0, le=10)
+
+    @field_validator("steps")
+    @classmethod
+    def _no_empty_steps(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for step, models in value.items():
+            if not models:
+                raise ValueError(f"step {step!r} lists no models")
+        return value
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+    ) -> LLMConfig:
+        """Read the TOML file (if any), then apply environment overrides.
+
+        Args:
+            path: TOML file; defaults to ``$LLM_CLIENT_CONFIG`` (no file when unset).
+            env: Environment to read (defaults to ``os.environ``).
+
+        Returns:
+            The validated configuration.
+
+        Raises:
+            ConfigError: If the file is missing or malformed, or a value is invalid.
+        """
+        environ = os.environ if env is None else env
+        data: dict[str, Any] = {}
+        file = path if path is not None else environ.get(CONFIG_ENV_VAR) or None
+        if file is not None:
+            try:
+                data = tomllib.loads(Path(file).read_text(encoding="utf-8"))
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise ConfigError(f"cannot read llm-client config {str(file)!r}: {exc}") from exc
+        data = _apply_env(data, environ)
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(f"invalid llm-client config: {exc}") from exc
+
+    def resolve_alias(self, model: str) -> str:
+        """Follow aliases until a real model string remains.
+
+        Raises:
+            ConfigError: On an alias cycle.
+        """
+        seen: list[str] = []
+        while model in self.aliases:
+            if model in seen:
+                raise ConfigError(f"alias cycle: {' -> '.join([*seen, model])}")
+            seen.append(model)
+            model = self.aliases[model]
+        return model
+
+    def models_for_step(self, step: str) -> list[str]:
+        """The model chain configured for ``step``, aliases resolved.
+
+        Raises:
+            ConfigError: If no chain is configured for the step.
+        """
+        if step not in self.steps:
+            known = ", ".join(sorted(self.steps)) or "none"
+            raise ConfigError(f"no models configured for step {step!r} (configured: {known})")
+        return [self.resolve_alias(m) for m in self.steps[step]]
+
+    def base_url(self, provider: str) -> str | None:
+        """The configured or default base URL of ``provider``."""
+        settings = self.providers.get(provider)
+        if settings is not None and settings.base_url:
+            return settings.base_url
+        return DEFAULT_BASE_URLS.get(provider)
+
+    def api_key(self, provider: str) -> SecretStr | None:
+        """The configured key of ``provider`` (file or environment), or None."""
+        settings = self.providers.get(provider)
+        return None if settings is None else settings.api_key
+
+
+def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """Overlay ``LLM_MODEL_*``, ``LLM_ALIAS_*``, provider keys/URLs and the timeout."""
+    merged = dict(data)
+    aliases = dict(merged.get("aliases", {}))
+    steps = dict(merged.get("steps", {}))
+    providers: dict[str, dict[str, Any]] = {
+        name: dict(value) for name, value in dict(merged.get("providers", {})).items()
+    }
+    for name, value in environ.items():
+        if name.startswith("LLM_MODEL_") and value.strip():
+            steps[name.removeprefix("LLM_MODEL_").lower()] = [
+                m.strip() for m in value.split(",") if m.strip()
+            ]
+        elif name.startswith("LLM_ALIAS_") and value.strip():
+            aliases[name.removeprefix("LLM_ALIAS_").lower()] = value.strip()
+    for provider, key_var in KEY_ENV_VARS.items():
+        key = environ.get(key_var)
+        url = environ.get(f"{provider.upper()}_BASE_URL")
+        if key or url:
+            settings = providers.setdefault(provider, {})
+            if key:
+                settings["api_key"] = key
+            if url:
+                settings["base_url"] = url
+    if environ.get("LLM_CLIENT_TIMEOUT"):
+        merged["default_timeout"] = environ["LLM_CLIENT_TIMEOUT"]
+    merged["aliases"], merged["steps"], merged["providers"] = aliases, steps, providers
+    return merged

@@ -1,0 +1,194 @@
+"""Every error llm-client raises, in one tree.
+
+::
+
+    LLMClientError
+    ├── ProviderError                 a provider call failed (status_code, provider, model)
+    │   ├── RateLimitError            429; retried, honouring retry_after
+    │   ├── ServerError               5xx; retried
+    │   ├── ProviderTimeoutError      no answer within the timeout; retried
+    │   ├── ProviderConnectionError   refused / dropped connection; retried
+    │   ├── AuthenticationError       401/403; never retried
+    │   ├── BadRequestError           400/404/422 and other 4xx; never retried
+    │   └── QuotaExhaustedError       out of credit (z.ai 1113, OpenRouter 402); never retried
+    ├── StructuredOutputError         the reply never validated against response_model
+    ├── AllModelsFailedError          every model of a fallback chain failed (attempts)
+    ├── BudgetExceededError           a budget refused the call before it was made
+    │   └── UnpricedModelError        a budget cannot admit a model without a known price
+    ├── ConfigError                   bad configuration: missing key, unknown alias, bad TOML
+    ├── InvalidMessagesError          bad input messages (empty, unknown role, no content)
+    └── RealRequestsBlockedError      a real provider request while tests block them
+
+Messages never contain API keys: provider errors carry the provider's own message, which
+echoes no credentials, cut to a short snippet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "AllModelsFailedError",
+    "AuthenticationError",
+    "BadRequestError",
+    "BudgetExceededError",
+    "ConfigError",
+    "InvalidMessagesError",
+    "LLMClientError",
+    "ProviderConnectionError",
+    "ProviderError",
+    "ProviderTimeoutError",
+    "QuotaExhaustedError",
+    "RateLimitError",
+    "RealRequestsBlockedError",
+    "ServerError",
+    "StructuredOutputError",
+    "UnpricedModelError",
+]
+
+
+class LLMClientError(Exception):
+    """Base class of every error llm-client raises."""
+
+
+class ProviderError(LLMClientError):
+    """A provider call failed.
+
+    Attributes:
+        status_code: HTTP status, or None for timeouts and connection failures.
+        provider: Provider name (``openrouter``, ``zai``, ``openai``, ``litellm``, ``test``...).
+        model: Model string that was called.
+        retryable: Whether the retry policy may try again.
+    """
+
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        provider: str = "",
+        model: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.provider = provider
+        self.model = model
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({str(self)!r}, status_code={self.status_code!r}, "
+            f"provider={self.provider!r}, model={self.model!r})"
+        )
+
+
+class RateLimitError(ProviderError):
+    """HTTP 429: too many requests. Retried after ``retry_after`` seconds when the provider says.
+
+    Attributes:
+        retry_after: Seconds the provider asked to wait (``Retry-After``), or None.
+    """
+
+    retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = 429,
+        provider: str = "",
+        model: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, status_code=status_code, provider=provider, model=model)
+        self.retry_after = retry_after
+
+
+class ServerError(ProviderError):
+    """HTTP 5xx: the provider failed. Retried."""
+
+    retryable = True
+
+
+class ProviderTimeoutError(ProviderError):
+    """The provider did not answer within the timeout. Retried."""
+
+    retryable = True
+
+
+class ProviderConnectionError(ProviderError):
+    """The connection was refused or dropped before a reply arrived. Retried."""
+
+    retryable = True
+
+
+class AuthenticationError(ProviderError):
+    """HTTP 401/403: the key is missing, wrong or lacks permission. Never retried."""
+
+
+class BadRequestError(ProviderError):
+    """HTTP 4xx other than 401/403/429: the request itself is wrong. Never retried."""
+
+
+class QuotaExhaustedError(ProviderError):
+    """Out of credit (z.ai code 1113, HTTP 402). Never retried: waiting won't help."""
+
+
+class StructuredOutputError(LLMClientError):
+    """The reply never validated against ``response_model``, re-asks included.
+
+    Attributes:
+        model: Model string that was called.
+        errors: The validation errors of the last attempt (pydantic's ``errors()`` dicts or text).
+        raw_text: The start of the last raw reply (at most 500 characters).
+        attempts: How many replies were tried.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        model: str = "",
+        errors: Sequence[object] = (),
+        raw_text: str = "",
+        attempts: int = 0,
+    ) -> None:
+        super().__init__(message)
+        self.model = model
+        self.errors = list(errors)
+        self.raw_text = raw_text[:500]
+        self.attempts = attempts
+
+
+class AllModelsFailedError(LLMClientError):
+    """Every model of a fallback chain failed.
+
+    Attributes:
+        attempts: ``(model, exception)`` for each model tried, in order.
+    """
+
+    def __init__(self, attempts: Sequence[tuple[str, BaseException]]) -> None:
+        self.attempts = list(attempts)
+        summary = "; ".join(f"{model}: {type(exc).__name__}: {exc}" for model, exc in attempts)
+        super().__init__(f"all {len(self.attempts)} model(s) failed: {summary}")
+
+
+class BudgetExceededError(LLMClientError):
+    """A budget refused the call before it was made (nothing was sent)."""
+
+
+class UnpricedModelError(BudgetExceededError):
+    """The model has no known price, so a budget cannot admit it (never assumed free)."""
+
+
+class ConfigError(LLMClientError, ValueError):
+    """Bad configuration: a missing API key, an unknown alias, unreadable TOML, a bad value."""
+
+
+class InvalidMessagesError(LLMClientError, ValueError):
+    """The messages are not a non-empty list of OpenAI-style ``{"role", "content"}`` dicts."""
+
+
+class RealRequestsBlockedError(LLMClientError):
+    """A request to a non-loopback provider was attempted while real requests are blocked."""

@@ -1,0 +1,256 @@
+"""Retries: the one place that decides whether, and when, a failed attempt is tried again.
+
+At most ``max_attempts`` (3) attempts per model, exponential backoff 1 s, 2 s, 4 s (plus up to
+``jitter`` seconds of random jitter), a ``Retry-After`` header overriding the schedule. Only
+rate limits (429), server errors (5xx), timeouts and connection failures are retried; auth
+errors, other 4xx and z.ai's insufficient-balance 429 (code 1113) fail at once. The openai SDK's
+and LiteLLM's own retries are switched off so attempts never multiply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from llm_client._errors import (
+    AuthenticationError,
+    BadRequestError,
+    LLMClientError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeoutError,
+    QuotaExhaustedError,
+    RateLimitError,
+    ServerError,
+)
+
+__all__ = ["RetryPolicy", "map_provider_error", "parse_retry_after", "redact"]
+
+logger = logging.getLogger("llm_client")
+
+T = TypeVar("T")
+
+_KEY_PATTERN = re.compile(r"\b(sk|pk|rk)-[A-Za-z0-9_\-*]{6,}|\bBearer\s+\S+", re.IGNORECASE)
+_QUOTA_CODES = frozenset({"1113"})
+_MAX_MESSAGE = 300
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often and how patiently a model is retried.
+
+    Attributes:
+        max_attempts: Attempts per model, the first included (3).
+        base: First backoff in seconds; it doubles each time (1 s, 2 s, 4 s).
+        max_wait: Longest single wait, ``Retry-After`` included.
+        jitter: Up to this many random seconds added to each backoff.
+        sleep: The coroutine that waits (inject a fast one in tests).
+    """
+
+    max_attempts: int = 3
+    base: float = 1.0
+    max_wait: float = 60.0
+    jitter: float = 0.5
+    sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be >= 1")
+        if self.base < 0 or self.max_wait < 0 or self.jitter < 0:
+            raise ValueError("base, max_wait and jitter must be >= 0")
+
+    def wait_for(self, attempt: int, error: BaseException | None = None) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based).
+
+        A rate limit carrying ``retry_after`` waits exactly that long (capped at ``max_wait``);
+        anything else follows ``base * 2**(attempt-1)`` plus jitter.
+        """
+        if isinstance(error, RateLimitError) and error.retry_after is not None:
+            return min(max(error.retry_after, 0.0), self.max_wait)
+        backoff = wait_exponential_jitter(
+            initial=self.base, max=self.max_wait, exp_base=2, jitter=self.jitter
+        )
+        state = RetryCallState(None, None, (), {})  # type: ignore[arg-type]
+        state.attempt_number = attempt
+        return float(backoff(state))
+
+    def _tenacity_wait(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome is not None else None
+        return self.wait_for(state.attempt_number, error)
+
+    async def run(
+        self,
+        attempt_fn: Callable[[int], Awaitable[T]],
+        *,
+        model: str,
+    ) -> T:
+        """Run ``attempt_fn(attempt_number)`` until it succeeds or a retry is not allowed.
+
+        Args:
+            attempt_fn: One attempt; raises a mapped :class:`ProviderError` on failure.
+            model: Model name for the attempt log.
+
+        Returns:
+            The first successful result.
+
+        Raises:
+            ProviderError: The last error when attempts are exhausted or not retryable.
+        """
+
+        def log_retry(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome is not None else None
+            wait = state.next_action.sleep if state.next_action is not None else 0.0
+            logger.warning(
+                "llm attempt failed: model=%s attempt=%d/%d error=%s retry_in=%.2fs",
+                model,
+                state.attempt_number,
+                self.max_attempts,
+                type(error).__name__,
+                wait,
+            )
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.max_attempts),
+            wait=self._tenacity_wait,
+            retry=retry_if_exception(_is_retryable),
+            sleep=self.sleep,
+            before_sleep=log_retry,
+            reraise=True,
+        )
+        attempt_number = 0
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    attempt_number = attempt.retry_state.attempt_number
+                    return await attempt_fn(attempt_number)
+        except LLMClientError as exc:
+            logger.warning(
+                "llm attempt failed: model=%s attempt=%d/%d error=%s retry_in=none",
+                model,
+                attempt_number,
+                self.max_attempts,
+                type(exc).__name__,
+            )
+            raise
+        raise AssertionError("unreachable: tenacity either returns or reraises")  # pragma: no cover
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    return isinstance(exc, ProviderError) and exc.retryable
+
+
+def parse_retry_after(headers: Any) -> float | None:
+    """Seconds to wait from ``Retry-After`` (seconds or HTTP date) or ``retry-after-ms``."""
+    if headers is None:
+        return None
+    try:
+        millis = headers.get("retry-after-ms")
+        if millis is not None:
+            return max(float(millis) / 1000.0, 0.0)
+        value = headers.get("retry-after")
+    except (AttributeError, TypeError, ValueError):
+        return None
+    if value is None:
+        return None
+    value = str(value).strip()
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """Remove known secrets and anything key-shaped from ``text``; cut it short."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    text = _KEY_PATTERN.sub("***", text)
+    return text if len(text) <= _MAX_MESSAGE else text[:_MAX_MESSAGE] + "..."
+
+
+def _body_error(exc: BaseException) -> tuple[str | None, str | None]:
+    """``(code, message)`` from an OpenAI-style error body, if any."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, (str, bytes)):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            body = None
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict):
+            code, message = err.get("code"), err.get("message")
+            return (None if code is None else str(code)), (
+                None if message is None else str(message)
+            )
+        if isinstance(err, str):
+            return None, err
+    return None, None
+
+
+def _quota_code_in(text: str) -> bool:
+    return re.search(r"""["']?code["']?\s*[:=]\s*["']?1113\b""", text) is not None
+
+
+def map_provider_error(
+    exc: BaseException, *, provider: str, model: str, secrets: Iterable[str] = ()
+) -> LLMClientError | None:
+    """Translate an openai SDK / LiteLLM / httpx exception into llm-client's tree.
+
+    Returns None for exceptions that are not provider failures (bugs, cancellations).
+    """
+    if isinstance(exc, LLMClientError):
+        return exc
+    import httpx
+
+    secrets = list(secrets)
+    kind = type(exc).__name__
+    ctx: dict[str, Any] = {"provider": provider, "model": model}
+    status = getattr(exc, "status_code", None)
+    if not isinstance(status, int):
+        response = getattr(exc, "response", None)
+        status = getattr(response, "status_code", None) if response is not None else None
+    timeout_names = {"APITimeoutError", "Timeout", "ReadTimeout", "ConnectTimeout"}
+    if isinstance(exc, httpx.TimeoutException | asyncio.TimeoutError) or kind in timeout_names:
+        return ProviderTimeoutError(f"{provider} {model}: timed out", **ctx)
+    if isinstance(exc, httpx.TransportError) or (
+        kind in {"APIConnectionError"} and not isinstance(status, int)
+    ):
+        return ProviderConnectionError(f"{provider} {model}: connection failed ({kind})", **ctx)
+    if not isinstance(status, int):
+        return None
+    code, body_message = _body_error(exc)
+    detail = redact(body_message or str(exc), secrets)
+    message = f"{provider} {model}: HTTP {status}: {detail}"
+    if code in _QUOTA_CODES or (code is None and _quota_code_in(str(exc))) or status == 402:
+        return QuotaExhaustedError(message, status_code=status, **ctx)
+    if status == 429:
+        headers = getattr(getattr(exc, "response", None), "headers", None)
+        return RateLimitError(message, retry_after=parse_retry_after(headers), **ctx)
+    if status >= 500:
+        return ServerError(message, status_code=status, **ctx)
+    if status in (401, 403):
+        return AuthenticationError(message, status_code=status, **ctx)
+    if status == 408:
+        return ProviderTimeoutError(message, status_code=status, **ctx)
+    return BadRequestError(message, status_code=status, **ctx)
