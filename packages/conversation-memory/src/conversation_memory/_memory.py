@@ -1,0 +1,459 @@
+"""ConversationMemory: one user's conversation, ready to hand to ``LLMClient.chat``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from conversation_memory._errors import (
+    ContentTooLargeError,
+    EmptyContentError,
+    InvalidMessageError,
+    SummarizationError,
+)
+from conversation_memory._models import (
+    CleanupReceipt,
+    DeletionReceipt,
+    StoredMessage,
+    Summary,
+    check_conversation_id,
+    check_role,
+    check_user_id,
+)
+from conversation_memory._page_context import PageContextProvider, PageContextRegistry
+from conversation_memory._store import MessageStore
+from conversation_memory._summarizer import Summarizer
+from conversation_memory._tokens import REPLY_PRIMING, content_tokens, message_tokens
+from conversation_memory._window import select_window
+
+__all__ = ["DEFAULT_CONVERSATION", "ConversationMemory"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CONVERSATION = "default"
+"""Conversation id used when none is given: each user then has one continuing conversation."""
+
+_PAGE_HEADER = "Context from the page the user is viewing ({page}):"
+_SUMMARY_HEADER = "Summary of the earlier conversation:"
+_MAX_PAGE_NAME = 100
+
+
+class ConversationMemory:
+    """One user's conversation: save turns, then build the context for the next model call.
+
+    Example:
+        >>> memory = ConversationMemory(LocalMessageStore(), user_id)  # doctest: +SKIP
+        >>> await memory.save_message("user", "How is my portfolio doing?", page="portfolio")
+        >>> reply = await llm.chat(await memory.get_context(page="portfolio"), model="test")
+        >>> await memory.save_message("assistant", reply, page="portfolio")
+    """
+
+    def __init__(
+        self,
+        store: MessageStore,
+        user_id: object,
+        conversation_id: object = None,
+        *,
+        system_prompt: str | None = None,
+        max_messages: int = 20,
+        max_context_tokens: int = 8_000,
+        summarizer: Summarizer | None = None,
+        summary_threshold: int = 20,
+        summary_batch: int = 200,
+        summary_timeout: float = 30.0,
+        summary_retry_interval: float = 60.0,
+        page_contexts: PageContextRegistry | None = None,
+        page_context_timeout: float = 2.0,
+        max_content_chars: int = 32_000,
+        token_model: str | None = None,
+    ) -> None:
+        """Bind a store to one user's conversation.
+
+        Args:
+            store: Where messages live (local, PostgreSQL or Supabase backend).
+            user_id: The user's UUID (Supabase's ``auth.uid()``).
+            conversation_id: Conversation to use; None means the user's default conversation.
+            system_prompt: Prepended to every context, if given.
+            max_messages: Most recent messages included in a context.
+            max_context_tokens: Token budget of the whole context (system prompt, page context,
+                summary and messages); the newest user turn is kept even past it.
+            summarizer: Writes rolling summaries of aged-out turns (None: no summaries).
+            summary_threshold: Aged-out, unsummarised messages that trigger a summary update.
+            summary_batch: Most aged-out messages folded into the summary in one update.
+            summary_timeout: Seconds a summary update may take inside ``get_context``.
+            summary_retry_interval: Seconds to wait after a failed update before trying again.
+            page_contexts: A registry of page-context providers shared across users.
+            page_context_timeout: Default seconds a provider registered here may take.
+            max_content_chars: Longest message content accepted by ``save_message``.
+            token_model: Model whose tokenizer counts tokens (None: cl100k_base).
+
+        Raises:
+            InvalidIdentifierError: If ``user_id`` is not a UUID or ``conversation_id`` is
+                malformed.
+            ValueError: If a limit is not positive.
+        """
+        for name, value in (
+            ("max_messages", max_messages),
+            ("max_context_tokens", max_context_tokens),
+            ("summary_threshold", summary_threshold),
+            ("summary_batch", summary_batch),
+            ("max_content_chars", max_content_chars),
+        ):
+            if value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
+        self.store = store
+        self.user_id = check_user_id(user_id)
+        self.conversation_id = check_conversation_id(
+            DEFAULT_CONVERSATION if conversation_id is None else conversation_id
+        )
+        self.system_prompt = system_prompt
+        self.max_messages = max_messages
+        self.max_context_tokens = max_context_tokens
+        self.summarizer = summarizer
+        self.summary_threshold = summary_threshold
+        self.summary_batch = summary_batch
+        self.summary_timeout = summary_timeout
+        self.summary_retry_interval = summary_retry_interval
+        self.max_content_chars = max_content_chars
+        self.token_model = token_model
+        self._shared_pages = page_contexts
+        self._own_pages = PageContextRegistry(timeout=page_context_timeout)
+        self._summary_retry_at = 0.0
+
+    def __repr__(self) -> str:
+        return (
+            f"ConversationMemory(store={type(self.store).__name__}, user_id={self.user_id!r}, "
+            f"conversation_id={self.conversation_id!r})"
+        )
+
+    # -- page context -------------------------------------------------------------------
+
+    def page_context(
+        self, page: str, *, timeout: float | None = None
+    ) -> Any:  # returns a decorator; Any keeps decorated functions' own types
+        """Decorator registering an async provider of context for ``page``.
+
+        Example:
+            >>> @memory.page_context("portfolio")  # doctest: +SKIP
+            ... async def holdings(user_id: str) -> str:
+            ...     return "The user holds 10 VTI."
+        """
+        return self._own_pages.provider(page, timeout=timeout)
+
+    def add_page_context(
+        self, page: str, provider: PageContextProvider, *, timeout: float | None = None
+    ) -> None:
+        """Register ``provider`` for ``page`` (the non-decorator form of :meth:`page_context`)."""
+        self._own_pages.register(page, provider, timeout=timeout)
+
+    async def _page_texts(self, page: str | None) -> list[str]:
+        if page is None:
+            return []
+        own, shared = await asyncio.gather(
+            self._own_pages.gather(page, self.user_id),
+            self._shared_pages.gather(page, self.user_id)
+            if self._shared_pages is not None
+            else _nothing(),
+        )
+        return [*shared, *own]
+
+    # -- writing ------------------------------------------------------------------------
+
+    async def save_message(self, role: str, content: str, page: str | None = None) -> StoredMessage:
+        """Append a turn to the conversation.
+
+        Args:
+            role: ``user``, ``assistant`` or ``system``.
+            content: The text (not empty, at most ``max_content_chars`` characters).
+            page: The page the user is on, recorded with the message.
+
+        Returns:
+            The stored message with the sequence number the store assigned.
+
+        Raises:
+            InvalidRoleError: For any other role.
+            EmptyContentError: For empty or whitespace-only content.
+            ContentTooLargeError: For content longer than ``max_content_chars``.
+            InvalidMessageError: For a non-string content or a malformed page name.
+            StoreError: If the backend failed (nothing was stored).
+        """
+        checked_role = check_role(role)
+        if not isinstance(content, str):
+            raise InvalidMessageError(f"content must be str, got {type(content).__name__}")
+        if not content.strip():
+            raise EmptyContentError("message content is empty")
+        if len(content) > self.max_content_chars:
+            raise ContentTooLargeError(len(content), self.max_content_chars)
+        if page is not None and (
+            not isinstance(page, str) or not page or len(page) > _MAX_PAGE_NAME
+        ):
+            raise InvalidMessageError(f"page must be a 1-{_MAX_PAGE_NAME} character string")
+        if len(content) > 2_000:  # long texts take milliseconds to encode: keep the loop free
+            tokens = await asyncio.to_thread(content_tokens, content, self.token_model)
+        else:
+            tokens = content_tokens(content, self.token_model)
+        return await self.store.append(
+            self.user_id, self.conversation_id, checked_role, content, page, tokens
+        )
+
+    # -- reading ------------------------------------------------------------------------
+
+    async def get_context(self, page: str | None = None) -> list[dict[str, str]]:
+        """Build the messages for the next model call.
+
+        In order: the system prompt, the page's context, the rolling summary of older turns,
+        then the most recent messages that fit ``max_messages`` and ``max_context_tokens``
+        (whole messages only; the newest user turn is always kept). When enough turns have aged
+        out of the window, the summariser folds them into the summary first; if it fails, the
+        failure is logged and the context is built with the previous summary.
+
+        Args:
+            page: The page the user is on (selects page-context providers).
+
+        Returns:
+            OpenAI-style messages, ready for ``LLMClient.chat``.
+
+        Raises:
+            StoreError: If the backend failed.
+        """
+        snapshot, page_texts = await asyncio.gather(
+            self.store.load_context(self.user_id, self.conversation_id, self.max_messages),
+            self._page_texts(page),
+        )
+        recent = await self._ensure_user_turn(snapshot.recent)
+        head = self._head(page, page_texts)
+        summary = snapshot.summary
+        window = self._window(recent, head, summary)
+        if self._summary_due(summary, window, recent):
+            try:
+                async with asyncio.timeout(self.summary_timeout):
+                    updated = await self._fold(summary, _boundary(window, recent), automatic=True)
+            except (SummarizationError, TimeoutError) as exc:
+                self._summary_retry_at = time.monotonic() + self.summary_retry_interval
+                logger.warning(
+                    "summary update for conversation %r failed (%s); history kept, will retry",
+                    self.conversation_id,
+                    exc if isinstance(exc, SummarizationError) else "timed out",
+                )
+            else:
+                if updated is not None:
+                    summary = updated
+                    window = self._window(recent, head, summary)
+        context = list(head)
+        if summary is not None:
+            context.append({"role": "system", "content": f"{_SUMMARY_HEADER}\n{summary.summary}"})
+        context.extend(m.to_chat() for m in window)
+        return context
+
+    def _head(self, page: str | None, page_texts: Sequence[str]) -> list[dict[str, str]]:
+        head = []
+        if self.system_prompt:
+            head.append({"role": "system", "content": self.system_prompt})
+        if page_texts:
+            text = "\n\n".join([_PAGE_HEADER.format(page=page), *page_texts])
+            head.append({"role": "system", "content": text})
+        return head
+
+    def _window(
+        self,
+        recent: Sequence[StoredMessage],
+        head: Sequence[dict[str, str]],
+        summary: Summary | None,
+    ) -> list[StoredMessage]:
+        fixed = REPLY_PRIMING + sum(
+            message_tokens(content_tokens(m["content"], self.token_model)) for m in head
+        )
+        candidates = list(recent)
+        if summary is not None:
+            # Turns already folded into the summary would be said twice; keep the newest user
+            # turn regardless.
+            fresh = [m for m in recent if m.seq > summary.covers_up_to_seq]
+            users = [i for i, m in enumerate(recent) if m.role == "user"]
+            if users and recent[users[-1]].seq <= summary.covers_up_to_seq:
+                fresh = list(recent[users[-1] :])
+            candidates = fresh
+            text = f"{_SUMMARY_HEADER}\n{summary.summary}"
+            fixed += message_tokens(content_tokens(text, self.token_model))
+        return select_window(
+            candidates,
+            cost=lambda m: message_tokens(m.token_count),
+            is_user=lambda m: m.role == "user",
+            max_messages=self.max_messages,
+            budget=self.max_context_tokens - fixed,
+        )
+
+    async def _ensure_user_turn(self, recent: list[StoredMessage]) -> list[StoredMessage]:
+        # Rare: more than max_messages non-user turns since the user spoke. Read further back
+        # so the newest user turn can still be included.
+        if len(recent) < self.max_messages or any(m.role == "user" for m in recent):
+            return recent
+        older = await self.store.history(
+            self.user_id, self.conversation_id, 200, before_seq=recent[0].seq
+        )
+        for index in range(len(older) - 1, -1, -1):
+            if older[index].role == "user":
+                return [*older[index:], *recent]
+        return recent
+
+    async def history(self, limit: int = 50, before: int | None = None) -> list[StoredMessage]:
+        """Read stored messages, newest ``limit`` first page, returned oldest first.
+
+        Args:
+            limit: Most messages to return (1-1000).
+            before: Only messages with ``seq`` below this (pass the first message's ``seq`` of
+                the previous page to page backwards).
+
+        Returns:
+            Messages oldest first.
+        """
+        if not 1 <= limit <= 1000:
+            raise ValueError(f"limit must be between 1 and 1000, got {limit}")
+        return await self.store.history(self.user_id, self.conversation_id, limit, before)
+
+    # -- summaries ----------------------------------------------------------------------
+
+    def _summary_due(
+        self,
+        summary: Summary | None,
+        window: Sequence[StoredMessage],
+        recent: Sequence[StoredMessage],
+    ) -> bool:
+        if self.summarizer is None or time.monotonic() < self._summary_retry_at:
+            return False
+        covered = summary.covers_up_to_seq if summary is not None else 0
+        # seq has no gaps except where retention deleted old rows, so this is an upper bound.
+        return _boundary(window, recent) - 1 - covered >= self.summary_threshold
+
+    async def summarize(self) -> Summary | None:
+        """Fold every turn older than the current window into the rolling summary now.
+
+        Returns:
+            The new summary, or None when nothing new has aged out (or a concurrent writer
+            stored the same version first).
+
+        Raises:
+            SummarizationError: If no summariser is configured or the summariser failed; the
+                history is unchanged.
+            StoreError: If the backend failed.
+        """
+        if self.summarizer is None:
+            raise SummarizationError("no summarizer configured for this ConversationMemory")
+        snapshot = await self.store.load_context(
+            self.user_id, self.conversation_id, self.max_messages
+        )
+        recent = await self._ensure_user_turn(snapshot.recent)
+        window = self._window(recent, self._head(None, []), snapshot.summary)
+        return await self._fold(snapshot.summary, _boundary(window, recent), automatic=False)
+
+    async def _fold(
+        self, summary: Summary | None, before_seq: int, *, automatic: bool
+    ) -> Summary | None:
+        assert self.summarizer is not None
+        after = summary.covers_up_to_seq if summary is not None else 0
+        turns = await self.store.messages_between(
+            self.user_id, self.conversation_id, after, before_seq, self.summary_batch
+        )
+        if not turns or (automatic and len(turns) < self.summary_threshold):
+            return None
+        try:
+            text = await self.summarizer.summarize(summary.summary if summary else None, turns)
+        except Exception as exc:
+            raise SummarizationError(
+                f"summariser {type(self.summarizer).__name__} failed: {type(exc).__name__}"
+            ) from exc
+        if not isinstance(text, str) or not text.strip():
+            raise SummarizationError("summariser returned an empty summary")
+        saved = await self.store.save_summary(
+            self.user_id,
+            self.conversation_id,
+            base_version=summary.version if summary is not None else 0,
+            summary=text.strip(),
+            covers_up_to_seq=turns[-1].seq,
+            covers_from_created_at=(
+                summary.covers_from_created_at if summary is not None else turns[0].created_at
+            ),
+            covers_to_created_at=turns[-1].created_at,
+            model=self.summarizer.model_name,
+        )
+        if saved is None:
+            logger.info(
+                "summary of conversation %r was updated concurrently; kept theirs",
+                self.conversation_id,
+            )
+        return saved
+
+    # -- user data ----------------------------------------------------------------------
+
+    async def export(self) -> dict[str, Any]:
+        """Everything stored for this user, in every conversation, as a JSON-able dict.
+
+        Returns:
+            ``{"user_id", "exported_at", "conversations": [{"conversation_id", "messages",
+            "summaries"}]}`` with timestamps in ISO 8601.
+        """
+        messages, summaries = await self.store.export_user(self.user_id)
+        conversations: dict[str, dict[str, Any]] = {}
+        for message in messages:
+            entry = conversations.setdefault(
+                message.conversation_id,
+                {"conversation_id": message.conversation_id, "messages": [], "summaries": []},
+            )
+            entry["messages"].append(message.to_dict())
+        for summary in summaries:
+            entry = conversations.setdefault(
+                summary.conversation_id,
+                {"conversation_id": summary.conversation_id, "messages": [], "summaries": []},
+            )
+            entry["summaries"].append(summary.to_dict())
+        return {
+            "user_id": self.user_id,
+            "exported_at": datetime.now(UTC).isoformat(),
+            "conversations": [conversations[key] for key in sorted(conversations)],
+        }
+
+    async def delete(self) -> DeletionReceipt:
+        """Delete everything stored for this user, in every conversation.
+
+        Returns:
+            A receipt with the number of messages, summaries and conversations removed.
+        """
+        receipt = await self.store.delete_user(self.user_id)
+        logger.info(
+            "deleted user data: %d messages, %d summaries, %d conversations",
+            receipt.messages,
+            receipt.summaries,
+            receipt.conversations,
+        )
+        return receipt
+
+    async def cleanup(self, older_than: timedelta = timedelta(days=90)) -> CleanupReceipt:
+        """Retention: delete messages older than ``older_than`` and summaries derived from them.
+
+        This is store-wide on owner/service-role stores (run it from a scheduled job); on stores
+        that apply row-level security it can only reach this user's rows.
+
+        Args:
+            older_than: Age past which messages are deleted (default 90 days).
+
+        Returns:
+            Counts of what was deleted.
+        """
+        if older_than < timedelta(0):
+            raise ValueError("older_than must not be negative")
+        cutoff = datetime.now(UTC) - older_than
+        return await self.store.cleanup(cutoff, user_id=self.user_id)
+
+
+def _boundary(window: Sequence[StoredMessage], recent: Sequence[StoredMessage]) -> int:
+    """Sequence number of the oldest message still in the window (turns before it aged out)."""
+    if window:
+        return window[0].seq
+    return recent[-1].seq + 1 if recent else 1
+
+
+async def _nothing() -> list[str]:
+    return []

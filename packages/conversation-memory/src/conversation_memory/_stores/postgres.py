@@ -1,0 +1,300 @@
+"""PostgreSQL backend (psycopg 3, async pool); every atomic step is one SQL function call.
+
+Two modes:
+
+* **owner / service** (default): the connection's role owns or bypasses row-level security;
+  use it for server jobs and for apps that authenticate users themselves.
+* **per-user** (``act_as_user=True``): every call runs in a transaction that does what
+  PostgREST does — ``set_config('role', 'authenticated')`` and ``request.jwt.claims`` with the
+  user's id as ``sub`` — so the RLS policies from ``db/`` decide what the call may see and touch.
+  Connect as a non-owner login role (Supabase's ``authenticator``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Final
+
+from conversation_memory._errors import (
+    AccessDeniedError,
+    MissingExtraError,
+    StoreError,
+    StoreUnavailableError,
+)
+from conversation_memory._models import (
+    CleanupReceipt,
+    ContextSnapshot,
+    DeletionReceipt,
+    Role,
+    StoredMessage,
+    Summary,
+)
+from conversation_memory._stores._rows import (
+    message_from_json,
+    snapshot_from_json,
+    summary_from_json,
+)
+
+if TYPE_CHECKING:
+    from psycopg import AsyncConnection
+    from psycopg_pool import AsyncConnectionPool
+
+__all__ = ["PostgresMessageStore"]
+
+_COLUMNS: Final = "user_id, conversation_id, seq, role, content, page, token_count, created_at"
+_NAMES: Final = tuple(c.strip() for c in _COLUMNS.split(","))
+_SUMMARY_NAMES: Final = (
+    "id",
+    "user_id",
+    "conversation_id",
+    "version",
+    "summary",
+    "covers_up_to_seq",
+    "covers_from_created_at",
+    "covers_to_created_at",
+    "model",
+    "created_at",
+)
+
+
+def _import_pool() -> type[AsyncConnectionPool[Any]]:
+    try:
+        import psycopg  # noqa: F401
+        from psycopg_pool import AsyncConnectionPool
+    except ImportError as exc:
+        raise MissingExtraError("postgres", exc.name or "psycopg") from exc
+    return AsyncConnectionPool
+
+
+class PostgresMessageStore:
+    """:class:`~conversation_memory.MessageStore` on PostgreSQL (or Supabase's Postgres).
+
+    Example:
+        >>> async with PostgresMessageStore("postgresql://app@db/app") as store:  # doctest: +SKIP
+        ...     memory = ConversationMemory(store, user_id)
+    """
+
+    def __init__(
+        self,
+        conninfo: str | None = None,
+        *,
+        pool: AsyncConnectionPool[Any] | None = None,
+        min_size: int = 1,
+        max_size: int = 10,
+        act_as_user: bool = False,
+        user_role: str = "authenticated",
+        timeout: float = 10.0,
+    ) -> None:
+        """Configure the store; the pool opens on first use (or ``async with``).
+
+        Args:
+            conninfo: libpq connection string or URL (ignored when ``pool`` is given).
+            pool: An existing psycopg ``AsyncConnectionPool`` to share (the app closes it).
+            min_size: Connections kept open.
+            max_size: Most connections opened.
+            act_as_user: Run each call as ``user_role`` with the user's id as JWT ``sub``, so
+                row-level security applies.
+            user_role: Database role for per-user calls.
+            timeout: Seconds to wait for a free connection.
+
+        Raises:
+            MissingExtraError: If psycopg / psycopg-pool are not installed.
+        """
+        pool_class = _import_pool()
+        if pool is None and not conninfo:
+            raise ValueError("give a conninfo or a pool")
+        self._own_pool = pool is None
+        # prepare_threshold=None: Supabase's transaction pooler breaks server-side prepared
+        # statements, and each call here is one function call whose plan Postgres caches anyway.
+        self._pool: AsyncConnectionPool[Any] = pool or pool_class(
+            conninfo or "",
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout,
+            open=False,
+            kwargs={"autocommit": True, "prepare_threshold": None},
+        )
+        self._act_as_user = act_as_user
+        self._user_role = user_role
+        self._opened = not self._own_pool
+        self._open_lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        mode = "per-user" if self._act_as_user else "owner"
+        return f"PostgresMessageStore(pool={self._pool.name!r}, mode={mode!r})"
+
+    async def open(self) -> None:
+        """Open the pool and wait for its first connection."""
+        async with self._open_lock:
+            if not self._opened:
+                try:
+                    await self._pool.open(wait=True)
+                except Exception as exc:
+                    raise StoreUnavailableError(f"cannot connect to PostgreSQL: {exc}") from exc
+                self._opened = True
+
+    async def aclose(self) -> None:
+        """Close the pool if this store opened it."""
+        if self._own_pool and self._opened:
+            await self._pool.close()
+            self._opened = False
+
+    async def __aenter__(self) -> PostgresMessageStore:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    @asynccontextmanager
+    async def _conn(self, user_id: str | None) -> AsyncIterator[AsyncConnection[Any]]:
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        if not self._opened:
+            await self.open()
+        try:
+            async with self._pool.connection() as conn:
+                if not self._act_as_user:
+                    yield conn
+                    return
+                async with conn.transaction():
+                    claims = json.dumps({"sub": user_id, "role": self._user_role})
+                    await conn.execute(
+                        "select set_config('role', %s, true), "
+                        "set_config('request.jwt.claims', %s, true)",
+                        (self._user_role, claims),
+                    )
+                    yield conn
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise AccessDeniedError(f"PostgreSQL refused the operation: {exc}") from exc
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise StoreUnavailableError(f"PostgreSQL is unavailable: {exc}") from exc
+        except psycopg.Error as exc:
+            raise StoreError(f"PostgreSQL failed: {exc}") from exc
+
+    async def _one(self, user_id: str | None, query: str, params: tuple[Any, ...]) -> Any:
+        async with self._conn(user_id) as conn:
+            cursor = await conn.execute(query, params)
+            return await cursor.fetchone()
+
+    async def _all(
+        self, user_id: str | None, query: str, params: tuple[Any, ...]
+    ) -> list[tuple[Any, ...]]:
+        async with self._conn(user_id) as conn:
+            cursor = await conn.execute(query, params)
+            return await cursor.fetchall()
+
+    async def append(
+        self,
+        user_id: str,
+        conversation_id: str,
+        role: Role,
+        content: str,
+        page: str | None,
+        token_count: int,
+    ) -> StoredMessage:
+        """See :meth:`MessageStore.append`."""
+        row = await self._one(
+            user_id,
+            f"select {_COLUMNS} from public.conversation_append(%s, %s, %s, %s, %s, %s)",  # noqa: S608
+            (user_id, conversation_id, role, content, page, token_count),
+        )
+        return message_from_json(dict(zip(_NAMES, row, strict=True)))
+
+    async def load_context(self, user_id: str, conversation_id: str, limit: int) -> ContextSnapshot:
+        """See :meth:`MessageStore.load_context`."""
+        row = await self._one(
+            user_id,
+            "select public.conversation_context(%s, %s, %s)",
+            (user_id, conversation_id, limit),
+        )
+        return snapshot_from_json(row[0])
+
+    async def history(
+        self, user_id: str, conversation_id: str, limit: int, before_seq: int | None
+    ) -> list[StoredMessage]:
+        """See :meth:`MessageStore.history`."""
+        rows = await self._all(
+            user_id,
+            f"select {_COLUMNS} from public.conversations "  # noqa: S608
+            "where user_id = %s and conversation_id = %s and seq < %s "
+            "order by seq desc limit %s",
+            (user_id, conversation_id, before_seq if before_seq is not None else 2**62, limit),
+        )
+        return [message_from_json(dict(zip(_NAMES, r, strict=True))) for r in reversed(rows)]
+
+    async def messages_between(
+        self, user_id: str, conversation_id: str, after_seq: int, before_seq: int, limit: int
+    ) -> list[StoredMessage]:
+        """See :meth:`MessageStore.messages_between`."""
+        rows = await self._all(
+            user_id,
+            f"select {_COLUMNS} from public.conversations "  # noqa: S608
+            "where user_id = %s and conversation_id = %s and seq > %s and seq < %s "
+            "order by seq limit %s",
+            (user_id, conversation_id, after_seq, before_seq, limit),
+        )
+        return [message_from_json(dict(zip(_NAMES, r, strict=True))) for r in rows]
+
+    async def save_summary(
+        self,
+        user_id: str,
+        conversation_id: str,
+        *,
+        base_version: int,
+        summary: str,
+        covers_up_to_seq: int,
+        covers_from_created_at: datetime,
+        covers_to_created_at: datetime,
+        model: str | None,
+    ) -> Summary | None:
+        """See :meth:`MessageStore.save_summary`."""
+        row = await self._one(
+            user_id,
+            "select * from public.conversation_save_summary(%s, %s, %s, %s, %s, %s, %s, %s)",
+            (
+                user_id,
+                conversation_id,
+                base_version,
+                summary,
+                covers_up_to_seq,
+                covers_from_created_at,
+                covers_to_created_at,
+                model,
+            ),
+        )
+        if row is None or row[0] is None:  # a NULL composite comes back as a row of NULLs
+            return None
+        return summary_from_json(dict(zip(_SUMMARY_NAMES, row, strict=True)))
+
+    async def export_user(self, user_id: str) -> tuple[list[StoredMessage], list[Summary]]:
+        """See :meth:`MessageStore.export_user`."""
+        row = await self._one(user_id, "select public.conversation_export_user(%s)", (user_id,))
+        data = row[0]
+        return (
+            [message_from_json(m) for m in data["messages"]],
+            [summary_from_json(s) for s in data["summaries"]],
+        )
+
+    async def delete_user(self, user_id: str) -> DeletionReceipt:
+        """See :meth:`MessageStore.delete_user`."""
+        row = await self._one(user_id, "select public.conversation_delete_user(%s)", (user_id,))
+        counts = row[0]
+        return DeletionReceipt(
+            user_id, counts["messages"], counts["summaries"], counts["conversations"]
+        )
+
+    async def cleanup(self, cutoff: datetime, *, user_id: str | None = None) -> CleanupReceipt:
+        """See :meth:`MessageStore.cleanup`; per-user mode reaches only ``user_id``'s rows."""
+        if self._act_as_user and user_id is None:
+            raise ValueError("a per-user store needs the user_id to act as")
+        row = await self._one(user_id, "select public.conversation_cleanup(%s)", (cutoff,))
+        counts = row[0]
+        return CleanupReceipt(
+            cutoff, counts["messages"], counts["summaries"], counts["conversations"]
+        )

@@ -1,0 +1,207 @@
+"""Supabase backend: the app's ``supabase`` async client, talking to PostgREST.
+
+Give it a client carrying the signed-in user's JWT (``client.postgrest.auth(access_token)``) and
+row-level security decides what every call may see and touch; give it a client made with the
+service key for server jobs (retention, support). Atomic steps are the RPC functions from
+``db/migrations/20261124000300_conversations.sql``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Final
+
+from conversation_memory._errors import (
+    AccessDeniedError,
+    MissingExtraError,
+    StoreError,
+    StoreUnavailableError,
+)
+from conversation_memory._models import (
+    CleanupReceipt,
+    ContextSnapshot,
+    DeletionReceipt,
+    Role,
+    StoredMessage,
+    Summary,
+)
+from conversation_memory._stores._rows import (
+    message_from_json,
+    snapshot_from_json,
+    summary_from_json,
+)
+
+if TYPE_CHECKING:
+    from supabase import AsyncClient
+
+__all__ = ["SupabaseMessageStore"]
+
+_COLUMNS: Final = "user_id,conversation_id,seq,role,content,page,token_count,created_at"
+# PostgREST answers these codes when row-level security or grants refuse a request.
+_DENIED: Final = frozenset({"42501", "PGRST301", "PGRST302"})
+
+
+def _check_installed() -> None:
+    try:
+        import postgrest  # noqa: F401
+        import supabase  # noqa: F401
+    except ImportError as exc:
+        raise MissingExtraError("supabase", exc.name or "supabase") from exc
+
+
+class SupabaseMessageStore:
+    """:class:`~conversation_memory.MessageStore` over a ``supabase`` ``AsyncClient``.
+
+    Example:
+        >>> client = await acreate_client(url, anon_key)  # doctest: +SKIP
+        >>> client.postgrest.auth(session.access_token)  # the user's JWT: RLS applies
+        >>> memory = ConversationMemory(SupabaseMessageStore(client), session.user.id)
+    """
+
+    def __init__(self, client: AsyncClient) -> None:
+        """Wrap a client (the app owns it and its authentication).
+
+        Args:
+            client: A ``supabase.AsyncClient`` (from ``acreate_client``).
+
+        Raises:
+            MissingExtraError: If the ``supabase`` package is not installed.
+        """
+        _check_installed()
+        self._client = client
+
+    def __repr__(self) -> str:
+        return "SupabaseMessageStore()"
+
+    async def _execute(self, request: Any) -> Any:
+        import httpx
+        from postgrest.exceptions import APIError
+
+        try:
+            response = await request.execute()
+        except APIError as exc:
+            code = str(exc.code or "")
+            if code in _DENIED:
+                raise AccessDeniedError(f"Supabase refused the operation: {exc.message}") from exc
+            raise StoreError(f"Supabase failed ({code}): {exc.message}") from exc
+        except httpx.TransportError as exc:
+            raise StoreUnavailableError(f"Supabase is unavailable: {exc}") from exc
+        return response.data
+
+    async def _rpc(self, function: str, params: Mapping[str, Any]) -> Any:
+        return await self._execute(self._client.rpc(function, dict(params)))
+
+    async def append(
+        self,
+        user_id: str,
+        conversation_id: str,
+        role: Role,
+        content: str,
+        page: str | None,
+        token_count: int,
+    ) -> StoredMessage:
+        """See :meth:`MessageStore.append`."""
+        data = await self._rpc(
+            "conversation_append",
+            {
+                "p_user_id": user_id,
+                "p_conversation_id": conversation_id,
+                "p_role": role,
+                "p_content": content,
+                "p_page": page,
+                "p_token_count": token_count,
+            },
+        )
+        row = data[0] if isinstance(data, list) else data
+        return message_from_json(row)
+
+    async def load_context(self, user_id: str, conversation_id: str, limit: int) -> ContextSnapshot:
+        """See :meth:`MessageStore.load_context`."""
+        data = await self._rpc(
+            "conversation_context",
+            {"p_user_id": user_id, "p_conversation_id": conversation_id, "p_limit": limit},
+        )
+        return snapshot_from_json(data)
+
+    def _messages(self, user_id: str, conversation_id: str) -> Any:
+        return (
+            self._client.table("conversations")
+            .select(_COLUMNS)
+            .eq("user_id", user_id)
+            .eq("conversation_id", conversation_id)
+        )
+
+    async def history(
+        self, user_id: str, conversation_id: str, limit: int, before_seq: int | None
+    ) -> list[StoredMessage]:
+        """See :meth:`MessageStore.history`."""
+        query = self._messages(user_id, conversation_id)
+        if before_seq is not None:
+            query = query.lt("seq", before_seq)
+        rows = await self._execute(query.order("seq", desc=True).limit(limit))
+        return [message_from_json(r) for r in reversed(rows)]
+
+    async def messages_between(
+        self, user_id: str, conversation_id: str, after_seq: int, before_seq: int, limit: int
+    ) -> list[StoredMessage]:
+        """See :meth:`MessageStore.messages_between`."""
+        query = self._messages(user_id, conversation_id).gt("seq", after_seq).lt("seq", before_seq)
+        rows = await self._execute(query.order("seq").limit(limit))
+        return [message_from_json(r) for r in rows]
+
+    async def save_summary(
+        self,
+        user_id: str,
+        conversation_id: str,
+        *,
+        base_version: int,
+        summary: str,
+        covers_up_to_seq: int,
+        covers_from_created_at: datetime,
+        covers_to_created_at: datetime,
+        model: str | None,
+    ) -> Summary | None:
+        """See :meth:`MessageStore.save_summary`."""
+        data = await self._rpc(
+            "conversation_save_summary",
+            {
+                "p_user_id": user_id,
+                "p_conversation_id": conversation_id,
+                "p_base_version": base_version,
+                "p_summary": summary,
+                "p_covers_up_to_seq": covers_up_to_seq,
+                "p_covers_from_created_at": covers_from_created_at.isoformat(),
+                "p_covers_to_created_at": covers_to_created_at.isoformat(),
+                "p_model": model,
+            },
+        )
+        row = data[0] if isinstance(data, list) and data else data
+        if not row or row.get("version") is None:  # NULL composite: another writer won
+            return None
+        return summary_from_json(row)
+
+    async def export_user(self, user_id: str) -> tuple[list[StoredMessage], list[Summary]]:
+        """See :meth:`MessageStore.export_user`."""
+        data = await self._rpc("conversation_export_user", {"p_user_id": user_id})
+        return (
+            [message_from_json(m) for m in data["messages"]],
+            [summary_from_json(s) for s in data["summaries"]],
+        )
+
+    async def delete_user(self, user_id: str) -> DeletionReceipt:
+        """See :meth:`MessageStore.delete_user`."""
+        counts = await self._rpc("conversation_delete_user", {"p_user_id": user_id})
+        return DeletionReceipt(
+            user_id, counts["messages"], counts["summaries"], counts["conversations"]
+        )
+
+    async def cleanup(self, cutoff: datetime, *, user_id: str | None = None) -> CleanupReceipt:
+        """See :meth:`MessageStore.cleanup`; with a user's JWT only that user's rows are reached."""
+        counts = await self._rpc("conversation_cleanup", {"p_cutoff": cutoff.isoformat()})
+        return CleanupReceipt(
+            cutoff, counts["messages"], counts["summaries"], counts["conversations"]
+        )
+
+    async def aclose(self) -> None:
+        """Nothing to release: the app owns the client."""
