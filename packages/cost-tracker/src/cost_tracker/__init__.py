@@ -1,7 +1,68 @@
-"""Exact Decimal LLM and search cost tracking with race-free daily/monthly budgets."""
+"""Exact Decimal LLM and search cost tracking with race-free daily/monthly budgets.
+
+Example:
+    >>> from cost_tracker import CostTracker, CostMetrics
+    >>> async with CostTracker(daily_budget=Decimal("5")) as tracker:  # doctest: +SKIP
+    ...     await tracker.log_cost(CostMetrics(provider="openrouter", model="m", cost=Decimal("0.01")))
+"""
 
 from importlib.metadata import version as _version
 
+from cost_tracker._errors import (
+    BudgetExceededError,
+    CostTrackerError,
+    InvalidRecordError,
+    StoreError,
+    StoreUnavailableError,
+    UnpricedCostError,
+)
+from cost_tracker._models import (
+    BreakdownRow,
+    BudgetAlert,
+    CostEstimateLike,
+    CostMetrics,
+    CostRecordLike,
+    Reservation,
+)
+from cost_tracker._stores.base import BudgetStatus, CostStore
+from cost_tracker._stores.local import LocalCostStore
+from cost_tracker._tracker import AlertCallback, CostTracker
+
 __version__ = _version("cost-tracker")
 
-__all__ = ["__version__"]
+
+def __getattr__(name: str) -> object:
+    # The PostgreSQL and Supabase backends import their drivers lazily (optional extras).
+    if name == "PostgresCostStore":
+        from cost_tracker._stores.postgres import PostgresCostStore
+
+        return PostgresCostStore
+    if name == "SupabaseCostStore":
+        from cost_tracker._stores.supabase import SupabaseCostStore
+
+        return SupabaseCostStore
+    raise AttributeError(f"module 'cost_tracker' has no attribute {name!r}")
+
+
+__all__ = [
+    "AlertCallback",
+    "BreakdownRow",
+    "BudgetAlert",
+    "BudgetExceededError",
+    "BudgetStatus",
+    "CostEstimateLike",
+    "CostMetrics",
+    "CostRecordLike",
+    "CostStore",
+    "CostTracker",
+    "CostTrackerError",
+    "InvalidRecordError",
+    "LocalCostStore",
+    "PostgresCostStore",
+    "Reservation",
+    "StoreError",
+    "StoreUnavailableError",
+    "SupabaseCostStore",
+    "UnpricedCostError",
+    "__version__",
+]

@@ -64,9 +64,9 @@ class BudgetExceededError(CostTrackerError):
 
     def _message(self) -> str:
         return (
-            f"{self.kind} budget of ${self.budget} for project {self.project!r} "
-            f"(period {self.period.isoformat()}) would be exceeded: spent ${self.spent}, "
-            f"reserved ${self.reserved}, requested ${self.requested}"
+            f"{self.kind} budget of ${self.budget:f} for project {self.project!r} "
+            f"(period {self.period.isoformat()}) would be exceeded: spent ${self.spent:f}, "
+            f"reserved ${self.reserved:f}, requested {_dollars(self.requested)}"
         )
 
 
@@ -80,7 +80,7 @@ class UnpricedCostError(BudgetExceededError):
     def _message(self) -> str:
         return (
             f"refusing an unpriced call: project {self.project!r} has an active "
-            f"{self.kind} budget of ${self.budget} and the call has no known price"
+            f"{self.kind} budget of ${self.budget:f} and the call has no known price"
         )
 
 
@@ -94,3 +94,7 @@ class StoreUnavailableError(CostTrackerError):
 
 class StoreError(CostTrackerError):
     """The storage backend answered with an error that retrying will not fix."""
+
+
+def _dollars(amount: Decimal | None) -> str:
+    return "an unpriced amount" if amount is None else f"${amount:f}"

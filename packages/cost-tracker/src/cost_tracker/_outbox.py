@@ -1,0 +1,206 @@
+"""The durable outbox: writes that could not reach the database wait here, on local disk.
+
+Each entry is one store operation (settle, log or release) with everything needed to replay
+it. Replays are safe to repeat: records carry idempotency ids and the SQL functions store each
+id once and close each reservation once, so delivery is exactly once even when a write reached
+the database but its answer was lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from cost_tracker._models import CostMetrics
+from cost_tracker._stores.base import BudgetContext
+
+__all__ = ["Outbox", "OutboxEntry", "default_outbox_path"]
+
+Op = Literal["settle", "release"]
+
+
+def default_outbox_path() -> Path:
+    """``$COST_TRACKER_OUTBOX`` or ``<$LLM_COMMON_DIR or .llm-common>/cost-outbox.sqlite``."""
+    explicit = os.environ.get("COST_TRACKER_OUTBOX")
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get("LLM_COMMON_DIR") or ".llm-common") / "cost-outbox.sqlite"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """One pending operation.
+
+    Attributes:
+        seq: Position in the outbox (replayed in order).
+        op: ``settle`` (a record, with or without a reservation) or ``release``.
+        reservation_id: Reservation to close, or None for a plain log.
+        record: The record to store (None for a release).
+        budget: Periods and limits the record counts against.
+    """
+
+    seq: int
+    op: Op
+    reservation_id: str | None
+    record: CostMetrics | None
+    budget: BudgetContext
+
+
+def _budget_to_json(budget: BudgetContext) -> dict[str, Any]:
+    return {
+        "day": budget.day.isoformat(),
+        "month": budget.month.isoformat(),
+        "daily_limit": None if budget.daily_limit is None else str(budget.daily_limit),
+        "monthly_limit": None if budget.monthly_limit is None else str(budget.monthly_limit),
+        "threshold": None if budget.threshold is None else str(budget.threshold),
+    }
+
+
+def _budget_from_json(data: dict[str, Any]) -> BudgetContext:
+    def money(value: str | None) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+    return BudgetContext(
+        day=date.fromisoformat(data["day"]),
+        month=date.fromisoformat(data["month"]),
+        daily_limit=money(data["daily_limit"]),
+        monthly_limit=money(data["monthly_limit"]),
+        threshold=money(data["threshold"]),
+    )
+
+
+class Outbox:
+    """A SQLite-backed queue of store operations, shared safely by processes on one machine.
+
+    Args:
+        path: The outbox file (created with its directory on first write).
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path) if path is not None else default_outbox_path()
+
+    def __repr__(self) -> str:
+        return f"Outbox(path={str(self.path)!r})"
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        # FULL: an outboxed record is the only copy of money spent; it must survive power loss.
+        conn.execute("pragma journal_mode=wal")
+        conn.execute("pragma synchronous=FULL")
+        conn.execute(
+            "create table if not exists outbox ("
+            " seq integer primary key autoincrement,"
+            " op text not null,"
+            " key text not null unique,"
+            " reservation_id text,"
+            " record text,"
+            " budget text not null,"
+            " attempts integer not null default 0,"
+            " last_error text)"
+        )
+        return conn
+
+    async def add(
+        self,
+        op: Op,
+        reservation_id: str | None,
+        record: CostMetrics | None,
+        budget: BudgetContext,
+    ) -> None:
+        """Append one operation (a duplicate of a pending one is ignored)."""
+        key = f"{op}:{reservation_id or ''}:{record.idempotency_id if record else ''}"
+        payload = None if record is None else record.model_dump_json()
+        budget_json = json.dumps(_budget_to_json(budget))
+
+        def write() -> None:
+            conn = self._connect()
+            try:
+                conn.execute(
+                    "insert or ignore into outbox (op, key, reservation_id, record, budget) "
+                    "values (?, ?, ?, ?, ?)",
+                    (op, key, reservation_id, payload, budget_json),
+                )
+            finally:
+                conn.close()
+
+        await asyncio.to_thread(write)
+
+    async def pending(self, limit: int = 10_000) -> list[OutboxEntry]:
+        """Entries waiting for delivery, oldest first."""
+
+        def read() -> list[OutboxEntry]:
+            if not self.path.exists():
+                return []
+            conn = self._connect()
+            try:
+                rows = conn.execute(
+                    "select seq, op, reservation_id, record, budget from outbox "
+                    "order by seq limit ?",
+                    (limit,),
+                ).fetchall()
+            finally:
+                conn.close()
+            return [
+                OutboxEntry(
+                    seq=row[0],
+                    op=row[1],
+                    reservation_id=row[2],
+                    record=None if row[3] is None else CostMetrics.model_validate_json(row[3]),
+                    budget=_budget_from_json(json.loads(row[4])),
+                )
+                for row in rows
+            ]
+
+        return await asyncio.to_thread(read)
+
+    async def remove(self, seqs: list[int]) -> None:
+        """Delete delivered entries."""
+        if not seqs:
+            return
+
+        def delete() -> None:
+            conn = self._connect()
+            try:
+                conn.executemany("delete from outbox where seq = ?", [(seq,) for seq in seqs])
+            finally:
+                conn.close()
+
+        await asyncio.to_thread(delete)
+
+    async def note_failure(self, seq: int, error: str) -> None:
+        """Record a non-retryable failure on an entry (it stays for inspection and retry)."""
+
+        def update() -> None:
+            conn = self._connect()
+            try:
+                conn.execute(
+                    "update outbox set attempts = attempts + 1, last_error = ? where seq = ?",
+                    (error[:500], seq),
+                )
+            finally:
+                conn.close()
+
+        await asyncio.to_thread(update)
+
+    async def count(self) -> int:
+        """Number of pending entries."""
+
+        def read() -> int:
+            if not self.path.exists():
+                return 0
+            conn = self._connect()
+            try:
+                (value,) = conn.execute("select count(*) from outbox").fetchone()
+            finally:
+                conn.close()
+            return int(value)
+
+        return await asyncio.to_thread(read)

@@ -1,0 +1,1 @@
+"""Storage backends: one protocol (``base.CostStore``), one module per backend."""

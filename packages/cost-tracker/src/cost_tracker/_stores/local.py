@@ -1,0 +1,531 @@
+"""Local backend: one SQLite file (WAL mode), safe across threads and processes on one machine.
+
+Every write runs in ``BEGIN IMMEDIATE``: SQLite's single writer lock makes the
+read-check-update of a budget counter atomic across processes, so reservations are exact.
+Money is stored as Decimal text and summed in Python, never as a float.
+
+Durability: ``synchronous=NORMAL`` in WAL mode (the default here) never corrupts the file and
+never loses a commit when a process crashes; a power cut can lose the last commits. Pass
+``synchronous="FULL"`` to fsync every commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from cost_tracker._models import BreakdownRow, BudgetAlert, CostMetrics
+from cost_tracker._periods import load_zone
+from cost_tracker._stores.base import (
+    BudgetContext,
+    BudgetStatus,
+    GroupBy,
+    ReserveOutcome,
+    WriteOutcome,
+)
+
+__all__ = ["LocalCostStore", "default_local_dir"]
+
+T = TypeVar("T")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ZERO = Decimal(0)
+
+_SCHEMA = """
+create table if not exists cost_tracking (
+    id integer primary key,
+    idempotency_id text not null unique,
+    project text not null,
+    provider text not null,
+    model text,
+    step text,
+    cost text,
+    prompt_tokens integer not null default 0,
+    completion_tokens integer not null default 0,
+    cached_prompt_tokens integer not null default 0,
+    reasoning_tokens integer not null default 0,
+    success integer not null default 1,
+    error text,
+    latency_ms real not null default 0,
+    user_id text,
+    metadata text not null default '{}',
+    ts_us integer not null
+);
+create index if not exists cost_tracking_project_ts on cost_tracking (project, ts_us);
+create index if not exists cost_tracking_ts on cost_tracking (ts_us);
+create table if not exists cost_budget_periods (
+    project text not null,
+    kind text not null,
+    period_start text not null,
+    limit_amount text,
+    reserved text not null default '0',
+    spent text not null default '0',
+    unpriced_calls integer not null default 0,
+    primary key (project, kind, period_start)
+) without rowid;
+create table if not exists cost_reservations (
+    id text primary key,
+    idempotency_id text,
+    project text not null,
+    day text not null,
+    month text not null,
+    amount text not null,
+    expires_us integer not null
+) without rowid;
+create index if not exists cost_reservations_expiry on cost_reservations (project, expires_us);
+create table if not exists cost_budget_alerts (
+    project text not null,
+    kind text not null,
+    period_start text not null,
+    spent text not null,
+    limit_amount text not null,
+    threshold text not null,
+    primary key (project, kind, period_start)
+) without rowid;
+"""
+
+_RECORD_COLUMNS = (
+    "idempotency_id, project, provider, model, step, cost, prompt_tokens, completion_tokens, "
+    "cached_prompt_tokens, reasoning_tokens, success, error, latency_ms, user_id, metadata, ts_us"
+)
+
+
+def default_local_dir() -> Path:
+    """``$LLM_COMMON_DIR`` or ``.llm-common`` under the current directory."""
+    return Path(os.environ.get("LLM_COMMON_DIR") or ".llm-common")
+
+
+def _us(moment: datetime) -> int:
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _from_us(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+class LocalCostStore:
+    """Cost store in a SQLite file; the embedded default backend.
+
+    Args:
+        path: Database file, or a directory to hold ``cost-tracker.sqlite``
+            (default: ``$LLM_COMMON_DIR`` or ``./.llm-common``).
+        synchronous: SQLite ``synchronous`` pragma (``NORMAL`` or ``FULL``).
+        busy_timeout: Seconds to wait for another process's write lock.
+    """
+
+    remote = False
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+        busy_timeout: float = 30.0,
+    ) -> None:
+        target = Path(path) if path is not None else default_local_dir()
+        if target.suffix not in (".sqlite", ".db", ".sqlite3"):
+            target = target / "cost-tracker.sqlite"
+        self.path = target
+        self._synchronous = synchronous
+        self._busy_timeout = busy_timeout
+        # One thread owns the connection: no sharing across threads, calls run in order.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cost-tracker-db")
+        self._conn: sqlite3.Connection | None = None
+
+    def __repr__(self) -> str:
+        return f"LocalCostStore(path={str(self.path)!r})"
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None)
+            conn.execute("pragma journal_mode=wal")
+            conn.execute(f"pragma synchronous={self._synchronous}")
+            conn.executescript(_SCHEMA)
+            self._conn = conn
+        return self._conn
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def call() -> T:
+            return fn(self._connection())
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def tx(conn: sqlite3.Connection) -> T:
+            conn.execute("begin immediate")
+            try:
+                result = fn(conn)
+            except BaseException:
+                conn.execute("rollback")
+                raise
+            conn.execute("commit")
+            return result
+
+        return await self._run(tx)
+
+    # --- counters -------------------------------------------------------------------------
+
+    @staticmethod
+    def _counter(conn: sqlite3.Connection, project: str, kind: str, period: date) -> list[Any]:
+        row = conn.execute(
+            "select reserved, spent, limit_amount, unpriced_calls from cost_budget_periods "
+            "where project = ? and kind = ? and period_start = ?",
+            (project, kind, period.isoformat()),
+        ).fetchone()
+        if row is None:
+            conn.execute(
+                "insert into cost_budget_periods (project, kind, period_start) values (?, ?, ?)",
+                (project, kind, period.isoformat()),
+            )
+            return [_ZERO, _ZERO, None, 0]
+        return [Decimal(row[0]), Decimal(row[1]), row[2], row[3]]
+
+    @staticmethod
+    def _save(
+        conn: sqlite3.Connection, project: str, kind: str, period: date, values: list[Any]
+    ) -> None:
+        conn.execute(
+            "update cost_budget_periods set reserved = ?, spent = ?, limit_amount = ?, "
+            "unpriced_calls = ? where project = ? and kind = ? and period_start = ?",
+            (
+                str(values[0]),
+                str(values[1]),
+                None if values[2] is None else str(values[2]),
+                values[3],
+                project,
+                kind,
+                period.isoformat(),
+            ),
+        )
+
+    def _adjust(
+        self,
+        conn: sqlite3.Connection,
+        project: str,
+        kind: str,
+        period: date,
+        *,
+        release: Decimal,
+        spend: Decimal,
+        unpriced: int,
+        limit: Decimal | None,
+        threshold: Decimal | None,
+    ) -> BudgetAlert | None:
+        values = self._counter(conn, project, kind, period)
+        values[0] -= release
+        values[1] += spend
+        values[3] += unpriced
+        if values[2] is None and limit is not None:
+            values[2] = limit
+        self._save(conn, project, kind, period, values)
+        spent: Decimal = values[1]
+        if limit is None or threshold is None or spent < limit * threshold:
+            return None
+        cursor = conn.execute(
+            "insert or ignore into cost_budget_alerts values (?, ?, ?, ?, ?, ?)",
+            (project, kind, period.isoformat(), str(spent), str(limit), str(threshold)),
+        )
+        if cursor.rowcount != 1:
+            return None
+        return BudgetAlert(project, kind, period, spent, limit, threshold)
+
+    # --- writes ---------------------------------------------------------------------------
+
+    async def reserve(
+        self,
+        *,
+        reservation_id: str,
+        project: str,
+        amount: Decimal,
+        budget: BudgetContext,
+        ttl_seconds: float,
+        idempotency_id: str | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        step: str | None = None,
+    ) -> ReserveOutcome:
+        """See :meth:`CostStore.reserve`."""
+        expires = _us(datetime.now(UTC)) + int(ttl_seconds * 1_000_000)
+
+        def tx(conn: sqlite3.Connection) -> ReserveOutcome:
+            exists = conn.execute(
+                "select 1 from cost_reservations where id = ?", (reservation_id,)
+            ).fetchone()
+            if exists:
+                return ReserveOutcome(granted=True)
+            checks = (
+                ("daily", budget.day, budget.daily_limit),
+                ("monthly", budget.month, budget.monthly_limit),
+            )
+            counters = [self._counter(conn, project, kind, period) for kind, period, _ in checks]
+            for (kind, period, limit), values in zip(checks, counters, strict=True):
+                if limit is not None and values[1] + values[0] + amount > limit:
+                    return ReserveOutcome(False, kind, period, limit, values[1], values[0])
+            for (kind, period, limit), values in zip(checks, counters, strict=True):
+                values[0] += amount
+                if limit is not None:
+                    values[2] = limit
+                self._save(conn, project, kind, period, values)
+            conn.execute(
+                "insert into cost_reservations values (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    reservation_id,
+                    idempotency_id,
+                    project,
+                    budget.day.isoformat(),
+                    budget.month.isoformat(),
+                    str(amount),
+                    expires,
+                ),
+            )
+            return ReserveOutcome(granted=True)
+
+        return await self._write(tx)
+
+    def _close_reservation(
+        self, conn: sqlite3.Connection, reservation_id: str
+    ) -> tuple[str, date, date, Decimal] | None:
+        row = conn.execute(
+            "delete from cost_reservations where id = ? returning project, day, month, amount",
+            (reservation_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return row[0], date.fromisoformat(row[1]), date.fromisoformat(row[2]), Decimal(row[3])
+
+    async def settle(
+        self, reservation_id: str | None, record: CostMetrics, budget: BudgetContext
+    ) -> WriteOutcome:
+        """See :meth:`CostStore.settle`."""
+        params = _record_params(record)
+
+        def tx(conn: sqlite3.Connection) -> WriteOutcome:
+            closed = None if reservation_id is None else self._close_reservation(
+                conn, reservation_id
+            )
+            stored = (
+                conn.execute(
+                    f"insert or ignore into cost_tracking ({_RECORD_COLUMNS}) "  # noqa: S608
+                    "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    params,
+                ).rowcount
+                == 1
+            )
+            if closed is None and not stored:
+                return WriteOutcome(stored=False)
+            project, day, month, release = record.project, budget.day, budget.month, _ZERO
+            if closed is not None:
+                project, day, month, release = closed
+            spend = record.cost if stored and record.cost is not None else _ZERO
+            unpriced = int(stored and record.cost is None)
+            alerts = [
+                self._adjust(
+                    conn,
+                    project,
+                    kind,
+                    period,
+                    release=release,
+                    spend=spend,
+                    unpriced=unpriced,
+                    limit=limit,
+                    threshold=budget.threshold,
+                )
+                for kind, period, limit in (
+                    ("daily", day, budget.daily_limit),
+                    ("monthly", month, budget.monthly_limit),
+                )
+            ]
+            return WriteOutcome(
+                stored=stored,
+                released=closed is not None,
+                alerts=tuple(alert for alert in alerts if alert is not None),
+            )
+
+        return await self._write(tx)
+
+    async def release(self, reservation_id: str) -> bool:
+        """See :meth:`CostStore.release`."""
+
+        def tx(conn: sqlite3.Connection) -> bool:
+            closed = self._close_reservation(conn, reservation_id)
+            if closed is None:
+                return False
+            self._give_back(conn, [closed])
+            return True
+
+        return await self._write(tx)
+
+    def _give_back(
+        self, conn: sqlite3.Connection, closed: Iterable[tuple[str, date, date, Decimal]]
+    ) -> None:
+        for project, day, month, amount in closed:
+            for kind, period in (("daily", day), ("monthly", month)):
+                self._adjust(
+                    conn,
+                    project,
+                    kind,
+                    period,
+                    release=amount,
+                    spend=_ZERO,
+                    unpriced=0,
+                    limit=None,
+                    threshold=None,
+                )
+
+    async def expire_reservations(self, project: str | None) -> int:
+        """See :meth:`CostStore.expire_reservations`."""
+        now = _us(datetime.now(UTC))
+
+        def tx(conn: sqlite3.Connection) -> int:
+            rows = conn.execute(
+                "delete from cost_reservations where expires_us <= ? "
+                "and (? is null or project = ?) returning project, day, month, amount",
+                (now, project, project),
+            ).fetchall()
+            self._give_back(
+                conn,
+                [
+                    (r[0], date.fromisoformat(r[1]), date.fromisoformat(r[2]), Decimal(r[3]))
+                    for r in rows
+                ],
+            )
+            return len(rows)
+
+        return await self._write(tx)
+
+    # --- reads ----------------------------------------------------------------------------
+
+    async def total_cost(self, start: datetime, end: datetime, project: str | None) -> Decimal:
+        """See :meth:`CostStore.total_cost`."""
+        rows = await self._select(
+            "select cost from cost_tracking where ts_us >= ? and ts_us < ? "
+            "and (? is null or project = ?) and cost is not null",
+            (_us(start), _us(end), project, project),
+        )
+        return sum((Decimal(row[0]) for row in rows), _ZERO)
+
+    async def breakdown(
+        self, start: datetime, end: datetime, group_by: GroupBy, project: str | None, tz: str
+    ) -> list[BreakdownRow]:
+        """See :meth:`CostStore.breakdown`."""
+        rows = await self._select(
+            "select model, step, project, ts_us, cost, success, prompt_tokens, "
+            "completion_tokens, cached_prompt_tokens, reasoning_tokens from cost_tracking "
+            "where ts_us >= ? and ts_us < ? and (? is null or project = ?)",
+            (_us(start), _us(end), project, project),
+        )
+        zone = load_zone(tz)
+        groups: dict[str | None, list[Any]] = {}
+        for row in rows:
+            if group_by == "day":
+                key: str | None = _from_us(row[3]).astimezone(zone).date().isoformat()
+            else:
+                key = row[("model", "step", "project").index(group_by)]
+            acc = groups.setdefault(key, [_ZERO, 0, 0, 0, 0, 0, 0, 0])
+            if row[4] is None:
+                acc[2] += 1
+            else:
+                acc[0] += Decimal(row[4])
+            acc[1] += 1
+            acc[3] += 0 if row[5] else 1
+            for offset in range(4):
+                acc[4 + offset] += row[6 + offset]
+        ordered = sorted(groups.items(), key=lambda item: (item[0] is None, item[0] or ""))
+        return [BreakdownRow(key, *values) for key, values in ordered]
+
+    async def records(
+        self, start: datetime, end: datetime, project: str | None
+    ) -> list[CostMetrics]:
+        """See :meth:`CostStore.records`."""
+        rows = await self._select(
+            f"select {_RECORD_COLUMNS} from cost_tracking "  # noqa: S608
+            "where ts_us >= ? and ts_us < ? and (? is null or project = ?) order by ts_us, id",
+            (_us(start), _us(end), project, project),
+        )
+        return [_record_from_row(row) for row in rows]
+
+    async def budget_status(self, project: str, kind: str, period: date) -> BudgetStatus:
+        """See :meth:`CostStore.budget_status`."""
+        column = "day" if kind == "daily" else "month"
+
+        def read(conn: sqlite3.Connection) -> BudgetStatus:
+            row = conn.execute(
+                "select reserved, spent, limit_amount, unpriced_calls from cost_budget_periods "
+                "where project = ? and kind = ? and period_start = ?",
+                (project, kind, period.isoformat()),
+            ).fetchone()
+            (open_count,) = conn.execute(
+                f"select count(*) from cost_reservations where project = ? and {column} = ?",  # noqa: S608
+                (project, period.isoformat()),
+            ).fetchone()
+            if row is None:
+                return BudgetStatus(_ZERO, _ZERO, None, 0, open_count)
+            limit = None if row[2] is None else Decimal(row[2])
+            return BudgetStatus(Decimal(row[1]), Decimal(row[0]), limit, row[3], open_count)
+
+        return await self._run(read)
+
+    async def _select(self, query: str, params: tuple[Any, ...]) -> list[Any]:
+        return await self._run(lambda conn: conn.execute(query, params).fetchall())
+
+    async def aclose(self) -> None:
+        """Close the SQLite connection and stop the worker thread."""
+
+        def close(_: sqlite3.Connection | None = None) -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, close)
+        self._executor.shutdown(wait=True)
+
+
+def _record_params(record: CostMetrics) -> tuple[Any, ...]:
+    return (
+        record.idempotency_id,
+        record.project,
+        record.provider,
+        record.model,
+        record.step,
+        None if record.cost is None else str(record.cost),
+        record.prompt_tokens,
+        record.completion_tokens,
+        record.cached_prompt_tokens,
+        record.reasoning_tokens,
+        int(record.success),
+        record.error,
+        record.latency_ms,
+        None if record.user_id is None else str(record.user_id),
+        json.dumps(record.metadata, default=str),
+        _us(record.timestamp),
+    )
+
+
+def _record_from_row(row: Any) -> CostMetrics:
+    return CostMetrics(
+        idempotency_id=row[0],
+        project=row[1],
+        provider=row[2],
+        model=row[3],
+        step=row[4],
+        cost=None if row[5] is None else Decimal(row[5]),
+        prompt_tokens=row[6],
+        completion_tokens=row[7],
+        cached_prompt_tokens=row[8],
+        reasoning_tokens=row[9],
+        success=bool(row[10]),
+        error=row[11],
+        latency_ms=row[12],
+        user_id=row[13],
+        metadata=json.loads(row[14]),
+        timestamp=_from_us(row[15]),
+    )
