@@ -117,7 +117,8 @@ class Responder:
     def __init__(
         self, *replies: Reply, default: Reply | None = None, handler: Handler | None = None
     ) -> None:
-        self._lock = threading.Lock()
+        # A Condition (not a bare Lock) so tests can wait for requests and hangs to arrive.
+        self._lock = threading.Condition()
         self._script: deque[Reply] = deque(replies)
         self._requests: list[RecordedRequest] = []
         self._ids = itertools.count(1)
@@ -189,6 +190,57 @@ class Responder:
             except RuntimeError:  # that event loop is already closed: nothing waits any more
                 continue
 
+    @property
+    def hanging(self) -> int:
+        """How many requests ``Reply.hang`` is holding right now."""
+        with self._lock:
+            return len(self._hangs)
+
+    def wait_for_requests(self, count: int, timeout: float = 10.0) -> None:
+        """Block until at least ``count`` requests were received in total.
+
+        From async code use ``await asyncio.to_thread(responder.wait_for_requests, n)``.
+
+        Args:
+            count: The total number of requests to wait for.
+            timeout: Seconds to wait at most.
+
+        Raises:
+            TimeoutError: Fewer requests arrived in time.
+        """
+        with self._lock:
+            if not self._lock.wait_for(lambda: len(self._requests) >= count, timeout):
+                raise TimeoutError(f"{len(self._requests)} of {count} requests arrived")
+
+    def wait_for_hangs(self, count: int = 1, timeout: float = 10.0) -> None:
+        """Block until at least ``count`` requests are being held by ``Reply.hang``.
+
+        From async code use ``await asyncio.to_thread(responder.wait_for_hangs)``.
+
+        Args:
+            count: How many concurrently hanging requests to wait for.
+            timeout: Seconds to wait at most.
+
+        Raises:
+            TimeoutError: Fewer requests were hanging in time.
+        """
+        with self._lock:
+            if not self._lock.wait_for(lambda: len(self._hangs) >= count, timeout):
+                raise TimeoutError(f"{len(self._hangs)} of {count} requests are hanging")
+
+    def wait_until_no_hangs(self, timeout: float = 10.0) -> None:
+        """Block until no request is held by ``Reply.hang`` any more.
+
+        Args:
+            timeout: Seconds to wait at most.
+
+        Raises:
+            TimeoutError: Requests were still hanging after ``timeout``.
+        """
+        with self._lock:
+            if not self._lock.wait_for(lambda: not self._hangs, timeout):
+                raise TimeoutError(f"{len(self._hangs)} requests are still hanging")
+
     async def wait_hang(self, seconds: float | None) -> bool:
         """Wait out a hang in the running event loop.
 
@@ -202,6 +254,7 @@ class Responder:
         key = id(event)
         with self._lock:
             self._hangs[key] = (asyncio.get_running_loop(), event)
+            self._lock.notify_all()
         try:
             if seconds is None:
                 await event.wait()
@@ -215,6 +268,7 @@ class Responder:
         finally:
             with self._lock:
                 self._hangs.pop(key, None)
+                self._lock.notify_all()
 
     def plan(self, method: str, path: str, headers: Iterable[tuple[str, str]], body: bytes) -> Plan:
         """Decide the answer to one HTTP request (and record it when it is a chat completion).
@@ -249,6 +303,7 @@ class Responder:
         )
         with self._lock:
             self._requests.append(request)
+            self._lock.notify_all()
             reply = self._script.popleft() if self._script else None
             handler = self.handler
             default = self.default

@@ -62,6 +62,8 @@ class FakeLLMServer(Responder):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._start_error: BaseException | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        self.connections_accepted = 0
+        """How many TCP connections the server accepted (keep-alive reuses one)."""
 
     def __repr__(self) -> str:
         state = self.url if self._thread else "stopped"
@@ -188,6 +190,7 @@ class FakeLLMServer(Responder):
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(task)
+        self.connections_accepted += 1
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_BODY)
         try:
             while await self._one_exchange(conn, reader, writer):
