@@ -43,7 +43,7 @@ def schema_model(schema: dict[str, Any]) -> type[BaseModel]:
     Raises:
         ConfigError: If ``schema`` is not a valid JSON Schema for an object.
     """
-    import jsonschema  # noqa: PLC0415 - only the CLI needs it
+    import jsonschema
 
     try:
         validator_cls = jsonschema.validators.validator_for(schema)
@@ -128,7 +128,7 @@ async def _complete(
     max_tokens: int | None,
     api_base: str | None,
 ) -> Any:
-    from llm_client._client import LLMClient  # noqa: PLC0415
+    from llm_client._client import LLMClient
 
     async with LLMClient() as llm:
         return await llm.complete(
@@ -144,8 +144,8 @@ async def _complete(
 @app.command()
 def price(model: Annotated[str, typer.Argument(help="Model string or alias.")]) -> None:
     """Show a model's prices per million tokens and where they come from."""
-    from llm_client._config import LLMConfig  # noqa: PLC0415
-    from llm_client._pricing import describe_price  # noqa: PLC0415
+    from llm_client._config import LLMConfig
+    from llm_client._pricing import describe_price
 
     try:
         resolved = LLMConfig.load().resolve_alias(model)
@@ -178,7 +178,7 @@ def price(model: Annotated[str, typer.Argument(help="Model string or alias.")]) 
 @app.command()
 def models() -> None:
     """List the configured aliases and per-step model chains."""
-    from llm_client._config import LLMConfig  # noqa: PLC0415
+    from llm_client._config import LLMConfig
 
     try:
         config = LLMConfig.load()
