@@ -10,7 +10,14 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_serializer,
+    field_validator,
+)
 
 from cost_tracker._errors import InvalidRecordError
 
@@ -136,6 +143,11 @@ class CostMetrics(BaseModel):
         except (TypeError, ValueError) as exc:
             raise ValueError(f"metadata must be JSON-serialisable: {exc}") from None
         return value
+
+    @field_serializer("cost", when_used="json")
+    def _fixed_point(self, value: Decimal | None) -> str | None:
+        # Plain notation ("0.0000002", not "2E-7") for CSV/JSON readers and PostgreSQL alike.
+        return None if value is None else format(value, "f")
 
     @classmethod
     def from_record(

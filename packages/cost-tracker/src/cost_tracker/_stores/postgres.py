@@ -1,0 +1,257 @@
+"""PostgreSQL backend: psycopg 3 async pool; every atomic step is one SQL function call.
+
+Each operation is a single ``select cost_...(...)`` in autocommit mode: one round trip, one
+transaction, READ COMMITTED; the conditional UPDATEs inside the functions make reservations
+exact across connections, processes and app replicas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+try:
+    import psycopg
+    from psycopg.rows import TupleRow
+    from psycopg.types.json import Jsonb
+    from psycopg_pool import AsyncConnectionPool, PoolTimeout
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "the PostgreSQL backend needs the postgres extra: pip install 'cost-tracker[postgres]'"
+    ) from exc
+
+from cost_tracker._errors import StoreError, StoreUnavailableError
+from cost_tracker._models import BreakdownRow, CostMetrics
+from cost_tracker._stores._shared import (
+    alerts_from_json,
+    breakdown_from_json,
+    budget_status_from_json,
+    record_from_json,
+    reserve_outcome_from_json,
+)
+from cost_tracker._stores.base import (
+    BudgetContext,
+    BudgetStatus,
+    GroupBy,
+    ReserveOutcome,
+    WriteOutcome,
+)
+
+__all__ = ["PostgresCostStore", "redact_conninfo"]
+
+_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*(@)|(password\s*=\s*)\S+", re.IGNORECASE)
+
+
+def redact_conninfo(conninfo: str) -> str:
+    """``conninfo`` with any password replaced by ``***``."""
+    return _PASSWORD.sub(lambda m: f"{m[1]}***{m[2]}" if m[1] else f"{m[3]}***", conninfo)
+
+
+class PostgresCostStore:
+    """Cost store on PostgreSQL (plain, or Supabase's own database) with the db/ migrations.
+
+    Args:
+        conninfo: libpq URL or key/value string; ignored when ``pool`` is given.
+        pool: An existing ``AsyncConnectionPool`` (not closed by :meth:`aclose`).
+        min_size: Pool minimum size.
+        max_size: Pool maximum size (connections used concurrently).
+        prepare_threshold: psycopg's server-side prepare threshold; pass None behind
+            Supabase's transaction pooler (pgbouncer), where prepared statements break.
+        timeout: Seconds to wait for a pooled connection before the database counts as
+            unreachable (the write then goes to the outbox).
+        connect_timeout: libpq connect timeout in seconds.
+    """
+
+    remote = True
+
+    def __init__(
+        self,
+        conninfo: str = "",
+        *,
+        pool: AsyncConnectionPool[Any] | None = None,
+        min_size: int = 1,
+        max_size: int = 10,
+        prepare_threshold: int | None = 5,
+        timeout: float = 5.0,
+        connect_timeout: int = 5,
+    ) -> None:
+        self._owns_pool = pool is None
+        self._display = redact_conninfo(conninfo) if pool is None else "<external pool>"
+        self._pool: AsyncConnectionPool[Any] = pool or AsyncConnectionPool(
+            conninfo,
+            min_size=min_size,
+            max_size=max_size,
+            open=False,
+            timeout=timeout,
+            kwargs={
+                "autocommit": True,
+                "prepare_threshold": prepare_threshold,
+                "connect_timeout": connect_timeout,
+            },
+        )
+        self._opened = not self._owns_pool
+        self._open_lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"PostgresCostStore({self._display!r})"
+
+    async def _ensure_open(self) -> None:
+        if self._opened:
+            return
+        async with self._open_lock:
+            if not self._opened:
+                await self._pool.open(wait=False)
+                self._opened = True
+
+    async def _fetch(self, query: str, params: tuple[Any, ...], *, many: bool = False) -> Any:
+        await self._ensure_open()
+        for attempt in range(4):
+            try:
+                async with self._pool.connection() as conn:
+                    cursor = await conn.execute(query, params)
+                    rows: list[TupleRow] = await cursor.fetchall()
+                    return rows if many else rows[0][0]
+            except PoolTimeout:
+                raise StoreUnavailableError("PostgreSQL is unreachable (no connection)") from None
+            except psycopg.errors.TransactionRollbackError:
+                if attempt == 3:
+                    raise StoreError("PostgreSQL kept aborting the transaction") from None
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                if getattr(exc, "sqlstate", None):
+                    raise StoreError(_describe(exc)) from None
+                if attempt >= 1:
+                    raise StoreUnavailableError(
+                        f"PostgreSQL is unreachable ({type(exc).__name__})"
+                    ) from None
+                # Pooled connections die together in an outage: drop the dead ones, retry once.
+                await self._pool.check()
+            except psycopg.Error as exc:
+                raise StoreError(_describe(exc)) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def reserve(
+        self,
+        *,
+        reservation_id: str,
+        project: str,
+        amount: Decimal,
+        budget: BudgetContext,
+        ttl_seconds: float,
+        idempotency_id: str | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        step: str | None = None,
+    ) -> ReserveOutcome:
+        """See :meth:`CostStore.reserve`."""
+        result = await self._fetch(
+            "select public.cost_reserve(%s::text, %s::text, %s::numeric, %s::date, %s::date, "
+            "%s::numeric, %s::numeric, %s::float8, %s::text, %s::text, %s::text, %s::text)",
+            (
+                reservation_id,
+                project,
+                amount,
+                budget.day,
+                budget.month,
+                budget.daily_limit,
+                budget.monthly_limit,
+                ttl_seconds,
+                idempotency_id,
+                provider,
+                model,
+                step,
+            ),
+        )
+        return reserve_outcome_from_json(result)
+
+    async def settle(
+        self, reservation_id: str | None, record: CostMetrics, budget: BudgetContext
+    ) -> WriteOutcome:
+        """See :meth:`CostStore.settle`."""
+        result = await self._fetch(
+            "select public.cost_settle(%s::text, %s::jsonb, %s::date, %s::date, %s::numeric, "
+            "%s::numeric, %s::numeric)",
+            (
+                reservation_id,
+                Jsonb(record.to_row()),
+                budget.day,
+                budget.month,
+                budget.daily_limit,
+                budget.monthly_limit,
+                budget.threshold,
+            ),
+        )
+        return WriteOutcome(
+            stored=bool(result["stored"]),
+            released=bool(result["released"]),
+            alerts=alerts_from_json(record.project, result["alerts"]),
+        )
+
+    async def release(self, reservation_id: str) -> bool:
+        """See :meth:`CostStore.release`."""
+        return bool(await self._fetch("select public.cost_release(%s::text)", (reservation_id,)))
+
+    async def expire_reservations(self, project: str | None) -> int:
+        """See :meth:`CostStore.expire_reservations`."""
+        return int(
+            await self._fetch("select public.cost_expire_reservations(%s::text)", (project,))
+        )
+
+    async def total_cost(self, start: datetime, end: datetime, project: str | None) -> Decimal:
+        """See :meth:`CostStore.total_cost`."""
+        value = await self._fetch(
+            "select public.get_cost_total(%s::text, %s::timestamptz, %s::timestamptz)",
+            (project, start, end),
+        )
+        return Decimal(value)
+
+    async def breakdown(
+        self, start: datetime, end: datetime, group_by: GroupBy, project: str | None, tz: str
+    ) -> list[BreakdownRow]:
+        """See :meth:`CostStore.breakdown`."""
+        result = await self._fetch(
+            "select public.cost_breakdown_json(%s::timestamptz, %s::timestamptz, %s::text, "
+            "%s::text, %s::text)",
+            (start, end, group_by, project, tz),
+        )
+        return breakdown_from_json(result)
+
+    async def records(
+        self, start: datetime, end: datetime, project: str | None
+    ) -> list[CostMetrics]:
+        """See :meth:`CostStore.records`."""
+        out: list[CostMetrics] = []
+        after = 0
+        while True:
+            page = await self._fetch(
+                "select public.cost_records_json(%s::timestamptz, %s::timestamptz, %s::text, "
+                "%s::integer, %s::bigint)",
+                (start, end, project, 1000, after),
+            )
+            out.extend(record_from_json(item) for item in page)
+            if len(page) < 1000:
+                break
+            after = int(page[-1]["row_id"])
+        out.sort(key=lambda record: record.timestamp)
+        return out
+
+    async def budget_status(self, project: str, kind: str, period: date) -> BudgetStatus:
+        """See :meth:`CostStore.budget_status`."""
+        result = await self._fetch(
+            "select public.cost_budget_status(%s::text, %s::text, %s::date)",
+            (project, kind, period),
+        )
+        return budget_status_from_json(result)
+
+    async def aclose(self) -> None:
+        """Close the pool if this store created it."""
+        if self._owns_pool and self._opened:
+            await self._pool.close()
+
+
+def _describe(exc: psycopg.Error) -> str:
+    # sqlstate and the primary message only: never the connection string.
+    primary = exc.diag.message_primary if exc.diag else None
+    return f"PostgreSQL error {exc.sqlstate or ''}: {primary or type(exc).__name__}".strip()
