@@ -23,6 +23,8 @@ from ._provider import HttpRequest, ProviderCall, SearchProvider
 from ._query import clean_query
 from ._stores._protocol import PersistentCache
 from ._stores.local import LocalSearchCache
+from ._stores.postgres import PostgresSearchCache
+from ._stores.supabase import SupabaseSearchCache
 from ._tavily import TavilySearchProvider
 from ._types import CacheStats, Recency, SearchResult
 from ._zai import ZaiSearchProvider
@@ -44,6 +46,7 @@ __all__ = [
     "InvalidQueryError",
     "LocalSearchCache",
     "PersistentCache",
+    "PostgresSearchCache",
     "ProviderCall",
     "ProviderError",
     "RateLimitError",
@@ -55,6 +58,7 @@ __all__ = [
     "SearchResult",
     "SearchTimeoutError",
     "ServerError",
+    "SupabaseSearchCache",
     "TavilySearchProvider",
     "WebSearchClient",
     "WebSearchError",
