@@ -1,7 +1,76 @@
-"""Research, generate, review, refine: a logged, comparable legislation-analysis pipeline."""
+"""Research, generate, review, refine: a logged, comparable legislation-analysis pipeline.
+
+Example:
+    >>> from analysis_pipeline import AnalysisPipeline, LocalRunStore
+    >>> pipeline = AnalysisPipeline(llm, search, costs, LocalRunStore(".llm-common"))
+    >>> result = await pipeline.run("CA-AB1482-2019", text, "California")
+"""
 
 from importlib.metadata import version as _version
 
+from ._config import PipelineConfig
+from ._errors import (
+    AnalysisPipelineError,
+    BudgetRefusedError,
+    ConfigurationError,
+    InvalidInputError,
+    PipelineRunError,
+    ResumeError,
+    RunNotFoundError,
+    RunStoreError,
+)
+from ._offline import offline_answer, offline_handler, offline_models, structured_reply
+from ._offline_search import OfflineSearch
+from ._pipeline import AnalysisPipeline
+from ._progress import ProgressEvent
+from ._records import PipelineResult, RunRecord, StepRecord, StepSummary
+from ._rollout import RolloutFlag, rollout
+from ._schemas import (
+    BillAnalysis,
+    ChunkExtraction,
+    FactualError,
+    Impact,
+    Magnitude,
+    ResearchQueries,
+    ReviewCritique,
+    SourceRef,
+)
+from ._stores import LocalRunStore, RunStore
+
 __version__ = _version("analysis-pipeline")
 
-__all__ = ["__version__"]
+__all__ = [
+    "AnalysisPipeline",
+    "AnalysisPipelineError",
+    "BillAnalysis",
+    "BudgetRefusedError",
+    "ChunkExtraction",
+    "ConfigurationError",
+    "FactualError",
+    "Impact",
+    "InvalidInputError",
+    "LocalRunStore",
+    "Magnitude",
+    "OfflineSearch",
+    "PipelineConfig",
+    "PipelineResult",
+    "PipelineRunError",
+    "ProgressEvent",
+    "ResearchQueries",
+    "ResumeError",
+    "ReviewCritique",
+    "RolloutFlag",
+    "RunNotFoundError",
+    "RunRecord",
+    "RunStore",
+    "RunStoreError",
+    "SourceRef",
+    "StepRecord",
+    "StepSummary",
+    "__version__",
+    "offline_answer",
+    "offline_handler",
+    "offline_models",
+    "rollout",
+    "structured_reply",
+]

@@ -1,0 +1,171 @@
+"""The steps before generation: research and (for long bills) condensing, run concurrently."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, Field
+
+from . import _prompts as prompts
+from ._condense import Chunk, condense_chunks, render_digest, split_chunks, split_sections
+from ._context import ContextPlanner
+from ._errors import PipelineRunError
+from ._progress import StepMeter
+from ._records import RunRecord
+from ._research import dedupe_sources, fit_sources, merge_queries
+from ._schemas import ChunkExtraction, ResearchQueries, SourceRef
+from ._search import run_searches
+from ._steps import StepRunner, unwrap_group
+
+if TYPE_CHECKING:
+    from ._pipeline import AnalysisPipeline
+
+__all__ = ["CondenseOutput", "Prepared", "ResearchOutput", "research_and_condense"]
+
+
+class ResearchOutput(BaseModel):
+    """Stored output of the research step.
+
+    Attributes:
+        queries: Every query searched (LLM-proposed merged with the service's set).
+        sources: De-duplicated, ranked sources before fitting to a context budget.
+    """
+
+    queries: list[str] = Field(default_factory=list)
+    sources: list[SourceRef] = Field(default_factory=list)
+
+
+class CondenseOutput(BaseModel):
+    """Stored output of the condense step.
+
+    Attributes:
+        chunks: Section references of the chunks, in bill order.
+        extractions: One structured extraction per chunk.
+        digest: The condensed bill the analysis steps read.
+    """
+
+    chunks: list[str]
+    extractions: list[ChunkExtraction]
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What generate, review and refine read."""
+
+    bill: str
+    sources: list[SourceRef]
+    condensed: bool
+
+
+def _opening(bill_text: str, planner: ContextPlanner) -> tuple[str, bool]:
+    if planner.count(bill_text) <= planner.query_budget:
+        return bill_text, True
+    first = split_chunks(bill_text, planner.query_budget, planner.count)[0]
+    return first.text, False
+
+
+async def _research(
+    pipeline: AnalysisPipeline,
+    run: RunRecord,
+    steps: StepRunner,
+    planner: ContextPlanner,
+    bill_text: str,
+) -> ResearchOutput:
+    async def work(meter: StepMeter) -> ResearchOutput:
+        opening, complete = _opening(bill_text, planner)
+        cfg = pipeline.config
+        messages = prompts.query_messages(
+            run.bill_id, run.jurisdiction, opening, cfg.max_queries, complete=complete
+        )
+        proposed = await steps.call(meter, "research", messages, ResearchQueries)
+        extra = merge_queries(proposed.queries, limit=cfg.max_queries)
+        queries, found = await run_searches(
+            pipeline.search,
+            run.bill_id,
+            bill_text,
+            run.jurisdiction,
+            extra,
+            meter=meter,
+            concurrency=cfg.search_concurrency,
+            on_progress=lambda done, total: steps.emit(
+                "searching", "research", "research", searches_done=done, searches_total=total
+            ),
+        )
+        return ResearchOutput(queries=queries, sources=dedupe_sources(found))
+
+    return await steps.step("research", "research", 0, ResearchOutput, work)
+
+
+async def _condense(
+    pipeline: AnalysisPipeline,
+    run: RunRecord,
+    steps: StepRunner,
+    planner: ContextPlanner,
+    bill_text: str,
+) -> CondenseOutput:
+    async def work(meter: StepMeter) -> CondenseOutput:
+        chunks = split_chunks(bill_text, planner.chunk_tokens, planner.count)
+
+        async def extract(chunk: Chunk, index: int, total: int) -> ChunkExtraction:
+            messages = prompts.condense_messages(
+                run.bill_id, run.jurisdiction, chunk.ref, index, total, chunk.text
+            )
+            return await steps.call(meter, "condense", messages, ChunkExtraction)
+
+        found = await condense_chunks(chunks, extract, pipeline.config.condense_concurrency)
+        return CondenseOutput(
+            chunks=[c.ref for c in chunks], extractions=found, digest=render_digest(found)
+        )
+
+    return await steps.step("condense", "condense", 0, CondenseOutput, work)
+
+
+async def research_and_condense(
+    pipeline: AnalysisPipeline,
+    run: RunRecord,
+    steps: StepRunner,
+    planner: ContextPlanner,
+    bill_text: str,
+) -> Prepared:
+    """Run research and, when the bill is too long for the analysis models, condense it.
+
+    The two are independent, so they run concurrently: condensing a long bill costs no extra
+    wall time beyond the slower of the two.
+
+    Returns:
+        The bill (or its digest) and the sources fitted to the remaining context budget.
+
+    Raises:
+        PipelineRunError: Even the condensed digest does not fit the analysis models.
+    """
+    needs_condense = planner.count(bill_text) > planner.bill_budget
+    try:
+        async with asyncio.TaskGroup() as group:
+            research = group.create_task(_research(pipeline, run, steps, planner, bill_text))
+            condense = (
+                group.create_task(_condense(pipeline, run, steps, planner, bill_text))
+                if needs_condense
+                else None
+            )
+    except BaseExceptionGroup as group_error:
+        raise unwrap_group(group_error) from None
+    bill = bill_text if condense is None else condense.result().digest
+    used = planner.count(bill)
+    if used > planner.analysis_budget:
+        raise PipelineRunError(
+            run.id,
+            "condense",
+            f"the condensed bill ({used} tokens, {len(split_sections(bill_text))} sections) "
+            f"does not fit the analysis models' budget of {planner.analysis_budget} tokens; "
+            "configure a larger context_tokens or a larger model",
+        )
+    sources = fit_sources(
+        research.result().sources,
+        planner.analysis_budget - used,
+        planner.count,
+        max_sources=pipeline.config.max_sources,
+    )
+    return Prepared(bill=bill, sources=sources, condensed=condense is not None)

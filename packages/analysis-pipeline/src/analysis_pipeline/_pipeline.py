@@ -1,0 +1,358 @@
+"""The pipeline: research → (condense) → generate → review ⇄ refine, logged step by step."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from . import _prompts as prompts
+from ._config import PipelineConfig, normalize_models
+from ._context import ContextPlanner
+from ._errors import BudgetRefusedError, InvalidInputError, PipelineRunError
+from ._progress import ProgressCallback, add_costs
+from ._records import PipelineResult, RunRecord, StepRecord, StepSummary, utcnow
+from ._schemas import BillAnalysis, ReviewCritique
+from ._search import install_metering
+from ._steps import StepRunner, is_budget_error
+from ._stores import LocalRunStore, RunStore
+
+__all__ = ["AnalysisPipeline"]
+
+logger = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
+
+
+class AnalysisPipeline:
+    """Analyses bills for cost-of-living impact: research, generate, review, refine.
+
+    Args:
+        llm: An ``llm_client.LLMClient`` (give it the ``CostTracker`` as its cost sink).
+        search: A ``web_search.LegislationSearchService`` (its client reporting to the same
+            ``CostTracker``).
+        costs: The ``cost_tracker.CostTracker`` receiving every call's cost (kept for reports).
+        store: Where runs and steps are logged; a :class:`LocalRunStore` under ``.llm-common/``
+            when omitted.
+        config: Models, context sizes and concurrency bounds.
+
+    Example:
+        >>> pipeline = AnalysisPipeline(llm, search, costs, LocalRunStore())
+        >>> result = await pipeline.run("XX-AB0000-2026", text, "Exampleland")
+        >>> result.analysis.impacts[0].category
+        'housing'
+    """
+
+    def __init__(
+        self,
+        llm: Any,
+        search: Any,
+        costs: Any = None,
+        store: RunStore | None = None,
+        *,
+        config: PipelineConfig | None = None,
+    ) -> None:
+        self.llm = llm
+        self.search = search
+        self.costs = costs
+        self.store: RunStore = store if store is not None else LocalRunStore()
+        self.config = config or PipelineConfig()
+        install_metering(search)
+
+    async def resolve_models(self, models: dict[str, Any] | None = None) -> dict[str, list[Any]]:
+        """Work out the model chain of every step.
+
+        Precedence: ``models``, then the store's ``model_configs``, then
+        ``config.models``, then llm-client's per-step configuration, then ``test``.
+        ``condense`` and ``refine`` default to the ``generate`` chain.
+
+        Args:
+            models: Step to model or fallback chain (strings or test models).
+
+        Returns:
+            Step to a non-empty chain.
+        """
+        explicit = _normalize_explicit(models)
+        stored = await self.store.get_model_configs()
+        llm_config = getattr(self.llm, "config", None)
+        chains: dict[str, list[Any]] = {}
+        for step in ("research", "generate", "review", "condense", "refine"):
+            chain = explicit.get(step) or stored.get(step) or self.config.models.get(step)
+            if not chain and llm_config is not None and step in getattr(llm_config, "steps", {}):
+                chain = list(llm_config.steps[step])
+            if not chain and step in ("condense", "refine"):
+                chain = chains["generate"]
+            chains[step] = list(chain or ["test"])
+        return chains
+
+    async def run(
+        self,
+        bill_id: str,
+        bill_text: str,
+        jurisdiction: str,
+        models: dict[str, Any] | None = None,
+        max_rounds: int = 2,
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> PipelineResult:
+        """Analyse one bill end to end and log the run.
+
+        Args:
+            bill_id: Bill identifier (``CA-AB2097-2022``).
+            bill_text: The bill's full text (long bills are condensed, never truncated).
+            jurisdiction: Jurisdiction (``California``).
+            models: Step (``research``, ``condense``, ``generate``, ``review``, ``refine``) to a
+                model or fallback chain; unset steps use the configured defaults.
+            max_rounds: Review rounds at most (2: review, refine once, review again).
+            progress: Called with a :class:`ProgressEvent` as the run advances.
+
+        Returns:
+            The best-scoring analysis, the last review, per-step cost and latency.
+
+        Raises:
+            InvalidInputError: Empty bill id/text/jurisdiction or ``max_rounds`` < 1.
+            BudgetRefusedError: A budget refused a call; the run is stored as failed.
+            PipelineRunError: Any other step failure; the run is stored as failed.
+        """
+        if not bill_id.strip() or not bill_text.strip() or not jurisdiction.strip():
+            raise InvalidInputError("bill_id, bill_text and jurisdiction must be non-empty")
+        if max_rounds < 1:
+            raise InvalidInputError(f"max_rounds must be at least 1, got {max_rounds}")
+        chains = await self.resolve_models(models)
+        names = {step: [_model_name(m) for m in chain] for step, chain in chains.items()}
+        inputs = {"bill_text": bill_text, "max_rounds": max_rounds}
+        digest = hashlib.sha256(
+            json.dumps(
+                {"bill_id": bill_id, "jurisdiction": jurisdiction, "models": names, **inputs},
+                sort_keys=True,
+            ).encode()
+        ).hexdigest()
+        run = RunRecord(
+            bill_id=bill_id,
+            jurisdiction=jurisdiction,
+            models=names,
+            inputs_hash=digest,
+            inputs=inputs,
+        )
+        await self.store.save_run(run)
+        return await self._execute(run, chains, {}, progress)
+
+    async def resume(
+        self,
+        run_id: str,
+        models: dict[str, Any] | None = None,
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> PipelineResult:
+        """Continue a failed (or interrupted) run from its last completed step.
+
+        Completed steps are re-used from the store, so nothing is paid for twice. Resuming a
+        completed run rebuilds its result without any call.
+
+        Args:
+            run_id: The run to continue.
+            models: Replacement models per step (e.g. after a provider outage); by default the
+                run's own models.
+            progress: Called with a :class:`ProgressEvent` as the run advances.
+
+        Returns:
+            The run's result.
+
+        Raises:
+            RunNotFoundError: No such run.
+            PipelineRunError: The run failed again (it stays resumable).
+        """
+        run = await self.store.get_run(run_id)
+        if "bill_text" not in run.inputs:
+            raise InvalidInputError(f"run {run_id} has no stored inputs to resume from")
+        chains: dict[str, list[Any]] = {s: list(c) for s, c in run.models.items()}
+        chains.update(_normalize_explicit(models))
+        done = {s.key: s for s in await self.store.list_steps(run_id) if s.status == "completed"}
+        run = run.model_copy(update={"status": "running", "error": None, "completed_at": None})
+        await self.store.save_run(run)
+        return await self._execute(run, chains, done, progress)
+
+    async def _execute(
+        self,
+        run: RunRecord,
+        chains: dict[str, list[Any]],
+        done: dict[str, StepRecord],
+        progress: ProgressCallback | None,
+    ) -> PipelineResult:
+        started = time.perf_counter()
+        steps = StepRunner(self.llm, self.store, run.id, chains, done, progress)
+        planner = ContextPlanner(self.config, chains, getattr(self.llm, "config", None))
+        bill_text = str(run.inputs["bill_text"])
+        max_rounds = int(run.inputs.get("max_rounds", 2))
+        try:
+            result = await self._flow(run, steps, planner, bill_text, max_rounds)
+        except BaseException as exc:
+            await self._fail(run, steps, exc, started)
+            error = _as_run_error(run.id, steps.current, exc)
+            if error is exc:
+                raise
+            raise error from exc
+        elapsed = (time.perf_counter() - started) * 1000
+        result = result.model_copy(update={"latency_ms": elapsed})
+        finished = run.model_copy(
+            update={
+                "status": "completed",
+                "analysis": result.analysis.model_dump(mode="json"),
+                "review": result.review.model_dump(mode="json"),
+                "review_passed": result.passed,
+                "review_score": result.score,
+                "rounds": result.rounds,
+                "cost": add_costs(run.cost, steps.paid_cost),
+                "prompt_tokens": run.prompt_tokens + steps.paid_prompt_tokens,
+                "completion_tokens": run.completion_tokens + steps.paid_completion_tokens,
+                "latency_ms": run.latency_ms + elapsed,
+                "completed_at": utcnow(),
+            }
+        )
+        await self.store.save_run(finished)
+        return result
+
+    async def _fail(
+        self, run: RunRecord, steps: StepRunner, exc: BaseException, started: float
+    ) -> None:
+        reason = _reason(steps.current, exc)
+        failed = run.model_copy(
+            update={
+                "status": "failed",
+                "error": reason,
+                "cost": add_costs(run.cost, steps.paid_cost),
+                "prompt_tokens": run.prompt_tokens + steps.paid_prompt_tokens,
+                "completion_tokens": run.completion_tokens + steps.paid_completion_tokens,
+                "latency_ms": run.latency_ms + (time.perf_counter() - started) * 1000,
+                "completed_at": utcnow(),
+            }
+        )
+        try:
+            await asyncio.shield(self.store.save_run(failed))
+        except Exception:  # the original failure matters more than the bookkeeping one
+            logger.exception("could not mark run %s as failed", run.id)
+        logger.warning("pipeline run %s failed: %s", run.id, reason)
+
+    async def _flow(
+        self,
+        run: RunRecord,
+        steps: StepRunner,
+        planner: ContextPlanner,
+        bill_text: str,
+        max_rounds: int,
+    ) -> PipelineResult:
+        from ._flow import research_and_condense
+
+        prepared = await research_and_condense(self, run, steps, planner, bill_text)
+        bill, sources, condensed = prepared.bill, prepared.sources, prepared.condensed
+        args = (run.bill_id, run.jurisdiction, bill, sources)
+        draft = await steps.ask(
+            "generate",
+            "generate",
+            0,
+            prompts.generate_messages(*args, condensed=condensed),
+            BillAnalysis,
+        )
+        current = _attach_sources(draft, sources)
+        best: tuple[BillAnalysis, ReviewCritique] | None = None
+        last: ReviewCritique | None = None
+        rounds = 0
+        for round_no in range(1, max_rounds + 1):
+            rounds = round_no
+            critique = await steps.ask(
+                f"review:{round_no}",
+                "review",
+                round_no,
+                prompts.review_messages(*args, current, condensed=condensed),
+                ReviewCritique,
+            )
+            improved = last is None or critique.score > last.score + self.config.min_improvement
+            last = critique
+            if best is None or critique.score > best[1].score:
+                best = (current, critique)
+            if self._passed(critique) or round_no == max_rounds or not improved:
+                break
+            refined = await steps.ask(
+                f"refine:{round_no}",
+                "refine",
+                round_no,
+                prompts.refine_messages(*args, current, critique, condensed=condensed),
+                BillAnalysis,
+            )
+            current = _attach_sources(refined, sources)
+        assert best is not None
+        assert last is not None
+        analysis, review = best
+        return PipelineResult(
+            run_id=run.id,
+            bill_id=run.bill_id,
+            analysis=analysis,
+            review=last,
+            passed=self._passed(review),
+            score=review.score,
+            rounds=rounds,
+            steps=steps.summaries,
+            total_cost=_sum_costs(steps.summaries),
+            total_tokens=sum(s.prompt_tokens + s.completion_tokens for s in steps.summaries),
+            latency_ms=0.0,
+            condensed=condensed,
+        )
+
+    def _passed(self, critique: ReviewCritique) -> bool:
+        # A review that passes a draft while listing factual errors counts as failed.
+        return critique.effective_pass and critique.score >= self.config.pass_threshold
+
+
+def _normalize_explicit(models: dict[str, Any] | None) -> dict[str, list[Any]]:
+    """Like :func:`normalize_models` but lets test-model objects through unchanged."""
+    out: dict[str, list[Any]] = {}
+    for step, value in (models or {}).items():
+        chain = [value] if isinstance(value, str) or not isinstance(value, list | tuple) else value
+        strings = [m for m in chain if isinstance(m, str)]
+        normalize_models({step: strings or ["placeholder"]})  # validates step and strings
+        if not chain:
+            raise InvalidInputError(f"step {step!r} needs at least one model")
+        out[step] = [m.strip() if isinstance(m, str) else m for m in chain]
+    return out
+
+
+def _model_name(model: Any) -> str:
+    return model if isinstance(model, str) else str(getattr(model, "name", type(model).__name__))
+
+
+def _attach_sources(analysis: BillAnalysis, sources: list[Any]) -> BillAnalysis:
+    cited = {sid for impact in analysis.impacts for sid in impact.cited_source_ids}
+    return analysis.model_copy(update={"sources": [s for s in sources if s.id in cited]})
+
+
+def _sum_costs(steps: list[StepSummary]) -> Decimal | None:
+    total: Decimal | None = None
+    for step in steps:
+        total = add_costs(total, step.cost)
+    return total
+
+
+def _reason(step: str, exc: BaseException) -> str:
+    if isinstance(exc, asyncio.CancelledError):
+        return f"cancelled during {step}"
+    if is_budget_error(exc):
+        return f"budget refused a {step} call: {exc}"
+    if isinstance(exc, PipelineRunError):
+        return exc.reason
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _as_run_error(run_id: str, step: str, exc: BaseException) -> BaseException:
+    if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt):
+        return exc
+    if isinstance(exc, PipelineRunError):
+        return exc
+    reason = _reason(step, exc)
+    if is_budget_error(exc):
+        return BudgetRefusedError(run_id, step, reason)
+    return PipelineRunError(run_id, step, reason)

@@ -1,0 +1,185 @@
+"""What the run store keeps and what a run returns: run/step records and the pipeline result."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from ._schemas import BillAnalysis, ReviewCritique
+
+__all__ = [
+    "STEP_NAMES",
+    "PipelineResult",
+    "RunRecord",
+    "RunStatus",
+    "StepName",
+    "StepRecord",
+    "StepStatus",
+    "StepSummary",
+    "new_run_id",
+    "utcnow",
+]
+
+RunStatus = Literal["running", "completed", "failed"]
+StepStatus = Literal["completed", "failed"]
+StepName = Literal["research", "condense", "generate", "review", "refine"]
+STEP_NAMES: tuple[StepName, ...] = ("research", "condense", "generate", "review", "refine")
+"""Step names; they are also the ``step`` recorded with every cost."""
+
+
+def utcnow() -> datetime:
+    """Return the current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def new_run_id() -> str:
+    """Return a fresh run id (a UUID4 string, valid as a PostgreSQL ``uuid``)."""
+    return str(uuid.uuid4())
+
+
+class RunRecord(BaseModel):
+    """One pipeline run as the store keeps it.
+
+    Attributes:
+        id: Run id (UUID string).
+        bill_id: The bill analysed.
+        jurisdiction: Its jurisdiction.
+        status: ``running``, ``completed`` or ``failed``.
+        models: Step name to the model (or fallback chain) configured for it.
+        inputs_hash: SHA-256 of the inputs (bill text, jurisdiction, models, rounds).
+        inputs: What ``resume`` needs to continue (bill text, max rounds).
+        analysis: The final (best-scoring) analysis as JSON.
+        review: The last review as JSON.
+        review_passed: Whether the final review passed (factual errors count as failure).
+        review_score: Score of the kept analysis.
+        quality_score: Manual quality score 0..1, set later with ``score``.
+        rounds: Review rounds performed.
+        cost: Total cost in US dollars (None when some call was unpriced and nothing priced).
+        prompt_tokens: Total prompt tokens.
+        completion_tokens: Total completion tokens.
+        latency_ms: Wall time of the run (all attempts, resumed parts summed).
+        error: Why the run failed.
+        started_at: When the run started (UTC).
+        completed_at: When it completed or failed (UTC).
+    """
+
+    id: str = Field(default_factory=new_run_id)
+    bill_id: str
+    jurisdiction: str
+    status: RunStatus = "running"
+    models: dict[str, list[str]] = Field(default_factory=dict)
+    inputs_hash: str = ""
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    analysis: dict[str, Any] | None = None
+    review: dict[str, Any] | None = None
+    review_passed: bool | None = None
+    review_score: float | None = None
+    quality_score: float | None = None
+    rounds: int = 0
+    cost: Decimal | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_ms: float = 0.0
+    error: str | None = None
+    started_at: datetime = Field(default_factory=utcnow)
+    completed_at: datetime | None = None
+
+
+class StepRecord(BaseModel):
+    """One executed step of a run.
+
+    Attributes:
+        run_id: The run it belongs to.
+        key: Unique key within the run (``research``, ``generate``, ``review:1``, ``refine:1``).
+        step: The step name (also the cost-tracker step).
+        round: Review round the step belongs to (0 before the first review).
+        status: ``completed`` or ``failed``.
+        model: The model that answered (the first of the chain when none did).
+        output: The step's output as JSON (re-used on resume).
+        cost: What the step cost, all attempts; None when unpriced.
+        prompt_tokens: Prompt tokens.
+        completion_tokens: Completion tokens.
+        latency_ms: Wall time of the step.
+        attempts: LLM attempts made (retries and fallbacks included).
+        searches: Searches run (research step).
+        error: Why the step failed.
+        started_at: Start time (UTC).
+        completed_at: End time (UTC).
+    """
+
+    run_id: str
+    key: str
+    step: StepName
+    round: int = 0
+    status: StepStatus = "completed"
+    model: str | None = None
+    output: dict[str, Any] | None = None
+    cost: Decimal | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_ms: float = 0.0
+    attempts: int = 0
+    searches: int = 0
+    error: str | None = None
+    started_at: datetime = Field(default_factory=utcnow)
+    completed_at: datetime | None = None
+
+
+class StepSummary(BaseModel):
+    """Cost and latency of one step in a :class:`PipelineResult`.
+
+    Attributes:
+        key: Step key within the run.
+        step: Step name.
+        model: Model that answered.
+        cost: Cost in US dollars (None when unpriced).
+        prompt_tokens: Prompt tokens.
+        completion_tokens: Completion tokens.
+        latency_ms: Wall time.
+        reused: True when ``resume`` re-used the stored output instead of paying again.
+    """
+
+    key: str
+    step: StepName
+    model: str | None
+    cost: Decimal | None
+    prompt_tokens: int
+    completion_tokens: int
+    latency_ms: float
+    reused: bool = False
+
+
+class PipelineResult(BaseModel):
+    """What a finished run returns.
+
+    Attributes:
+        run_id: Id of the stored run.
+        bill_id: The bill analysed.
+        analysis: The best-scoring analysis.
+        review: The last review.
+        passed: Whether the kept analysis passed review (factual errors count as failure).
+        score: Review score of the kept analysis.
+        rounds: Review rounds performed.
+        steps: Per-step cost and latency, in execution order.
+        total_cost: Sum of step costs (None only when every step was unpriced).
+        total_tokens: Prompt plus completion tokens of all steps.
+        latency_ms: Wall time of this call (``run`` or ``resume``).
+        condensed: Whether the bill was condensed to fit the generate model's context.
+    """
+
+    run_id: str
+    bill_id: str
+    analysis: BillAnalysis
+    review: ReviewCritique
+    passed: bool
+    score: float
+    rounds: int
+    steps: list[StepSummary]
+    total_cost: Decimal | None
+    total_tokens: int
+    latency_ms: float
+    condensed: bool = False

@@ -1,0 +1,63 @@
+"""The run-store protocol every backend satisfies (local, PostgreSQL, Supabase)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from analysis_pipeline._records import RunRecord, StepRecord
+
+__all__ = ["RunStore"]
+
+
+@runtime_checkable
+class RunStore(Protocol):
+    """Keeps pipeline runs, their steps and the admin-editable model choices.
+
+    Backends: :class:`~analysis_pipeline.LocalRunStore` (SQLite, no server),
+    :class:`~analysis_pipeline.PostgresRunStore` and :class:`~analysis_pipeline.SupabaseRunStore`
+    (tables ``pipeline_runs``, ``pipeline_steps``, ``model_configs`` from ``db/``).
+    """
+
+    async def save_run(self, run: RunRecord) -> None:
+        """Insert or replace the run with ``run.id``."""
+        ...
+
+    async def get_run(self, run_id: str) -> RunRecord:
+        """Return the run; raise ``RunNotFoundError`` when there is none."""
+        ...
+
+    async def list_runs(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        bill_id: str | None = None,
+        limit: int | None = 100,
+    ) -> list[RunRecord]:
+        """Return runs started in ``[since, until)``, newest first."""
+        ...
+
+    async def save_step(self, step: StepRecord) -> None:
+        """Insert or replace the step with ``(step.run_id, step.key)``."""
+        ...
+
+    async def list_steps(self, run_id: str) -> list[StepRecord]:
+        """Return the run's steps in the order they started."""
+        ...
+
+    async def set_quality(self, run_id: str, quality: float) -> None:
+        """Record a manual quality score 0..1; raise ``RunNotFoundError`` for unknown runs."""
+        ...
+
+    async def get_model_configs(self) -> dict[str, list[str]]:
+        """Return the admin-configured model chain per step (empty when none is set)."""
+        ...
+
+    async def set_model_config(self, step: str, models: list[str]) -> None:
+        """Set the model chain for ``step`` (admins switch models without a deploy)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...
