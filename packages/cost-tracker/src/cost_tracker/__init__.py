@@ -1,9 +1,9 @@
 """Exact Decimal LLM and search cost tracking with race-free daily/monthly budgets.
 
 Example:
-    >>> from cost_tracker import CostTracker, CostMetrics
+    >>> from cost_tracker import CostMetrics, CostTracker
     >>> async with CostTracker(daily_budget=Decimal("5")) as tracker:  # doctest: +SKIP
-    ...     await tracker.log_cost(CostMetrics(provider="openrouter", model="m", cost=Decimal("0.01")))
+    ...     await tracker.log_cost(CostMetrics(provider="zai", cost=Decimal("0.01")))
 """
 
 from importlib.metadata import version as _version

@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from decimal import Decimal
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Literal
 
 from cost_tracker._errors import InvalidRecordError
@@ -34,12 +34,12 @@ EXPORT_FIELDS = (
 )
 
 
-def render_records(records: Sequence[CostMetrics], format: Literal["csv", "json"]) -> str:  # noqa: A002
+def render_records(records: Sequence[CostMetrics], fmt: Literal["csv", "json"]) -> str:
     """Render records as CSV (one row each, metadata as JSON) or as a JSON array.
 
     Args:
         records: Records to render.
-        format: ``"csv"`` or ``"json"``.
+        fmt: ``"csv"`` or ``"json"``.
 
     Returns:
         The text.
@@ -48,10 +48,10 @@ def render_records(records: Sequence[CostMetrics], format: Literal["csv", "json"
         InvalidRecordError: Unknown format.
     """
     rows = [record.to_row() for record in records]
-    if format == "json":
+    if fmt == "json":
         return json.dumps(rows, indent=2, sort_keys=False)
-    if format != "csv":
-        raise InvalidRecordError(f"format must be 'csv' or 'json', not {format!r}")
+    if fmt != "csv":
+        raise InvalidRecordError(f"format must be 'csv' or 'json', not {fmt!r}")
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=EXPORT_FIELDS, lineterminator="\n")
     writer.writeheader()

@@ -12,18 +12,26 @@ never loses a commit when a process crashes; a power cut can lose the last commi
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from cost_tracker._models import BreakdownRow, BudgetAlert, CostMetrics
 from cost_tracker._periods import load_zone
+from cost_tracker._stores._sqlite import (
+    RECORD_COLUMNS,
+    SCHEMA,
+    default_local_dir,
+    from_us,
+    record_from_row,
+    record_params,
+    us,
+)
 from cost_tracker._stores.base import (
     BudgetContext,
     BudgetStatus,
@@ -35,80 +43,7 @@ from cost_tracker._stores.base import (
 __all__ = ["LocalCostStore", "default_local_dir"]
 
 T = TypeVar("T")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ZERO = Decimal(0)
-
-_SCHEMA = """
-create table if not exists cost_tracking (
-    id integer primary key,
-    idempotency_id text not null unique,
-    project text not null,
-    provider text not null,
-    model text,
-    step text,
-    cost text,
-    prompt_tokens integer not null default 0,
-    completion_tokens integer not null default 0,
-    cached_prompt_tokens integer not null default 0,
-    reasoning_tokens integer not null default 0,
-    success integer not null default 1,
-    error text,
-    latency_ms real not null default 0,
-    user_id text,
-    metadata text not null default '{}',
-    ts_us integer not null
-);
-create index if not exists cost_tracking_project_ts on cost_tracking (project, ts_us);
-create index if not exists cost_tracking_ts on cost_tracking (ts_us);
-create table if not exists cost_budget_periods (
-    project text not null,
-    kind text not null,
-    period_start text not null,
-    limit_amount text,
-    reserved text not null default '0',
-    spent text not null default '0',
-    unpriced_calls integer not null default 0,
-    primary key (project, kind, period_start)
-) without rowid;
-create table if not exists cost_reservations (
-    id text primary key,
-    idempotency_id text,
-    project text not null,
-    day text not null,
-    month text not null,
-    amount text not null,
-    expires_us integer not null
-) without rowid;
-create index if not exists cost_reservations_expiry on cost_reservations (project, expires_us);
-create table if not exists cost_budget_alerts (
-    project text not null,
-    kind text not null,
-    period_start text not null,
-    spent text not null,
-    limit_amount text not null,
-    threshold text not null,
-    primary key (project, kind, period_start)
-) without rowid;
-"""
-
-_RECORD_COLUMNS = (
-    "idempotency_id, project, provider, model, step, cost, prompt_tokens, completion_tokens, "
-    "cached_prompt_tokens, reasoning_tokens, success, error, latency_ms, user_id, metadata, ts_us"
-)
-
-
-def default_local_dir() -> Path:
-    """``$LLM_COMMON_DIR`` or ``.llm-common`` under the current directory."""
-    return Path(os.environ.get("LLM_COMMON_DIR") or ".llm-common")
-
-
-def _us(moment: datetime) -> int:
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def _from_us(micros: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=micros)
 
 
 class LocalCostStore:
@@ -149,7 +84,7 @@ class LocalCostStore:
             conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None)
             conn.execute("pragma journal_mode=wal")
             conn.execute(f"pragma synchronous={self._synchronous}")
-            conn.executescript(_SCHEMA)
+            conn.executescript(SCHEMA)
             self._conn = conn
         return self._conn
 
@@ -254,7 +189,7 @@ class LocalCostStore:
         step: str | None = None,
     ) -> ReserveOutcome:
         """See :meth:`CostStore.reserve`."""
-        expires = _us(datetime.now(UTC)) + int(ttl_seconds * 1_000_000)
+        expires = us(datetime.now(UTC)) + int(ttl_seconds * 1_000_000)
 
         def tx(conn: sqlite3.Connection) -> ReserveOutcome:
             exists = conn.execute(
@@ -306,15 +241,15 @@ class LocalCostStore:
         self, reservation_id: str | None, record: CostMetrics, budget: BudgetContext
     ) -> WriteOutcome:
         """See :meth:`CostStore.settle`."""
-        params = _record_params(record)
+        params = record_params(record)
 
         def tx(conn: sqlite3.Connection) -> WriteOutcome:
-            closed = None if reservation_id is None else self._close_reservation(
-                conn, reservation_id
+            closed = (
+                None if reservation_id is None else self._close_reservation(conn, reservation_id)
             )
             stored = (
                 conn.execute(
-                    f"insert or ignore into cost_tracking ({_RECORD_COLUMNS}) "  # noqa: S608
+                    f"insert or ignore into cost_tracking ({RECORD_COLUMNS}) "  # noqa: S608
                     "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     params,
                 ).rowcount
@@ -383,7 +318,7 @@ class LocalCostStore:
 
     async def expire_reservations(self, project: str | None) -> int:
         """See :meth:`CostStore.expire_reservations`."""
-        now = _us(datetime.now(UTC))
+        now = us(datetime.now(UTC))
 
         def tx(conn: sqlite3.Connection) -> int:
             rows = conn.execute(
@@ -409,7 +344,7 @@ class LocalCostStore:
         rows = await self._select(
             "select cost from cost_tracking where ts_us >= ? and ts_us < ? "
             "and (? is null or project = ?) and cost is not null",
-            (_us(start), _us(end), project, project),
+            (us(start), us(end), project, project),
         )
         return sum((Decimal(row[0]) for row in rows), _ZERO)
 
@@ -421,13 +356,13 @@ class LocalCostStore:
             "select model, step, project, ts_us, cost, success, prompt_tokens, "
             "completion_tokens, cached_prompt_tokens, reasoning_tokens from cost_tracking "
             "where ts_us >= ? and ts_us < ? and (? is null or project = ?)",
-            (_us(start), _us(end), project, project),
+            (us(start), us(end), project, project),
         )
         zone = load_zone(tz)
         groups: dict[str | None, list[Any]] = {}
         for row in rows:
             if group_by == "day":
-                key: str | None = _from_us(row[3]).astimezone(zone).date().isoformat()
+                key: str | None = from_us(row[3]).astimezone(zone).date().isoformat()
             else:
                 key = row[("model", "step", "project").index(group_by)]
             acc = groups.setdefault(key, [_ZERO, 0, 0, 0, 0, 0, 0, 0])
@@ -447,11 +382,11 @@ class LocalCostStore:
     ) -> list[CostMetrics]:
         """See :meth:`CostStore.records`."""
         rows = await self._select(
-            f"select {_RECORD_COLUMNS} from cost_tracking "  # noqa: S608
+            f"select {RECORD_COLUMNS} from cost_tracking "  # noqa: S608
             "where ts_us >= ? and ts_us < ? and (? is null or project = ?) order by ts_us, id",
-            (_us(start), _us(end), project, project),
+            (us(start), us(end), project, project),
         )
-        return [_record_from_row(row) for row in rows]
+        return [record_from_row(row) for row in rows]
 
     async def budget_status(self, project: str, kind: str, period: date) -> BudgetStatus:
         """See :meth:`CostStore.budget_status`."""
@@ -487,45 +422,3 @@ class LocalCostStore:
 
         await asyncio.get_running_loop().run_in_executor(self._executor, close)
         self._executor.shutdown(wait=True)
-
-
-def _record_params(record: CostMetrics) -> tuple[Any, ...]:
-    return (
-        record.idempotency_id,
-        record.project,
-        record.provider,
-        record.model,
-        record.step,
-        None if record.cost is None else str(record.cost),
-        record.prompt_tokens,
-        record.completion_tokens,
-        record.cached_prompt_tokens,
-        record.reasoning_tokens,
-        int(record.success),
-        record.error,
-        record.latency_ms,
-        None if record.user_id is None else str(record.user_id),
-        json.dumps(record.metadata, default=str),
-        _us(record.timestamp),
-    )
-
-
-def _record_from_row(row: Any) -> CostMetrics:
-    return CostMetrics(
-        idempotency_id=row[0],
-        project=row[1],
-        provider=row[2],
-        model=row[3],
-        step=row[4],
-        cost=None if row[5] is None else Decimal(row[5]),
-        prompt_tokens=row[6],
-        completion_tokens=row[7],
-        cached_prompt_tokens=row[8],
-        reasoning_tokens=row[9],
-        success=bool(row[10]),
-        error=row[11],
-        latency_ms=row[12],
-        user_id=row[13],
-        metadata=json.loads(row[14]),
-        timestamp=_from_us(row[15]),
-    )

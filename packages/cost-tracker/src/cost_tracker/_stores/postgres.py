@@ -15,6 +15,7 @@ from typing import Any
 
 try:
     import psycopg
+    import psycopg.errors
     from psycopg.rows import TupleRow
     from psycopg.types.json import Jsonb
     from psycopg_pool import AsyncConnectionPool, PoolTimeout
@@ -116,7 +117,7 @@ class PostgresCostStore:
                     return rows if many else rows[0][0]
             except PoolTimeout:
                 raise StoreUnavailableError("PostgreSQL is unreachable (no connection)") from None
-            except psycopg.errors.TransactionRollbackError:
+            except psycopg.errors.TransactionRollback:
                 if attempt == 3:
                     raise StoreError("PostgreSQL kept aborting the transaction") from None
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:

@@ -1,0 +1,138 @@
+"""SQLite schema and row conversions of the local backend."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from cost_tracker._models import CostMetrics
+
+__all__ = [
+    "RECORD_COLUMNS",
+    "SCHEMA",
+    "default_local_dir",
+    "from_us",
+    "record_from_row",
+    "record_params",
+    "us",
+]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+SCHEMA = """
+create table if not exists cost_tracking (
+    id integer primary key,
+    idempotency_id text not null unique,
+    project text not null,
+    provider text not null,
+    model text,
+    step text,
+    cost text,
+    prompt_tokens integer not null default 0,
+    completion_tokens integer not null default 0,
+    cached_prompt_tokens integer not null default 0,
+    reasoning_tokens integer not null default 0,
+    success integer not null default 1,
+    error text,
+    latency_ms real not null default 0,
+    user_id text,
+    metadata text not null default '{}',
+    ts_us integer not null
+);
+create index if not exists cost_tracking_project_ts on cost_tracking (project, ts_us);
+create index if not exists cost_tracking_ts on cost_tracking (ts_us);
+create table if not exists cost_budget_periods (
+    project text not null,
+    kind text not null,
+    period_start text not null,
+    limit_amount text,
+    reserved text not null default '0',
+    spent text not null default '0',
+    unpriced_calls integer not null default 0,
+    primary key (project, kind, period_start)
+) without rowid;
+create table if not exists cost_reservations (
+    id text primary key,
+    idempotency_id text,
+    project text not null,
+    day text not null,
+    month text not null,
+    amount text not null,
+    expires_us integer not null
+) without rowid;
+create index if not exists cost_reservations_expiry on cost_reservations (project, expires_us);
+create table if not exists cost_budget_alerts (
+    project text not null,
+    kind text not null,
+    period_start text not null,
+    spent text not null,
+    limit_amount text not null,
+    threshold text not null,
+    primary key (project, kind, period_start)
+) without rowid;
+"""
+
+RECORD_COLUMNS = (
+    "idempotency_id, project, provider, model, step, cost, prompt_tokens, completion_tokens, "
+    "cached_prompt_tokens, reasoning_tokens, success, error, latency_ms, user_id, metadata, ts_us"
+)
+
+
+def default_local_dir() -> Path:
+    """``$LLM_COMMON_DIR`` or ``.llm-common`` under the current directory."""
+    return Path(os.environ.get("LLM_COMMON_DIR") or ".llm-common")
+
+
+def us(moment: datetime) -> int:
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_us(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def record_params(record: CostMetrics) -> tuple[Any, ...]:
+    return (
+        record.idempotency_id,
+        record.project,
+        record.provider,
+        record.model,
+        record.step,
+        None if record.cost is None else str(record.cost),
+        record.prompt_tokens,
+        record.completion_tokens,
+        record.cached_prompt_tokens,
+        record.reasoning_tokens,
+        int(record.success),
+        record.error,
+        record.latency_ms,
+        None if record.user_id is None else str(record.user_id),
+        json.dumps(record.metadata, default=str),
+        us(record.timestamp),
+    )
+
+
+def record_from_row(row: Any) -> CostMetrics:
+    return CostMetrics(
+        idempotency_id=row[0],
+        project=row[1],
+        provider=row[2],
+        model=row[3],
+        step=row[4],
+        cost=None if row[5] is None else Decimal(row[5]),
+        prompt_tokens=row[6],
+        completion_tokens=row[7],
+        cached_prompt_tokens=row[8],
+        reasoning_tokens=row[9],
+        success=bool(row[10]),
+        error=row[11],
+        latency_ms=row[12],
+        user_id=row[13],
+        metadata=json.loads(row[14]),
+        timestamp=from_us(row[15]),
+    )

@@ -1,0 +1,211 @@
+"""Supabase backend: the ``supabase`` async client; every atomic step is an RPC call.
+
+The functions come from db/ (``cost_reserve``, ``cost_settle``, ``cost_log``, ...); they run
+as the key's role (use the service role key on the backend). Money travels as strings both
+ways, because JSON numbers would pass through floats.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+try:
+    import httpx
+    from postgrest.exceptions import APIError
+    from supabase import AsyncClient, acreate_client
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "the Supabase backend needs the supabase extra: pip install 'cost-tracker[supabase]'"
+    ) from exc
+
+from cost_tracker._errors import StoreError, StoreUnavailableError
+from cost_tracker._models import BreakdownRow, CostMetrics
+from cost_tracker._stores._shared import (
+    alerts_from_json,
+    breakdown_from_json,
+    budget_status_from_json,
+    record_from_json,
+    reserve_outcome_from_json,
+)
+from cost_tracker._stores.base import (
+    BudgetContext,
+    BudgetStatus,
+    GroupBy,
+    ReserveOutcome,
+    WriteOutcome,
+)
+
+__all__ = ["SupabaseCostStore"]
+
+# PostgREST's own codes for "cannot reach the database" (the request never ran).
+_UNREACHABLE_CODES = frozenset({"PGRST000", "PGRST001", "PGRST002"})
+
+
+def _text(value: Decimal | date | None) -> str | None:
+    if value is None:
+        return None
+    return format(value, "f") if isinstance(value, Decimal) else value.isoformat()
+
+
+class SupabaseCostStore:
+    """Cost store on Supabase through PostgREST RPC.
+
+    Args:
+        client: An async Supabase client (``await supabase.acreate_client(url, key)``), made
+            with the service role key on a backend.
+    """
+
+    remote = True
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    @classmethod
+    async def connect(cls, url: str, key: str) -> SupabaseCostStore:
+        """Create the async client for ``url`` with ``key`` and wrap it.
+
+        Args:
+            url: Project URL (``https://<ref>.supabase.co``).
+            key: API key (service role key on backends; never logged).
+
+        Returns:
+            The store.
+        """
+        return cls(await acreate_client(url, key))
+
+    def __repr__(self) -> str:
+        return f"SupabaseCostStore(url={str(self._client.supabase_url)!r})"
+
+    async def _rpc(self, fn: str, params: dict[str, Any]) -> Any:
+        try:
+            response = await self._client.rpc(fn, params).execute()
+        except httpx.TransportError as exc:
+            raise StoreUnavailableError(f"Supabase is unreachable ({type(exc).__name__})") from None
+        except APIError as exc:
+            if exc.code in _UNREACHABLE_CODES:
+                raise StoreUnavailableError(
+                    f"Supabase cannot reach its database ({exc.code})"
+                ) from None
+            raise StoreError(f"Supabase error {exc.code}: {exc.message}") from None
+        return response.data
+
+    async def reserve(
+        self,
+        *,
+        reservation_id: str,
+        project: str,
+        amount: Decimal,
+        budget: BudgetContext,
+        ttl_seconds: float,
+        idempotency_id: str | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        step: str | None = None,
+    ) -> ReserveOutcome:
+        """See :meth:`CostStore.reserve`."""
+        result = await self._rpc(
+            "cost_reserve",
+            {
+                "p_id": reservation_id,
+                "p_project": project,
+                "p_amount": _text(amount),
+                "p_day": _text(budget.day),
+                "p_month": _text(budget.month),
+                "p_daily_limit": _text(budget.daily_limit),
+                "p_monthly_limit": _text(budget.monthly_limit),
+                "p_ttl_seconds": ttl_seconds,
+                "p_idempotency_id": idempotency_id,
+                "p_provider": provider,
+                "p_model": model,
+                "p_step": step,
+            },
+        )
+        return reserve_outcome_from_json(result)
+
+    async def settle(
+        self, reservation_id: str | None, record: CostMetrics, budget: BudgetContext
+    ) -> WriteOutcome:
+        """See :meth:`CostStore.settle`."""
+        result = await self._rpc(
+            "cost_settle",
+            {
+                "p_reservation_id": reservation_id,
+                "p_record": record.to_row(),
+                "p_day": _text(budget.day),
+                "p_month": _text(budget.month),
+                "p_daily_limit": _text(budget.daily_limit),
+                "p_monthly_limit": _text(budget.monthly_limit),
+                "p_threshold": _text(budget.threshold),
+            },
+        )
+        return WriteOutcome(
+            stored=bool(result["stored"]),
+            released=bool(result["released"]),
+            alerts=alerts_from_json(record.project, result["alerts"]),
+        )
+
+    async def release(self, reservation_id: str) -> bool:
+        """See :meth:`CostStore.release`."""
+        return bool(await self._rpc("cost_release", {"p_reservation_id": reservation_id}))
+
+    async def expire_reservations(self, project: str | None) -> int:
+        """See :meth:`CostStore.expire_reservations`."""
+        return int(await self._rpc("cost_expire_reservations", {"p_project": project}))
+
+    async def total_cost(self, start: datetime, end: datetime, project: str | None) -> Decimal:
+        """See :meth:`CostStore.total_cost`."""
+        rows = await self.breakdown(start, end, "project", project, "UTC")
+        return sum((row.total_cost for row in rows), Decimal(0))
+
+    async def breakdown(
+        self, start: datetime, end: datetime, group_by: GroupBy, project: str | None, tz: str
+    ) -> list[BreakdownRow]:
+        """See :meth:`CostStore.breakdown`."""
+        result = await self._rpc(
+            "cost_breakdown_json",
+            {
+                "p_start": start.isoformat(),
+                "p_end": end.isoformat(),
+                "p_group_by": group_by,
+                "p_project": project,
+                "p_tz": tz,
+            },
+        )
+        return breakdown_from_json(result)
+
+    async def records(
+        self, start: datetime, end: datetime, project: str | None
+    ) -> list[CostMetrics]:
+        """See :meth:`CostStore.records`."""
+        out: list[CostMetrics] = []
+        after = 0
+        while True:
+            page = await self._rpc(
+                "cost_records_json",
+                {
+                    "p_start": start.isoformat(),
+                    "p_end": end.isoformat(),
+                    "p_project": project,
+                    "p_limit": 1000,
+                    "p_after_id": after,
+                },
+            )
+            out.extend(record_from_json(item) for item in page)
+            if len(page) < 1000:
+                break
+            after = int(page[-1]["row_id"])
+        out.sort(key=lambda record: record.timestamp)
+        return out
+
+    async def budget_status(self, project: str, kind: str, period: date) -> BudgetStatus:
+        """See :meth:`CostStore.budget_status`."""
+        result = await self._rpc(
+            "cost_budget_status",
+            {"p_project": project, "p_kind": kind, "p_period": period.isoformat()},
+        )
+        return budget_status_from_json(result)
+
+    async def aclose(self) -> None:
+        """Nothing to close: the client belongs to the caller."""
