@@ -12,7 +12,7 @@ import pytest
 os.environ.setdefault("LLM_CLIENT_BLOCK_REAL_REQUESTS", "1")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from llm_client.testing import FakeLLMServer  # noqa: E402 - after the environment is set
+from llm_client.testing import FakeLLMServer
 
 
 @pytest.fixture(scope="session")

@@ -46,7 +46,7 @@ async def test_text_reply_echoes_model_and_reports_usage(
     fake_llm_server: FakeLLMServer, client: openai.AsyncOpenAI
 ) -> None:
     fake_llm_server.script(Reply.text("Hello!"))
-    done = await client.chat.completions.create(model="vendor/model-x", messages=USER)  # type: ignore[arg-type]
+    done = await client.chat.completions.create(model="vendor/model-x", messages=USER)
     assert done.choices[0].message.content == "Hello!"
     assert done.choices[0].finish_reason == "stop"
     assert done.model == "vendor/model-x"
@@ -69,7 +69,7 @@ async def test_usage_overrides_and_openrouter_cost(
         cost="0.001234",
     )  # fmt: skip
     fake_llm_server.script(reply)
-    raw = await client.chat.completions.with_raw_response.create(model="m", messages=USER)  # type: ignore[arg-type]
+    raw = await client.chat.completions.with_raw_response.create(model="m", messages=USER)
     usage = json.loads(raw.text)["usage"]
     assert usage["prompt_tokens"] == 1000
     assert usage["completion_tokens"] == 300
@@ -84,7 +84,7 @@ async def test_default_usage_is_deterministic(
 ) -> None:
     usages = []
     for _ in range(3):
-        done = await client.chat.completions.create(model="m", messages=USER)  # type: ignore[arg-type]
+        done = await client.chat.completions.create(model="m", messages=USER)
         assert done.choices[0].message.content == AUTO_TEXT
         assert done.usage is not None
         usages.append(done.usage.model_dump())
@@ -103,7 +103,7 @@ async def test_json_fenced_and_invalid_content(
     )
     contents = []
     for _ in range(3):
-        done = await client.chat.completions.create(model="m", messages=USER)  # type: ignore[arg-type]
+        done = await client.chat.completions.create(model="m", messages=USER)
         contents.append(done.choices[0].message.content or "")
     assert json.loads(contents[0]) == {"a": 1}
     assert contents[1].startswith("Here you go:\n```json\n")
@@ -118,7 +118,7 @@ async def test_scripted_tool_call(
     fake_llm_server: FakeLLMServer, client: openai.AsyncOpenAI
 ) -> None:
     fake_llm_server.script(Reply.tool_call("lookup", {"city": "Paris"}))
-    done = await client.chat.completions.create(model="m", messages=USER)  # type: ignore[arg-type]
+    done = await client.chat.completions.create(model="m", messages=USER)
     choice = done.choices[0]
     assert choice.finish_reason == "tool_calls"
     assert choice.message.tool_calls is not None
@@ -131,14 +131,13 @@ async def test_scripted_tool_call(
 
 
 async def test_auto_answers_tools_with_schema_valid_arguments(client: openai.AsyncOpenAI) -> None:
-    tools = [
-        {"type": "function", "function": {"name": "Other", "parameters": {"type": "object"}}},
-        {"type": "function", "function": {"name": "Person", "parameters": Person.model_json_schema()}},
-    ]  # fmt: skip
+    wanted = {"name": "Person", "parameters": Person.model_json_schema()}
+    other = {"name": "Other", "parameters": {"type": "object"}}
+    tools = [{"type": "function", "function": other}, {"type": "function", "function": wanted}]
     done = await client.chat.completions.create(
         model="m",
-        messages=USER,  # type: ignore[arg-type]
-        tools=tools,  # type: ignore[arg-type]
+        messages=USER,
+        tools=tools,
         tool_choice={"type": "function", "function": {"name": "Person"}},
     )
     calls = done.choices[0].message.tool_calls
@@ -156,8 +155,8 @@ async def test_auto_answers_json_schema_response_format(client: openai.AsyncOpen
     }
     done = await client.chat.completions.create(
         model="m",
-        messages=USER,  # type: ignore[arg-type]
-        response_format=response_format,  # type: ignore[arg-type]
+        messages=USER,
+        response_format=response_format,
     )
     Person.model_validate_json(done.choices[0].message.content or "")
 
@@ -170,7 +169,7 @@ async def test_auto_answers_json_object_with_schema_in_messages(client: openai.A
     ]
     done = await client.chat.completions.create(
         model="m",
-        messages=messages,  # type: ignore[arg-type]
+        messages=messages,
         response_format={"type": "json_object"},
     )
     Person.model_validate_json(done.choices[0].message.content or "")
@@ -181,8 +180,8 @@ async def test_handler_answers_per_request(
 ) -> None:
     fake_llm_server.handler = lambda request: Reply.text(f"I am {request.model}")
     fake_llm_server.script(Reply.text("scripted first"))
-    first = await client.chat.completions.create(model="a", messages=USER)  # type: ignore[arg-type]
-    second = await client.chat.completions.create(model="b", messages=USER)  # type: ignore[arg-type]
+    first = await client.chat.completions.create(model="a", messages=USER)
+    second = await client.chat.completions.create(model="b", messages=USER)
     assert first.choices[0].message.content == "scripted first"
     assert second.choices[0].message.content == "I am b"
 
@@ -192,7 +191,7 @@ async def test_429_carries_retry_after(
 ) -> None:
     fake_llm_server.script(Reply.error(429, retry_after=7))
     with pytest.raises(openai.RateLimitError) as caught:
-        await client.chat.completions.create(model="m", messages=USER)  # type: ignore[arg-type]
+        await client.chat.completions.create(model="m", messages=USER)
     assert caught.value.status_code == 429
     assert caught.value.response.headers["retry-after"] == "7"
 
@@ -203,7 +202,7 @@ async def test_server_errors(
 ) -> None:
     fake_llm_server.script(Reply.error(status))
     with pytest.raises(openai.InternalServerError) as caught:
-        await client.chat.completions.create(model="m", messages=USER)  # type: ignore[arg-type]
+        await client.chat.completions.create(model="m", messages=USER)
     assert caught.value.status_code == status
 
 
@@ -216,7 +215,7 @@ async def test_zai_error_bodies_under_the_zai_base_url(
         base_url=fake_llm_server.zai_base_url, api_key=SECRET, max_retries=0
     ) as zai:
         with pytest.raises(openai.APIStatusError) as caught:
-            await zai.chat.completions.create(model="glm-4.6", messages=USER)  # type: ignore[arg-type]
+            await zai.chat.completions.create(model="glm-4.6", messages=USER)
     assert caught.value.status_code == status
     error = caught.value.response.json()["error"]
     assert error["code"] == str(code)
@@ -228,7 +227,7 @@ async def test_openrouter_base_url(fake_llm_server: FakeLLMServer) -> None:
     async with openai.AsyncOpenAI(
         base_url=fake_llm_server.openrouter_base_url, api_key=SECRET, max_retries=0
     ) as router:
-        await router.chat.completions.create(model="openai/gpt-4o-mini", messages=USER)  # type: ignore[arg-type]
+        await router.chat.completions.create(model="openai/gpt-4o-mini", messages=USER)
     assert fake_llm_server.last_request.path == "/api/v1/chat/completions"
     assert fake_llm_server.last_request.model == "openai/gpt-4o-mini"
 
@@ -238,9 +237,9 @@ async def test_hang_until_client_timeout(
 ) -> None:
     fake_llm_server.script(Reply.hang())
     with pytest.raises(openai.APITimeoutError):
-        await client.chat.completions.create(model="m", messages=USER, timeout=0.2)  # type: ignore[arg-type]
+        await client.chat.completions.create(model="m", messages=USER, timeout=0.2)
     # The server is still healthy afterwards.
-    done = await client.chat.completions.create(model="m", messages=USER)  # type: ignore[arg-type]
+    done = await client.chat.completions.create(model="m", messages=USER)
     assert done.choices[0].message.content == AUTO_TEXT
 
 
@@ -248,7 +247,7 @@ async def test_hang_with_seconds_then_answers(
     fake_llm_server: FakeLLMServer, client: openai.AsyncOpenAI
 ) -> None:
     fake_llm_server.script(Reply.hang(0.05, then=Reply.text("late")))
-    done = await client.chat.completions.create(model="m", messages=USER)  # type: ignore[arg-type]
+    done = await client.chat.completions.create(model="m", messages=USER)
     assert done.choices[0].message.content == "late"
 
 
@@ -282,14 +281,14 @@ async def test_drop_is_a_connection_error(
 ) -> None:
     fake_llm_server.script(Reply.drop())
     with pytest.raises(openai.APIConnectionError) as caught:
-        await client.chat.completions.create(model="m", messages=USER)  # type: ignore[arg-type]
+        await client.chat.completions.create(model="m", messages=USER)
     assert isinstance(caught.value.__cause__, httpx.RemoteProtocolError)
 
 
 async def test_requests_are_recorded_without_secrets(
     fake_llm_server: FakeLLMServer, client: openai.AsyncOpenAI
 ) -> None:
-    await client.chat.completions.create(model="m1", messages=USER, temperature=0.25)  # type: ignore[arg-type]
+    await client.chat.completions.create(model="m1", messages=USER, temperature=0.25)
     async with httpx.AsyncClient(base_url=fake_llm_server.base_url) as http:
         headers = {"api-key": SECRET, "x-api-key": SECRET}
         await http.post(
@@ -312,7 +311,7 @@ async def test_streaming_text_with_usage(
     fake_llm_server.script(Reply.text(text))
     stream = await client.chat.completions.create(
         model="m",
-        messages=USER,  # type: ignore[arg-type]
+        messages=USER,
         stream=True,
         stream_options={"include_usage": True},
     )
@@ -335,7 +334,7 @@ async def test_streaming_tool_call(
     fake_llm_server: FakeLLMServer, client: openai.AsyncOpenAI
 ) -> None:
     fake_llm_server.script(Reply.tool_call("save", {"items": list(range(30))}))
-    stream = await client.chat.completions.create(model="m", messages=USER, stream=True)  # type: ignore[arg-type]
+    stream = await client.chat.completions.create(model="m", messages=USER, stream=True)
     names, arguments = [], []
     async for chunk in stream:
         for call in chunk.choices[0].delta.tool_calls or []:
@@ -377,7 +376,7 @@ def test_many_asyncio_run_cycles_against_one_server() -> None:
             async with openai.AsyncOpenAI(
                 base_url=server.base_url, api_key=SECRET, max_retries=0, http_client=http
             ) as sdk:
-                done = await sdk.chat.completions.create(model="m", messages=USER)  # type: ignore[arg-type]
+                done = await sdk.chat.completions.create(model="m", messages=USER)
                 return done.choices[0].message.content or ""
 
         answers = [asyncio.run(one_call()) for _ in range(300)]

@@ -6,15 +6,14 @@ Used by :meth:`Reply.auto` to answer structured-output requests, and public as
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
-import re
 from typing import Any, TypeVar, cast
 
 from pydantic import TypeAdapter
 
 from ._guard import LLMTestingError
+from ._regex import string_matching
 
 __all__ = ["SchemaGenerationError", "instance_from_schema", "valid_instance"]
 
@@ -23,8 +22,6 @@ T = TypeVar("T")
 # Recursive schemas (a Node with children: list[Node]) stop growing past this depth: optional
 # properties are left out, Optional picks null and lists get only their minItems.
 _MAX_DEPTH = 4
-_RE_PARSER: Any = importlib.import_module("re._parser")  # no public API parses a regex
-_RE_CONST: Any = importlib.import_module("re._constants")
 
 _FORMATS: dict[str, str] = {
     "date": "2026-01-01",
@@ -189,23 +186,26 @@ class _Generator:
     def _gen_number(self, schema: dict[str, Any], *, depth: int, variant: int) -> float | int:
         lo, hi = _bounds(schema, integer=False)
         step = schema.get("multipleOf")
+        candidates: list[float] = []
         if isinstance(step, (int, float)) and step > 0:
-            start = lo if lo is not None else (min(1.0, hi) if hi is not None else 1.0)
-            value = math.ceil(start / step) * step + variant * step
-            if hi is not None and value > hi:
-                value = math.ceil(start / step) * step
-            return int(value) if float(value).is_integer() else value
-        candidates: list[float] = [1.0 + variant]
-        if lo is not None:
-            candidates.append(math.floor(lo) + 1 + variant)
-        if hi is not None:
-            candidates.append(math.ceil(hi) - 1 - variant)
-        if lo is not None and hi is not None:
-            candidates.append((lo + hi) / 2)
+            if lo is not None:
+                base = math.ceil(lo / step)
+            elif hi is not None:
+                base = min(math.floor(hi / step), math.ceil(1 / step))
+            else:
+                base = math.ceil(1 / step)
+            for offset in (variant, 0, 1, 2):
+                candidates.append((base + offset) * step)
+        else:
+            candidates.append(1.0 + variant)
+            if lo is not None:
+                candidates += [math.floor(lo) + 1 + variant, lo]
+            if hi is not None:
+                candidates += [math.ceil(hi) - 1 - variant, hi]
+            if lo is not None and hi is not None:
+                candidates.append((lo + hi) / 2)
         for value in candidates:
-            if (lo is None or value > lo or _inclusive(schema, "minimum", value)) and (
-                hi is None or value < hi or _inclusive(schema, "maximum", value)
-            ):
+            if _within(schema, value):
                 return int(value) if float(value).is_integer() else value
         raise SchemaGenerationError(f"no number satisfies {schema}")
 
@@ -215,7 +215,10 @@ class _Generator:
         fmt = schema.get("format")
         pattern = schema.get("pattern")
         if pattern is not None:
-            return _from_pattern(pattern, lo, hi, variant)
+            text = string_matching(pattern, lo, hi)
+            if text is None:
+                raise SchemaGenerationError(f"could not generate a string matching {pattern!r}")
+            return text
         if fmt in _FORMATS and variant == 0:
             return _FORMATS[fmt]
         if fmt == "date":
@@ -318,69 +321,12 @@ def _bounds(schema: dict[str, Any], *, integer: bool) -> tuple[Any, Any]:
     return lo, hi
 
 
-def _inclusive(schema: dict[str, Any], key: str, value: float) -> bool:
-    return schema.get(key) is not None and value == schema[key]
-
-
-def _from_pattern(pattern: str, lo: int, hi: Any, variant: int) -> str:
-    compiled = re.compile(pattern)
-    parsed = _RE_PARSER.parse(pattern)
-    for extra in range(max(lo, 1) + 1):
-        text = _render(parsed, extra)
-        if len(text) >= lo and (hi is None or len(text) <= hi) and compiled.search(text):
-            return text
-    raise SchemaGenerationError(f"could not generate a string matching {pattern!r}")
-
-
-def _render(parsed: Any, extra: int) -> str:
-    out: list[str] = []
-    c = _RE_CONST
-    for op, arg in parsed:
-        if op is c.LITERAL:
-            out.append(chr(arg))
-        elif op is c.NOT_LITERAL:
-            out.append("a" if arg != ord("a") else "b")
-        elif op is c.ANY:
-            out.append("a")
-        elif op is c.IN:
-            out.append(_render_in(arg))
-        elif op in (c.MAX_REPEAT, c.MIN_REPEAT, getattr(c, "POSSESSIVE_REPEAT", None)):
-            low, high, sub = arg
-            count = low + extra if high is c.MAXREPEAT else min(low + extra, high)
-            out.append("".join(_render(sub, extra) for _ in range(count)))
-        elif op is c.SUBPATTERN:
-            out.append(_render(arg[-1], extra))
-        elif op is c.BRANCH:
-            out.append(_render(arg[1][0], extra))
-        elif op is c.CATEGORY:
-            out.append(_render_category(arg))
-        elif op is getattr(c, "ATOMIC_GROUP", None):
-            out.append(_render(arg, extra))
-        # AT (anchors), ASSERT/ASSERT_NOT (lookarounds), GROUPREF: nothing to emit; the final
-        # re.search check rejects the rare pattern this naive rendering does not satisfy.
-    return "".join(out)
-
-
-def _render_in(items: list[tuple[Any, Any]]) -> str:
-    c = _RE_CONST
-    negated = any(op is c.NEGATE for op, _ in items)
-    if negated:
-        excluded = {chr(a) for op, a in items if op is c.LITERAL}
-        return next(ch for ch in "ax0_" if ch not in excluded)
-    op, arg = items[0]
-    if op is c.LITERAL:
-        return chr(arg)
-    if op is c.RANGE:
-        return chr(arg[0])
-    if op is c.CATEGORY:
-        return _render_category(arg)
-    return "a"
-
-
-def _render_category(category: Any) -> str:
-    name = str(category).lower()
-    choices = {"not_digit": "a", "digit": "0", "not_word": "-", "word": "a", "not_space": "a"}
-    for key, char in choices.items():
-        if key in name:
-            return char
-    return " "  # CATEGORY_SPACE and anything unforeseen; re.search has the last word
+def _within(schema: dict[str, Any], value: float) -> bool:
+    lo, hi = schema.get("minimum"), schema.get("maximum")
+    elo, ehi = schema.get("exclusiveMinimum"), schema.get("exclusiveMaximum")
+    return (
+        (lo is None or value >= lo)
+        and (hi is None or value <= hi)
+        and (elo is None or value > elo)
+        and (ehi is None or value < ehi)
+    )
