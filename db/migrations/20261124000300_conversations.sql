@@ -77,9 +77,12 @@ as $$
         on conflict (user_id, conversation_id) do update set last_seq = c.last_seq + 1
         returning last_seq
     )
+    -- clock_timestamp(), not now(): it is read after the counter row is locked, so created_at
+    -- grows with seq even when the caller's transaction started earlier.
     insert into public.conversations
-        (user_id, conversation_id, seq, role, content, page, token_count)
-    select p_user_id, p_conversation_id, counter.last_seq, p_role, p_content, p_page, p_token_count
+        (user_id, conversation_id, seq, role, content, page, token_count, created_at)
+    select p_user_id, p_conversation_id, counter.last_seq, p_role, p_content, p_page,
+           p_token_count, clock_timestamp()
     from counter
     returning *;
 $$;

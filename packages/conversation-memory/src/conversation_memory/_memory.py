@@ -373,8 +373,9 @@ class ConversationMemory:
             base_version=summary.version if summary is not None else 0,
             summary=text.strip(),
             covers_up_to_seq=turns[-1].seq,
-            covers_from_created_at=(
-                summary.covers_from_created_at if summary is not None else turns[0].created_at
+            covers_from_created_at=min(
+                [m.created_at for m in turns]
+                + ([summary.covers_from_created_at] if summary is not None else [])
             ),
             covers_to_created_at=turns[-1].created_at,
             model=self.summarizer.model_name,

@@ -48,8 +48,15 @@ class ChatClient(Protocol):
     """The part of ``llm_client.LLMClient`` the summariser uses."""
 
     async def chat(
-        self, messages: list[dict[str, Any]], *, model: Any, step: str, max_tokens: int | None
-    ) -> Any:
+        self,
+        messages: list[dict[str, Any]],
+        model: Any = None,
+        *,
+        max_tokens: int | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - mirrors LLMClient.chat
+        step: str | None = None,
+        api_base: str | None = None,
+    ) -> str:
         """Send chat messages and return the reply text."""
         ...
 
@@ -69,7 +76,9 @@ class LLMSummarizer:
         *,
         max_words: int = 250,
         max_tokens: int | None = 600,
+        timeout: float | None = None,  # noqa: ASYNC109 - per-attempt HTTP timeout, passed on
         step: str = "conversation_summary",
+        api_base: str | None = None,
     ) -> None:
         """Create the summariser.
 
@@ -78,13 +87,17 @@ class LLMSummarizer:
             model: Model string (or an ``llm_client.testing.TestModel``) for summaries.
             max_words: Length the model is asked to keep the summary under.
             max_tokens: Output-token cap passed to the model.
+            timeout: Seconds per HTTP attempt (None: the client's default).
             step: Step name reported to the cost sink.
+            api_base: Base URL of an OpenAI-compatible server, for ``openai/<name>`` models.
         """
         self._client = client
         self._model = model
         self._max_words = max_words
         self._max_tokens = max_tokens
         self._step = step
+        self._timeout = timeout
+        self._api_base = api_base
 
     @property
     def model_name(self) -> str | None:
@@ -122,9 +135,11 @@ class LLMSummarizer:
         """
         reply = await self._client.chat(
             self.build_prompt(previous, messages),
-            model=self._model,
+            self._model,
             step=self._step,
             max_tokens=self._max_tokens,
+            timeout=self._timeout,
+            api_base=self._api_base,
         )
         text = str(reply).strip() if reply is not None else ""
         if not text:
