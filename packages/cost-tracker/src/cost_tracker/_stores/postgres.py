@@ -81,20 +81,18 @@ class PostgresCostStore:
     ) -> None:
         self._owns_pool = pool is None
         self._display = redact_conninfo(conninfo) if pool is None else "<external pool>"
-        self._pool: AsyncConnectionPool[Any] = pool or AsyncConnectionPool(
-            conninfo,
-            min_size=min_size,
-            max_size=max_size,
-            open=False,
-            timeout=timeout,
-            kwargs={
-                "autocommit": True,
-                "prepare_threshold": prepare_threshold,
-                "connect_timeout": connect_timeout,
-            },
-        )
+        self._conninfo = conninfo
+        self._min_size, self._max_size, self._timeout = min_size, max_size, timeout
+        self._kwargs: dict[str, Any] = {
+            "autocommit": True,
+            "prepare_threshold": prepare_threshold,
+            "connect_timeout": connect_timeout,
+        }
+        self._pool: AsyncConnectionPool[Any] = pool or self._new_pool()
         self._opened = not self._owns_pool
+        self._broken = False
         self._open_lock = asyncio.Lock()
+        self._closing: set[asyncio.Future[None]] = set()
 
     def __repr__(self) -> str:
         return f"PostgresCostStore({self._display!r})"
@@ -107,28 +105,72 @@ class PostgresCostStore:
                 await self._pool.open(wait=False)
                 self._opened = True
 
+    def _new_pool(self) -> AsyncConnectionPool[Any]:
+        return AsyncConnectionPool(
+            self._conninfo,
+            min_size=self._min_size,
+            max_size=self._max_size,
+            open=False,
+            timeout=self._timeout,
+            kwargs=self._kwargs,
+        )
+
+    async def _probe(self) -> bool:
+        """Whether a fresh connection to the server works right now."""
+        conninfo, kwargs = self._pool.conninfo, self._pool.kwargs
+        if not isinstance(conninfo, str) or not isinstance(kwargs, dict):
+            return True  # an external pool with dynamic settings: let the retry find out
+        try:
+            conn = await psycopg.AsyncConnection.connect(conninfo, **{**kwargs, "autocommit": True})
+        except psycopg.Error:
+            return False
+        async with conn:
+            try:
+                await conn.execute("select 1")
+            except psycopg.Error:
+                return False
+        return True
+
+    async def _renew(self) -> None:
+        """Replace the pool after an outage.
+
+        A pool that lost its server waits out its own growing reconnect back-off; a new pool
+        connects at once, so delivery resumes as soon as the server is back.
+        """
+        async with self._open_lock:
+            self._broken = False
+            if not self._owns_pool:
+                await self._pool.check()
+                return
+            old, self._pool = self._pool, self._new_pool()
+            await self._pool.open(wait=False)
+            self._closing.add(asyncio.ensure_future(old.close(timeout=1.0)))
+
     async def _fetch(self, query: str, params: tuple[Any, ...], *, many: bool = False) -> Any:
         await self._ensure_open()
+        if self._broken:
+            if not await self._probe():
+                raise StoreUnavailableError("PostgreSQL is unreachable")
+            await self._renew()
         for attempt in range(4):
             try:
                 async with self._pool.connection() as conn:
                     cursor = await conn.execute(query, params)
                     rows: list[TupleRow] = await cursor.fetchall()
                     return rows if many else rows[0][0]
-            except PoolTimeout:
-                raise StoreUnavailableError("PostgreSQL is unreachable (no connection)") from None
             except psycopg.errors.TransactionRollback:
                 if attempt == 3:
                     raise StoreError("PostgreSQL kept aborting the transaction") from None
-            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            except (PoolTimeout, psycopg.OperationalError, psycopg.InterfaceError) as exc:
                 if getattr(exc, "sqlstate", None):
                     raise StoreError(_describe(exc)) from None
-                if attempt >= 1:
+                # Retrying is safe: every function is idempotent (ids, ON CONFLICT).
+                if attempt >= 1 or not await self._probe():
+                    self._broken = True
                     raise StoreUnavailableError(
                         f"PostgreSQL is unreachable ({type(exc).__name__})"
                     ) from None
-                # Pooled connections die together in an outage: drop the dead ones, retry once.
-                await self._pool.check()
+                await self._renew()
             except psycopg.Error as exc:
                 raise StoreError(_describe(exc)) from None
         raise AssertionError("unreachable")  # pragma: no cover
@@ -250,6 +292,8 @@ class PostgresCostStore:
         """Close the pool if this store created it."""
         if self._owns_pool and self._opened:
             await self._pool.close()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
 
 
 def _describe(exc: psycopg.Error) -> str:
