@@ -161,6 +161,24 @@ async def structured_call(
             raise
         raise translated from None
     await runner.settle(ledger)
-    if not isinstance(result, response_model):  # pragma: no cover - instructor guarantees it
-        raise StructuredOutputError(f"{route.model}: instructor returned {type(result).__name__}")
-    return result
+    return _as_user_model(result, response_model)
+
+
+def _as_user_model(result: Any, response_model: type[M]) -> M:
+    """Rebuild instructor's result as exactly ``response_model`` (already validated).
+
+    instructor returns an instance of a generated subclass carrying the raw response; callers
+    expect their own class (``==``, ``type(x) is Model``), and the raw reply should not be kept
+    alive: usage and cost live on the :class:`Completion`.
+    """
+    if type(result) is response_model:
+        return result
+    values = {name: getattr(result, name) for name in response_model.model_fields}
+    values.update(getattr(result, "__pydantic_extra__", None) or {})
+    clean = response_model.model_construct(_fields_set=set(result.model_fields_set), **values)
+    private = getattr(result, "__pydantic_private__", None)
+    if private:
+        for name, value in private.items():
+            if name not in {"_raw_response", "_total_usage"}:
+                setattr(clean, name, value)
+    return clean
