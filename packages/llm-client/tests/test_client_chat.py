@@ -46,15 +46,18 @@ async def test_text_reply_over_http(fake_llm_server: FakeLLMServer) -> None:
     async with client() as llm:
         done = await llm.complete("hi", MODEL, api_base=fake_llm_server.base_url)
     assert done.output == "hello there"
-    assert done.model == MODEL and done.provider == "openai"
-    assert done.usage.prompt_tokens == 10 and done.usage.completion_tokens == 5
+    assert done.model == MODEL
+    assert done.provider == "openai"
+    assert done.usage.prompt_tokens == 10
+    assert done.usage.completion_tokens == 5
     # 10 * 0.15/M + 5 * 0.6/M, exact Decimal
     assert done.cost == Decimal("10") * Decimal("1.5E-7") + Decimal("5") * Decimal("6E-7")
     sent = fake_llm_server.last_request
     assert sent.model == "gpt-4o-mini"
     assert sent.messages == [{"role": "user", "content": "hi"}]
     # temperature and max_tokens pass through only when given
-    assert "temperature" not in sent.body and "max_tokens" not in sent.body
+    assert "temperature" not in sent.body
+    assert "max_tokens" not in sent.body
 
 
 async def test_options_pass_through_when_given(fake_llm_server: FakeLLMServer) -> None:
@@ -67,14 +70,16 @@ async def test_options_pass_through_when_given(fake_llm_server: FakeLLMServer) -
             api_base=fake_llm_server.base_url,
         )
     body = fake_llm_server.last_request.body
-    assert body["temperature"] == 0.2 and body["max_tokens"] == 50
+    assert body["temperature"] == 0.2
+    assert body["max_tokens"] == 50
 
 
 async def test_test_model_text_and_structured_offline() -> None:
     async with client() as llm:
         assert isinstance(await llm.chat("hi", "test"), str)
         person = await llm.chat("who?", "test", Person)
-    assert isinstance(person, Person) and isinstance(person.addresses[0], Address)
+    assert isinstance(person, Person)
+    assert isinstance(person.addresses[0], Address)
 
 
 async def test_nested_structured_reply_over_http(fake_llm_server: FakeLLMServer) -> None:
@@ -93,7 +98,8 @@ async def test_fenced_json_is_accepted(fake_llm_server: FakeLLMServer, preamble:
     async with client() as llm:
         done = await llm.complete("who?", MODEL, Person, api_base=fake_llm_server.base_url)
     assert done.output == Person.model_validate(PERSON)
-    assert len(done.attempts) == 1 and fake_llm_server.request_count == 1
+    assert len(done.attempts) == 1
+    assert fake_llm_server.request_count == 1
 
 
 async def test_invalid_json_is_reasked_with_the_error_and_every_attempt_billed(
@@ -113,13 +119,16 @@ async def test_invalid_json_is_reasked_with_the_error_and_every_attempt_billed(
     assert len(requests) == 3
     # Each re-ask carries the previous reply and the validation error fed back to the model.
     second = requests[1].messages
-    assert second[-2]["role"] == "assistant" and "unterminated" in second[-2]["content"]
-    assert second[-1]["role"] == "user" and "json" in second[-1]["content"].lower()
+    assert second[-2]["role"] == "assistant"
+    assert "unterminated" in second[-2]["content"]
+    assert second[-1]["role"] == "user"
+    assert "json" in second[-1]["content"].lower()
     third = requests[2].messages
     assert "greater than or equal to 0" in third[-1]["content"]
     # All three replies were billed and counted: in .usage, .cost, .attempts and the sink.
     assert [a.error for a in done.attempts] == ["ValidationError", "ValidationError", None]
-    assert done.usage.prompt_tokens == 450 and done.usage.completion_tokens == 67
+    assert done.usage.prompt_tokens == 450
+    assert done.usage.completion_tokens == 67
     expected = [
         Decimal(p) * Decimal("1.5E-7") + Decimal(c) * Decimal("6E-7")
         for p, c in [(100, 7), (150, 30), (200, 30)]
@@ -143,7 +152,8 @@ async def test_validation_exhausted_raises_structured_output_error(
             await llm.chat(
                 "who?", MODEL, Person, api_base=fake_llm_server.base_url, max_validation_retries=1
             )
-    assert info.value.attempts == 2 and info.value.raw_text == "not json at all"
+    assert info.value.attempts == 2
+    assert info.value.raw_text == "not json at all"
     assert info.value.errors
     assert fake_llm_server.request_count == 2
     assert [r.success for r in sink.settled()] == [False, False]
@@ -160,7 +170,8 @@ async def test_scripted_test_model_object() -> None:
     model = TestModel(Reply.text("scripted"), name="my-test")
     async with client() as llm:
         done: Completion[str] = await llm.complete("hi", model)
-    assert done.output == "scripted" and done.provider == "test"
+    assert done.output == "scripted"
+    assert done.provider == "test"
     assert model.request_count == 1
 
 

@@ -43,7 +43,7 @@ def schema_model(schema: dict[str, Any]) -> type[BaseModel]:
     Raises:
         ConfigError: If ``schema`` is not a valid JSON Schema for an object.
     """
-    import jsonschema
+    import jsonschema  # type: ignore[import-untyped]
 
     try:
         validator_cls = jsonschema.validators.validator_for(schema)
