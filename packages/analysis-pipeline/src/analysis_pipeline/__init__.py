@@ -8,6 +8,7 @@ Example:
 
 from importlib.metadata import version as _version
 
+from ._compare import ModelStats, compare_models, comparison_csv
 from ._config import PipelineConfig
 from ._errors import (
     AnalysisPipelineError,
@@ -51,6 +52,7 @@ __all__ = [
     "InvalidInputError",
     "LocalRunStore",
     "Magnitude",
+    "ModelStats",
     "OfflineSearch",
     "PipelineConfig",
     "PipelineResult",
@@ -68,6 +70,8 @@ __all__ = [
     "StepRecord",
     "StepSummary",
     "__version__",
+    "compare_models",
+    "comparison_csv",
     "offline_answer",
     "offline_handler",
     "offline_models",

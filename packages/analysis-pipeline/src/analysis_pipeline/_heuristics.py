@@ -66,7 +66,7 @@ class Finding:
 
     Attributes:
         amount: The number (dollars or percent).
-        unit: ``USD``, ``USD/hour``, ``USD/month``, ``USD/year`` or ``percent``.
+        unit: ``USD`` or ``percent``.
         period: ``per hour``, ``per month``, ``per year`` or None.
         text: The figure as written.
         sentence: The sentence it appears in.

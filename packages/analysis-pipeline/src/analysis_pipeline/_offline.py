@@ -99,6 +99,16 @@ def _impacts(bill: str, sources: dict[str, str]) -> list[dict[str, Any]]:
     return list(impacts.values())[:6]
 
 
+def _gist(bill: str) -> str:
+    # California digests say what the bill does in "This bill would ..." sentences.
+    flat = " ".join(bill.split())
+    start = flat.find("This bill would")
+    if start == -1:
+        start = flat.find("This bill")
+    body = flat[start:] if start != -1 else re.sub(r"^\[[^\]]*\]\s*", "", flat)
+    return first_sentences(body, 300)
+
+
 def _analysis(text: str) -> dict[str, Any]:
     bill = _tag(text, "bill")
     sources = _source_ids(text)
@@ -107,8 +117,8 @@ def _analysis(text: str) -> dict[str, Any]:
     when = f" Key dates: {', '.join(dates)}." if dates else ""
     areas = ", ".join(i["category"] for i in impacts) or "no identifiable cost area"
     summary = (
-        f"{_field(text, 'Bill')} ({_field(text, 'Jurisdiction')}): "
-        f"{first_sentences(bill, 240)} Cost areas affected: {areas}.{when}"
+        f"{_field(text, 'Bill')} ({_field(text, 'Jurisdiction')}): {_gist(bill)} "
+        f"Cost areas affected: {areas}.{when}"
     )
     confidence = 0.65 if any(i["magnitude"] for i in impacts) else 0.45
     return {"summary": summary, "impacts": impacts, "overall_confidence": confidence, "sources": []}

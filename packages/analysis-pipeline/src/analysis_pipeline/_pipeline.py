@@ -7,12 +7,14 @@ import hashlib
 import json
 import logging
 import time
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
 from . import _prompts as prompts
+from ._compare import ModelStats, compare_models
 from ._config import PipelineConfig, normalize_models
 from ._context import ContextPlanner
 from ._errors import BudgetRefusedError, InvalidInputError, PipelineRunError
@@ -176,6 +178,29 @@ class AnalysisPipeline:
         run = run.model_copy(update={"status": "running", "error": None, "completed_at": None})
         await self.store.save_run(run)
         return await self._execute(run, chains, done, progress)
+
+    async def score(self, run_id: str, quality: float) -> None:
+        """Record a manual quality score (0..1) for a run.
+
+        Raises:
+            RunNotFoundError: No such run.
+            InvalidInputError: ``quality`` outside 0..1.
+        """
+        await self.store.set_quality(run_id, quality)
+
+    async def compare_models(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        step: str = "generate",
+    ) -> list[ModelStats]:
+        """Compare models at ``step`` over runs started in ``[since, until)``.
+
+        Returns:
+            Per model: runs, pass rate, mean review and quality scores, mean cost, p50/p95
+            latency (see :func:`analysis_pipeline.compare_models`).
+        """
+        return await compare_models(self.store, since, until, step)
 
     async def _execute(
         self,

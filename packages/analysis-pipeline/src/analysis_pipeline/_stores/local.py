@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 from collections.abc import Callable
 from datetime import datetime
@@ -21,6 +22,7 @@ from analysis_pipeline._records import RunRecord, StepRecord, utcnow
 __all__ = ["DEFAULT_PROJECT_DIR", "LocalRunStore"]
 
 DEFAULT_PROJECT_DIR = Path(".llm-common")
+"""Default project directory (``$LLM_COMMON_DIR`` overrides it), shared with cost-tracker."""
 _T = TypeVar("_T")
 
 _SCHEMA = """
@@ -56,14 +58,15 @@ class LocalRunStore:
 
     Args:
         path: Database file, or a directory to hold ``pipeline.sqlite3``. Defaults to
-            ``.llm-common/`` in the current working directory.
+            ``$LLM_COMMON_DIR`` or ``.llm-common/`` in the current working directory.
 
     Example:
         >>> store = LocalRunStore(".llm-common")
     """
 
     def __init__(self, path: str | Path | None = None) -> None:
-        target = Path(path) if path is not None else DEFAULT_PROJECT_DIR
+        default = Path(os.environ.get("LLM_COMMON_DIR") or DEFAULT_PROJECT_DIR)
+        target = Path(path) if path is not None else default
         if target.suffix not in {".sqlite3", ".sqlite", ".db"}:
             target = target / "pipeline.sqlite3"
         self.path = target

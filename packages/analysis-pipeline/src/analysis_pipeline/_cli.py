@@ -1,0 +1,292 @@
+"""The ``analysis-pipeline`` command: run a bill end to end, list, show, resume, score, compare.
+
+With no ``OPENROUTER_API_KEY`` / ``ZAI_API_KEY`` in the environment it runs entirely offline
+(llm-client's test model with a bill-aware handler, the bundled search fixture) and says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.live import Live
+
+from analysis_pipeline._cli_render import (
+    LiveSteps,
+    analysis_panel,
+    comparison_table,
+    cost_table,
+    review_panel,
+    runs_table,
+    steps_table,
+)
+from analysis_pipeline._compare import compare_models, comparison_csv
+from analysis_pipeline._config import PipelineConfig
+from analysis_pipeline._errors import AnalysisPipelineError
+from analysis_pipeline._offline import offline_models
+from analysis_pipeline._offline_search import OfflineSearch
+from analysis_pipeline._pipeline import AnalysisPipeline
+from analysis_pipeline._records import PipelineResult
+from analysis_pipeline._stores import LocalRunStore
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help="Analyse bills for cost-of-living impact: research → generate → review → refine.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+out = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+OFFLINE_NOTE = (
+    "Offline mode: no OPENROUTER_API_KEY or ZAI_API_KEY set, so llm-client's test model and "
+    "the bundled search fixture stand in (no network, no cost)."
+)
+# Used only when keys are set and llm-client's configuration names no model for a step.
+_ONLINE_DEFAULTS = {
+    "openrouter": {"generate": "openrouter/openai/gpt-4o-mini",
+                   "review": "openrouter/anthropic/claude-3.5-haiku"},
+    "zai": {"generate": "zai/glm-4.6", "review": "zai/glm-4.5-air"},
+}  # fmt: skip
+
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option("--store", help="Project directory of the local run store [.llm-common]."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def _offline() -> bool:
+    return not (os.environ.get("OPENROUTER_API_KEY") or os.environ.get("ZAI_API_KEY"))
+
+
+def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
+    async def main() -> T:
+        return await coro_fn()
+
+    try:
+        return asyncio.run(main())
+    except AnalysisPipelineError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+
+
+@contextlib.asynccontextmanager
+async def _pipeline(
+    store_dir: Path | None, context_tokens: int | None = None
+) -> AsyncIterator[tuple[AnalysisPipeline, dict[str, Any]]]:
+    """Build the pipeline for this environment: offline stand-ins or real providers."""
+    from cost_tracker import CostTracker, LocalCostStore
+    from llm_client import LLMClient
+
+    base = store_dir or Path(os.environ.get("LLM_COMMON_DIR") or ".llm-common")
+    store = LocalRunStore(base)
+    config = PipelineConfig()
+    if context_tokens:
+        config.default_context_tokens = context_tokens
+    tracker = CostTracker(LocalCostStore(base), outbox_path=base / "cost-outbox.sqlite3")
+    async with tracker, LLMClient(cost_sink=tracker) as llm:
+        if _offline():
+            yield (
+                AnalysisPipeline(llm, OfflineSearch(), tracker, store, config=config),
+                dict(offline_models()),
+            )
+            return
+        provider = "openrouter" if os.environ.get("OPENROUTER_API_KEY") else "zai"
+        if not llm.config.steps:
+            config.models = {k: [v] for k, v in _ONLINE_DEFAULTS[provider].items()}
+        search: Any = OfflineSearch()
+        client: Any = None
+        if os.environ.get("ZAI_API_KEY"):
+            from web_search import WebSearchClient
+
+            client = WebSearchClient("zai", cost_sink=tracker)
+            search = _legislation_service(client)
+        try:
+            yield AnalysisPipeline(llm, search, tracker, store, config=config), {}
+        finally:
+            if client is not None:
+                await client.aclose()
+
+
+def _legislation_service(client: Any) -> Any:
+    try:
+        import web_search
+
+        service = getattr(web_search, "LegislationSearchService", None)
+    except ImportError:  # pragma: no cover - web-search is a dependency
+        service = None
+    return client if service is None else service(client)
+
+
+def _parse_models(**given: str | None) -> dict[str, list[str]]:
+    return {
+        step: [m.strip() for m in value.split(",") if m.strip()]
+        for step, value in given.items()
+        if value
+    }
+
+
+def _print_result(result: PipelineResult, as_json: bool) -> None:
+    if as_json:
+        out.print_json(result.model_dump_json())
+        return
+    out.print(analysis_panel(result.analysis, result.bill_id))
+    out.print(review_panel(result.review, result.passed))
+    out.print(cost_table(result))
+    out.print(f"run id: [bold]{result.run_id}[/]  rounds: {result.rounds}")
+
+
+async def _with_live(
+    title: str, as_json: bool, work: Callable[[Callable[[Any], None]], Awaitable[T]]
+) -> T:
+    state = LiveSteps(title)
+    if as_json:
+        return await work(lambda event: None)
+    with Live(state, console=err, refresh_per_second=8, transient=False) as live:
+
+        def on_event(event: Any) -> None:
+            state.update(event)
+            live.refresh()
+
+        result = await work(on_event)
+    err.print()
+    return result
+
+
+@app.command()
+def run(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Bill text file.")],
+    bill_id: Annotated[str, typer.Option("--bill-id", help="Bill identifier.")],
+    jurisdiction: Annotated[str, typer.Option("--jurisdiction", help="Jurisdiction.")],
+    research_model: Annotated[str | None, typer.Option(help="Model(s), comma = fallback.")] = None,
+    generate_model: Annotated[str | None, typer.Option(help="Model(s) for generate.")] = None,
+    review_model: Annotated[str | None, typer.Option(help="Model(s) for review.")] = None,
+    refine_model: Annotated[str | None, typer.Option(help="Model(s) for refine.")] = None,
+    condense_model: Annotated[str | None, typer.Option(help="Model(s) for condense.")] = None,
+    max_rounds: Annotated[int, typer.Option(min=1, help="Review rounds at most.")] = 2,
+    context_tokens: Annotated[
+        int | None, typer.Option(help="Context window to assume for every model.")
+    ] = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Analyse one bill: research, generate, review, refine; print analysis, review and cost."""
+    text = file.read_text(encoding="utf-8")
+    chosen = _parse_models(
+        research=research_model, generate=generate_model, review=review_model,
+        refine=refine_model, condense=condense_model,
+    )  # fmt: skip
+
+    async def go() -> PipelineResult:
+        async with _pipeline(store, context_tokens) as (pipeline, defaults):
+            if defaults:
+                err.print(f"[dim]{OFFLINE_NOTE}[/]")
+            models = {**defaults, **chosen}
+            return await _with_live(
+                f"{bill_id} ({jurisdiction})",
+                as_json,
+                lambda cb: pipeline.run(
+                    bill_id, text, jurisdiction, models, max_rounds, progress=cb
+                ),
+            )
+
+    _print_result(_run(go), as_json)
+
+
+@app.command()
+def resume(run_id: str, store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Continue a failed run from its last completed step (completed steps are not paid again)."""
+
+    async def go() -> PipelineResult:
+        async with _pipeline(store) as (pipeline, defaults):
+            if defaults:
+                err.print(f"[dim]{OFFLINE_NOTE}[/]")
+            return await _with_live(
+                f"resume {run_id}",
+                as_json,
+                lambda cb: pipeline.resume(run_id, defaults or None, progress=cb),
+            )
+
+    _print_result(_run(go), as_json)
+
+
+@app.command()
+def runs(
+    limit: Annotated[int, typer.Option(min=1)] = 20,
+    bill_id: Annotated[str | None, typer.Option("--bill-id")] = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List recent runs, newest first."""
+    found = _run(lambda: LocalRunStore(store).list_runs(limit=limit, bill_id=bill_id))
+    if as_json:
+        out.print_json(data=[r.model_dump(mode="json", exclude={"inputs"}) for r in found])
+    else:
+        out.print(runs_table(found))
+
+
+@app.command()
+def show(run_id: str, store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Show one run: its analysis, review and logged steps."""
+    local = LocalRunStore(store)
+
+    async def go() -> tuple[Any, Any]:
+        return await local.get_run(run_id), await local.list_steps(run_id)
+
+    record, steps = _run(go)
+    if as_json:
+        data = record.model_dump(mode="json", exclude={"inputs"})
+        data["steps"] = [s.model_dump(mode="json") for s in steps]
+        out.print_json(data=data)
+        return
+    out.print(runs_table([record]))
+    if record.analysis:
+        from analysis_pipeline._schemas import BillAnalysis, ReviewCritique
+
+        out.print(analysis_panel(BillAnalysis.model_validate(record.analysis), record.bill_id))
+        if record.review:
+            out.print(review_panel(ReviewCritique.model_validate(record.review),
+                                   bool(record.review_passed)))  # fmt: skip
+    if record.error:
+        out.print(f"[red]error:[/] {record.error}")
+    out.print(steps_table(steps))
+
+
+@app.command()
+def score(
+    run_id: str,
+    quality: Annotated[float, typer.Argument(min=0.0, max=1.0, help="Quality 0..1.")],
+    store: StoreOpt = None,
+) -> None:
+    """Record a manual quality score (0..1) for a run, used by ``compare``."""
+    _run(lambda: LocalRunStore(store).set_quality(run_id, quality))
+    out.print(f"run {run_id}: quality {quality:.2f}")
+
+
+@app.command()
+def compare(
+    step: Annotated[str, typer.Option(help="Step to compare models at.")] = "generate",
+    days: Annotated[int, typer.Option(min=1, help="Look back this many days.")] = 30,
+    csv: Annotated[Path | None, typer.Option(help="Also write the rows to this CSV file.")] = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Compare models at one step: runs, pass rate, scores, mean cost, p50/p95 latency."""
+    since = datetime.now(UTC) - timedelta(days=days)
+    rows = _run(lambda: compare_models(LocalRunStore(store), since, None, step))
+    if csv is not None:
+        csv.write_text(comparison_csv(rows), encoding="utf-8")
+    if as_json:
+        out.print_json(data=[r.model_dump(mode="json") for r in rows])
+    else:
+        out.print(comparison_table(rows, step))

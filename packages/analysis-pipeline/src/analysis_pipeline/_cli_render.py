@@ -1,0 +1,192 @@
+"""Rich rendering for the CLI: the live step display, the analysis, the review, the cost table."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from rich.console import Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from analysis_pipeline._compare import ModelStats
+from analysis_pipeline._progress import ProgressEvent
+from analysis_pipeline._records import PipelineResult, RunRecord, StepRecord
+from analysis_pipeline._schemas import BillAnalysis, ReviewCritique
+
+__all__ = [
+    "LiveSteps",
+    "analysis_panel",
+    "comparison_table",
+    "cost_table",
+    "money",
+    "review_panel",
+    "runs_table",
+    "steps_table",
+]
+
+
+def money(value: Decimal | None) -> str:
+    """Dollars for display; ``unpriced`` for None (never a fake zero)."""
+    if value is None:
+        return "unpriced"
+    return f"${value:,.6f}" if value < 1 else f"${value:,.2f}"
+
+
+class LiveSteps:
+    """State behind the live progress display, updated from :class:`ProgressEvent`s."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self.rows: dict[str, dict[str, str]] = {}
+        self.cost = Decimal(0)
+        self.tokens = 0
+
+    def update(self, event: ProgressEvent) -> None:
+        """Fold one event into the display state."""
+        row = self.rows.setdefault(
+            event.key, {"status": "", "model": "", "detail": "", "step": event.step}
+        )
+        if event.model:
+            row["model"] = event.model
+        if event.kind == "searching":
+            row["detail"] = f"{event.searches_done}/{event.searches_total} queries searched"
+        elif event.kind == "failed":
+            row["status"], row["detail"] = "[red]failed[/]", event.message[:80]
+        elif event.kind == "reused":
+            row["status"], row["detail"] = "[cyan]re-used[/]", "from the store, not paid again"
+        elif event.kind == "started":
+            row["status"] = "[yellow]running…[/]"
+        elif event.kind == "finished":
+            row["status"] = "[green]done[/]"
+        self.cost = event.cost_so_far
+        self.tokens = event.tokens_so_far
+
+    def __rich__(self) -> RenderableType:
+        table = Table(title=self.title, expand=False)
+        for column in ("step", "status", "model", "detail"):
+            table.add_column(column)
+        for key, row in self.rows.items():
+            table.add_row(key, row["status"], row["model"], row["detail"])
+        footer = Text(f"tokens so far: {self.tokens:,}   cost so far: {money(self.cost)}")
+        return Group(table, footer)
+
+
+def analysis_panel(analysis: BillAnalysis, bill_id: str) -> Panel:
+    """The analysis: summary, then one row per impact."""
+    table = Table(expand=True, show_lines=False)
+    for column in ("category", "direction", "magnitude", "affected", "sources", "conf."):
+        table.add_column(column, overflow="fold")
+    for impact in analysis.impacts:
+        mag = impact.magnitude
+        size = (
+            "—"
+            if mag is None
+            else f"{mag.amount} {mag.unit}" + (f" {mag.period}" if mag.period else "")
+        )
+        table.add_row(
+            impact.category,
+            impact.direction,
+            size,
+            impact.affected_population,
+            ", ".join(impact.cited_source_ids),
+            f"{impact.confidence:.2f}",
+        )
+    sources = Text()
+    for source in analysis.sources:
+        sources.append(f"[{source.id}] {source.title} — {source.url}\n")
+    body = Group(
+        Text(analysis.summary),
+        table,
+        sources,
+        Text(f"overall confidence: {analysis.overall_confidence:.2f}"),
+    )
+    return Panel(body, title=f"Analysis of {bill_id}")
+
+
+def review_panel(review: ReviewCritique, passed: bool) -> Panel:
+    """The last review; a pass with factual errors is shown as the failure it is."""
+    verdict = "[green]PASSED[/]" if passed else "[red]FAILED[/]"
+    if review.passed and review.factual_errors:
+        verdict += " (the reviewer said passed but listed factual errors)"
+    lines = [f"{verdict}  score {review.score:.2f}", review.critique]
+    lines += [f"missing: {m}" for m in review.missing_impacts]
+    lines += [f"error: {e.claim} → {e.correction} [{e.evidence}]" for e in review.factual_errors]
+    return Panel("\n".join(lines), title="Review")
+
+
+def cost_table(result: PipelineResult) -> Table:
+    """Per-step model, tokens, cost and latency, with the total."""
+    table = Table(title="Cost")
+    for column in ("step", "model", "tokens", "cost", "latency", "note"):
+        table.add_column(column, justify="right" if column in {"tokens", "latency"} else "left")
+    for step in result.steps:
+        table.add_row(
+            step.key,
+            step.model or "",
+            f"{step.prompt_tokens + step.completion_tokens:,}",
+            money(step.cost),
+            f"{step.latency_ms:,.0f} ms",
+            "re-used" if step.reused else "",
+        )
+    table.add_row(
+        "[bold]total", "", f"{result.total_tokens:,}", money(result.total_cost),
+        f"{result.latency_ms:,.0f} ms", "",
+    )  # fmt: skip
+    return table
+
+
+def runs_table(runs: list[RunRecord]) -> Table:
+    """One line per run, newest first."""
+    table = Table(title="Pipeline runs")
+    for column in ("run id", "bill", "status", "passed", "score", "quality", "cost", "started"):
+        table.add_column(column)
+    for run in runs:
+        table.add_row(
+            run.id,
+            run.bill_id,
+            run.status,
+            "" if run.review_passed is None else str(run.review_passed),
+            "" if run.review_score is None else f"{run.review_score:.2f}",
+            "" if run.quality_score is None else f"{run.quality_score:.2f}",
+            money(run.cost),
+            run.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+        )
+    return table
+
+
+def steps_table(steps: list[StepRecord]) -> Table:
+    """A run's logged steps."""
+    table = Table(title="Steps")
+    for column in ("step", "status", "model", "tokens", "cost", "latency", "error"):
+        table.add_column(column, overflow="fold")
+    for step in steps:
+        table.add_row(
+            step.key,
+            step.status,
+            step.model or "",
+            f"{step.prompt_tokens + step.completion_tokens:,}",
+            money(step.cost),
+            f"{step.latency_ms:,.0f} ms",
+            step.error or "",
+        )
+    return table
+
+
+def comparison_table(rows: list[ModelStats], step: str) -> Table:
+    """Model comparison for one step."""
+    table = Table(title=f"Models compared at step {step!r}")
+    for column in ("model", "runs", "pass rate", "review", "quality", "cost/run", "p50", "p95"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row.model,
+            str(row.runs),
+            "" if row.pass_rate is None else f"{row.pass_rate:.0%}",
+            "" if row.mean_review_score is None else f"{row.mean_review_score:.2f}",
+            "" if row.mean_quality is None else f"{row.mean_quality:.2f} (n={row.scored_runs})",
+            money(row.mean_cost),
+            f"{row.p50_latency_ms:,.0f} ms",
+            f"{row.p95_latency_ms:,.0f} ms",
+        )
+    return table
