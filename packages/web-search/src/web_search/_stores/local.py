@@ -1,6 +1,7 @@
 """Local persistent tier on diskcache (SQLite): no server, safe across processes on one machine.
 
-Layout inside the diskcache directory: ``web-search:entry:<key>`` holds the JSON payload,
+Layout inside the diskcache directory: ``web-search:entry:<key>`` holds ``(expires_at as a
+POSIX timestamp, JSON payload)``,
 ``web-search:stats:<namespace>:<field>`` the counters. Blocking SQLite calls run in a worker
 thread so a locked database never stalls the event loop.
 """
@@ -47,8 +48,15 @@ class LocalSearchCache:
         return _ENTRY + key
 
     async def get(self, key: str, now: datetime) -> object | None:
-        """The stored payload text (expiry is checked by the caller against ``now``)."""
+        """The stored payload text if unexpired at ``now``.
+
+        Reads run inline: a WAL-mode SQLite read takes microseconds and never waits on writers.
+        """
         value = self._cache.get(_ENTRY + key)
+        if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], float):
+            expires, text = value
+            return None if now.timestamp() >= expires else text
+        # Anything else is not what ``set`` writes: hand it over so the caller logs a miss.
         return value if value is None or isinstance(value, str | bytes) else repr(value)
 
     async def set(
@@ -64,7 +72,8 @@ class LocalSearchCache:
         """Store the payload; diskcache drops it on its own once its TTL has passed."""
         text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
         ttl = max(1.0, (expires_at - now).total_seconds())
-        await asyncio.to_thread(self._cache.set, _ENTRY + key, text, expire=ttl)
+        value = (expires_at.timestamp(), text)
+        await asyncio.to_thread(self._cache.set, _ENTRY + key, value, expire=ttl)
 
     async def delete(self, key: str) -> None:
         """Remove the entry."""
@@ -78,12 +87,8 @@ class LocalSearchCache:
             for name in list(self._cache.iterkeys()):
                 if not (isinstance(name, str) and name.startswith(_ENTRY)):
                     continue
-                raw = self._cache.get(name)
-                try:
-                    expires = datetime.fromisoformat(json.loads(raw)["expires_at"])
-                    expired = expires <= now
-                except (TypeError, ValueError, KeyError):
-                    expired = True
+                value = self._cache.get(name)
+                expired = not (isinstance(value, tuple) and value[0] > now.timestamp())
                 if expired and self._cache.delete(name):
                     removed += 1
             return removed

@@ -1,0 +1,236 @@
+"""One contract, every persistent backend: local diskcache, PostgreSQL and Supabase."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import warnings
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import diskcache
+import psycopg
+import pytest
+
+from web_search import (
+    CacheStats,
+    LocalSearchCache,
+    PersistentCache,
+    PostgresSearchCache,
+    SearchCache,
+    SearchResult,
+    SupabaseSearchCache,
+    WebSearchClient,
+    ZaiSearchProvider,
+)
+from web_search._cache import CacheEntry
+from web_search.testing import FakeZaiSearchServer
+
+from .conftest import API_KEY, FAST_RETRY, FakeClock
+
+NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+BACKENDS = [
+    "local",
+    pytest.param("postgres", marks=pytest.mark.postgres),
+    pytest.param("supabase", marks=pytest.mark.postgres),
+]
+
+
+class Backend:
+    """A store plus a way to write garbage into its raw storage."""
+
+    def __init__(self, kind: str, store: PersistentCache, tmp: Path, db_url: str | None) -> None:
+        self.kind, self.store, self.tmp, self.db_url = kind, store, tmp, db_url
+
+    def fresh(self) -> PersistentCache:
+        """A second handle on the same storage (another process would open one)."""
+        if self.kind == "local":
+            return LocalSearchCache(self.tmp / "store")
+        if self.kind == "postgres":
+            assert self.db_url
+            return PostgresSearchCache(self.db_url)
+        return self.store
+
+    def corrupt(self, key: str, payload: Any) -> None:
+        if self.kind == "local":
+            raw = diskcache.Cache(str(self.tmp / "store"))
+            raw.set(LocalSearchCache.entry_name(key), payload)
+            raw.close()
+            return
+        assert self.db_url
+        with psycopg.connect(self.db_url, autocommit=True) as conn:
+            conn.execute(
+                "update public.web_search_cache set payload = %s::jsonb where key = %s",
+                (payload, key),
+            )
+
+    def hit_count(self, key: str) -> int | None:
+        if self.kind == "local":
+            return None
+        assert self.db_url
+        with psycopg.connect(self.db_url, autocommit=True) as conn:
+            row = conn.execute(
+                "select hit_count from public.web_search_cache where key = %s", (key,)
+            ).fetchone()
+        return int(row[0]) if row else None
+
+
+@pytest.fixture(params=BACKENDS)
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    kind = request.param
+    store: PersistentCache
+    db_url: str | None = None
+    if kind == "local":
+        store = LocalSearchCache(tmp_path / "store")
+    elif kind == "postgres":
+        db_url = request.getfixturevalue("postgres_db")
+        store = PostgresSearchCache(db_url)
+    else:
+        server = request.getfixturevalue("supabase_server")
+        db_url = (
+            server.db_url if hasattr(server, "db_url") else request.getfixturevalue("postgres_db")
+        )
+        from supabase import acreate_client
+
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"supabase.*")
+            client = await acreate_client(server.url, server.service_key)
+        store = SupabaseSearchCache(client)
+    yield Backend(kind, store, tmp_path, db_url)
+    await store.aclose()
+
+
+def _entry(title: str = "t", expires_in: timedelta = timedelta(hours=24)) -> CacheEntry:
+    result = SearchResult(
+        title=title,
+        url="https://lao.ca.gov/x",
+        snippet="s",
+        site="lao.ca.gov",
+        published=date(2025, 10, 1),
+        published_raw="2025年10月1日",
+        rank=1,
+        provider="zai",
+        query="q",
+    )
+    return CacheEntry((result,), Decimal("0.01"), 1, NOW, NOW + expires_in)
+
+
+async def _put(store: PersistentCache, key: str, entry: CacheEntry) -> None:
+    await store.set(
+        key,
+        entry.to_payload(key),
+        expires_at=entry.expires_at,
+        now=entry.stored_at,
+        provider="zai",
+        query="q",
+    )
+
+
+async def test_missing_key_is_none(backend: Backend) -> None:
+    assert await backend.store.get("k" * 64, NOW) is None
+
+
+async def test_round_trip_through_search_cache(backend: Backend) -> None:
+    cache = SearchCache(backend.store, clock=lambda: NOW)
+    entry = _entry()
+    await _put(backend.store, "a" * 64, entry)
+    got = await cache.persistent_get("a" * 64, NOW)
+    assert got == entry
+    assert got is not None and got.results[0].published is not None
+    other = backend.fresh()
+    assert await SearchCache(other, clock=lambda: NOW).persistent_get("a" * 64, NOW) == entry
+    if other is not backend.store:
+        await other.aclose()
+
+
+async def test_overwrite_replaces(backend: Backend) -> None:
+    await _put(backend.store, "b" * 64, _entry("old"))
+    await _put(backend.store, "b" * 64, _entry("new"))
+    got = await SearchCache(backend.store).persistent_get("b" * 64, NOW)
+    assert got is not None and got.results[0].title == "new"
+
+
+async def test_expired_entries_are_not_served_and_cleanup_removes_them(backend: Backend) -> None:
+    await _put(backend.store, "c" * 64, _entry(expires_in=timedelta(hours=1)))
+    await _put(backend.store, "d" * 64, _entry(expires_in=timedelta(hours=48)))
+    later = NOW + timedelta(hours=2)
+    assert await backend.store.get("c" * 64, later) is None
+    assert await backend.store.get("d" * 64, later) is not None
+    assert await backend.store.cleanup(later) == 1
+    assert await backend.store.get("c" * 64, NOW) is None
+    assert await backend.store.get("d" * 64, NOW) is not None
+
+
+async def test_delete(backend: Backend) -> None:
+    await _put(backend.store, "e" * 64, _entry())
+    await backend.store.delete("e" * 64)
+    assert await backend.store.get("e" * 64, NOW) is None
+
+
+async def test_hits_are_counted(backend: Backend) -> None:
+    await _put(backend.store, "f" * 64, _entry())
+    for _ in range(3):
+        await backend.store.get("f" * 64, NOW)
+    assert backend.hit_count("f" * 64) in (None, 3)
+
+
+@pytest.mark.parametrize(
+    "garbage", ['"garbage"', '{"v": 99, "results": "nope"}', '{"v": 1, "key": "ffff"}']
+)
+async def test_corrupt_entry_is_a_logged_miss(
+    backend: Backend, garbage: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    await _put(backend.store, "9" * 64, _entry())
+    backend.corrupt("9" * 64, garbage)
+    caplog.set_level(logging.WARNING, logger="web_search")
+    assert await SearchCache(backend.store).persistent_get("9" * 64, NOW) is None
+    assert any("corrupt entry" in r.getMessage() for r in caplog.records)
+    assert await backend.store.get("9" * 64, NOW) is None  # dropped
+
+
+async def test_stats_accumulate_exactly_under_concurrency(backend: Backend) -> None:
+    delta = CacheStats(
+        l1_hits=2,
+        l2_hits=1,
+        coalesced=1,
+        misses=1,
+        upstream_calls=3,
+        dollars_spent=Decimal("0.03"),
+        dollars_saved=Decimal("0.0000001"),
+    )
+    assert await backend.store.load_stats("ns") == CacheStats()
+    await asyncio.gather(*(backend.store.add_stats("ns", delta) for _ in range(20)))
+    total = await backend.store.load_stats("ns")
+    assert (total.l1_hits, total.l2_hits, total.coalesced, total.misses, total.upstream_calls) == (
+        40,
+        20,
+        20,
+        20,
+        60,
+    )
+    assert total.dollars_spent == Decimal("0.60")
+    assert total.dollars_saved == Decimal("0.0000020")
+    assert await backend.store.load_stats("other") == CacheStats()
+
+
+async def test_client_shares_the_tier_and_persists_stats(backend: Backend) -> None:
+    clock = FakeClock()
+    async with FakeZaiSearchServer(api_key=API_KEY) as server:
+        provider = ZaiSearchProvider(API_KEY, base_url=server.base_url)
+        first = WebSearchClient(
+            provider, SearchCache(backend.fresh(), clock=clock), retry=FAST_RETRY
+        )
+        async with first:
+            original = await first.search("shared tier", domains=["lao.ca.gov"])
+        second = WebSearchClient(
+            provider, SearchCache(backend.fresh(), clock=clock), retry=FAST_RETRY
+        )
+        async with second:
+            assert await second.search("Shared  TIER", domains=["lao.ca.gov"]) == original
+            stats = await second.get_cache_stats()
+    assert server.calls == 1
+    assert (stats.misses, stats.l2_hits, stats.upstream_calls) == (1, 1, 1)
+    assert stats.dollars_saved == Decimal("0.01")
