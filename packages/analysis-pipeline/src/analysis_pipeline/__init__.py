@@ -7,6 +7,7 @@ Example:
 """
 
 from importlib.metadata import version as _version
+from typing import TYPE_CHECKING
 
 from ._compare import ModelStats, compare_models, comparison_csv
 from ._config import PipelineConfig
@@ -38,6 +39,10 @@ from ._schemas import (
 )
 from ._stores import LocalRunStore, RunStore
 
+if TYPE_CHECKING:
+    from ._stores.postgres import PostgresRunStore
+    from ._stores.supabase import SupabaseRunStore
+
 __version__ = _version("analysis-pipeline")
 
 __all__ = [
@@ -57,6 +62,7 @@ __all__ = [
     "PipelineConfig",
     "PipelineResult",
     "PipelineRunError",
+    "PostgresRunStore",
     "ProgressEvent",
     "ResearchQueries",
     "ResumeError",
@@ -69,6 +75,7 @@ __all__ = [
     "SourceRef",
     "StepRecord",
     "StepSummary",
+    "SupabaseRunStore",
     "__version__",
     "compare_models",
     "comparison_csv",
@@ -78,3 +85,12 @@ __all__ = [
     "rollout",
     "structured_reply",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The PostgreSQL and Supabase stores import their drivers lazily (optional extras).
+    if name in {"PostgresRunStore", "SupabaseRunStore"}:
+        from . import _stores
+
+        return getattr(_stores, name)
+    raise AttributeError(f"module 'analysis_pipeline' has no attribute {name!r}")

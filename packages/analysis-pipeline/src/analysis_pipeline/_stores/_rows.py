@@ -1,0 +1,129 @@
+"""Mapping run and step records to the ``pipeline_runs`` / ``pipeline_steps`` columns in db/."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from analysis_pipeline._records import RunRecord, StepRecord
+
+__all__ = ["run_from_row", "run_to_row", "step_from_row", "step_key", "step_to_row"]
+
+_ROUNDLESS = frozenset({"research", "condense", "generate"})
+
+
+def step_key(step: str, round_no: int) -> str:
+    """The step's key within its run: ``generate`` or ``review:2``."""
+    return step if step in _ROUNDLESS else f"{step}:{round_no}"
+
+
+def _dec(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+def _ts(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def _ts_or_none(value: Any) -> datetime | None:
+    return None if value is None else _ts(value)
+
+
+def run_to_row(run: RunRecord) -> dict[str, Any]:
+    """Columns of ``pipeline_runs`` for ``run`` (JSON-ready: money as strings)."""
+    return {
+        "id": run.id,
+        "bill_id": run.bill_id,
+        "jurisdiction": run.jurisdiction,
+        "status": run.status,
+        "models": run.models,
+        "input_hash": run.inputs_hash,
+        "inputs": run.inputs,
+        "result": {"analysis": run.analysis, "review": run.review},
+        "review_passed": run.review_passed,
+        "review_score": run.review_score,
+        "manual_quality_score": run.quality_score,
+        "rounds": run.rounds,
+        "total_cost": format(run.cost if run.cost is not None else Decimal(0), "f"),
+        "prompt_tokens": run.prompt_tokens,
+        "completion_tokens": run.completion_tokens,
+        "latency_ms": run.latency_ms,
+        "error": run.error,
+        "started_at": run.started_at.isoformat(),
+        "finished_at": None if run.completed_at is None else run.completed_at.isoformat(),
+    }
+
+
+def run_from_row(row: dict[str, Any]) -> RunRecord:
+    """Rebuild a run record from a ``pipeline_runs`` row."""
+    result = row.get("result") or {}
+    quality = row.get("manual_quality_score")
+    score = row.get("review_score")
+    return RunRecord(
+        id=str(row["id"]),
+        bill_id=row.get("bill_id") or "",
+        jurisdiction=row.get("jurisdiction") or "",
+        status=row["status"],
+        models=row.get("models") or {},
+        inputs_hash=row.get("input_hash") or "",
+        inputs=row.get("inputs") or {},
+        analysis=result.get("analysis"),
+        review=result.get("review"),
+        review_passed=row.get("review_passed"),
+        review_score=None if score is None else float(score),
+        quality_score=None if quality is None else float(quality),
+        rounds=int(row.get("rounds") or 0),
+        cost=_dec(row.get("total_cost")),
+        prompt_tokens=int(row.get("prompt_tokens") or 0),
+        completion_tokens=int(row.get("completion_tokens") or 0),
+        latency_ms=float(row.get("latency_ms") or 0),
+        error=row.get("error"),
+        started_at=_ts(row["started_at"]),
+        completed_at=_ts_or_none(row.get("finished_at")),
+    )
+
+
+def step_to_row(step: StepRecord) -> dict[str, Any]:
+    """Columns of ``pipeline_steps`` for ``step``."""
+    return {
+        "run_id": step.run_id,
+        "step": step.step,
+        "round": step.round,
+        "model": step.model,
+        "status": step.status,
+        "output": step.output,
+        "cost": None if step.cost is None else format(step.cost, "f"),
+        "prompt_tokens": step.prompt_tokens,
+        "completion_tokens": step.completion_tokens,
+        "latency_ms": step.latency_ms,
+        "attempts": step.attempts,
+        "searches": step.searches,
+        "error": step.error,
+        "started_at": step.started_at.isoformat(),
+        "finished_at": None if step.completed_at is None else step.completed_at.isoformat(),
+    }
+
+
+def step_from_row(row: dict[str, Any]) -> StepRecord:
+    """Rebuild a step record from a ``pipeline_steps`` row."""
+    return StepRecord(
+        run_id=str(row["run_id"]),
+        key=step_key(row["step"], int(row.get("round") or 0)),
+        step=row["step"],
+        round=int(row.get("round") or 0),
+        status=row["status"],
+        model=row.get("model"),
+        output=row.get("output"),
+        cost=_dec(row.get("cost")),
+        prompt_tokens=int(row.get("prompt_tokens") or 0),
+        completion_tokens=int(row.get("completion_tokens") or 0),
+        latency_ms=float(row.get("latency_ms") or 0),
+        attempts=int(row.get("attempts") or 0),
+        searches=int(row.get("searches") or 0),
+        error=row.get("error"),
+        started_at=_ts(row["started_at"]),
+        completed_at=_ts_or_none(row.get("finished_at")),
+    )

@@ -1,0 +1,139 @@
+"""Supabase run store: the ``supabase`` async client over ``pipeline_runs``/``pipeline_steps``.
+
+Needs the ``supabase`` extra. Use the service role key on a backend: the tables are
+server-side only (RLS on, no policies for anon/authenticated). Money travels as strings so no
+float ever touches it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+try:
+    from postgrest.exceptions import APIError
+    from supabase import AsyncClient, acreate_client
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "the Supabase run store needs the supabase extra: pip install 'analysis-pipeline[supabase]'"
+    ) from exc
+
+from analysis_pipeline._errors import InvalidInputError, RunNotFoundError, RunStoreError
+from analysis_pipeline._records import RunRecord, StepRecord
+from analysis_pipeline._stores._rows import run_from_row, run_to_row, step_from_row, step_to_row
+
+__all__ = ["SupabaseRunStore"]
+
+
+class SupabaseRunStore:
+    """Run store on Supabase through PostgREST.
+
+    Args:
+        client: An async Supabase client (``await acreate_client(url, service_key)``).
+    """
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    @classmethod
+    async def connect(cls, url: str, key: str) -> SupabaseRunStore:
+        """Create the async client for ``url`` with ``key`` (never logged) and wrap it."""
+        return cls(await acreate_client(url, key))
+
+    def __repr__(self) -> str:
+        return f"SupabaseRunStore(url={str(self._client.supabase_url)!r})"
+
+    async def _exec(self, query: Any) -> list[dict[str, Any]]:
+        try:
+            response = await query.execute()
+        except APIError as exc:
+            raise RunStoreError(f"Supabase run store failed: {exc.code}: {exc.message}") from exc
+        data = response.data
+        return list(data) if isinstance(data, list) else []
+
+    async def save_run(self, run: RunRecord) -> None:
+        """Insert or replace the run with ``run.id``."""
+        table = self._client.table("pipeline_runs")
+        await self._exec(table.upsert(run_to_row(run), on_conflict="id"))
+
+    async def get_run(self, run_id: str) -> RunRecord:
+        """Return the run; raise ``RunNotFoundError`` when there is none."""
+        try:
+            rows = await self._exec(
+                self._client.table("pipeline_runs").select("*").eq("id", run_id).limit(1)
+            )
+        except RunStoreError as exc:
+            if getattr(exc.__cause__, "code", None) == "22P02":  # not a uuid: no such run
+                raise RunNotFoundError(run_id) from None
+            raise
+        if not rows:
+            raise RunNotFoundError(run_id)
+        return run_from_row(rows[0])
+
+    async def list_runs(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        bill_id: str | None = None,
+        limit: int | None = 100,
+    ) -> list[RunRecord]:
+        """Return runs started in ``[since, until)``, newest first."""
+        query = self._client.table("pipeline_runs").select("*")
+        if since is not None:
+            query = query.gte("started_at", since.isoformat())
+        if until is not None:
+            query = query.lt("started_at", until.isoformat())
+        if bill_id is not None:
+            query = query.eq("bill_id", bill_id)
+        query = query.order("started_at", desc=True)
+        if limit is not None:
+            query = query.limit(limit)
+        return [run_from_row(r) for r in await self._exec(query)]
+
+    async def save_step(self, step: StepRecord) -> None:
+        """Insert or replace the step with ``(run_id, step, round)``."""
+        table = self._client.table("pipeline_steps")
+        await self._exec(table.upsert(step_to_row(step), on_conflict="run_id,step,round"))
+
+    async def list_steps(self, run_id: str) -> list[StepRecord]:
+        """Return the run's steps in the order they started."""
+        query = (
+            self._client.table("pipeline_steps")
+            .select("*")
+            .eq("run_id", run_id)
+            .order("started_at")
+            .order("round")
+        )
+        return [step_from_row(r) for r in await self._exec(query)]
+
+    async def set_quality(self, run_id: str, quality: float) -> None:
+        """Record a manual quality score 0..1; raise ``RunNotFoundError`` for unknown runs."""
+        if not 0 <= quality <= 1:
+            raise InvalidInputError(f"quality must be between 0 and 1, got {quality!r}")
+        await self.get_run(run_id)
+        table = self._client.table("pipeline_runs")
+        await self._exec(table.update({"manual_quality_score": quality}).eq("id", run_id))
+
+    async def get_model_configs(self) -> dict[str, list[str]]:
+        """Return the enabled model chain per step, by priority."""
+        query = (
+            self._client.table("model_configs")
+            .select("step,model,priority")
+            .eq("enabled", True)
+            .order("step")
+            .order("priority")
+        )
+        out: dict[str, list[str]] = {}
+        for row in await self._exec(query):
+            out.setdefault(row["step"], []).append(row["model"])
+        return out
+
+    async def set_model_config(self, step: str, models: list[str]) -> None:
+        """Replace the chain for ``step`` atomically (the ``pipeline_set_model_config`` RPC)."""
+        await self._exec(
+            self._client.rpc("pipeline_set_model_config", {"p_step": step, "p_models": models})
+        )
+
+    async def aclose(self) -> None:
+        """Nothing to release: the caller owns the client."""
