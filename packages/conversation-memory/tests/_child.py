@@ -36,6 +36,7 @@ async def _store(spec: dict[str, Any]) -> MessageStore:
 
 async def main(job: dict[str, Any]) -> None:
     store = await _store(job["spec"])
+    client = getattr(store, "_client", None)
     try:
         memory = ConversationMemory(store, job["user_id"], job["conversation_id"])
         saved = await asyncio.gather(
@@ -43,6 +44,8 @@ async def main(job: dict[str, Any]) -> None:
         )
     finally:
         await store.aclose()
+        if client is not None:
+            await client.postgrest.aclose()
     sys.stdout.write(json.dumps([m.seq for m in saved]))
 
 

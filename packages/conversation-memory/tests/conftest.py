@@ -31,6 +31,7 @@ class Backend:
     _count: Callable[[str], Awaitable[dict[str, int]]]
     child_spec: Callable[[str], dict[str, Any]]
     _stores: list[MessageStore] = field(default_factory=list)
+    _clients: list[Any] = field(default_factory=list)
 
     async def store_for(self, user_id: str) -> MessageStore:
         """A store acting as ``user_id`` (RLS applies on PostgreSQL and Supabase)."""
@@ -51,6 +52,8 @@ class Backend:
     async def close(self) -> None:
         for store in self._stores:
             await store.aclose()
+        for client in self._clients:  # the app owns Supabase clients, so the test closes them
+            await client.postgrest.aclose()
 
 
 def new_user() -> str:
@@ -106,13 +109,17 @@ def _postgres(url: str) -> Backend:
 def _supabase(server: Any, url: str) -> Backend:
     from conversation_memory import SupabaseMessageStore
 
+    clients: list[Any] = []
+
     async def make(user_id: str | None) -> MessageStore:
         from supabase import acreate_client
 
         if user_id is None:
-            return SupabaseMessageStore(await acreate_client(server.url, server.service_key))
-        client = await acreate_client(server.url, server.anon_key)
-        client.postgrest.auth(server.jwt_for(user_id))
+            client = await acreate_client(server.url, server.service_key)
+        else:
+            client = await acreate_client(server.url, server.anon_key)
+            client.postgrest.auth(server.jwt_for(user_id))
+        clients.append(client)
         return SupabaseMessageStore(client)
 
     def spec(user_id: str) -> dict[str, Any]:
@@ -123,7 +130,9 @@ def _supabase(server: Any, url: str) -> Backend:
             "jwt": server.jwt_for(user_id),
         }
 
-    return Backend("supabase", make, lambda user_id: _owner_count(url, user_id), spec)
+    return Backend(
+        "supabase", make, lambda user_id: _owner_count(url, user_id), spec, _clients=clients
+    )
 
 
 @pytest.fixture(params=["local", "postgres", "supabase"])
@@ -150,3 +159,19 @@ async def rls_backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
         chosen = _supabase(request.getfixturevalue("supabase_server"), url)
     yield chosen
     await chosen.close()
+
+
+# supabase-py 2.x warns about its own internals (it passes a deprecated ``timeout`` to postgrest
+# when building the client); nothing in this package can change that, so exactly those are ignored.
+_SUPABASE_WARNINGS = (
+    "ignore:The 'timeout' parameter is deprecated:DeprecationWarning",
+    "ignore:The 'verify' parameter is deprecated:DeprecationWarning",
+    "ignore:The 'proxy' parameter is deprecated:DeprecationWarning",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "supabase" in item.nodeid:
+            for spec in _SUPABASE_WARNINGS:
+                item.add_marker(pytest.mark.filterwarnings(spec))
