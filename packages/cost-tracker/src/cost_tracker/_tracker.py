@@ -111,6 +111,7 @@ class CostTracker(ReportsMixin):
         self.outbox = Outbox(outbox_path)
         self.retry_interval = retry_interval
         self._down = False
+        self._closed = False
         self._flush_lock = asyncio.Lock()
         self._flusher: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
@@ -409,7 +410,10 @@ class CostTracker(ReportsMixin):
         task.add_done_callback(self._background.discard)
 
     async def aclose(self) -> None:
-        """Finish pending writes, stop the background delivery and close the store."""
+        """Finish pending writes, stop the background delivery and close the store (once)."""
+        if self._closed:
+            return
+        self._closed = True
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
         if self._flusher is not None:
