@@ -1,0 +1,124 @@
+"""The cost sink around every attempt: budgets refuse before sending, cancellation releases."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+
+from llm_client import (
+    BudgetExceededError,
+    CostEstimate,
+    CostRecord,
+    InMemoryBudget,
+    LLMClient,
+    LLMConfig,
+    UnpricedModelError,
+)
+from llm_client.testing import FakeLLMServer, Reply
+
+from ._helpers import RecordingSink, fast_policy
+
+MODEL = "openai/gpt-4o-mini"
+
+
+def client(sink: object) -> LLMClient:
+    return LLMClient(sink, config=LLMConfig(), retry=fast_policy())  # type: ignore[arg-type]
+
+
+async def test_cancellation_releases_the_reservation(fake_llm_server: FakeLLMServer) -> None:
+    fake_llm_server.script(Reply.hang())
+    sink = RecordingSink()
+    async with client(sink) as llm:
+        task = asyncio.create_task(llm.chat("hi", MODEL, api_base=fake_llm_server.base_url))
+        await asyncio.to_thread(fake_llm_server.wait_for_hangs, 1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert sink.kinds() == ["reserve", "release"]
+    reserved: CostEstimate = sink.events[0][1]
+    assert sink.events[1][1] == reserved.idempotency_id
+
+
+async def test_cancellation_gives_the_budget_back(fake_llm_server: FakeLLMServer) -> None:
+    fake_llm_server.script(Reply.hang())
+    budget = InMemoryBudget(Decimal("1.00"))
+    async with client(budget) as llm:
+        task = asyncio.create_task(llm.chat("hi", MODEL, api_base=fake_llm_server.base_url))
+        await asyncio.to_thread(fake_llm_server.wait_for_hangs, 1)
+        assert budget.reserved > 0
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert budget.reserved == 0
+    assert budget.spent == 0
+    assert len(budget.released) == 1
+    assert budget.records == []
+
+
+async def test_unpriced_model_is_refused_before_any_request(fake_llm_server: FakeLLMServer) -> None:
+    budget = InMemoryBudget(Decimal("100"))
+    async with client(budget) as llm:
+        with pytest.raises(UnpricedModelError):
+            await llm.chat("hi", "openai/my-unpriced-model", api_base=fake_llm_server.base_url)
+    assert fake_llm_server.request_count == 0
+
+
+async def test_unpriced_model_without_budget_is_recorded_as_unpriced(
+    fake_llm_server: FakeLLMServer,
+) -> None:
+    sink = RecordingSink()
+    async with client(sink) as llm:
+        done = await llm.complete(
+            "hi", "openai/my-unpriced-model", api_base=fake_llm_server.base_url
+        )
+    estimate: CostEstimate = sink.events[0][1]
+    assert estimate.amount is None
+    assert done.cost is None  # never a silent $0
+    assert done.attempts[0].price_source == "unpriced"
+    record: CostRecord = sink.settled()[0]
+    assert record.cost is None
+    assert record.prompt_tokens > 0
+
+
+async def test_budget_refuses_a_call_that_could_overspend(fake_llm_server: FakeLLMServer) -> None:
+    budget = InMemoryBudget(Decimal("0.0001"))  # less than 4,096 output tokens of gpt-4o-mini
+    async with client(budget) as llm:
+        with pytest.raises(BudgetExceededError):
+            await llm.chat("hi", MODEL, api_base=fake_llm_server.base_url)
+        # A tighter output cap makes the same call fit.
+        await llm.chat("hi", MODEL, api_base=fake_llm_server.base_url, max_tokens=20)
+    assert fake_llm_server.request_count == 1
+    assert budget.reserved == 0
+    assert 0 < budget.spent <= Decimal("0.0001")
+    assert budget.records[0].success is True
+
+
+async def test_estimate_uses_counted_prompt_tokens_and_output_cap(
+    fake_llm_server: FakeLLMServer,
+) -> None:
+    sink = RecordingSink()
+    async with client(sink) as llm:
+        await llm.chat("hello " * 50, MODEL, api_base=fake_llm_server.base_url, max_tokens=100)
+    estimate: CostEstimate = sink.events[0][1]
+    assert estimate.provider == "openai"
+    assert estimate.model == MODEL
+    assert estimate.amount is not None
+    # >= 50 prompt tokens at 0.15/M plus 100 output tokens at 0.6/M
+    assert estimate.amount >= Decimal(50) * Decimal("1.5E-7") + Decimal(100) * Decimal("6E-7")
+
+
+async def test_step_is_carried_to_estimates_and_records() -> None:
+    sink = RecordingSink()
+    async with client(sink) as llm:
+        await llm.chat("hi", "test", step="generate")
+    assert sink.events[0][1].step == "generate"
+    assert sink.settled()[0].step == "generate"
+
+
+def test_budget_rejects_bad_limits() -> None:
+    with pytest.raises(ValueError, match="Decimal"):
+        InMemoryBudget(10)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="Decimal"):
+        InMemoryBudget(Decimal(-1))

@@ -1,0 +1,90 @@
+"""API keys never appear in logs (any logger, DEBUG), exception messages or reprs."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from pydantic import BaseModel
+
+from llm_client import (
+    AllModelsFailedError,
+    AuthenticationError,
+    LLMClient,
+    LLMClientError,
+    LLMConfig,
+    ProviderSettings,
+)
+from llm_client.testing import FakeLLMServer, Reply
+
+from ._helpers import fast_policy
+
+KEY = "sk-test-SECRET0123456789abcdefXYZ"
+ZAI_KEY = "zai-SECRET-0123456789.abcdefgh"
+
+
+class Answer(BaseModel):
+    answer: str
+
+
+def leaks(text: str) -> bool:
+    return KEY in text or ZAI_KEY in text or "SECRET" in text
+
+
+async def test_keys_absent_from_logs_errors_and_reprs(
+    fake_llm_server: FakeLLMServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)  # root: llm_client, openai, httpx, httpcore, LiteLLM, instructor
+    for name in ("openai", "httpx", "httpcore", "LiteLLM", "instructor", "llm_client"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    config = LLMConfig(
+        providers={
+            "zai": ProviderSettings(base_url=fake_llm_server.zai_base_url, api_key=ZAI_KEY),  # type: ignore[arg-type]
+            "openai": ProviderSettings(base_url=fake_llm_server.base_url),
+        }
+    )
+    errors: list[BaseException] = []
+    fake_llm_server.script(
+        Reply.text("fine"),
+        Reply.error(401, {"error": {"message": f"Incorrect API key provided: {KEY}"}}),
+        *[Reply.error(500, {"error": {"message": f"upstream said Bearer {KEY}"}})] * 3,
+        Reply.zai_error(1113, f"balance too low for key {ZAI_KEY}"),
+        Reply.json({"answer": "42"}),
+        Reply.error(401, {"error": {"message": f"bad key {KEY}"}}),
+    )
+    async with LLMClient(
+        config=config, api_keys={"openai": KEY}, retry=fast_policy()
+    ) as llm:
+        base = fake_llm_server.base_url
+        assert await llm.chat("hi", "openai/gpt-4o-mini", api_base=base) == "fine"
+        with pytest.raises(AuthenticationError) as auth:
+            await llm.chat("hi", "openai/gpt-4o-mini", api_base=base)
+        errors.append(auth.value)
+        with pytest.raises(AllModelsFailedError) as failed:
+            await llm.chat_with_fallback("hi", ["openai/gpt-4o-mini", "zai/glm-4.6"])
+        errors.append(failed.value)
+        errors.extend(exc for _, exc in failed.value.attempts)
+        # The LiteLLM path gets the key too.
+        assert await llm.chat("hi", "litellm/openai/gpt-4o-mini", Answer, api_base=base)
+        with pytest.raises(LLMClientError) as lite:
+            await llm.chat("hi", "litellm/openai/gpt-4o-mini", api_base=base)
+        errors.append(lite.value)
+        client_repr = repr(llm)
+    # The key really was sent (so the test would notice a leak) ...
+    assert fake_llm_server.request_count >= 8
+    # ... yet it shows up nowhere.
+    assert caplog.records, "expected some log records"
+    assert not leaks(caplog.text), [r.getMessage() for r in caplog.records if leaks(r.getMessage())]
+    for exc in errors:
+        assert not leaks(str(exc)), str(exc)
+        assert not leaks(repr(exc)), repr(exc)
+    assert not leaks(client_repr)
+    assert not leaks(repr(config))
+    assert not leaks(str(config))
+    assert not leaks(config.model_dump_json())
+
+
+async def test_recorded_requests_carry_redacted_auth(fake_llm_server: FakeLLMServer) -> None:
+    async with LLMClient(config=LLMConfig(), api_keys={"openai": KEY}, retry=fast_policy()) as llm:
+        await llm.chat("hi", "openai/gpt-4o-mini", api_base=fake_llm_server.base_url)
+    assert not leaks(str(fake_llm_server.last_request.headers))
