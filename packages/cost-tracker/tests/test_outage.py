@@ -1,0 +1,68 @@
+"""Zero lost records: the database vanishes mid-run, costs keep coming, all arrive exactly once."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+import pytest
+from cost_tracker import CostMetrics, CostTracker, StoreUnavailableError
+from ct_testlib import Record, estimate
+from llm_common_testkit import TcpProxy
+
+pytestmark = pytest.mark.postgres
+
+
+async def test_every_record_arrives_exactly_once_after_an_outage(
+    postgres_db: str, tmp_path: Path
+) -> None:
+    from cost_tracker import PostgresCostStore
+
+    sent: list[CostMetrics] = []
+
+    def record(cost: str) -> CostMetrics:
+        sent.append(CostMetrics(provider="zai", model="glm", cost=Decimal(cost), project="outage"))
+        return sent[-1]
+
+    with TcpProxy.for_url(postgres_db) as proxy:
+        store = PostgresCostStore(proxy.url_for(postgres_db), max_size=4, timeout=2.0)
+        tracker = CostTracker(
+            store,
+            daily_budget="100",
+            project="outage",
+            outbox_path=tmp_path / "outbox.sqlite",
+            retry_interval=None,
+        )
+        async with tracker:
+            held = await tracker.reserve(estimate(Decimal("0.5")))
+            for _ in range(10):
+                await tracker.log_cost(record("0.001"))
+            proxy.stop()  # the database vanishes, live connections included
+            for _ in range(30):
+                await tracker.log_cost(record("0.0000002"))
+            settled_id = str(uuid.uuid4())
+            await tracker.settle(held, Record(settled_id, cost=Decimal("0.3")))
+            with pytest.raises(StoreUnavailableError):
+                await tracker.reserve(estimate(Decimal("0.01")))  # budgets fail closed
+            assert await tracker.outbox_size() == 31
+            # A write whose answer was lost gets replayed too: it must not count twice.
+            await tracker.outbox.add(
+                "settle", None, sent[0], tracker._context(sent[0].timestamp, "outage")
+            )
+            proxy.start()
+            assert await tracker.flush_outbox() == 32
+            assert await tracker.outbox_size() == 0
+            assert await tracker.flush_outbox() == 0
+            await tracker.log_cost(record("0.002"))  # and the live path works again
+            status = await tracker.budget_status()
+
+    expected = sum((r.cost or Decimal(0) for r in sent), Decimal("0.3"))
+    assert (status.spent, status.reserved, status.open_reservations) == (expected, 0, 0)
+    async with await psycopg.AsyncConnection.connect(postgres_db) as conn:
+        cursor = await conn.execute(
+            "select idempotency_id, count(*) from cost_tracking group by 1 having count(*) > 0"
+        )
+        counts = dict(await cursor.fetchall())
+    assert counts == {**{r.idempotency_id: 1 for r in sent}, settled_id: 1}
