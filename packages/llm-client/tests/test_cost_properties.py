@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from decimal import Decimal
 from fractions import Fraction
 
 from hypothesis import given
 from hypothesis import strategies as st
 from llm_client._pricing import cost_for, estimate_cost, price_for, register_model
-from llm_client._usage import ModelPrice, Usage, cost_of, normalize_usage
+from llm_client._usage import ModelPrice, Usage, cost_of, normalize_usage, sum_costs
 
 # Per-token prices as providers publish them: up to 12 decimal places, at most $0.01 a token.
 per_token = st.decimals(min_value=Decimal(0), max_value=Decimal("0.01"), places=12, allow_nan=False)
@@ -77,9 +78,8 @@ def test_moving_tokens_into_the_cache_changes_cost_by_the_discount_only(
         usage.cache_write_tokens,
     )
     cached_price = price.input if price.cached_input is None else price.cached_input
-    assert cost_of(usage, price) - cost_of(more_cached, price) == moved * (
-        price.input - cached_price
-    )
+    difference = Fraction(cost_of(usage, price)) - Fraction(cost_of(more_cached, price))
+    assert difference == moved * (Fraction(price.input) - Fraction(cached_price))
 
 
 @given(usages(), prices(), st.data())
@@ -111,7 +111,9 @@ def test_total_of_attempts_equals_sum_of_per_attempt_costs(
     attempts: list[Usage], price: ModelPrice
 ) -> None:
     per_attempt = [cost_of(u, price) for u in attempts]
-    assert cost_of(sum(attempts, Usage.zero()), price) == sum(per_attempt, Decimal(0))
+    total = sum_costs(per_attempt)
+    assert cost_of(sum(attempts, Usage.zero()), price) == total
+    assert Fraction(total) == sum((fraction_cost(u, price) for u in attempts), Fraction(0))
     assert all(type(c) is Decimal for c in per_attempt)
 
 
@@ -128,7 +130,7 @@ def test_attempt_costs_with_mixed_sources_add_up(
     # Some attempts carry a provider-reported cost (OpenRouter), the others are computed.
     price = price_for("gpt-4o-mini")
     assert price is not None
-    total = Decimal(0)
+    costs = []
     for usage, reported in attempts:
         cost, source = cost_for(usage, "gpt-4o-mini", reported)
         assert cost is not None
@@ -137,9 +139,12 @@ def test_attempt_costs_with_mixed_sources_add_up(
             assert (cost, source) == (reported, "provider")
         else:
             assert (cost, source) == (cost_of(usage, price), "litellm")
-        total += cost
-    expected = sum((r if r is not None else cost_of(u, price) for u, r in attempts), Decimal(0))
-    assert total == expected
+        costs.append(cost)
+    expected = sum(
+        (Fraction(r) if r is not None else fraction_cost(u, price) for u, r in attempts),
+        Fraction(0),
+    )
+    assert Fraction(sum_costs(costs)) == expected
 
 
 @given(usages(max_tokens=10**6), prices())
@@ -149,6 +154,29 @@ def test_estimate_is_an_upper_bound_of_the_real_cost(usage: Usage, price: ModelP
     assert estimate is not None
     assert type(estimate) is Decimal
     assert cost_of(usage, price) <= estimate
+
+
+@given(usages(), prices(), any_price, st.data())
+def test_separate_reasoning_rate_moves_cost_by_exactly_the_rate_difference(
+    usage: Usage, price: ModelPrice, reasoning_rate: Decimal, data: st.DataObject
+) -> None:
+    priced = replace(price, reasoning=reasoning_rate)
+    more = data.draw(st.integers(0, usage.completion_tokens - usage.reasoning_tokens))
+    shifted = replace(usage, reasoning_tokens=usage.reasoning_tokens + more)
+    difference = Fraction(cost_of(shifted, priced)) - Fraction(cost_of(usage, priced))
+    assert difference == more * (Fraction(reasoning_rate) - Fraction(price.output))
+    assert Fraction(cost_of(usage, priced)) == fraction_cost(usage, price) + Fraction(
+        usage.reasoning_tokens
+    ) * (Fraction(reasoning_rate) - Fraction(price.output))
+
+
+@given(usages(), prices(), prices(), st.integers(0, 10**9))
+def test_long_context_tier_prices_the_whole_call(
+    usage: Usage, base: ModelPrice, long: ModelPrice, threshold: int
+) -> None:
+    tiered = replace(base, tiers=((threshold, long),))
+    expected = long if usage.prompt_tokens > threshold else base
+    assert Fraction(cost_of(usage, tiered)) == fraction_cost(usage, expected)
 
 
 # --- normalize_usage on randomized provider shapes -------------------------------------------

@@ -186,6 +186,8 @@ def test_describe_price_for_the_cli() -> None:
         "output_per_million": "2.2",
         "cached_input_per_million": "0.11",
         "cache_write_per_million": "0",
+        "reasoning_per_million": None,
+        "long_context": None,
         "max_input_tokens": 200_000,
         "max_output_tokens": 128_000,
     }
@@ -195,6 +197,42 @@ def test_describe_price_for_the_cli() -> None:
     unpriced = describe_price("no-such-model")
     assert unpriced["source"] == "unpriced"
     assert unpriced["input_per_million"] is None
+
+
+def test_long_context_tier_bills_the_whole_call_at_the_higher_rate() -> None:
+    # Gemini 2.5 Pro: $1.25/$10 per 1M up to 200k prompt tokens, $2.50/$15 above.
+    price = price_for("openrouter/google/gemini-2.5-pro")
+    assert price is not None
+    assert [threshold for threshold, _ in price.tiers] == [200_000]
+    at_limit = cost_of(Usage(200_000, 1_000), price)
+    above = cost_of(Usage(200_001, 1_000), price)
+    assert at_limit == 200_000 * Decimal("0.00000125") + 1_000 * Decimal("0.00001")
+    assert above == 200_001 * Decimal("0.0000025") + 1_000 * Decimal("0.000015")
+    assert estimate_cost(300_000, 0, "gemini/gemini-2.5-pro") == Decimal("0.75")
+    assert describe_price("gemini/gemini-2.5-pro")["long_context"] == (
+        "above 200000 tokens: input 2.5, output 15"
+    )
+
+
+def test_separately_priced_reasoning_tokens_are_billed_once_at_their_rate() -> None:
+    price = price_for("dashscope/qwen-turbo")
+    assert price is not None
+    assert price.reasoning is not None
+    assert price.reasoning != price.output
+    # 300 completion tokens of which 200 reasoning: 100 at the output rate, 200 at reasoning.
+    usage = Usage(prompt_tokens=0, completion_tokens=300, reasoning_tokens=200)
+    assert cost_of(usage, price) == 100 * price.output + 200 * price.reasoning
+
+
+def test_every_litellm_row_parses_without_error() -> None:
+    from llm_client._pricing import _litellm_map, _map_price
+
+    rows = _litellm_map()
+    assert len(rows) > 1000
+    priced = [price for row in rows.values() if (price := _map_price(row)) is not None]
+    assert len(priced) > 1000
+    for price in priced:
+        assert all(type(v) is Decimal for v in (price.input, price.output))
 
 
 def test_price_lookup_never_imports_litellm() -> None:

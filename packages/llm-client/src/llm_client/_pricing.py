@@ -16,6 +16,8 @@ A model without a known price resolves to None: callers record it as *unpriced*,
 from __future__ import annotations
 
 import importlib.util
+import logging
+import re
 import threading
 from dataclasses import dataclass, replace
 from datetime import date
@@ -28,17 +30,11 @@ from llm_client._errors import ConfigError
 from llm_client._usage import ModelPrice, PriceSource, Usage, cost_of
 
 __all__ = [
-    "ModelInfo",
-    "ModelPrice",
-    "PriceSource",
-    "cost_for",
-    "cost_of",
-    "describe_price",
-    "estimate_cost",
-    "model_info",
-    "price_for",
-    "register_model",
-]
+    "ModelInfo", "ModelPrice", "PriceSource", "cost_for", "cost_of", "describe_price",
+    "estimate_cost", "model_info", "price_for", "register_model",
+]  # fmt: skip
+
+logger = logging.getLogger(__name__)
 
 _MAP_FILE: Final = "model_prices_and_context_window_backup.json"
 _MILLION: Final = Decimal(1_000_000)
@@ -121,14 +117,10 @@ def _litellm_map() -> dict[str, dict[str, Any]]:
         path = Path(location) / _MAP_FILE
         if path.is_file():
             data = json.loads(path.read_bytes(), parse_float=Decimal)
-            return {k: v for k, v in data.items() if isinstance(v, dict) and k != "sample_spec"}
+            rows = ((k.lower(), v) for k, v in data.items() if isinstance(v, dict))
+            # Keys lower-cased for case-insensitive lookups; the first spelling wins.
+            return {k: v for k, v in reversed(list(rows)) if k != "sample_spec"}
     return {}
-
-
-@cache
-def _litellm_lower() -> dict[str, str]:
-    """Lower-cased key -> real key, for case-insensitive lookups (``GLM-4.6`` vs ``glm-4.6``)."""
-    return {key.lower(): key for key in _litellm_map()}
 
 
 @cache
@@ -141,63 +133,63 @@ def _own_table() -> dict[str, tuple[ModelInfo, bool]]:
     data = tomllib.loads(text, parse_float=Decimal)
     table: dict[str, tuple[ModelInfo, bool]] = {}
     for model, row in data.get("models", {}).items():
+        # Per million -> per token; scaleb shifts the exponent, so it is exact in any context.
+        rates = {f: _dec(row.get(f"{f}_per_million")) for f in _FIELDS.values()}
         as_of = row.get("as_of")
-        cached = _dec(row.get("cached_input_per_million"))
-        write = _dec(row.get("cache_write_per_million"))
         price = ModelPrice(
-            input=_per_token(row["input_per_million"]),
-            output=_per_token(row["output_per_million"]),
-            cached_input=None if cached is None else cached / _MILLION,
-            cache_write=None if write is None else write / _MILLION,
+            **{f: None if v is None else v.scaleb(-6) for f, v in rates.items()},  # type: ignore[arg-type]
             source="llm-client",
             as_of=as_of if isinstance(as_of, date) else None,
         )
-        entry = ModelInfo(
-            model="",
-            provider=row.get("provider"),
-            max_input_tokens=_int(row.get("max_input_tokens")),
-            max_output_tokens=_int(row.get("max_output_tokens")),
-            price=price,
-        )
+        limits = _int(row.get("max_input_tokens")), _int(row.get("max_output_tokens"))
+        entry = ModelInfo("", row.get("provider"), *limits, price)
         table[model.lower()] = (entry, bool(row.get("exact", False)))
     return table
 
 
-def _per_token(per_million: object) -> Decimal:
-    value = _dec(per_million)
-    if value is None:
-        raise ConfigError(f"price table value {per_million!r} is not a number")
-    return value / _MILLION  # exact: dividing by 10**6 only shifts the exponent
+_FIELDS: Final = {  # LiteLLM map key -> ModelPrice field
+    "input_cost_per_token": "input",
+    "output_cost_per_token": "output",
+    "cache_read_input_token_cost": "cached_input",
+    "cache_creation_input_token_cost": "cache_write",
+    "output_cost_per_reasoning_token": "reasoning",
+}
+# e.g. input_cost_per_token_above_200k_tokens (not the _priority/_batches/_flex variants).
+_ABOVE: Final = re.compile(r"^(?P<key>[a-z_]+?)_above_(?P<n>\d+)(?P<k>k?)_tokens$")
+
+
+def _map_price(row: dict[str, Any]) -> ModelPrice | None:
+    """A LiteLLM map row as ModelPrice, long-context tiers included; None if not per-token."""
+    base = {field: _dec(row.get(key)) for key, field in _FIELDS.items()}
+    by_threshold: dict[int, dict[str, Decimal | None]] = {}
+    for name, value in row.items():
+        if (match := _ABOVE.match(name)) and match["key"] in _FIELDS:
+            threshold = int(match["n"]) * (1000 if match["k"] else 1)
+            by_threshold.setdefault(threshold, {})[_FIELDS[match["key"]]] = _dec(value)
+    for tier in row.get("tiered_pricing") or ():  # [{"range": [low, high], <rates>}, ...]
+        bounds = tier.get("range") if isinstance(tier, dict) else None
+        low = _dec(bounds[0]) if isinstance(bounds, list) and bounds else None
+        if low is not None:
+            rates = {_FIELDS[k]: _dec(v) for k, v in tier.items() if k in _FIELDS}
+            by_threshold.setdefault(int(low), {}).update(rates)
+    base.update({k: v for k, v in by_threshold.pop(0, {}).items() if base[k] is None})
+    if base["input"] is None or base["output"] is None:
+        return None
+    tiers = tuple(
+        (t, ModelPrice(**(base | {k: v for k, v in r.items() if v is not None}), source="litellm"))  # type: ignore[arg-type]
+        for t, r in sorted(by_threshold.items())
+    )
+    return ModelPrice(**base, source="litellm", tiers=tiers)  # type: ignore[arg-type]
 
 
 def _entry_from_map(row: dict[str, Any]) -> ModelInfo:
-    input_price = _dec(row.get("input_cost_per_token"))
-    output_price = _dec(row.get("output_cost_per_token"))
-    price = None
-    if input_price is not None and output_price is not None:
-        price = ModelPrice(
-            input=input_price,
-            output=output_price,
-            cached_input=_dec(row.get("cache_read_input_token_cost")),
-            cache_write=_dec(row.get("cache_creation_input_token_cost")),
-            source="litellm",
-            as_of=None,
-        )
-    return ModelInfo(
-        model="",
-        provider=row.get("litellm_provider"),
-        max_input_tokens=_int(row.get("max_input_tokens")),
-        max_output_tokens=_int(row.get("max_output_tokens")),
-        price=price,
-    )
-
-
-def _name_variants(name: str) -> list[str]:
-    """``claude-sonnet-4.5`` is ``claude-sonnet-4-5`` in LiteLLM's map: try both spellings."""
-    variants = [name]
-    if name.startswith("claude") and "." in name:
-        variants.append(name.replace(".", "-"))
-    return variants
+    try:
+        price = _map_price(row)
+    except ConfigError as exc:  # a malformed row must not break every call of the model
+        logger.warning("ignoring unusable LiteLLM price row: %s", exc)
+        price = None
+    limits = _int(row.get("max_input_tokens")), _int(row.get("max_output_tokens"))
+    return ModelInfo("", row.get("litellm_provider"), *limits, price)
 
 
 def _candidates(model: str) -> tuple[list[str], bool]:
@@ -220,8 +212,9 @@ def _candidates(model: str) -> tuple[list[str], bool]:
     if not vendor:
         vendor = "zai" if name.startswith("glm-") else ""
     prefixes = _VENDOR_PREFIXES.get(vendor, (f"{vendor}/",) if vendor else ("",))
-    for prefix in prefixes:
-        keys.extend(prefix + variant for variant in _name_variants(name))
+    # "claude-sonnet-4.5" (OpenRouter) is "claude-sonnet-4-5" in LiteLLM's map.
+    names = [name, name.replace(".", "-")] if name.startswith("claude") else [name]
+    keys.extend(prefix + variant for prefix in prefixes for variant in names)
     return list(dict.fromkeys(keys)), free
 
 
@@ -232,23 +225,18 @@ def _lookup(model: str) -> ModelInfo | None:
         override = _overrides.get(stripped.lower())
     if override is not None:
         return override
-    table = _own_table()
-    exact = table.get(stripped.lower())
-    if exact is not None:
-        return exact[0]
+    table, prices = _own_table(), _litellm_map()
     keys, free = _candidates(stripped)
     found: ModelInfo | None = None
     for key in keys:
         own = table.get(key)
-        if own is not None and not own[1]:
+        if own is not None and (not own[1] or key == keys[0]):  # exact-only rows: exact key
             found = own[0]
             break
-        real_key = _litellm_lower().get(key)
-        if real_key is not None:
-            row = _litellm_map()[real_key]
+        if (row := prices.get(key)) is not None:
             alias = row.get("alias_of")
-            if isinstance(alias, str) and alias.lower() in _litellm_lower():
-                row = _litellm_map()[_litellm_lower()[alias.lower()]]
+            if isinstance(alias, str) and alias.lower() in prices:
+                row = prices[alias.lower()]
             found = _entry_from_map(row)
             break
     if free and found is not None:
@@ -282,15 +270,13 @@ def register_model(
     with _overrides_lock:
         _overrides.pop(key, None)
     base = _lookup(model) or _NO_ENTRY
-    entry = ModelInfo(
-        model="",
-        provider=base.provider if provider is None else provider,
-        max_input_tokens=base.max_input_tokens if max_input_tokens is None else max_input_tokens,
-        max_output_tokens=base.max_output_tokens
-        if max_output_tokens is None
-        else max_output_tokens,
-        price=base.price if price is None else price,
-    )
+    changes: dict[str, Any] = {
+        "provider": provider,
+        "max_input_tokens": max_input_tokens,
+        "max_output_tokens": max_output_tokens,
+        "price": price,
+    }
+    entry = replace(base, **{k: v for k, v in changes.items() if v is not None})
     with _overrides_lock:
         _overrides[key] = entry
 
@@ -347,8 +333,8 @@ def cost_for(
 def estimate_cost(prompt_tokens: int, max_output_tokens: int, model: str) -> Decimal | None:
     """Upper bound of a call's cost, for reserving budget before the call is made.
 
-    Every input token is priced at the dearest input rate (the cache might miss, or be written)
-    and the output at its maximum.
+    The long-context tier is chosen by ``prompt_tokens``; every input token is priced at the
+    dearest input rate (the cache might miss, or be written) and the output at its maximum.
 
     Args:
         prompt_tokens: Input tokens of the request (e.g. from ``count_tokens``).
@@ -361,9 +347,15 @@ def estimate_cost(prompt_tokens: int, max_output_tokens: int, model: str) -> Dec
     price = price_for(model)
     if price is None:
         return None
-    # The dearest way any input token can be billed (cache writes cost more than plain input).
-    input_price = max(price.input, price.cache_write or price.input, price.cached_input or 0)
-    return max(prompt_tokens, 0) * input_price + max(max_output_tokens, 0) * price.output
+    price = price.for_prompt(prompt_tokens)
+    # Computed by cost_of, so in the same exact arithmetic as the real cost.
+    dearest = replace(
+        price,
+        input=max(price.input, price.cache_write or price.input, price.cached_input or price.input),
+        output=max(price.output, price.reasoning or price.output),
+        tiers=(),
+    )
+    return cost_of(Usage(max(prompt_tokens, 0), max(max_output_tokens, 0)), dearest)
 
 
 def describe_price(model: str) -> dict[str, str | int | None]:
@@ -373,10 +365,10 @@ def describe_price(model: str) -> dict[str, str | int | None]:
         model: Any model string llm-client accepts.
 
     Returns:
-        Keys ``model``, ``provider``, ``source`` (``litellm``, ``llm-client`` or ``unpriced``),
-        ``as_of`` (ISO date or None), ``input_per_million``, ``output_per_million``,
-        ``cached_input_per_million``, ``cache_write_per_million`` (Decimal strings or None),
-        ``max_input_tokens`` and ``max_output_tokens``.
+        ``model``, ``provider``, ``source`` (``litellm``, ``llm-client`` or ``unpriced``),
+        ``as_of`` (ISO date or None), ``{input,output,cached_input,cache_write,reasoning}_
+        per_million`` (Decimal strings or None), ``long_context`` (e.g. ``"above 200000
+        tokens: input 2.5, output 15"`` or None), ``max_input_tokens``, ``max_output_tokens``.
     """
     info = model_info(model)
     price = info.price
@@ -386,12 +378,19 @@ def describe_price(model: str) -> dict[str, str | int | None]:
         "source": "unpriced" if price is None else price.source,
         "as_of": None if price is None or price.as_of is None else price.as_of.isoformat(),
     }
-    for name in ("input", "output", "cached_input", "cache_write"):
-        value: Decimal | None = None if price is None else getattr(price, name)
-        # Plain notation without exponent or trailing zeros: "0.15", "3".
-        described[f"{name}_per_million"] = (
-            None if value is None else format((value * _MILLION).normalize(), "f")
-        )
+    for name in _FIELDS.values():
+        described[f"{name}_per_million"] = _per_million(getattr(price, name, None))
+    tiers = [
+        f"above {threshold} tokens: input {_per_million(tier.input)}, "
+        f"output {_per_million(tier.output)}"
+        for threshold, tier in (price.tiers if price else ())
+    ]
+    described["long_context"] = "; ".join(tiers) or None
     described["max_input_tokens"] = info.max_input_tokens
     described["max_output_tokens"] = info.max_output_tokens
     return described
+
+
+def _per_million(value: Decimal | None) -> str | None:
+    """Plain notation without exponent or trailing zeros: ``0.15``, ``3``."""
+    return None if value is None else format((value * _MILLION).normalize(), "f")

@@ -1,44 +1,38 @@
 """Token usage in one shape, whatever the provider reported.
 
-Every provider counts tokens a little differently. This module turns each of their usage objects
-into one :class:`Usage` with OpenAI's semantics:
-
-* ``prompt_tokens`` counts every input token, **including** the ones served from the prompt cache
-  (``cached_prompt_tokens``) and the ones written to it (``cache_write_tokens``);
-* ``completion_tokens`` counts every output token, **including** hidden reasoning tokens
-  (``reasoning_tokens``).
-
-So the parts are subsets of the totals and money is computed once per token (see
-``_pricing.cost_of``): nothing is ever billed twice.
+Every provider counts tokens a little differently; :class:`Usage` has OpenAI's semantics:
+``prompt_tokens`` **includes** cache reads (``cached_prompt_tokens``) and cache writes
+(``cache_write_tokens``), ``completion_tokens`` **includes** ``reasoning_tokens``. The parts are
+subsets of the totals, and :func:`cost_of` bills each token exactly once, in exact Decimal.
 
 Shapes understood by :func:`normalize_usage`:
 
-* OpenAI ``chat.completion`` usage (dict or the SDK's ``CompletionUsage`` model):
+* OpenAI ``chat.completion`` usage (dict or SDK ``CompletionUsage``) and z.ai GLM's:
   ``prompt_tokens_details.cached_tokens``, ``completion_tokens_details.reasoning_tokens``;
-* OpenRouter: the same, plus ``cost`` (dollars it charged, a JSON number),
-  ``prompt_tokens_details.cache_write_tokens``, ``is_byok`` and
-  ``cost_details.upstream_inference_cost``;
+* OpenRouter: the same plus ``cost`` (dollars, a JSON number), ``is_byok``,
+  ``cost_details.upstream_inference_cost``, ``prompt_tokens_details.cache_write_tokens``;
 * LiteLLM's ``ModelResponse.usage`` for Anthropic: ``prompt_tokens`` already includes cache
-  reads and writes, which are repeated as ``cache_read_input_tokens`` /
-  ``cache_creation_input_tokens``;
+  reads/writes, repeated as ``cache_read_input_tokens`` / ``cache_creation_input_tokens``;
 * Anthropic's raw usage: ``input_tokens`` *excludes* cache reads and writes, so they are added;
-* OpenAI Responses API usage: ``input_tokens`` (inclusive), ``input_tokens_details``,
-  ``output_tokens``, ``output_tokens_details``;
-* z.ai GLM: OpenAI's shape with ``prompt_tokens_details.cached_tokens``.
+* OpenAI Responses API: ``input_tokens`` (inclusive), ``output_tokens`` and their details.
 """
 
 from __future__ import annotations
 
+import decimal
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, Inexact, InvalidOperation, localcontext
+from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from llm_client._errors import ConfigError, LLMClientError
 
-__all__ = ["ModelPrice", "PriceSource", "Usage", "UsageError", "cost_of", "normalize_usage"]
+__all__ = [
+    "ModelPrice", "PriceSource", "Usage", "UsageError", "cost_of", "normalize_usage", "sum_costs",
+]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
@@ -142,13 +136,15 @@ class ModelPrice:
 
     Attributes:
         input: Price of one uncached input token.
-        output: Price of one output token (reasoning tokens are output tokens).
-        cached_input: Price of one input token read from the prompt cache; None means the
-            provider gives no discount (billed as ``input``).
-        cache_write: Price of one input token written to the prompt cache; None means billed
-            as ``input``.
+        output: Price of one output token.
+        cached_input: Price of one input token read from the prompt cache; None: ``input``.
+        cache_write: Price of one input token written to the prompt cache; None: ``input``.
+        reasoning: Price of one reasoning token (a few models bill them apart from visible
+            output); None: ``output``.
         source: Who set the price.
         as_of: When the price was checked, for llm-client's table; None for LiteLLM's map.
+        tiers: Long-context prices as ``(threshold, price)``, ascending: a call whose prompt
+            has more than ``threshold`` tokens is billed entirely at that tier's price.
     """
 
     input: Decimal
@@ -157,41 +153,79 @@ class ModelPrice:
     cache_write: Decimal | None = None
     source: PriceSource = "llm-client"
     as_of: date | None = None
+    reasoning: Decimal | None = None
+    tiers: tuple[tuple[int, ModelPrice], ...] = ()
 
     def __post_init__(self) -> None:
-        for name in ("input", "output", "cached_input", "cache_write"):
+        for name in ("input", "output", "cached_input", "cache_write", "reasoning"):
             value = getattr(self, name)
-            if value is None and name in ("cached_input", "cache_write"):
+            if value is None and name not in ("input", "output"):
                 continue
             if not isinstance(value, Decimal) or not value.is_finite() or value < 0:
                 raise ConfigError(f"ModelPrice.{name} must be a finite Decimal >= 0, got {value!r}")
+        if [t for t, _ in self.tiers] != sorted({t for t, _ in self.tiers}):
+            raise ConfigError("ModelPrice.tiers must have distinct ascending thresholds")
+
+    def for_prompt(self, prompt_tokens: int) -> ModelPrice:
+        """The price that applies to a call with ``prompt_tokens`` input tokens."""
+        chosen = self
+        for threshold, tier in self.tiers:
+            if prompt_tokens > threshold:
+                chosen = tier
+        return chosen
+
+
+def _exact() -> AbstractContextManager[decimal.Context]:
+    """A Decimal context wide enough that no real bill rounds; if one would, it raises.
+
+    FloatOperation is trapped too: a float mixed into money arithmetic is a bug.
+    """
+    traps = [decimal.Inexact, InvalidOperation, decimal.DivisionByZero, decimal.Overflow]
+    return decimal.localcontext(decimal.Context(prec=80, traps=[*traps, decimal.FloatOperation]))
+
+
+def sum_costs(costs: Iterable[Decimal]) -> Decimal:
+    """Exact total of several costs (e.g. every attempt of a call).
+
+    Decimal's default context keeps 28 significant digits, which can round a sum of costs
+    with many decimal places (LiteLLM prices such as ``1.1428571428571428E-6``); this never does.
+
+    Args:
+        costs: Costs in US dollars.
+
+    Returns:
+        Their exact sum (``Decimal(0)`` for none).
+    """
+    with _exact():
+        return sum(costs, Decimal(0))
 
 
 def cost_of(usage: Usage, price: ModelPrice) -> Decimal:
-    """Exact cost of ``usage`` at ``price``; every token is billed exactly once.
+    """Exact cost of one call's ``usage`` at ``price``; every token is billed exactly once.
 
     Cached reads and cache writes are parts of ``prompt_tokens`` and reasoning tokens are part
     of ``completion_tokens``, so each part is priced instead of (not on top of) the base rate.
-    No rounding happens here: quantize only for display.
+    No rounding happens here: quantize only for display. Without long-context tiers the cost
+    is linear in usage; with tiers, price each attempt separately and add the costs.
 
     Args:
-        usage: Normalised token counts.
+        usage: Normalised token counts of one call.
         price: Per-token prices.
 
     Returns:
         The cost in US dollars as an exact Decimal.
     """
+    price = price.for_prompt(usage.prompt_tokens)
     cached_price = price.input if price.cached_input is None else price.cached_input
     write_price = price.input if price.cache_write is None else price.cache_write
-    with localcontext() as ctx:
-        # Wide enough that no real bill rounds; if one ever would, fail loudly instead.
-        ctx.prec = 80
-        ctx.traps[Inexact] = True
+    reasoning_price = price.output if price.reasoning is None else price.reasoning
+    with _exact():
         return (
             usage.uncached_prompt_tokens * price.input
             + usage.cached_prompt_tokens * cached_price
             + usage.cache_write_tokens * write_price
-            + usage.completion_tokens * price.output
+            + (usage.completion_tokens - usage.reasoning_tokens) * price.output
+            + usage.reasoning_tokens * reasoning_price
         )
 
 
