@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from web_search import (
     CostEstimate,
     CostRecord,
@@ -82,7 +81,7 @@ def make_client(server: FakeZaiSearchServer, clock: FakeClock, tmp_path: Path) -
     """Build clients against the fake; by default each shares ``tmp_path/cache`` as L2."""
 
     def make(
-        persistent: PersistentCache | None | str = "local",
+        persistent: PersistentCache | str | None = "local",
         *,
         cost_sink: Any = None,
         timeout: float = 5.0,

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import diskcache
 import pytest
-
 from web_search import LocalSearchCache, SearchCache, WebSearchClient, ZaiSearchProvider
 from web_search.testing import FakeZaiSearchServer, Reply
 
@@ -28,7 +27,8 @@ async def test_second_search_is_an_l1_hit(
     assert first == second
     assert server.calls == 1
     assert (stats.l1_hits, stats.l2_hits, stats.misses, stats.upstream_calls) == (1, 0, 1, 1)
-    assert stats.dollars_saved == Decimal("0.01") and stats.dollars_spent == Decimal("0.01")
+    assert stats.dollars_saved == Decimal("0.01")
+    assert stats.dollars_spent == Decimal("0.01")
     assert stats.hit_rate == 0.5
 
 
@@ -52,7 +52,8 @@ async def test_l2_serves_a_new_client_and_l1_ttl_expires(
     async with make_client() as second:  # new process-equivalent: empty L1, same L2
         await second.search("tenant protection act")
         stats = await second.get_cache_stats()
-        assert server.calls == 1 and stats.l2_hits == 1
+        assert server.calls == 1
+        assert stats.l2_hits == 1
         clock.advance(timedelta(minutes=59))
         await second.search("tenant protection act")
         clock.advance(timedelta(minutes=2))  # L1 entry (1 h) gone, L2 (24 h) still fresh
@@ -133,7 +134,8 @@ async def test_corrupt_local_entry_is_a_logged_miss(
     caplog.set_level(logging.WARNING, logger="web_search")
     async with make_client() as client:
         results = await client.search("corrupt me")
-    assert results and server.calls == 2
+    assert results
+    assert server.calls == 2
     assert any("corrupt entry" in r.getMessage() for r in caplog.records)
     async with make_client() as client:  # the re-fetched entry replaced the garbage
         await client.search("corrupt me")
@@ -148,7 +150,8 @@ async def test_100_concurrent_identical_searches_make_one_call(
         answers = await asyncio.gather(*(client.search("coalesce  Me") for _ in range(100)))
         stats = await client.get_cache_stats()
     assert server.calls == 1
-    assert all(a == answers[0] for a in answers) and answers[0]
+    assert all(a == answers[0] for a in answers)
+    assert answers[0]
     assert (stats.misses, stats.coalesced, stats.upstream_calls) == (1, 99, 1)
     assert stats.dollars_saved == Decimal("0.99")
     assert len(sink.settled) == 1
@@ -199,8 +202,10 @@ async def test_cost_sink_gets_one_cent_per_call_and_nothing_for_hits(
     for record in sink.settled:
         assert record.cost == Decimal("0.01")
         assert record.step == "research"
-        assert record.provider == "zai" and record.model == "search-prime"
-        assert record.success and record.metadata["kind"] == "web_search"
+        assert record.provider == "zai"
+        assert record.model == "search-prime"
+        assert record.success
+        assert record.metadata["kind"] == "web_search"
         assert record.timestamp.tzinfo is not None
 
 

@@ -6,7 +6,6 @@ import logging
 from datetime import UTC, date, datetime
 
 import pytest
-
 from web_search import (
     AuthenticationError,
     BadRequestError,
@@ -71,7 +70,10 @@ async def test_recency_mapping(
 async def test_site_operator_and_long_query(
     server: FakeZaiSearchServer, make_client: MakeClient
 ) -> None:
-    long = "fiscal impact of statewide residential rent caps on low income households and landlords site:lao.ca.gov"
+    long = (
+        "fiscal impact of statewide residential rent caps on low income households"
+        " and landlords site:lao.ca.gov"
+    )
     async with make_client(None) as client:
         results = await client.search(long)
     body = server.requests[0].json
@@ -111,7 +113,8 @@ async def test_wildcard_only_is_a_post_filter(
         results = await client.search("budget act", count=50, domains=["*.gov"])
     [request] = server.requests
     assert "search_domain_filter" not in request.json
-    assert results and all(r.url.split("/")[2].endswith(".gov") for r in results)
+    assert results
+    assert all(r.url.split("/")[2].endswith(".gov") for r in results)
 
 
 async def test_duplicates_across_domains_are_merged(
@@ -142,7 +145,8 @@ async def test_429_is_retried_honouring_retry_after(
     assert results
     assert server.calls == 3
     retries = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
-    assert len(retries) == 2 and all("retrying in 0.00 s" in m for m in retries)
+    assert len(retries) == 2
+    assert all("retrying in 0.00 s" in m for m in retries)
 
 
 async def test_429_gives_up_after_three_attempts(
@@ -153,7 +157,9 @@ async def test_429_gives_up_after_three_attempts(
         with pytest.raises(RateLimitError) as info:
             await client.search("always limited")
     assert server.calls == 3
-    assert info.value.status == 429 and info.value.code == "1302" and info.value.retry_after == 0
+    assert info.value.status == 429
+    assert info.value.code == "1302"
+    assert info.value.retry_after == 0
 
 
 async def test_1113_is_not_retried(server: FakeZaiSearchServer, make_client: MakeClient) -> None:
@@ -162,7 +168,8 @@ async def test_1113_is_not_retried(server: FakeZaiSearchServer, make_client: Mak
         with pytest.raises(InsufficientBalanceError) as info:
             await client.search("no money")
     assert server.calls == 1
-    assert info.value.code == "1113" and info.value.status == 429
+    assert info.value.code == "1113"
+    assert info.value.status == 429
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,6 @@ from typing import Any
 import diskcache
 import psycopg
 import pytest
-
 from web_search import (
     CacheStats,
     LocalSearchCache,
@@ -139,7 +138,8 @@ async def test_round_trip_through_search_cache(backend: Backend) -> None:
     await _put(backend.store, "a" * 64, entry)
     got = await cache.persistent_get("a" * 64, NOW)
     assert got == entry
-    assert got is not None and got.results[0].published is not None
+    assert got is not None
+    assert got.results[0].published is not None
     other = backend.fresh()
     assert await SearchCache(other, clock=lambda: NOW).persistent_get("a" * 64, NOW) == entry
     if other is not backend.store:
@@ -150,7 +150,8 @@ async def test_overwrite_replaces(backend: Backend) -> None:
     await _put(backend.store, "b" * 64, _entry("old"))
     await _put(backend.store, "b" * 64, _entry("new"))
     got = await SearchCache(backend.store).persistent_get("b" * 64, NOW)
-    assert got is not None and got.results[0].title == "new"
+    assert got is not None
+    assert got.results[0].title == "new"
 
 
 async def test_expired_entries_are_not_served_and_cleanup_removes_them(backend: Backend) -> None:
