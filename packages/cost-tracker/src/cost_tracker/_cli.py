@@ -1,0 +1,220 @@
+"""The ``cost-tracker`` command: spend reports, exports and database migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cost_tracker._errors import CostTrackerError
+from cost_tracker._models import BreakdownRow
+from cost_tracker._stores.base import CostStore
+from cost_tracker._tracker import CostTracker
+
+__all__ = ["app"]
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="cost-tracker",
+    help="Exact LLM and search spend: reports, exports, migrations.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema (PostgreSQL / Supabase).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console()
+
+
+class GroupByChoice(StrEnum):
+    """Report grouping."""
+
+    model = "model"
+    step = "step"
+    project = "project"
+    day = "day"
+
+
+class FormatChoice(StrEnum):
+    """Export format."""
+
+    csv = "csv"
+    json = "json"
+
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar=["COST_TRACKER_DATABASE_URL", "DATABASE_URL"],
+        help="PostgreSQL URL (default: the local store).",
+        show_default=False,
+    ),
+]
+LocalDir = Annotated[
+    Path | None, typer.Option("--local-dir", help="Directory of the local store (.llm-common).")
+]
+Since = Annotated[str, typer.Option("--since", help="First day, YYYY-MM-DD (inclusive).")]
+Until = Annotated[
+    str | None, typer.Option("--until", help="Last day, YYYY-MM-DD (inclusive; default today).")
+]
+Project = Annotated[
+    str | None, typer.Option("--project", help="Only this project (default: all projects).")
+]
+Zone = Annotated[str, typer.Option("--tz", help="IANA time zone days are counted in.")]
+
+
+def _day(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a YYYY-MM-DD date", param_hint=option) from None
+
+
+def _store(database_url: str | None, local_dir: Path | None) -> CostStore:
+    if database_url:
+        from cost_tracker._stores.postgres import PostgresCostStore
+
+        return PostgresCostStore(database_url, max_size=2)
+    from cost_tracker._stores.local import LocalCostStore
+
+    return LocalCostStore(local_dir)
+
+
+def _run(
+    database_url: str | None,
+    local_dir: Path | None,
+    tz: str,
+    project: str | None,
+    work: Callable[[CostTracker], Awaitable[T]],
+) -> T:
+    async def main() -> T:
+        tracker = CostTracker(
+            _store(database_url, local_dir),
+            tz=tz,
+            project=project or os.environ.get("PROJECT_NAME") or "default",
+            retry_interval=None,
+        )
+        async with tracker:
+            return await work(tracker)
+
+    try:
+        return asyncio.run(main())
+    except CostTrackerError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(code=1) from None
+
+
+def _range(since: str, until: str | None) -> tuple[date, date]:
+    first = _day(since, "--since")
+    last = _day(until, "--until") if until else datetime.now(UTC).date()
+    if last < first:
+        raise typer.BadParameter("--until is before --since", param_hint="--until")
+    return first, last + timedelta(days=1)
+
+
+@app.command()
+def report(
+    since: Since,
+    until: Until = None,
+    by: Annotated[GroupByChoice, typer.Option("--by", help="Group rows by.")] = GroupByChoice.model,
+    project: Project = None,
+    tz: Zone = "UTC",
+    database_url: DatabaseUrl = None,
+    local_dir: LocalDir = None,
+) -> None:
+    """Print spend between two days grouped by model, step, project or day."""
+    start, end = _range(since, until)
+    rows: list[BreakdownRow] = _run(
+        database_url,
+        local_dir,
+        tz,
+        project,
+        lambda t: t.get_cost_breakdown(
+            start, end, by.value, project=project, all_projects=project is None
+        ),
+    )
+    table = Table(title=f"Spend {start.isoformat()} .. {(end - timedelta(days=1)).isoformat()}")
+    table.add_column(by.value)
+    for name in ("calls", "unpriced", "failed", "prompt tok", "completion tok", "cost (USD)"):
+        table.add_column(name, justify="right")
+    for row in rows:
+        table.add_row(
+            row.key if row.key is not None else "—",
+            str(row.calls),
+            str(row.unpriced_calls),
+            str(row.failed_calls),
+            str(row.prompt_tokens),
+            str(row.completion_tokens),
+            f"{row.total_cost:f}",
+        )
+    total = sum((row.total_cost for row in rows), Decimal(0))
+    table.add_section()
+    table.add_row(
+        "total",
+        str(sum(row.calls for row in rows)),
+        str(sum(row.unpriced_calls for row in rows)),
+        str(sum(row.failed_calls for row in rows)),
+        str(sum(row.prompt_tokens for row in rows)),
+        str(sum(row.completion_tokens for row in rows)),
+        f"{total:f}",
+    )
+    console.print(table)
+
+
+@app.command()
+def export(
+    since: Since,
+    until: Until = None,
+    format: Annotated[FormatChoice, typer.Option("--format")] = FormatChoice.csv,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File (default: stdout).")
+    ] = None,
+    project: Project = None,
+    tz: Zone = "UTC",
+    database_url: DatabaseUrl = None,
+    local_dir: LocalDir = None,
+) -> None:
+    """Export the records between two days as CSV or JSON (exact decimal money)."""
+    start, end = _range(since, until)
+    text: str = _run(
+        database_url,
+        local_dir,
+        tz,
+        project,
+        lambda t: t.export(start, end, format.value, project=project, all_projects=project is None),
+    )
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        console.print(f"wrote {output}")
+
+
+@db_app.command("migrate")
+def migrate(database_url: DatabaseUrl = None) -> None:
+    """Apply the db/ migrations (needs the llm-common-db package)."""
+    if not database_url:
+        raise typer.BadParameter(
+            "give --database-url or set DATABASE_URL", param_hint="--database-url"
+        )
+    try:
+        import llm_common_db
+    except ImportError:
+        console.print("[red]error:[/red] migrations need llm-common-db: pip install llm-common-db")
+        raise typer.Exit(code=1) from None
+    try:
+        applied = asyncio.run(llm_common_db.migrate(database_url))
+    except llm_common_db.MigrationError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(code=1) from None
+    console.print(f"applied {len(applied)} migration(s)")
