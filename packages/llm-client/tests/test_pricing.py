@@ -47,6 +47,7 @@ def test_litellm_map_model_is_priced_exactly_in_decimal() -> None:
         ("openrouter/openai/gpt-4o-mini", "gpt-4o-mini"),
         ("openrouter/z-ai/glm-4.6", "zai/glm-4.6"),
         ("openrouter/openai/gpt-4o-mini:nitro", "gpt-4o-mini"),  # routing variant, same model
+        ("openrouter/~z-ai/glm-latest", "zai/glm-latest"),  # OpenRouter's "latest" alias slug
         ("OpenRouter/OpenAI/GPT-4o-mini", "gpt-4o-mini"),
         ("anthropic/claude-sonnet-4-5", "claude-sonnet-4-5"),
         ("openai/gpt-4o-mini", "gpt-4o-mini"),
@@ -100,6 +101,16 @@ def test_the_test_model_is_explicitly_free_from_our_table() -> None:
     cost, source = cost_for(Usage(500, 500), "test")
     assert (cost, source) == (Decimal(0), "llm-client")
     assert type(cost) is Decimal
+
+
+def test_openrouter_latest_alias_follows_litellms_alias_to_the_current_glm() -> None:
+    # OpenRouter lists ~z-ai/glm-latest (GLM 5.3) at $1.40 in, $4.40 out, $0.26 cache read per
+    # 1M; LiteLLM's zai/glm-latest row is an alias of zai/glm-5.3 with the same prices.
+    price = price_for("openrouter/~z-ai/glm-latest")
+    assert price is not None
+    assert per_million(price.input) == Decimal("1.4")
+    assert per_million(price.output) == Decimal("4.4")
+    assert per_million(price.cached_input) == Decimal("0.26")
 
 
 def test_openrouter_free_variant_is_explicitly_zero() -> None:

@@ -204,7 +204,7 @@ def _candidates(model: str) -> tuple[list[str], bool]:
         if variant and variant not in _OPENROUTER_VARIANTS and not free:
             return keys, False
         keys.append(f"openrouter/{base}")
-        vendor, sep, name = base.partition("/")
+        vendor, sep, name = base.removeprefix("~").partition("/")  # "~z-ai/glm-latest": alias
         if not sep:  # "openrouter/gpt-4o" without a vendor
             vendor, name = "", base
     elif not sep:
