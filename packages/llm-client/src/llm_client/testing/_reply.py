@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 
 __all__ = ["Reply", "ReplyKind", "UsageOverride"]
 
@@ -103,7 +103,7 @@ class Reply:
         """Answer with message content that is the JSON encoding of ``obj``.
 
         Args:
-            obj: Any JSON-serialisable value or a Pydantic model instance.
+            obj: Any JSON-serialisable value, Pydantic model instance or list of them.
         """
         return cls(kind="text", content=_dumps(obj))
 
@@ -151,9 +151,7 @@ class Reply:
         return cls(kind="auto")
 
     @classmethod
-    def error(
-        cls, status: int, body: Any = None, *, retry_after: float | str | None = None
-    ) -> Reply:
+    def error(cls, status: int, body: Any = None, retry_after: float | str | None = None) -> Reply:
         """Answer with an HTTP error.
 
         Args:
@@ -252,9 +250,8 @@ class Reply:
 
 
 def _dumps(obj: Any, indent: int | None = None) -> str:
-    if isinstance(obj, BaseModel):
-        return obj.model_dump_json(indent=indent)
-    return json.dumps(obj, indent=indent, ensure_ascii=False, default=str)
+    # to_jsonable_python handles models, lists of models, dates, Decimals and UUIDs alike.
+    return json.dumps(to_jsonable_python(obj), indent=indent, ensure_ascii=False)
 
 
 def _seconds(value: float | str) -> str:

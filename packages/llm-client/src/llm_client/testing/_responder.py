@@ -31,19 +31,19 @@ class RecordedRequest:
     """A chat-completions request as the fake provider received it.
 
     Attributes:
-        path: The URL path, e.g. ``/v1/chat/completions`` or ``/api/paas/v4/chat/completions``.
         model: The ``model`` field of the body.
         messages: The ``messages`` field of the body.
         body: The whole decoded JSON body (``tools``, ``response_format``, ``temperature``...).
         headers: Request headers, names lower-cased, with credentials replaced by
             ``[REDACTED]`` (``Authorization: Bearer [REDACTED]``, ``api-key``, ...).
+        path: The URL path, e.g. ``/v1/chat/completions`` or ``/api/paas/v4/chat/completions``.
     """
 
-    path: str
     model: str
     messages: list[dict[str, Any]]
     body: dict[str, Any]
     headers: dict[str, str]
+    path: str = "/v1/chat/completions"
 
     @property
     def stream(self) -> bool:
@@ -295,11 +295,11 @@ class Responder:
             return _problem(400, "request body must be a JSON object")
         messages = data.get("messages")
         request = RecordedRequest(
-            path=path,
             model=str(data.get("model", "")),
             messages=messages if isinstance(messages, list) else [],
             body=data,
             headers=redact_headers(headers),
+            path=path,
         )
         with self._lock:
             self._requests.append(request)
