@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import warnings
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -41,17 +40,19 @@ BACKENDS = [
 class Backend:
     """A store plus a way to write garbage into its raw storage."""
 
-    def __init__(self, kind: str, store: PersistentCache, tmp: Path, db_url: str | None) -> None:
-        self.kind, self.store, self.tmp, self.db_url = kind, store, tmp, db_url
+    def __init__(
+        self, kind: str, store: PersistentCache, tmp: Path, db_url: str | None, server: Any = None
+    ) -> None:
+        self.kind, self.store, self.tmp, self.db_url, self.server = kind, store, tmp, db_url, server
 
-    def fresh(self) -> PersistentCache:
+    async def fresh(self) -> PersistentCache:
         """A second handle on the same storage (another process would open one)."""
         if self.kind == "local":
             return LocalSearchCache(self.tmp / "store")
         if self.kind == "postgres":
             assert self.db_url
             return PostgresSearchCache(self.db_url)
-        return self.store
+        return await SupabaseSearchCache.connect(self.server.url, self.server.service_key)
 
     def corrupt(self, key: str, payload: Any) -> None:
         if self.kind == "local":
@@ -82,6 +83,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     kind = request.param
     store: PersistentCache
     db_url: str | None = None
+    server: Any = None
     if kind == "local":
         store = LocalSearchCache(tmp_path / "store")
     elif kind == "postgres":
@@ -89,16 +91,9 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         store = PostgresSearchCache(db_url)
     else:
         server = request.getfixturevalue("supabase_server")
-        db_url = (
-            server.db_url if hasattr(server, "db_url") else request.getfixturevalue("postgres_db")
-        )
-        from supabase import acreate_client
-
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"supabase.*")
-            client = await acreate_client(server.url, server.service_key)
-        store = SupabaseSearchCache(client)
-    yield Backend(kind, store, tmp_path, db_url)
+        db_url = server.db_url
+        store = await SupabaseSearchCache.connect(server.url, server.service_key)
+    yield Backend(kind, store, tmp_path, db_url, server if kind == "supabase" else None)
     await store.aclose()
 
 
@@ -140,10 +135,9 @@ async def test_round_trip_through_search_cache(backend: Backend) -> None:
     assert got == entry
     assert got is not None
     assert got.results[0].published is not None
-    other = backend.fresh()
+    other = await backend.fresh()
     assert await SearchCache(other, clock=lambda: NOW).persistent_get("a" * 64, NOW) == entry
-    if other is not backend.store:
-        await other.aclose()
+    await other.aclose()
 
 
 async def test_overwrite_replaces(backend: Backend) -> None:
@@ -222,12 +216,12 @@ async def test_client_shares_the_tier_and_persists_stats(backend: Backend) -> No
     async with FakeZaiSearchServer(api_key=API_KEY) as server:
         provider = ZaiSearchProvider(API_KEY, base_url=server.base_url)
         first = WebSearchClient(
-            provider, SearchCache(backend.fresh(), clock=clock), retry=FAST_RETRY
+            provider, SearchCache(await backend.fresh(), clock=clock), retry=FAST_RETRY
         )
         async with first:
             original = await first.search("shared tier", domains=["lao.ca.gov"])
         second = WebSearchClient(
-            provider, SearchCache(backend.fresh(), clock=clock), retry=FAST_RETRY
+            provider, SearchCache(await backend.fresh(), clock=clock), retry=FAST_RETRY
         )
         async with second:
             assert await second.search("Shared  TIER", domains=["lao.ca.gov"]) == original

@@ -24,12 +24,14 @@ class SupabaseSearchCache:
 
     Args:
         client: A ``supabase.AsyncClient`` authenticated with the service-role key.
+        owns_client: Close the client's HTTP session in ``aclose`` (False: the app owns it).
 
-    Use ``await SupabaseSearchCache.connect(url, service_key)`` to have one created.
+    Use ``await SupabaseSearchCache.connect(url, service_key)`` to have one created (and owned).
     """
 
-    def __init__(self, client: AsyncClient) -> None:
+    def __init__(self, client: AsyncClient, *, owns_client: bool = False) -> None:
         self._client = client
+        self._owns_client = owns_client
 
     def __repr__(self) -> str:
         return "SupabaseSearchCache(<client>)"
@@ -47,7 +49,7 @@ class SupabaseSearchCache:
             raise ConfigurationError(
                 "SupabaseSearchCache needs supabase: install 'web-search[supabase]'"
             ) from exc
-        return cls(await acreate_client(url, service_key))
+        return cls(await acreate_client(url, service_key), owns_client=True)
 
     async def _rpc(self, name: str, params: dict[str, Any]) -> Any:
         response = await self._client.rpc(name, params).execute()
@@ -136,4 +138,6 @@ class SupabaseSearchCache:
         )
 
     async def aclose(self) -> None:
-        """Nothing to close: the client belongs to the app."""
+        """Close the client's HTTP session if this object created the client."""
+        if self._owns_client:
+            await self._client.postgrest.aclose()
