@@ -20,13 +20,17 @@ from conversation_memory import (
 )
 
 
-async def _store(spec: dict[str, Any]) -> MessageStore:
+_roots: list[MessageStore] = []
+
+
+async def _store(spec: dict[str, Any], user_id: str) -> MessageStore:
     if spec["kind"] == "local":
         return LocalMessageStore(spec["path"])
     if spec["kind"] == "postgres":
-        store = PostgresMessageStore(spec["url"], act_as_user=True, max_size=10)
-        await store.open()
-        return store
+        root = PostgresMessageStore(spec["url"], max_size=10)
+        await root.open()
+        _roots.append(root)
+        return root.as_user(user_id)
     from supabase import acreate_client
 
     client = await acreate_client(spec["url"], spec["key"])
@@ -35,7 +39,7 @@ async def _store(spec: dict[str, Any]) -> MessageStore:
 
 
 async def main(job: dict[str, Any]) -> None:
-    store = await _store(job["spec"])
+    store = await _store(job["spec"], job["user_id"])
     client = getattr(store, "_client", None)
     try:
         memory = ConversationMemory(store, job["user_id"], job["conversation_id"])
@@ -43,7 +47,8 @@ async def main(job: dict[str, Any]) -> None:
             *(memory.save_message(role, content) for role, content in job["messages"])
         )
     finally:
-        await store.aclose()
+        for opened in [store, *_roots]:
+            await opened.aclose()
         if client is not None:
             await client.postgrest.aclose()
     sys.stdout.write(json.dumps([m.seq for m in saved]))

@@ -32,6 +32,9 @@ class Backend:
     child_spec: Callable[[str], dict[str, Any]]
     _stores: list[MessageStore] = field(default_factory=list)
     _clients: list[Any] = field(default_factory=list)
+    _roots: list[MessageStore] = field(default_factory=list)
+    url: str | None = None  # owner URL of the database (PostgreSQL and Supabase)
+    server: Any = None  # the PostgREST-compatible server (Supabase)
 
     async def store_for(self, user_id: str) -> MessageStore:
         """A store acting as ``user_id`` (RLS applies on PostgreSQL and Supabase)."""
@@ -50,7 +53,7 @@ class Backend:
         return await self._count(user_id)
 
     async def close(self) -> None:
-        for store in self._stores:
+        for store in [*self._stores, *self._roots]:
             await store.aclose()
         for client in self._clients:  # the app owns Supabase clients, so the test closes them
             await client.postgrest.aclose()
@@ -92,18 +95,25 @@ async def _owner_count(url: str, user_id: str) -> dict[str, int]:
 def _postgres(url: str) -> Backend:
     from llm_common_testkit import rls_conninfo
 
+    roots: list[PostgresMessageStore] = []
+
     async def make(user_id: str | None) -> MessageStore:
         if user_id is None:
             store = PostgresMessageStore(url, max_size=20)
-        else:
-            store = PostgresMessageStore(rls_conninfo(url), act_as_user=True, max_size=20)
-        await store.open()
-        return store
+            await store.open()
+            return store
+        # Non-owner login role; each store below is a per-user view of its own pool.
+        root = PostgresMessageStore(rls_conninfo(url), max_size=20)
+        await root.open()
+        roots.append(root)
+        return root.as_user(user_id)
 
     def spec(user_id: str) -> dict[str, Any]:
         return {"kind": "postgres", "url": rls_conninfo(url)}
 
-    return Backend("postgres", make, lambda user_id: _owner_count(url, user_id), spec)
+    return Backend(
+        "postgres", make, lambda user_id: _owner_count(url, user_id), spec, url=url, _roots=roots
+    )
 
 
 def _supabase(server: Any, url: str) -> Backend:
@@ -131,7 +141,13 @@ def _supabase(server: Any, url: str) -> Backend:
         }
 
     return Backend(
-        "supabase", make, lambda user_id: _owner_count(url, user_id), spec, _clients=clients
+        "supabase",
+        make,
+        lambda user_id: _owner_count(url, user_id),
+        spec,
+        _clients=clients,
+        url=url,
+        server=server,
     )
 
 
@@ -175,3 +191,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if "supabase" in item.nodeid:
             for spec in _SUPABASE_WARNINGS:
                 item.add_marker(pytest.mark.filterwarnings(spec))
+
+
+@pytest.fixture
+async def postgres_backend(postgres_db: str) -> AsyncIterator[Backend]:
+    """The PostgreSQL backend alone."""
+    chosen = _postgres(postgres_db)
+    yield chosen
+    await chosen.close()
+
+
+@pytest.fixture
+async def supabase_backend(postgres_db: str, supabase_server: Any) -> AsyncIterator[Backend]:
+    """The Supabase backend alone."""
+    chosen = _supabase(supabase_server, postgres_db)
+    yield chosen
+    await chosen.close()

@@ -4,18 +4,21 @@ Two modes:
 
 * **owner / service** (default): the connection's role owns or bypasses row-level security;
   use it for server jobs and for apps that authenticate users themselves.
-* **per-user** (``act_as_user=True``): every call runs in a transaction that does what
-  PostgREST does — ``set_config('role', 'authenticated')`` and ``request.jwt.claims`` with the
-  user's id as ``sub`` — so the RLS policies from ``db/`` decide what the call may see and touch.
-  Connect as a non-owner login role (Supabase's ``authenticator``).
+* **per-user** (``store.as_user(user_id)``): a view sharing the pool in which every call runs in
+  a transaction that does what PostgREST does — ``set_config('role', 'authenticated')`` and
+  ``request.jwt.claims`` with that user's id as ``sub`` — so the RLS policies from ``db/`` decide
+  what the call may see and touch, whatever ``user_id`` the caller passes. Connect as a non-owner
+  login role (Supabase's ``authenticator``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
@@ -61,6 +64,16 @@ _SUMMARY_NAMES: Final = (
 )
 
 
+@dataclass
+class _Pool:
+    """The pool and its state, shared by a store and its per-user views."""
+
+    pool: AsyncConnectionPool[Any]
+    owned: bool
+    opened: bool
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
 def _import_pool() -> type[AsyncConnectionPool[Any]]:
     try:
         import psycopg  # noqa: F401
@@ -85,7 +98,6 @@ class PostgresMessageStore:
         pool: AsyncConnectionPool[Any] | None = None,
         min_size: int = 1,
         max_size: int = 10,
-        act_as_user: bool = False,
         user_role: str = "authenticated",
         timeout: float = 10.0,
     ) -> None:
@@ -96,9 +108,7 @@ class PostgresMessageStore:
             pool: An existing psycopg ``AsyncConnectionPool`` to share (the app closes it).
             min_size: Connections kept open.
             max_size: Most connections opened.
-            act_as_user: Run each call as ``user_role`` with the user's id as JWT ``sub``, so
-                row-level security applies.
-            user_role: Database role for per-user calls.
+            user_role: Database role that :meth:`as_user` views switch to.
             timeout: Seconds to wait for a free connection.
 
         Raises:
@@ -107,41 +117,64 @@ class PostgresMessageStore:
         pool_class = _import_pool()
         if pool is None and not conninfo:
             raise ValueError("give a conninfo or a pool")
-        self._own_pool = pool is None
         # prepare_threshold=None: Supabase's transaction pooler breaks server-side prepared
         # statements, and each call here is one function call whose plan Postgres caches anyway.
-        self._pool: AsyncConnectionPool[Any] = pool or pool_class(
-            conninfo or "",
-            min_size=min_size,
-            max_size=max_size,
-            timeout=timeout,
-            open=False,
-            kwargs={"autocommit": True, "prepare_threshold": None},
+        self._shared = _Pool(
+            pool=pool
+            or pool_class(
+                conninfo or "",
+                min_size=min_size,
+                max_size=max_size,
+                timeout=timeout,
+                open=False,
+                kwargs={"autocommit": True, "prepare_threshold": None},
+            ),
+            owned=pool is None,
+            opened=pool is not None,
         )
-        self._act_as_user = act_as_user
         self._user_role = user_role
-        self._opened = not self._own_pool
-        self._open_lock = asyncio.Lock()
+        self._acting_user: str | None = None
+
+    def as_user(self, user_id: object) -> PostgresMessageStore:
+        """A view of this store acting as ``user_id``: row-level security applies to every call.
+
+        The view shares the pool (cheap: make one per request). Whatever ``user_id`` a caller
+        then passes, the database sees this user's claims, so another user's rows are out of
+        reach.
+
+        Args:
+            user_id: The signed-in user's UUID (JWT ``sub``).
+
+        Returns:
+            The per-user view; closing it does not close the pool.
+        """
+        from conversation_memory._models import check_user_id
+
+        view = copy.copy(self)
+        view._acting_user = check_user_id(user_id)
+        return view
 
     def __repr__(self) -> str:
-        mode = "per-user" if self._act_as_user else "owner"
-        return f"PostgresMessageStore(pool={self._pool.name!r}, mode={mode!r})"
+        mode = f"as_user={self._acting_user!r}" if self._acting_user else "owner"
+        return f"PostgresMessageStore(pool={self._shared.pool.name!r}, {mode})"
 
     async def open(self) -> None:
         """Open the pool and wait for its first connection."""
-        async with self._open_lock:
-            if not self._opened:
+        shared = self._shared
+        async with shared.lock:
+            if not shared.opened:
                 try:
-                    await self._pool.open(wait=True)
+                    await shared.pool.open(wait=True)
                 except Exception as exc:
                     raise StoreUnavailableError(f"cannot connect to PostgreSQL: {exc}") from exc
-                self._opened = True
+                shared.opened = True
 
     async def aclose(self) -> None:
-        """Close the pool if this store opened it."""
-        if self._own_pool and self._opened:
-            await self._pool.close()
-            self._opened = False
+        """Close the pool if this store opened it (per-user views never close it)."""
+        shared = self._shared
+        if shared.owned and shared.opened and self._acting_user is None:
+            await shared.pool.close()
+            shared.opened = False
 
     async def __aenter__(self) -> PostgresMessageStore:
         await self.open()
@@ -155,15 +188,15 @@ class PostgresMessageStore:
         import psycopg
         from psycopg_pool import PoolTimeout
 
-        if not self._opened:
+        if not self._shared.opened:
             await self.open()
         try:
-            async with self._pool.connection() as conn:
-                if not self._act_as_user:
+            async with self._shared.pool.connection() as conn:
+                if self._acting_user is None:
                     yield conn
                     return
                 async with conn.transaction():
-                    claims = json.dumps({"sub": user_id, "role": self._user_role})
+                    claims = json.dumps({"sub": self._acting_user, "role": self._user_role})
                     await conn.execute(
                         "select set_config('role', %s, true), "
                         "set_config('request.jwt.claims', %s, true)",
@@ -290,9 +323,7 @@ class PostgresMessageStore:
         )
 
     async def cleanup(self, cutoff: datetime, *, user_id: str | None = None) -> CleanupReceipt:
-        """See :meth:`MessageStore.cleanup`; per-user mode reaches only ``user_id``'s rows."""
-        if self._act_as_user and user_id is None:
-            raise ValueError("a per-user store needs the user_id to act as")
+        """See :meth:`MessageStore.cleanup`; a per-user view reaches only its user's rows."""
         row = await self._one(user_id, "select public.conversation_cleanup(%s)", (cutoff,))
         counts = row[0]
         return CleanupReceipt(
