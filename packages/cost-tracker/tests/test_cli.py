@@ -82,6 +82,9 @@ def test_bad_input_is_a_clear_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["report", "--since", "April", "--local-dir", str(tmp_path)])
     assert result.exit_code != 0
     assert "YYYY-MM-DD" in result.output
-    zone = runner.invoke(app, ["report", "--since", "2026-04-01", "--tz", "Mars/Olympus"])
+    zone = runner.invoke(
+        app,
+        ["report", "--since", "2026-04-01", "--tz", "Mars/Olympus", "--local-dir", str(tmp_path)],
+    )
     assert zone.exit_code == 1
     assert "unknown time zone" in zone.output

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from pydantic import (
     field_serializer,
     field_validator,
 )
+from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from cost_tracker._errors import InvalidRecordError
 
@@ -139,10 +139,11 @@ class CostMetrics(BaseModel):
     @classmethod
     def _json_metadata(cls, value: dict[str, Any]) -> dict[str, Any]:
         try:
-            json.dumps(value, default=str)
-        except (TypeError, ValueError) as exc:
+            # Stored as JSON everywhere: convert once here (sets, datetimes, Decimals...).
+            converted: dict[str, Any] = to_jsonable_python(value)
+        except PydanticSerializationError as exc:
             raise ValueError(f"metadata must be JSON-serialisable: {exc}") from None
-        return value
+        return converted
 
     @field_serializer("cost", when_used="json")
     def _fixed_point(self, value: Decimal | None) -> str | None:
