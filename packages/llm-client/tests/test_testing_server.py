@@ -399,3 +399,37 @@ async def test_async_context_manager_and_restart_safety() -> None:
 
 def _open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
+
+
+def test_sync_clients_and_restart_on_the_same_port() -> None:
+    server = FakeLLMServer(Reply.text("first"), Reply.text("second"))
+    with server, httpx.Client(base_url=server.base_url) as http:
+        port = server.port
+        body = {"model": "m", "messages": USER}
+        assert (
+            http.post("/chat/completions", json=body).json()["choices"][0]["message"]["content"]
+            == "first"
+        )
+    # Restarting binds the same port: a way to simulate a provider outage and recovery.
+    with server, httpx.Client(base_url=server.base_url) as http:
+        assert server.port == port
+        reply = http.post("/chat/completions", json=body).json()
+        assert reply["choices"][0]["message"]["content"] == "second"
+
+
+def test_port_in_use_raises_and_leaks_no_thread() -> None:
+    threads_before = threading.active_count()
+    with FakeLLMServer() as first:
+        with pytest.raises(OSError, match="address already in use"):
+            FakeLLMServer(port=first.port).start()
+        assert threading.active_count() == threads_before + 1
+    assert threading.active_count() == threads_before
+
+
+def test_headers_and_finish_reason_overrides(fake_llm_server: FakeLLMServer) -> None:
+    reply = Reply.text("cut").with_finish_reason("length").with_headers({"X-Request-Id": "abc"})
+    fake_llm_server.script(reply)
+    with httpx.Client(base_url=fake_llm_server.base_url) as http:
+        response = http.post("/chat/completions", json={"model": "m", "messages": USER})
+    assert response.headers["x-request-id"] == "abc"
+    assert response.json()["choices"][0]["finish_reason"] == "length"
