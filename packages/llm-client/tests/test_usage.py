@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from llm_client._errors import LLMClientError
-from llm_client._usage import ModelPrice, Usage, UsageError, cost_of, normalize_usage
+from llm_client._usage import ModelPrice, Usage, UsageError, cost_of, normalize_usage, sum_costs
 from openai.types.completion_usage import CompletionUsage
 
 
@@ -237,3 +237,17 @@ def test_litellm_model_response_usage_for_anthropic(litellm_anthropic_config: An
     )
     # 12 plain + 2000 read + 300 written input tokens, 340 output tokens: each billed once.
     assert cost_of(usage, price) == Decimal("0.006861")
+
+
+def test_sum_costs_is_exact_where_the_default_context_rounds() -> None:
+    costs = [Decimal(10_000), Decimal("1E-24"), Decimal("0.0000011428571428571428")]
+    exact = Decimal("10000.000001142857142857142801")
+    assert sum_costs(costs) == exact
+    assert sum(costs, Decimal(0)) != exact  # Decimal's 28-digit default would have rounded
+    assert sum_costs([]) == Decimal(0)
+    assert type(sum_costs([])) is Decimal
+
+
+def test_money_arithmetic_refuses_floats() -> None:
+    with pytest.raises(TypeError):
+        sum_costs([Decimal("0.1"), 0.2])  # type: ignore[list-item]
