@@ -26,7 +26,7 @@ from ._stores.local import LocalSearchCache
 from ._stores.postgres import PostgresSearchCache
 from ._stores.supabase import SupabaseSearchCache
 from ._tavily import TavilySearchProvider
-from ._types import CacheStats, Recency, SearchResult
+from ._types import CacheStats, Recency, SearchOutcome, SearchResult
 from ._zai import ZaiSearchProvider
 
 __version__ = _version("web-search")
@@ -54,6 +54,7 @@ __all__ = [
     "ResponseFormatError",
     "RetryPolicy",
     "SearchCache",
+    "SearchOutcome",
     "SearchProvider",
     "SearchResult",
     "SearchTimeoutError",

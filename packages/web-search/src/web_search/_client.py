@@ -8,8 +8,8 @@ import os
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from types import TracebackType
 from typing import Any, Literal
 
@@ -30,41 +30,18 @@ from ._errors import (
 from ._merge import merge_results, plan_domain_groups
 from ._provider import ProviderCall, SearchProvider
 from ._query import SearchSpec, clean_query, normalise_domain
+from ._retry import RetryPolicy
 from ._stats import StatsKeeper
 from ._stores.local import LocalSearchCache
 from ._tavily import TavilySearchProvider
-from ._types import CacheStats, SearchResult, normalise_recency
+from ._types import CacheStats, SearchOutcome, SearchResult, normalise_recency
 from ._zai import ZaiSearchProvider
 
 __all__ = ["RetryPolicy", "WebSearchClient", "make_provider"]
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Retries of rate-limited and failed (5xx, connection) calls.
-
-    Attributes:
-        attempts: Attempts in all, the first included (3).
-        initial_wait: First backoff in seconds; doubles per attempt, plus jitter.
-        max_wait: Longest backoff without a ``Retry-After``.
-        max_retry_after: Longest ``Retry-After`` honoured; a longer one fails at once.
-    """
-
-    attempts: int = 3
-    initial_wait: float = 1.0
-    max_wait: float = 8.0
-    max_retry_after: float = 60.0
-
-    def wait(self, state: RetryCallState) -> float:
-        """Seconds before the next attempt: ``Retry-After`` when given, else jittered backoff."""
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, RateLimitError) and exc.retry_after is not None:
-            return float(exc.retry_after)
-        backoff = min(self.max_wait, self.initial_wait * 2.0 ** (state.attempt_number - 1))
-        # Full jitter in the upper half spreads synchronised clients without shrinking waits to 0.
-        return backoff * (0.5 + 0.5 * (uuid.uuid4().int % 1000) / 1000)
+_ZERO = Decimal(0)
 
 
 def make_provider(
@@ -126,7 +103,7 @@ class WebSearchClient:
             timeout=httpx.Timeout(timeout),
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
         )
-        self._inflight: dict[str, asyncio.Task[CacheEntry]] = {}
+        self._inflight: dict[str, asyncio.Task[tuple[CacheEntry, str]]] = {}
         self._stats = StatsKeeper(self.cache)
         self._specs: dict[tuple[Any, ...], SearchSpec] = {}
 
@@ -213,35 +190,57 @@ class WebSearchClient:
             BadRequestError: The provider rejected the parameters.
             SearchTimeoutError: No answer within ``timeout``.
         """
+        return (await self.search_detailed(query, count, domains, recency, step=step)).results
+
+    async def search_detailed(
+        self,
+        query: str,
+        count: int = 10,
+        domains: Sequence[str] | None = None,
+        recency: Literal["1d", "1w", "1m", "1y"] | str | None = None,
+        *,
+        step: str = "research",
+    ) -> SearchOutcome:
+        """Like ``search``, also telling where the answer came from and what it cost or saved.
+
+        Returns:
+            A ``SearchOutcome`` (results, source ``l1``/``l2``/``coalesced``/``upstream``, cost
+            spent by this call, dollars saved by it).
+        """
         spec = self._spec(query, count, domains, recency)
         key = spec.key
         now = self.cache.clock()
         entry = self.cache.memory_get(key, now)
         if entry is not None:
             self._stats.hit("l1", entry.cost)
-            return list(entry.results)
+            return SearchOutcome(list(entry.results), "l1", _ZERO, entry.cost)
         task = self._inflight.get(key)
         if task is not None:
-            entry = await asyncio.shield(task)
-            self._stats.hit("coalesced", entry.cost)
-            return list(entry.results)
+            shared, _ = await asyncio.shield(task)
+            self._stats.hit("coalesced", shared.cost)
+            return SearchOutcome(list(shared.results), "coalesced", _ZERO, shared.cost)
         task = asyncio.get_running_loop().create_task(self._fill(spec, key, now, step))
         self._inflight[key] = task
         task.add_done_callback(lambda done: self._settled(key, done))
-        return list((await asyncio.shield(task)).results)
+        filled, origin = await asyncio.shield(task)
+        if origin == "l2":
+            return SearchOutcome(list(filled.results), "l2", _ZERO, filled.cost)
+        return SearchOutcome(list(filled.results), "upstream", filled.cost, _ZERO)
 
-    def _settled(self, key: str, task: asyncio.Task[CacheEntry]) -> None:
+    def _settled(self, key: str, task: asyncio.Task[tuple[CacheEntry, str]]) -> None:
         if self._inflight.get(key) is task:
             del self._inflight[key]
         if not task.cancelled():
             task.exception()  # consumed here so an unawaited failure is not logged as lost
 
-    async def _fill(self, spec: SearchSpec, key: str, now: datetime, step: str) -> CacheEntry:
+    async def _fill(
+        self, spec: SearchSpec, key: str, now: datetime, step: str
+    ) -> tuple[CacheEntry, str]:
         entry = await self.cache.persistent_get(key, now)
         if entry is not None:
             self.cache.promote(key, entry, spec.recency, now)
             self._stats.hit("l2", entry.cost)
-            return entry
+            return entry, "l2"
         groups = plan_domain_groups(spec.domains, self.provider.max_domains_per_call)
         calls = [
             ProviderCall(spec.query.sent, spec.count, group, spec.recency, f"ws-{uuid.uuid4().hex}")
@@ -261,7 +260,7 @@ class WebSearchClient:
         entry = self.cache.new_entry(results, cost, len(calls), spec.recency, self.cache.clock())
         self._stats.miss(len(calls), cost)
         await self.cache.store(key, entry, spec.recency, spec.query.full, self.provider.name)
-        return entry
+        return entry, "upstream"
 
     def _retryable(self, exc: BaseException) -> bool:
         if isinstance(exc, RateLimitError):

@@ -151,3 +151,21 @@ class CacheStats:
             dollars_spent=self.dollars_spent + other.dollars_spent,
             dollars_saved=self.dollars_saved + other.dollars_saved,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class SearchOutcome:
+    """One search's answer with its provenance.
+
+    Attributes:
+        results: The results (as ``search`` returns them).
+        source: ``l1``, ``l2``, ``coalesced`` (joined an identical search in flight) or
+            ``upstream`` (this call paid for it).
+        cost: Dollars this call spent upstream (0 for every kind of hit).
+        saved: Dollars this call saved by not going upstream.
+    """
+
+    results: list[SearchResult]
+    source: Literal["l1", "l2", "coalesced", "upstream"]
+    cost: Decimal
+    saved: Decimal
