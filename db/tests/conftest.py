@@ -8,17 +8,18 @@ from pathlib import Path
 
 import pytest
 from llm_common_db import default_migrations_dir
-from llm_common_testkit import create_database, drop_database, new_database_name, require_postgres
+from llm_common_testkit import create_database, new_database_name, require_postgres
+from llm_common_testkit._databases import ClonePool
 
 
 @pytest.fixture
-def empty_db() -> Iterator[str]:
-    """URL of a brand-new database with no migration applied; dropped afterwards."""
+def empty_db(_llmc_clones: ClonePool) -> Iterator[str]:
+    """URL of a brand-new database with no migration applied; dropped (in the background) after."""
     admin = require_postgres()
     name = new_database_name("_empty")
     url = create_database(admin, name)
     yield url
-    drop_database(admin, name)
+    _llmc_clones.release(name)
 
 
 @pytest.fixture

@@ -11,7 +11,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from llm_common_testkit import TcpProxy, pg_as_user, pg_as_user_sync, rls_conninfo
+from llm_common_testkit import (
+    TcpProxy,
+    pg_as_user,
+    pg_as_user_sync,
+    postgres_required,
+    rls_conninfo,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -164,8 +170,26 @@ def test_unreachable_postgres_skips_locally(tmp_path: Path) -> None:
     assert "PostgreSQL is not reachable" in result.stdout
 
 
-@pytest.mark.parametrize("env", [{"LLM_COMMON_REQUIRE_POSTGRES": "1"}, {"CI": "true"}])
-def test_unreachable_postgres_fails_when_required(tmp_path: Path, env: dict[str, str]) -> None:
-    result = _run_pytest_without_server(tmp_path, **env)
+def test_unreachable_postgres_fails_when_required(tmp_path: Path) -> None:
+    result = _run_pytest_without_server(tmp_path, LLM_COMMON_REQUIRE_POSTGRES="1")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "PostgreSQL is not reachable" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("env", "required"),
+    [
+        ({}, False),
+        ({"LLM_COMMON_REQUIRE_POSTGRES": "0"}, False),
+        ({"LLM_COMMON_REQUIRE_POSTGRES": "1"}, True),
+        ({"CI": "true"}, True),
+    ],
+)
+def test_required_policy(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], required: bool
+) -> None:
+    for var in _POLICY_VARS:
+        monkeypatch.delenv(var, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert postgres_required() is required

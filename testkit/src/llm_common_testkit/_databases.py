@@ -6,6 +6,8 @@ import contextlib
 import logging
 import os
 import secrets
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import psycopg
 from psycopg import sql
@@ -95,3 +97,49 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+class ClonePool:
+    """Per-test clones of a template: the next one is created ahead, used ones dropped behind.
+
+    ``DROP DATABASE`` forces a checkpoint (hundreds of ms to seconds on a busy server with fsync
+    on), and ``CREATE DATABASE`` costs ~0.1-0.3 s; doing both on worker threads keeps them off
+    the tests' critical path, and concurrent drops share their checkpoints.
+    """
+
+    def __init__(self, admin_url: str, template: str) -> None:
+        self.admin_url = admin_url
+        self.template = template
+        self._executor = ThreadPoolExecutor(max_workers=3, thread_name_prefix="llmc-db")
+        self._ready: deque[Future[str]] = deque()
+        self._drops: list[Future[None]] = []
+
+    def _create(self) -> str:
+        name = new_database_name("_t")
+        create_database(self.admin_url, name, template=self.template)
+        return name
+
+    def acquire(self) -> str:
+        """Return the name of a fresh clone (and start creating the next one)."""
+        if not self._ready:
+            self._ready.append(self._executor.submit(self._create))
+        name = self._ready.popleft().result()
+        self._ready.append(self._executor.submit(self._create))
+        return name
+
+    def release(self, name: str) -> None:
+        """Drop ``name`` in the background (its connections are terminated)."""
+        self._drops = [f for f in self._drops if not f.done() or f.exception() is not None]
+        self._drops.append(self._executor.submit(drop_database, self.admin_url, name))
+
+    def close(self) -> None:
+        """Drop the prefetched clones and wait for every pending drop."""
+        for pending in self._ready:
+            with contextlib.suppress(Exception):
+                self.release(pending.result())
+        self._ready.clear()
+        for future in self._drops:
+            error = future.exception()
+            if error is not None:
+                logger.warning("could not drop a test database: %s", error)
+        self._executor.shutdown(wait=True)

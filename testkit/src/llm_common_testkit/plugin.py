@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ._databases import (
+    ClonePool,
     check_server,
     create_database,
     drop_database,
@@ -78,6 +79,14 @@ def _llmc_template() -> Iterator[tuple[str, str]]:
 
 
 @pytest.fixture(scope="session")
+def _llmc_clones(_llmc_template: tuple[str, str]) -> Iterator[ClonePool]:
+    """Creates per-test clones ahead of time and drops used ones in the background."""
+    pool = ClonePool(*_llmc_template)
+    yield pool
+    pool.close()
+
+
+@pytest.fixture(scope="session")
 def postgres_url(_llmc_template: tuple[str, str]) -> Iterator[str]:
     """URL of a database with every db/ migration applied, shared by the whole session.
 
@@ -92,13 +101,14 @@ def postgres_url(_llmc_template: tuple[str, str]) -> Iterator[str]:
 
 
 @pytest.fixture
-def postgres_db(_llmc_template: tuple[str, str]) -> Iterator[str]:
-    """URL of a private, freshly migrated database for this test; dropped afterwards."""
-    admin, template = _llmc_template
-    name = new_database_name("_t")
-    url = create_database(admin, name, template=template)
-    yield url
-    drop_database(admin, name)
+def postgres_db(_llmc_clones: ClonePool) -> Iterator[str]:
+    """URL of a private, freshly migrated database for this test; dropped afterwards.
+
+    Connections still open to it when the test ends are terminated by the drop.
+    """
+    name = _llmc_clones.acquire()
+    yield replace_url(_llmc_clones.admin_url, dbname=name)
+    _llmc_clones.release(name)
 
 
 @pytest.fixture

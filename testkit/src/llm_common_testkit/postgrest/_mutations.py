@@ -31,7 +31,7 @@ def _idents(names: list[str]) -> sql.Composable:
 async def _finish(
     conn: Conn,
     ctx: Ctx,
-    statement: sql.Composable,
+    statement: sql.Composed,
     params: list[object],
     select: str,
 ) -> Result:
