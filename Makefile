@@ -33,6 +33,22 @@ bench: ## Run every benchmark (prints ratios against in-run baselines)
 build: ## Build every package's wheel and sdist into dist/
 	@for p in $(PACKAGES); do uv build --package $$p --no-sources -o dist || exit 1; done
 
+.PHONY: matrix
+matrix: ## Each package's tests in an env holding only it and its declared deps
+	uv run python scripts/release.py matrix
+
+.PHONY: release-check
+release-check: ## Build all wheels, smoke-install each alone, run the matrix, private-index round trip
+	uv run python scripts/release.py check
+
+.PHONY: sizes
+sizes: ## Measure install size: chat-app combination vs full stack
+	uv run python scripts/release.py sizes
+
+.PHONY: release
+release: ## Release one package: make release NAME=llm-client INDEX=private
+	uv run python scripts/release.py release $(NAME) --index $(or $(INDEX),private)
+
 .PHONY: ci
 ci: ## What CI runs
 	bash .ci/run
