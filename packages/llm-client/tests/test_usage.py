@@ -9,7 +9,10 @@ from typing import Any
 
 import pytest
 from llm_client._errors import LLMClientError
+from llm_client._pricing import cost_for
 from llm_client._usage import ModelPrice, Usage, UsageError, cost_of, normalize_usage, sum_costs
+from llm_client.testing import FakeLLMServer, Reply
+from openai import AsyncOpenAI
 from openai.types.completion_usage import CompletionUsage
 
 
@@ -251,3 +254,35 @@ def test_sum_costs_is_exact_where_the_default_context_rounds() -> None:
 def test_money_arithmetic_refuses_floats() -> None:
     with pytest.raises(TypeError):
         sum_costs([Decimal("0.1"), 0.2])  # type: ignore[list-item]
+
+
+async def test_openrouter_cost_survives_real_http_and_the_openai_sdk(
+    fake_llm_server: FakeLLMServer,
+) -> None:
+    # The cost travels as a JSON number through a real loopback HTTP exchange and the SDK's
+    # parsing, and still comes out as the exact Decimal that was sent.
+    fake_llm_server.script(
+        Reply.text("hi").with_usage(
+            prompt_tokens=1234,
+            completion_tokens=56,
+            cached_tokens=1000,
+            reasoning_tokens=50,
+            cost="0.000123456789",
+        )
+    )
+    async with AsyncOpenAI(
+        base_url=fake_llm_server.openrouter_base_url, api_key="sk-test", max_retries=0
+    ) as client:
+        response = await client.chat.completions.create(
+            model="anthropic/claude-sonnet-4.5", messages=[{"role": "user", "content": "hi"}]
+        )
+    usage, reported = normalize_usage(response.usage)
+    assert usage == Usage(1234, 56, 1000, 50)
+    assert reported == Decimal("0.000123456789")
+    assert type(reported) is Decimal
+    model = "openrouter/anthropic/claude-sonnet-4.5"
+    assert cost_for(usage, model, reported) == (Decimal("0.000123456789"), "provider")
+    # Without the provider's figure the same usage is priced from Anthropic's rates.
+    computed, source = cost_for(usage, model)
+    assert source == "litellm"
+    assert computed == 234 * Decimal("0.000003") + 1000 * Decimal("3E-7") + 56 * Decimal("0.000015")
