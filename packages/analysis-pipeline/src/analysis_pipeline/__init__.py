@@ -21,7 +21,7 @@ from ._errors import (
     RunNotFoundError,
     RunStoreError,
 )
-from ._offline import offline_answer, offline_handler, offline_models, structured_reply
+from ._offline import offline_answer, offline_handler, offline_models, structured_reply, task_of
 from ._offline_search import OfflineSearch
 from ._pipeline import AnalysisPipeline
 from ._progress import ProgressEvent
@@ -84,6 +84,7 @@ __all__ = [
     "offline_models",
     "rollout",
     "structured_reply",
+    "task_of",
 ]
 
 

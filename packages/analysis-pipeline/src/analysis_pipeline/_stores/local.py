@@ -78,6 +78,8 @@ class LocalRunStore:
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         conn.execute("PRAGMA busy_timeout = 30000")
+        # WAL + NORMAL: a crash of the app loses nothing committed; only power loss could.
+        conn.execute("PRAGMA synchronous = NORMAL")
         if not self._ready:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.executescript(_SCHEMA)
