@@ -303,7 +303,7 @@ def _reported_cost(raw: object) -> Decimal | None:
     if _get(raw, "is_byok") is True:
         upstream = _money(_get(_get(raw, "cost_details"), "upstream_inference_cost"))
         if upstream is not None:
-            return cost + upstream
+            return sum_costs((cost, upstream))
     return cost
 
 
