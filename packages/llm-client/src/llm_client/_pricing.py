@@ -19,10 +19,11 @@ import importlib.util
 import logging
 import re
 import threading
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, Final
 
@@ -94,10 +95,8 @@ _overrides_lock = threading.Lock()
 def _dec(value: object) -> Decimal | None:
     """A map/table number as Decimal (ints and Decimal-parsed floats; never via float)."""
     if isinstance(value, Decimal | int | str) and not isinstance(value, bool):
-        try:
+        with suppress(ArithmeticError):
             return Decimal(value)
-        except ArithmeticError:
-            return None
     return None
 
 
@@ -223,10 +222,14 @@ def _lookup(model: str) -> ModelInfo | None:
     stripped = model.strip()
     with _overrides_lock:
         override = _overrides.get(stripped.lower())
-    if override is not None:
-        return override
+    return override if override is not None else _resolve(stripped.lower())
+
+
+@lru_cache(maxsize=4096)
+def _resolve(model: str) -> ModelInfo | None:
+    """Resolve a lower-cased model string through our table, then LiteLLM's map (cached)."""
     table, prices = _own_table(), _litellm_map()
-    keys, free = _candidates(stripped)
+    keys, free = _candidates(model)
     found: ModelInfo | None = None
     for key in keys:
         own = table.get(key)
@@ -256,8 +259,7 @@ def register_model(
 ) -> None:
     """Override (or add) a model's price and context window for this process.
 
-    Fields left None keep what the tables say, so an override can change only the context
-    window. Configuration uses this for models and deals none of the tables know.
+    Fields left None keep what the tables say (e.g. override only the context window).
 
     Args:
         model: Exact model string (case-insensitive) the override applies to.
