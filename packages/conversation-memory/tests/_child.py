@@ -19,7 +19,6 @@ from conversation_memory import (
     SupabaseMessageStore,
 )
 
-
 _roots: list[MessageStore] = []
 
 

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conversation_memory import LocalMessageStore, MessageStore, PostgresMessageStore
 
 _TABLES = ("conversations", "conversation_summaries", "conversation_counters")
@@ -72,7 +71,9 @@ def _local(tmp_path: Path) -> Backend:
     async def count(user_id: str) -> dict[str, int]:
         with sqlite3.connect(path) as db:
             return {
-                t: db.execute(f"SELECT count(*) FROM {t} WHERE user_id = ?", (user_id,)).fetchone()[0]
+                t: db.execute(f"SELECT count(*) FROM {t} WHERE user_id = ?", (user_id,)).fetchone()[
+                    0
+                ]
                 for t in _TABLES
             }
 
@@ -85,7 +86,9 @@ async def _owner_count(url: str, user_id: str) -> dict[str, int]:
     async with await psycopg.AsyncConnection.connect(url) as conn:
         counts = {}
         for table in _TABLES:
-            cursor = await conn.execute(f"select count(*) from {table} where user_id = %s", (user_id,))
+            cursor = await conn.execute(
+                f"select count(*) from {table} where user_id = %s", (user_id,)
+            )
             row = await cursor.fetchone()
             assert row is not None
             counts[table] = row[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import subprocess
 import sys
@@ -12,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conversation_memory import ConversationMemory, StoredMessage
 
 CHILD = Path(__file__).with_name("_child.py")
@@ -30,8 +30,11 @@ async def _run_child(backend: Any, user_id: str, conversation_id: str, messages:
         "messages": messages,
     }
     process = await asyncio.create_subprocess_exec(
-        sys.executable, str(CHILD), json.dumps(job),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        sys.executable,
+        str(CHILD),
+        json.dumps(job),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     out, err = await process.communicate()
     assert process.returncode == 0, err.decode()
@@ -46,7 +49,8 @@ async def test_round_trip_keeps_order_roles_pages_and_counts(backend: Any) -> No
     third = await memory.save_message("system", "User switched page.", page="tax_planning")
 
     assert [first.seq, second.seq, third.seq] == [1, 2, 3]
-    assert first.token_count > 0 and first.created_at.utcoffset() == timedelta(0)
+    assert first.token_count > 0
+    assert first.created_at.utcoffset() == timedelta(0)
     history = await memory.history()
     assert history == [first, second, third]
     assert [m.page for m in history] == ["portfolio", None, "tax_planning"]
@@ -102,8 +106,8 @@ async def test_100_concurrent_writers_lose_nothing_and_never_reorder(backend: An
     history = await memory.history(limit=1000)
     assert len(history) == 100
     assert {m.content for m in history} == expected
-    assert all(a.seq < b.seq for a, b in zip(history, history[1:], strict=False))
-    assert all(a.created_at <= b.created_at for a, b in zip(history, history[1:], strict=False))
+    assert all(a.seq < b.seq for a, b in itertools.pairwise(history))
+    assert all(a.created_at <= b.created_at for a, b in itertools.pairwise(history))
 
 
 async def test_export_holds_everything_and_is_json(backend: Any) -> None:
@@ -125,7 +129,9 @@ async def test_export_holds_everything_and_is_json(backend: Any) -> None:
 async def test_delete_leaves_no_row_of_the_user_and_spares_others(backend: Any) -> None:
     user, other = new_user(), new_user()
     store = await backend.store_for(user)
-    memory = ConversationMemory(store, user, summarizer=_Fixed(), summary_threshold=1, max_messages=2)
+    memory = ConversationMemory(
+        store, user, summarizer=_Fixed(), summary_threshold=1, max_messages=2
+    )
     for i in range(6):
         await memory.save_message("user", f"m{i}")
     assert await memory.summarize() is not None
@@ -144,15 +150,19 @@ async def test_retention_deletes_old_messages_and_summaries_derived_from_them(
 ) -> None:
     user = new_user()
     store = await backend.store_for(user)
-    memory = ConversationMemory(store, user, summarizer=_Fixed(), summary_threshold=1, max_messages=2)
+    memory = ConversationMemory(
+        store, user, summarizer=_Fixed(), summary_threshold=1, max_messages=2
+    )
     old = [await memory.save_message("user", f"old {i}") for i in range(4)]
     summary = await memory.summarize()
-    assert summary is not None and summary.covers_up_to_seq == old[1].seq
+    assert summary is not None
+    assert summary.covers_up_to_seq == old[1].seq
     new = [await memory.save_message("user", f"new {i}") for i in range(3)]
 
     service = await backend.service_store()
     receipt = await service.cleanup(new[0].created_at)
-    assert receipt.messages >= 4 and receipt.summaries >= 1
+    assert receipt.messages >= 4
+    assert receipt.summaries >= 1
     assert [m.content for m in await memory.history()] == ["new 0", "new 1", "new 2"]
     counts = await backend.rows_of(user)
     assert counts == {"conversations": 3, "conversation_summaries": 0, "conversation_counters": 1}
@@ -181,7 +191,9 @@ class _Fixed:
 async def test_summary_versions_are_compare_and_set(backend: Any, version_race: bool) -> None:
     user = new_user()
     store = await backend.store_for(user)
-    memory = ConversationMemory(store, user, "s", summarizer=_Fixed(), summary_threshold=1, max_messages=1)
+    memory = ConversationMemory(
+        store, user, "s", summarizer=_Fixed(), summary_threshold=1, max_messages=1
+    )
     messages = [await memory.save_message("user", f"q{i}") for i in range(3)]
     kwargs = {
         "summary": "text",
@@ -194,9 +206,47 @@ async def test_summary_versions_are_compare_and_set(backend: Any, version_race: 
         *(store.save_summary(user, "s", base_version=0, **kwargs) for _ in range(5))
     )
     winners = [r for r in results if r is not None]
-    assert len(winners) == 1 and winners[0].version == 1
+    assert len(winners) == 1
+    assert winners[0].version == 1
     assert await store.save_summary(user, "s", base_version=0, **kwargs) is None
     second = await store.save_summary(user, "s", base_version=1, **kwargs)
-    assert second is not None and second.version == 2
+    assert second is not None
+    assert second.version == 2
     snapshot = await store.load_context(user, "s", 10)
     assert snapshot.summary == second
+
+
+async def test_failing_provider_and_failing_summariser_do_not_fail_get_context(
+    backend: Any,
+) -> None:
+    from conversation_memory import LLMSummarizer
+    from llm_client import LLMClient, RetryPolicy
+    from llm_client.testing import Reply, TestModel
+
+    user = new_user()
+    model = TestModel(default=Reply.error(503))
+    async with LLMClient(retry=RetryPolicy(max_attempts=1)) as llm:
+        memory = ConversationMemory(
+            await backend.store_for(user),
+            user,
+            max_messages=2,
+            summary_threshold=2,
+            summarizer=LLMSummarizer(llm, model=model),
+            system_prompt="sys",
+        )
+
+        @memory.page_context("portfolio")
+        async def broken(user_id: str) -> str:
+            raise ConnectionError("portfolio service down")
+
+        for i in range(6):
+            await memory.save_message("user" if i % 2 == 0 else "assistant", f"t{i}")
+        context = await memory.get_context(page="portfolio")
+    assert model.request_count == 1
+    assert context == [
+        {"role": "system", "content": "sys"},
+        {"role": "user", "content": "t4"},
+        {"role": "assistant", "content": "t5"},
+    ]
+    assert (await backend.rows_of(user))["conversation_summaries"] == 0
+    assert len(await memory.history()) == 6

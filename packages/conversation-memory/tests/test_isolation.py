@@ -14,9 +14,8 @@ from typing import Any
 
 import psycopg
 import pytest
-from llm_common_testkit import pg_as_user
-
 from conversation_memory import AccessDeniedError, ConversationMemory, StoredMessage
+from llm_common_testkit import pg_as_user
 
 
 class _Fixed:
@@ -51,8 +50,14 @@ async def test_a_cannot_read_write_or_delete_b_through_the_library(rls_backend: 
         await as_b.save_message("user", "forged message in B's name")
     now = datetime.now(UTC)
     forged = await store_a.save_summary(
-        b, "private", base_version=1, summary="forged", covers_up_to_seq=9,
-        covers_from_created_at=now, covers_to_created_at=now, model="x",
+        b,
+        "private",
+        base_version=1,
+        summary="forged",
+        covers_up_to_seq=9,
+        covers_from_created_at=now,
+        covers_to_created_at=now,
+        model="x",
     )
     assert forged is None
     receipt = await as_b.delete()
@@ -115,19 +120,41 @@ async def test_postgrest_with_a_jwt_cannot_touch_b(supabase_backend: Any) -> Non
             assert rows.data == []
             gone = await client.table(table).delete().eq("user_id", b).execute()
             assert gone.data == []
-        changed = await client.table("conversations").update({"content": "x"}).eq("user_id", b).execute()
+        changed = (
+            await client.table("conversations").update({"content": "x"}).eq("user_id", b).execute()
+        )
         assert changed.data == []
         with pytest.raises(APIError) as denied:
-            await client.table("conversations").insert(
-                {"user_id": b, "conversation_id": "private", "seq": 99, "role": "user", "content": "forged"}
-            ).execute()
+            await (
+                client.table("conversations")
+                .insert(
+                    {
+                        "user_id": b,
+                        "conversation_id": "private",
+                        "seq": 99,
+                        "role": "user",
+                        "content": "forged",
+                    }
+                )
+                .execute()
+            )
         assert denied.value.code == "42501"
         with pytest.raises(APIError):
-            await client.table("conversation_summaries").insert(
-                {"user_id": b, "conversation_id": "private", "version": 9, "summary": "forged",
-                 "covers_up_to_seq": 1, "covers_from_created_at": "2026-01-01T00:00:00Z",
-                 "covers_to_created_at": "2026-01-01T00:00:00Z"}
-            ).execute()
+            await (
+                client.table("conversation_summaries")
+                .insert(
+                    {
+                        "user_id": b,
+                        "conversation_id": "private",
+                        "version": 9,
+                        "summary": "forged",
+                        "covers_up_to_seq": 1,
+                        "covers_from_created_at": "2026-01-01T00:00:00Z",
+                        "covers_to_created_at": "2026-01-01T00:00:00Z",
+                    }
+                )
+                .execute()
+            )
         receipt = await client.rpc("conversation_delete_user", {"p_user_id": b}).execute()
         assert receipt.data == {"messages": 0, "summaries": 0, "conversations": 0}
         # Without any JWT (anon key only) nothing is reachable at all.

@@ -76,7 +76,7 @@ class LLMSummarizer:
         *,
         max_words: int = 250,
         max_tokens: int | None = 600,
-        timeout: float | None = None,  # noqa: ASYNC109 - per-attempt HTTP timeout, passed on
+        timeout: float | None = None,
         step: str = "conversation_summary",
         api_base: str | None = None,
     ) -> None:

@@ -164,7 +164,7 @@ class PostgresMessageStore:
         async with shared.lock:
             if not shared.opened:
                 try:
-                    await shared.pool.open(wait=True)
+                    await shared.pool.open(wait=True, timeout=shared.pool.timeout)
                 except Exception as exc:
                     raise StoreUnavailableError(f"cannot connect to PostgreSQL: {exc}") from exc
                 shared.opened = True
