@@ -28,6 +28,15 @@ from ._stores.supabase import SupabaseSearchCache
 from ._tavily import TavilySearchProvider
 from ._types import CacheStats, Recency, SearchOutcome, SearchResult
 from ._zai import ZaiSearchProvider
+from .services import (
+    FinanceSearchService,
+    LegislationSearchService,
+    PlannedQuery,
+    ResearchPackage,
+    ResearchQuery,
+    Source,
+    extract_subject_terms,
+)
 
 __version__ = _version("web-search")
 
@@ -41,16 +50,21 @@ __all__ = [
     "CostEstimate",
     "CostRecord",
     "CostSink",
+    "FinanceSearchService",
     "HttpRequest",
     "InsufficientBalanceError",
     "InvalidQueryError",
+    "LegislationSearchService",
     "LocalSearchCache",
     "PersistentCache",
+    "PlannedQuery",
     "PostgresSearchCache",
     "ProviderCall",
     "ProviderError",
     "RateLimitError",
     "Recency",
+    "ResearchPackage",
+    "ResearchQuery",
     "ResponseFormatError",
     "RetryPolicy",
     "SearchCache",
@@ -59,6 +73,7 @@ __all__ = [
     "SearchResult",
     "SearchTimeoutError",
     "ServerError",
+    "Source",
     "SupabaseSearchCache",
     "TavilySearchProvider",
     "WebSearchClient",
@@ -66,6 +81,7 @@ __all__ = [
     "ZaiSearchProvider",
     "__version__",
     "clean_query",
+    "extract_subject_terms",
     "make_provider",
     "parse_publish_date",
 ]

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["RecordedRequest", "Reply", "generate_results", "normalise_query"]
+__all__ = ["RecordedRequest", "Reply", "generate_results", "invalid_request", "normalise_query"]
 
 ReplyKind = Literal[
     "ok", "rate_limit", "insufficient_balance", "unauthorized", "bad_request", "server_error", "raw"
@@ -202,3 +202,50 @@ def generate_results(
             }
         )
     return results
+
+
+_RECENCY = {"oneDay", "oneWeek", "oneMonth", "oneYear", "noLimit"}
+
+
+def invalid_request(api: str, data: Any) -> dict[str, Any] | None:
+    """The documented validation the real APIs apply (an error body, or None when valid)."""
+
+    def zai_error(message: str) -> dict[str, Any]:
+        return {"error": {"code": "1214", "message": message}}
+
+    if not isinstance(data, dict):
+        return (
+            zai_error("request body is not a JSON object")
+            if api == "zai"
+            else {"detail": {"error": "invalid body"}}
+        )
+    if api == "tavily":
+        ok = isinstance(data.get("query"), str) and data["query"].strip() != ""
+        max_results = data.get("max_results", 5)
+        ok = ok and isinstance(max_results, int) and 0 <= max_results <= 20
+        ok = ok and data.get("time_range") in (
+            None,
+            "day",
+            "week",
+            "month",
+            "year",
+            "d",
+            "w",
+            "m",
+            "y",
+        )
+        return None if ok else {"detail": {"error": "invalid request"}}
+    if not data.get("search_engine"):
+        return zai_error("search_engine parameter not received properly")
+    query = data.get("search_query")
+    if not isinstance(query, str) or not query.strip():
+        return zai_error("search_query parameter not received properly")
+    count = data.get("count", 10)
+    if not isinstance(count, int) or not 1 <= count <= 50:
+        return zai_error("Invalid count parameter")
+    if data.get("search_recency_filter", "noLimit") not in _RECENCY:
+        return zai_error("Invalid search_recency_filter parameter")
+    domain = data.get("search_domain_filter")
+    if domain is not None and (not isinstance(domain, str) or "*" in domain or "," in domain):
+        return zai_error("Invalid search_domain_filter parameter")
+    return None

@@ -18,13 +18,12 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Literal
 
-from ._replies import RecordedRequest, Reply, generate_results, normalise_query
+from ._replies import RecordedRequest, Reply, generate_results, invalid_request, normalise_query
 
 __all__ = ["FakeZaiSearchServer"]
 
 ZAI_PATH = "/api/paas/v4/web_search"
 TAVILY_PATH = "/search"
-_RECENCY = {"oneDay", "oneWeek", "oneMonth", "oneYear", "noLimit"}
 _REASONS = {
     200: "OK",
     400: "Bad Request",
@@ -65,6 +64,9 @@ class FakeZaiSearchServer:
         self._rules: dict[str, Rule] = {}
         self._requests: list[RecordedRequest] = []
         self._per_query: Counter[str] = Counter()
+        self._in_flight = 0
+        self.max_in_flight = 0
+        """Most requests the server was answering at the same moment."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: asyncio.Server | None = None
@@ -161,6 +163,7 @@ class FakeZaiSearchServer:
         with self._lock:
             self._requests.clear()
             self._per_query.clear()
+            self.max_in_flight = 0
             self._queue.clear()
             self._rules.clear()
 
@@ -269,6 +272,21 @@ class FakeZaiSearchServer:
             self._lock.notify_all()
             rule = self._rules.get(record.query)
             reply = self._queue.popleft() if self._queue else None
+        self._in_flight += 1  # only touched on the server loop: no lock needed
+        self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        try:
+            return await self._respond(api, data, record, reply, rule)
+        finally:
+            self._in_flight -= 1
+
+    async def _respond(
+        self,
+        api: Literal["zai", "tavily"],
+        data: Any,
+        record: RecordedRequest,
+        reply: Reply | None,
+        rule: Rule | None,
+    ) -> tuple[int, dict[str, str], bytes]:
         if reply is None and rule is not None:
             reply = rule(record) if callable(rule) else rule
         reply = reply or Reply.ok()
@@ -285,7 +303,7 @@ class FakeZaiSearchServer:
         )
         if reply.kind != "ok":
             return reply.render(api, request_id)
-        problem = _invalid(api, data)
+        problem = invalid_request(api, data)
         if problem:
             return Reply.raw(400, json.dumps(problem).encode()).render(api, request_id)
         assert isinstance(data, dict)
@@ -347,47 +365,3 @@ class FakeZaiSearchServer:
             "response_time": 0.01,
             "request_id": request_id,
         }
-
-
-def _invalid(api: str, data: Any) -> dict[str, Any] | None:
-    """The documented validation the real APIs apply (an error body, or None when valid)."""
-
-    def zai_error(message: str) -> dict[str, Any]:
-        return {"error": {"code": "1214", "message": message}}
-
-    if not isinstance(data, dict):
-        return (
-            zai_error("request body is not a JSON object")
-            if api == "zai"
-            else {"detail": {"error": "invalid body"}}
-        )
-    if api == "tavily":
-        ok = isinstance(data.get("query"), str) and data["query"].strip() != ""
-        max_results = data.get("max_results", 5)
-        ok = ok and isinstance(max_results, int) and 0 <= max_results <= 20
-        ok = ok and data.get("time_range") in (
-            None,
-            "day",
-            "week",
-            "month",
-            "year",
-            "d",
-            "w",
-            "m",
-            "y",
-        )
-        return None if ok else {"detail": {"error": "invalid request"}}
-    if not data.get("search_engine"):
-        return zai_error("search_engine parameter not received properly")
-    query = data.get("search_query")
-    if not isinstance(query, str) or not query.strip():
-        return zai_error("search_query parameter not received properly")
-    count = data.get("count", 10)
-    if not isinstance(count, int) or not 1 <= count <= 50:
-        return zai_error("Invalid count parameter")
-    if data.get("search_recency_filter", "noLimit") not in _RECENCY:
-        return zai_error("Invalid search_recency_filter parameter")
-    domain = data.get("search_domain_filter")
-    if domain is not None and (not isinstance(domain, str) or "*" in domain or "," in domain):
-        return zai_error("Invalid search_domain_filter parameter")
-    return None

@@ -1,0 +1,22 @@
+"""Domain research services built on ``WebSearchClient``."""
+
+from ._keywords import bill_label, extract_subject_terms
+from ._research import PlannedQuery, ResearchPackage, ResearchQuery, Source, run_research
+from .finance import STATE_TAX_SITES, FinanceSearchService
+from .legislation import JURISDICTIONS, LegislationSearchService, SourceProfile, profile_for
+
+__all__ = [
+    "JURISDICTIONS",
+    "STATE_TAX_SITES",
+    "FinanceSearchService",
+    "LegislationSearchService",
+    "PlannedQuery",
+    "ResearchPackage",
+    "ResearchQuery",
+    "Source",
+    "SourceProfile",
+    "bill_label",
+    "extract_subject_terms",
+    "profile_for",
+    "run_research",
+]
