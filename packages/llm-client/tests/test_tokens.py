@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -9,7 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from llm_client._tokens import _encoding, count_tokens, encoding_name_for
+from llm_client._tokens import _encoding, count_tokens, encoding_name_for, load_tokenizer
 
 # The OpenAI cookbook's "How to count tokens with tiktoken" example conversation: the API
 # reported 129 prompt tokens for gpt-4-0613 (cl100k_base) and 124 for gpt-4o (o200k_base).
@@ -62,6 +63,11 @@ COOKBOOK_MESSAGES = [
 )
 def test_known_strings(text: str, model: str | None, expected: int) -> None:
     assert count_tokens(text, model) == expected
+
+
+async def test_tokenizer_can_be_loaded_off_the_event_loop() -> None:
+    await asyncio.to_thread(load_tokenizer, "gpt-4o")
+    assert count_tokens("hello world", "gpt-4o") == 2
 
 
 def test_encodings_decode_back_to_the_input() -> None:

@@ -57,6 +57,8 @@ def test_zero_is_empty_and_usage_is_immutable() -> None:
 def test_adding_something_that_is_not_usage_is_a_type_error() -> None:
     with pytest.raises(TypeError):
         Usage(1, 1) + 1  # type: ignore[operator]
+    with pytest.raises(TypeError):
+        Decimal(0) + Usage(1, 1)  # type: ignore[operator]
 
 
 def test_openai_chat_completion_usage_dict() -> None:

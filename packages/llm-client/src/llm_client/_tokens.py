@@ -27,7 +27,7 @@ from llm_client._errors import LLMClientError
 if TYPE_CHECKING:
     import tiktoken
 
-__all__ = ["TokenizerUnavailableError", "count_tokens", "encoding_name_for"]
+__all__ = ["TokenizerUnavailableError", "count_tokens", "encoding_name_for", "load_tokenizer"]
 
 _URL: Final = "https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
 # sha256 of each rank file as published by OpenAI (the same hashes tiktoken checks).
@@ -114,6 +114,22 @@ def _encoding(name: str) -> tiktoken.Encoding:
         encoding = _load_encoding(name)
         _encodings.setdefault(name, encoding)
     return _encodings[name]
+
+
+def load_tokenizer(model: str | None = None) -> None:
+    """Load (and cache) the tokenizer for ``model`` now rather than on the first count.
+
+    Loading takes a few hundred milliseconds of CPU; async callers can run this once in a
+    worker thread (``await asyncio.to_thread(load_tokenizer, model)``) so the first
+    :func:`count_tokens` does not block their event loop.
+
+    Args:
+        model: Model whose encoding to load; None loads the default ``cl100k_base``.
+
+    Raises:
+        TokenizerUnavailableError: If the bundled tokenizer files are missing.
+    """
+    _encoding(encoding_name_for(model))
 
 
 def encoding_name_for(model: str | None) -> str:

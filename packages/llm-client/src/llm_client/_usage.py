@@ -117,7 +117,7 @@ class Usage:
 
     def __radd__(self, other: object) -> Usage:
         # Lets sum(usages) work: sum starts from the int 0.
-        if other == 0:
+        if type(other) is int and other == 0:
             return self
         if isinstance(other, Usage):
             return other + self
