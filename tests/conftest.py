@@ -79,11 +79,10 @@ async def make_stack(
     tmp_path: Path, llm_server: Any, search_server: Any
 ) -> AsyncIterator[MakeStack]:
     """Build pipeline stacks: LLMClient + WebSearchClient reporting to one CostTracker."""
+    from analysis_pipeline import AnalysisPipeline, LocalRunStore, PipelineConfig
     from cost_tracker import CostTracker, LocalCostStore
     from llm_client import LLMClient, LLMConfig, ProviderSettings, RetryPolicy
     from web_search import SearchCache, WebSearchClient
-
-    from analysis_pipeline import AnalysisPipeline, LocalRunStore, PipelineConfig
 
     opened: list[Any] = []
 

@@ -13,9 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from llm_client import count_tokens
-from llm_client.testing import RecordedRequest, Reply
-
 from analysis_pipeline import (
     BudgetRefusedError,
     PipelineConfig,
@@ -25,6 +22,8 @@ from analysis_pipeline import (
     task_of,
 )
 from analysis_pipeline._condense import split_sections
+from llm_client import count_tokens
+from llm_client.testing import RecordedRequest, Reply
 
 DATA = Path(__file__).resolve().parent.parent / "../shared/data/bills"  # never copied in
 ANALYST = "openai/gpt-4o-mini"  # the stack's generate model (see conftest.make_stack)
@@ -66,7 +65,8 @@ async def test_every_real_bill_runs_end_to_end(
     stack = await make_stack()
     text = bill_text(bill_id)
     result = await stack.pipeline.run(bill_id, text, jurisdiction)
-    assert result.passed and result.rounds == 1
+    assert result.passed
+    assert result.rounds == 1
     assert result.analysis.impacts, "every real bill touches some cost of living"
     known = {s.id for s in result.analysis.sources} | {"BILL"}
     assert all(set(i.cited_source_ids) <= known for i in result.analysis.impacts)
@@ -91,12 +91,14 @@ async def test_review_fail_then_refine_then_pass(make_stack: MakeStack, llm_serv
     assert [s.key for s in result.steps] == [
         "research", "generate", "review:1", "refine:1", "review:2"
     ]  # fmt: skip
-    assert result.passed and result.rounds == 2
+    assert result.passed
+    assert result.rounds == 2
     refine = [r for r in llm_server.requests if task_of(r.messages) == "refine-analysis"]
     assert len(refine) == 1
     assert "wages: effect on covered workers' pay" in refine[0].messages[-1]["content"]
     steps = await stack.pipeline.store.list_steps(result.run_id)
-    assert steps[2].output["passed"] is False and steps[4].output["passed"] is True
+    assert steps[2].output["passed"] is False
+    assert steps[4].output["passed"] is True
     assert (await stack.step_costs())["refine"].calls == 1
 
 
@@ -109,9 +111,11 @@ async def test_reviewer_contradiction_counts_as_failed(
     stack = await make_stack()
     result = await stack.pipeline.run("CA-AB1228-2023", bill_text("CA-AB1228-2023"), "California")
     first = (await stack.pipeline.store.list_steps(result.run_id))[2]
-    assert first.key == "review:1" and first.output["passed"] is True
+    assert first.key == "review:1"
+    assert first.output["passed"] is True
     assert "refine:1" in [s.key for s in result.steps]  # the "pass" was not trusted
-    assert result.passed and result.review.factual_errors == []
+    assert result.passed
+    assert result.review.factual_errors == []
 
 
 async def test_outage_then_resume_pays_for_nothing_twice(
@@ -126,9 +130,11 @@ async def test_outage_then_resume_pays_for_nothing_twice(
     stack = await make_stack()
     with pytest.raises(PipelineRunError) as failed:
         await stack.pipeline.run("CA-SB1020-2022", bill_text("CA-SB1020-2022"), "California")
-    assert failed.value.step == "review" and "ServerError" in failed.value.reason
+    assert failed.value.step == "review"
+    assert "ServerError" in failed.value.reason
     run = await stack.pipeline.store.get_run(failed.value.run_id)
-    assert run.status == "failed" and run.error
+    assert run.status == "failed"
+    assert run.error
     steps = await stack.pipeline.store.list_steps(run.id)
     assert [(s.key, s.status) for s in steps] == [
         ("research", "completed"), ("generate", "completed"), ("review:1", "failed")
@@ -163,7 +169,8 @@ async def test_budget_refusal_fails_the_run_with_a_clear_reason(
         await stack.pipeline.run("CA-AB1482-2019", bill_text("CA-AB1482-2019"), "California")
     assert "budget refused" in refused.value.reason
     run = await stack.pipeline.store.get_run(refused.value.run_id)
-    assert run.status == "failed" and "budget refused" in (run.error or "")
+    assert run.status == "failed"
+    assert "budget refused" in (run.error or "")
     spent = sum((r.total_cost for r in (await stack.step_costs()).values()), Decimal(0))
     assert spent <= budget
 
@@ -176,7 +183,8 @@ async def test_long_bill_on_an_8k_model_is_condensed_not_truncated(
     text = bill_text("CA-AB2097-2022")
     assert count_tokens(text) > 8192
     result = await stack.pipeline.run("CA-AB2097-2022", text, "California")
-    assert result.condensed and result.passed
+    assert result.condensed
+    assert result.passed
     condense = next(s for s in await stack.pipeline.store.list_steps(result.run_id)
                     if s.key == "condense")  # fmt: skip
     refs = [c.ref for c in split_sections(text)]

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from analysis_pipeline import LocalRunStore, RunStore
 
 BILLS = Path(__file__).resolve().parents[3] / "../shared/data/bills"
@@ -27,9 +26,8 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         yield pg
         await pg.aclose()
         return
-    from supabase import acreate_client
-
     from analysis_pipeline import SupabaseRunStore
+    from supabase import acreate_client
 
     server: Any = request.getfixturevalue("supabase_server")
     with warnings.catch_warnings():

@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
 from analysis_pipeline._cli import app
+from typer.testing import CliRunner
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples/bills/EX-AB0042-2026.txt"
 runner = CliRunner()
@@ -37,10 +36,13 @@ def test_run_offline_then_list_show_score_compare(tmp_path: Path) -> None:
     assert (tmp_path / ".llm-common" / "pipeline.sqlite3").exists()  # the default local store
 
     listed = runner.invoke(app, ["runs", "--json"])
-    assert listed.exit_code == 0 and json.loads(listed.stdout)[0]["id"] == run_id
+    assert listed.exit_code == 0
+    assert json.loads(listed.stdout)[0]["id"] == run_id
 
     shown = runner.invoke(app, ["show", run_id])
-    assert shown.exit_code == 0 and "review:1" in shown.stdout and "PASSED" in shown.stdout
+    assert shown.exit_code == 0
+    assert "review:1" in shown.stdout
+    assert "PASSED" in shown.stdout
 
     scored = runner.invoke(app, ["score", run_id, "0.8"])
     assert scored.exit_code == 0
@@ -48,7 +50,8 @@ def test_run_offline_then_list_show_score_compare(tmp_path: Path) -> None:
     compared = runner.invoke(app, ["compare", "--step", "generate", "--csv", "cmp.csv", "--json"])
     assert compared.exit_code == 0
     rows = json.loads(compared.stdout)
-    assert rows[0]["model"] == "offline-analyst" and rows[0]["mean_quality"] == 0.8
+    assert rows[0]["model"] == "offline-analyst"
+    assert rows[0]["mean_quality"] == 0.8
     assert (tmp_path / "cmp.csv").read_text().startswith("model,step,runs")
 
 

@@ -9,9 +9,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
 from analysis_pipeline import (
     InvalidInputError,
     LocalRunStore,
@@ -21,6 +18,8 @@ from analysis_pipeline import (
     comparison_csv,
 )
 from analysis_pipeline._compare import percentile
+from hypothesis import given
+from hypothesis import strategies as st
 
 T0 = datetime(2026, 11, 2, tzinfo=UTC)
 
@@ -41,7 +40,7 @@ async def _log(
             model=model,
             cost=Decimal(cost),
             latency_ms=100.0 * (i + 1),
-        )  # fmt: skip
+        )
     )
     return run
 
@@ -60,17 +59,20 @@ async def test_compare_per_model(tmp_path: Path) -> None:
     rows = await compare_models(store, T0 - timedelta(days=1), T0 + timedelta(days=1), "generate")
     by = {r.model: r for r in rows}
     assert [r.model for r in rows] == ["a", "b"]
-    assert by["a"].runs == 5 and by["a"].completed == 4
+    assert by["a"].runs == 5
+    assert by["a"].completed == 4
     assert by["a"].pass_rate == 0.75
     assert by["a"].mean_review_score == pytest.approx(0.65)
-    assert by["a"].mean_quality == pytest.approx(0.7) and by["a"].scored_runs == 2
+    assert by["a"].mean_quality == pytest.approx(0.7)
+    assert by["a"].scored_runs == 2
     assert by["a"].mean_cost == Decimal("0.01")
     assert by["a"].p50_latency_ms == 200.0
     assert by["b"].mean_run_cost == Decimal("0.06")
     window = await compare_models(store, T0 + timedelta(minutes=5), None, "generate")
     assert [r.model for r in window] == ["b"]
     parsed = list(csv.DictReader(io.StringIO(comparison_csv(rows))))
-    assert parsed[0]["model"] == "a" and parsed[0]["pass_rate"] == "0.75"
+    assert parsed[0]["model"] == "a"
+    assert parsed[0]["pass_rate"] == "0.75"
 
 
 async def test_unknown_step(tmp_path: Path) -> None:
@@ -82,5 +84,6 @@ async def test_unknown_step(tmp_path: Path) -> None:
 def test_percentile_is_bounded_and_monotone(values: list[float], q: float) -> None:
     p = percentile(values, q)
     assert min(values) <= p <= max(values) or p == pytest.approx(min(values))
-    assert percentile(values, 0) == min(values) and percentile(values, 100) == max(values)
+    assert percentile(values, 0) == min(values)
+    assert percentile(values, 100) == max(values)
     assert percentile(values, q) <= percentile(values, min(q + 10, 100)) + 1e-6

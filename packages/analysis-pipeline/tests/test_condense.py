@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from llm_client import count_tokens
-
 from analysis_pipeline import ChunkExtraction
 from analysis_pipeline._condense import (
     Chunk,
@@ -15,6 +13,7 @@ from analysis_pipeline._condense import (
     split_chunks,
     split_sections,
 )
+from llm_client import count_tokens
 
 BILLS = Path(__file__).resolve().parents[3] / "../shared/data/bills"
 
@@ -45,7 +44,7 @@ def test_bill_without_markers_falls_back_to_windows() -> None:
     text = " ".join(f"Sentence number {i} says something about fees." for i in range(600))
     chunks = split_chunks(text, 300, _count)
     assert len(chunks) > 5
-    assert chunks[0].ref == "Bill text (part 1/%d)" % len(chunks)
+    assert chunks[0].ref == f"Bill text (part 1/{len(chunks)})"
     assert all(_count(c.text) <= 300 for c in chunks)
 
 

@@ -7,9 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from llm_client import LLMClient, RetryPolicy
-from llm_client.testing import RecordedRequest, Reply, TestModel
-
 from analysis_pipeline import (
     AnalysisPipeline,
     InvalidInputError,
@@ -22,6 +19,8 @@ from analysis_pipeline import (
     offline_handler,
     structured_reply,
 )
+from llm_client import LLMClient, RetryPolicy
+from llm_client.testing import RecordedRequest, Reply, TestModel
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples/bills/EX-AB0042-2026.txt"
 
@@ -90,15 +89,19 @@ async def test_run_logs_every_step_and_cites_only_known_sources(llm: Any, tmp_pa
         {"research": analyst, "generate": analyst, "review": _reviewer()},
         progress=events.append,
     )
-    assert result.passed and result.rounds == 1
+    assert result.passed
+    assert result.rounds == 1
     assert [s.key for s in result.steps] == ["research", "generate", "review:1"]
     amounts = {str(i.magnitude.amount) for i in result.analysis.impacts if i.magnitude}
     assert {"500", "12"} <= amounts  # the bill's own figures
     known = {s.id for s in result.analysis.sources} | {"BILL"}
     assert all(set(i.cited_source_ids) <= known for i in result.analysis.impacts)
     run = await pipeline.store.get_run(result.run_id)
-    assert run.status == "completed" and run.review_passed and run.rounds == 1
-    assert run.models["review"] == ["reviewer"] and run.models["generate"] == ["analyst"]
+    assert run.status == "completed"
+    assert run.review_passed
+    assert run.rounds == 1
+    assert run.models["review"] == ["reviewer"]
+    assert run.models["generate"] == ["analyst"]
     steps = await pipeline.store.list_steps(result.run_id)
     assert [s.status for s in steps] == ["completed"] * 3
     assert {e.kind for e in events} >= {"started", "finished", "searching"}
@@ -112,7 +115,8 @@ async def test_passed_with_factual_errors_counts_as_failed(llm: Any, tmp_path: P
         {"research": analyst, "generate": analyst, "review": reviewer},
     )  # fmt: skip
     assert [s.key for s in result.steps][-3:] == ["review:1", "refine:1", "review:2"]
-    assert result.passed and result.score == 0.9
+    assert result.passed
+    assert result.score == 0.9
 
 
 async def test_stops_when_the_score_stops_improving(llm: Any, tmp_path: Path) -> None:
@@ -134,7 +138,8 @@ async def test_keeps_the_best_scoring_analysis(llm: Any, tmp_path: Path) -> None
         {"research": analyst, "generate": analyst, "review": reviewer},
     )  # fmt: skip
     assert result.analysis.summary == "draft"
-    assert result.score == 0.6 and result.review.score == 0.4  # the last review is reported
+    assert result.score == 0.6
+    assert result.review.score == 0.4
 
 
 async def test_failure_then_resume_reuses_completed_steps(llm: Any, tmp_path: Path) -> None:
@@ -149,7 +154,8 @@ async def test_failure_then_resume_reuses_completed_steps(llm: Any, tmp_path: Pa
     run_id = failure.value.run_id
     assert failure.value.step == "review"
     run = await pipeline.store.get_run(run_id)
-    assert run.status == "failed" and "ServerError" in (run.error or "")
+    assert run.status == "failed"
+    assert "ServerError" in (run.error or "")
     before = analyst.request_count
     result = await pipeline.resume(run_id, {"research": analyst, "generate": analyst,
                                             "review": _reviewer()})  # fmt: skip
@@ -163,12 +169,15 @@ async def test_failure_then_resume_reuses_completed_steps(llm: Any, tmp_path: Pa
 async def test_model_choice_precedence(llm: Any, tmp_path: Path) -> None:
     pipeline = _pipeline(llm, tmp_path, models={"generate": ["from-config"], "review": "rev"})
     chains = await pipeline.resolve_models()
-    assert chains["generate"] == ["from-config"] and chains["refine"] == ["from-config"]
+    assert chains["generate"] == ["from-config"]
+    assert chains["refine"] == ["from-config"]
     await pipeline.store.set_model_config("generate", ["from-store", "fallback"])
     chains = await pipeline.resolve_models()
-    assert chains["generate"] == ["from-store", "fallback"] and chains["review"] == ["rev"]
+    assert chains["generate"] == ["from-store", "fallback"]
+    assert chains["review"] == ["rev"]
     chains = await pipeline.resolve_models({"generate": "explicit"})
-    assert chains["generate"] == ["explicit"] and chains["condense"] == ["explicit"]
+    assert chains["generate"] == ["explicit"]
+    assert chains["condense"] == ["explicit"]
 
 
 @pytest.mark.parametrize(

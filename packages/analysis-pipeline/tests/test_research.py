@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from llm_client import count_tokens
-
 from analysis_pipeline import SourceRef
 from analysis_pipeline._research import canonical_url, dedupe_sources, fit_sources, merge_queries
+from llm_client import count_tokens
 
 
 def _src(url: str, snippet: str = "s") -> SourceRef:

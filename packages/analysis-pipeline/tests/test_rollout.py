@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from analysis_pipeline import InvalidInputError, RolloutFlag, rollout
 from hypothesis import given
 from hypothesis import strategies as st
-
-from analysis_pipeline import InvalidInputError, RolloutFlag, rollout
 
 
 @given(st.text(min_size=1), st.floats(min_value=0, max_value=100))

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-
 from analysis_pipeline import (
     InvalidInputError,
     RunNotFoundError,
@@ -106,8 +105,10 @@ async def test_steps_upsert_by_key_and_keep_order(store: RunStore) -> None:
     await store.save_step(failed)
     steps = await store.list_steps(run.id)
     assert [s.key for s in steps] == ["research", "generate", "review:1", "refine:1", "review:2"]
-    assert steps[2].output == {"i": 2} and steps[2].cost == Decimal("0.002")
-    assert steps[-1].status == "failed" and steps[-1].error == "ServerError: 500"
+    assert steps[2].output == {"i": 2}
+    assert steps[2].cost == Decimal("0.002")
+    assert steps[-1].status == "failed"
+    assert steps[-1].error == "ServerError: 500"
 
 
 async def test_quality_score(store: RunStore) -> None:
