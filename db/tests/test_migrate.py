@@ -112,7 +112,7 @@ async def test_failing_file_rolls_back_and_is_not_recorded(
     assert "29990101000000_bad.sql" in str(info.value)
     versions = [v for v, _ in _recorded(empty_db)]
     assert "29990101000000" not in versions
-    assert len(versions) == len(discover_migrations())  # the good files before it stay applied
+    assert versions == ["20261124000000", "20261124000400"]  # the good files stay applied
     with psycopg.connect(empty_db) as conn:
         assert conn.execute("select to_regclass('half_done')").fetchone() == (None,)
 
@@ -133,3 +133,12 @@ def test_misnamed_and_duplicate_files_are_rejected(migrations_copy: Path) -> Non
 async def test_unreachable_database_raises_operational_error() -> None:
     with pytest.raises(psycopg.OperationalError):
         await migrate("postgresql://postgres@127.0.0.1:1/postgres", connect_timeout=1)
+
+
+async def test_file_that_commits_is_refused(empty_db: str, migrations_copy: Path) -> None:
+    (migrations_copy / "29990101000000_commits.sql").write_text(
+        "create table t1 (id int);\ncommit;\ncreate table t2 (id int);\n"
+    )
+    with pytest.raises(MigrationFileError, match="BEGIN/COMMIT/ROLLBACK"):
+        await migrate(empty_db, migrations_copy)
+    assert "29990101000000" not in [v for v, _ in _recorded(empty_db)]

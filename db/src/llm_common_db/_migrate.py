@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import psycopg
+from psycopg.pq import TransactionStatus
 
 from ._errors import ChecksumMismatchError, MigrationFailedError, MigrationFileError
 
@@ -214,6 +215,13 @@ async def migrate(
                     raise MigrationFailedError(
                         migration.version, migration.name, exc.sqlstate, str(exc).strip()
                     ) from exc
+                if conn.info.transaction_status != TransactionStatus.INTRANS:
+                    # A COMMIT/ROLLBACK inside the file ended our transaction: whatever ran
+                    # after it is not atomic with the bookkeeping row, so refuse loudly.
+                    raise MigrationFileError(
+                        f"{migration.filename} ended the migration's transaction; files must "
+                        "not contain BEGIN/COMMIT/ROLLBACK (each file already runs in one)"
+                    )
                 await conn.execute(
                     "insert into public.llm_common_schema_migrations (version, name, checksum)"
                     " values (%s, %s, %s)",
