@@ -7,10 +7,14 @@ from dataclasses import replace
 from decimal import Decimal
 from fractions import Fraction
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from llm_client._pricing import cost_for, estimate_cost, price_for, register_model
 from llm_client._usage import ModelPrice, Usage, cost_of, normalize_usage, sum_costs
+
+# No per-example deadline: the first example also loads LiteLLM's price map, and CI machines
+# are shared; speed is measured in bench/, not here.
+relaxed = settings(deadline=None)
 
 # Per-token prices as providers publish them: up to 12 decimal places, at most $0.01 a token.
 per_token = st.decimals(min_value=Decimal(0), max_value=Decimal("0.01"), places=12, allow_nan=False)
@@ -57,6 +61,7 @@ def fraction_cost(usage: Usage, price: ModelPrice) -> Fraction:
     )
 
 
+@relaxed
 @given(usages(), prices())
 def test_cost_is_exact_decimal_arithmetic(usage: Usage, price: ModelPrice) -> None:
     cost = cost_of(usage, price)
@@ -64,6 +69,7 @@ def test_cost_is_exact_decimal_arithmetic(usage: Usage, price: ModelPrice) -> No
     assert Fraction(cost) == fraction_cost(usage, price)
 
 
+@relaxed
 @given(usages(), prices(), st.data())
 def test_moving_tokens_into_the_cache_changes_cost_by_the_discount_only(
     usage: Usage, price: ModelPrice, data: st.DataObject
@@ -82,6 +88,7 @@ def test_moving_tokens_into_the_cache_changes_cost_by_the_discount_only(
     assert difference == moved * (Fraction(price.input) - Fraction(cached_price))
 
 
+@relaxed
 @given(usages(), prices(), st.data())
 def test_reasoning_tokens_inside_completion_never_change_cost(
     usage: Usage, price: ModelPrice, data: st.DataObject
@@ -97,6 +104,7 @@ def test_reasoning_tokens_inside_completion_never_change_cost(
     assert cost_of(same_output, price) == cost_of(usage, price)
 
 
+@relaxed
 @given(usages(), usages(), usages())
 def test_usage_addition_is_a_monoid(a: Usage, b: Usage, c: Usage) -> None:
     assert (a + b) + c == a + (b + c)
@@ -106,6 +114,7 @@ def test_usage_addition_is_a_monoid(a: Usage, b: Usage, c: Usage) -> None:
     assert (a + b).total_tokens == a.total_tokens + b.total_tokens
 
 
+@relaxed
 @given(st.lists(usages(max_tokens=10**7), max_size=8), prices())
 def test_total_of_attempts_equals_sum_of_per_attempt_costs(
     attempts: list[Usage], price: ModelPrice
@@ -117,6 +126,7 @@ def test_total_of_attempts_equals_sum_of_per_attempt_costs(
     assert all(type(c) is Decimal for c in per_attempt)
 
 
+@relaxed
 @given(
     st.lists(
         st.tuples(usages(max_tokens=10**6), st.none() | per_token),
@@ -147,6 +157,7 @@ def test_attempt_costs_with_mixed_sources_add_up(
     assert Fraction(sum_costs(costs)) == expected
 
 
+@relaxed
 @given(usages(max_tokens=10**6), prices())
 def test_estimate_is_an_upper_bound_of_the_real_cost(usage: Usage, price: ModelPrice) -> None:
     register_model("property-test-model", price=price)
@@ -156,6 +167,7 @@ def test_estimate_is_an_upper_bound_of_the_real_cost(usage: Usage, price: ModelP
     assert cost_of(usage, price) <= estimate
 
 
+@relaxed
 @given(usages(), prices(), any_price, st.data())
 def test_separate_reasoning_rate_moves_cost_by_exactly_the_rate_difference(
     usage: Usage, price: ModelPrice, reasoning_rate: Decimal, data: st.DataObject
@@ -170,6 +182,7 @@ def test_separate_reasoning_rate_moves_cost_by_exactly_the_rate_difference(
     ) * (Fraction(reasoning_rate) - Fraction(price.output))
 
 
+@relaxed
 @given(usages(), prices(), prices(), st.integers(0, 10**9))
 def test_long_context_tier_prices_the_whole_call(
     usage: Usage, base: ModelPrice, long: ModelPrice, threshold: int
@@ -185,6 +198,7 @@ token_counts = st.integers(min_value=0, max_value=10**8)
 maybe_missing = st.none() | token_counts
 
 
+@relaxed
 @given(token_counts, st.data())
 def test_openai_shaped_usage_normalises_to_the_same_numbers(
     prompt: int, data: st.DataObject
@@ -205,6 +219,7 @@ def test_openai_shaped_usage_normalises_to_the_same_numbers(
     assert reported is None
 
 
+@relaxed
 @given(
     token_counts,
     token_counts,
@@ -231,6 +246,7 @@ def test_openrouter_cost_arrives_as_a_json_number_and_stays_exact(
     assert reported == Decimal(repr(cost))
 
 
+@relaxed
 @given(token_counts, token_counts, maybe_missing, maybe_missing, st.data())
 def test_anthropic_raw_usage_adds_cache_tokens_to_the_prompt(
     input_tokens: int,
@@ -250,6 +266,7 @@ def test_anthropic_raw_usage_adds_cache_tokens_to_the_prompt(
     assert reported is None
 
 
+@relaxed
 @given(token_counts, token_counts, token_counts, token_counts)
 def test_litellm_anthropic_shape_matches_the_raw_anthropic_shape(
     input_tokens: int, output_tokens: int, read: int, write: int
