@@ -83,6 +83,7 @@ async def make_stack(
     from cost_tracker import CostTracker, LocalCostStore
     from llm_client import LLMClient, LLMConfig, ProviderSettings, RetryPolicy
     from web_search import SearchCache, WebSearchClient
+    from web_search.services import LegislationSearchService
 
     opened: list[Any] = []
 
@@ -109,7 +110,8 @@ async def make_stack(
         opened.extend([search, llm, tracker])
         base = config or PipelineConfig()
         base.models = {"research": [ANALYST], "generate": [ANALYST], "review": [REVIEWER]}
-        pipeline = AnalysisPipeline(llm, search, tracker, LocalRunStore(tmp_path), config=base)
+        service = LegislationSearchService(search)
+        pipeline = AnalysisPipeline(llm, service, tracker, LocalRunStore(tmp_path), config=base)
         return Stack(pipeline, tracker, llm, search)
 
     yield make

@@ -119,13 +119,9 @@ async def _pipeline(
 
 
 def _legislation_service(client: Any) -> Any:
-    try:
-        import web_search
+    from web_search.services import LegislationSearchService
 
-        service = getattr(web_search, "LegislationSearchService", None)
-    except ImportError:  # pragma: no cover - web-search is a dependency
-        service = None
-    return client if service is None else service(client)
+    return LegislationSearchService(client)
 
 
 def _parse_models(**given: str | None) -> dict[str, list[str]]:

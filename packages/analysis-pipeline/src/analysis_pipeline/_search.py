@@ -65,13 +65,14 @@ def install_metering(search: Any) -> None:
 def to_source(result: Any) -> SourceRef:
     """Convert a web-search ``SearchResult`` (or any object with title/url/snippet) to a source."""
     published = getattr(result, "published_raw", None) or getattr(result, "published", None)
+    found_by = getattr(result, "queries", None) or (getattr(result, "query", None),)
     return SourceRef(
         id="S0",
         url=str(result.url),
         title=str(getattr(result, "title", "") or ""),
         snippet=str(getattr(result, "snippet", "") or ""),
         published=None if published is None else str(published),
-        query=getattr(result, "query", None) or None,
+        query=found_by[0] or None,
     )
 
 
@@ -104,10 +105,15 @@ async def run_searches(
     token = _METER.set(meter)
     try:
         if hasattr(search, "search_exhaustively"):
+            extra = list(extra_queries)
+            plan = getattr(search, "plan", None)
+            if plan is not None:
+                on_progress(0, len(plan(bill_id, bill_text, jurisdiction, extra)))
+            # Costs arrive through the client's MeteringSink (package.cost would count twice).
             package = await search.search_exhaustively(
-                bill_id, bill_text, jurisdiction, extra_queries=list(extra_queries)
+                bill_id, bill_text, jurisdiction, extra_queries=extra, concurrency=concurrency
             )
-            queries = [str(q) for q in getattr(package, "queries", extra_queries)]
+            queries = [str(getattr(q, "text", q)) for q in package.queries]
             meter.searches += len(queries)
             on_progress(len(queries), len(queries))
             return queries, [to_source(r) for r in package.sources]
