@@ -109,6 +109,17 @@ async def test_empty_results_are_cached_for_a_shorter_time(
     assert server.calls_for("popular") == 1
 
 
+async def test_filtered_to_nothing_keeps_the_normal_ttl(
+    server: FakeZaiSearchServer, make_client: MakeClient, clock: FakeClock
+) -> None:
+    server.on_query("no gov here", Reply.ok([{"title": "t", "link": "https://example.com/1"}]))
+    async with make_client() as client:
+        assert await client.search("no gov here", domains=["*.gov"]) == []
+        clock.advance(timedelta(minutes=50))  # past the empty TTL: upstream did find something
+        assert await client.search("no gov here", domains=["*.gov"]) == []
+    assert server.calls == 1
+
+
 @pytest.mark.parametrize(
     "garbage",
     [

@@ -82,6 +82,7 @@ class CacheEntry:
         calls: Upstream calls it took.
         stored_at: When it was fetched.
         expires_at: When the persistent tier stops serving it.
+        short_lived: Upstream found nothing: kept only for the (shorter) empty TTL.
     """
 
     results: tuple[SearchResult, ...]
@@ -89,6 +90,7 @@ class CacheEntry:
     calls: int
     stored_at: datetime
     expires_at: datetime
+    short_lived: bool = False
 
     def to_payload(self, key: str) -> dict[str, Any]:
         """Versioned JSON-ready payload (``published`` is re-derived from the raw date)."""
@@ -99,6 +101,7 @@ class CacheEntry:
             "calls": self.calls,
             "stored_at": self.stored_at.isoformat(),
             "expires_at": self.expires_at.isoformat(),
+            "short_lived": self.short_lived,
             "results": [r.model_dump(mode="json", exclude={"published"}) for r in self.results],
         }
 
@@ -234,7 +237,7 @@ class SearchCache:
 
     def promote(self, key: str, entry: CacheEntry, recency: Recency | None, now: datetime) -> None:
         """Put an entry into the in-process tier for at most its remaining persistent life."""
-        ttl = self.policy.ttl(self.policy.memory_ttl, recency, not entry.results)
+        ttl = self.policy.ttl(self.policy.memory_ttl, recency, entry.short_lived)
         self.memory.put(key, entry, min(entry.expires_at, now + ttl))
 
     def new_entry(
@@ -244,10 +247,16 @@ class SearchCache:
         calls: int,
         recency: Recency | None,
         now: datetime,
+        *,
+        upstream_empty: bool | None = None,
     ) -> CacheEntry:
-        """A fresh entry whose persistent expiry follows the policy."""
-        ttl = self.policy.ttl(self.policy.persistent_ttl, recency, not results)
-        return CacheEntry(tuple(results), cost, calls, now, now + ttl)
+        """A fresh entry whose persistent expiry follows the policy.
+
+        ``upstream_empty`` (default: no results) selects the short TTL for empty answers.
+        """
+        short = (not results) if upstream_empty is None else upstream_empty
+        ttl = self.policy.ttl(self.policy.persistent_ttl, recency, short)
+        return CacheEntry(tuple(results), cost, calls, now, now + ttl, short)
 
     async def store(
         self, key: str, entry: CacheEntry, recency: Recency | None, query: str, provider: str

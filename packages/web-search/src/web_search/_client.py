@@ -105,7 +105,7 @@ class WebSearchClient:
         )
         self._inflight: dict[str, asyncio.Task[tuple[CacheEntry, str]]] = {}
         self._stats = StatsKeeper(self.cache)
-        self._specs: dict[tuple[Any, ...], SearchSpec] = {}
+        self._specs: dict[tuple[Any, ...], tuple[SearchSpec, str]] = {}
 
     def __repr__(self) -> str:
         return f"WebSearchClient(provider={self.provider!r}, cache={self.cache.persistent!r})"
@@ -140,11 +140,16 @@ class WebSearchClient:
 
     def _spec(
         self, query: str, count: int, domains: Sequence[str] | None, recency: str | None
-    ) -> SearchSpec:
-        memo = (query, count, tuple(domains or ()), recency)
-        spec = self._specs.get(memo)
-        if spec is not None:
-            return spec
+    ) -> tuple[SearchSpec, str]:
+        try:
+            memo = (query, count, tuple(domains) if domains else (), recency)
+            known = self._specs.get(memo)
+        except TypeError:
+            raise InvalidQueryError(
+                "query, count, domains and recency must be plain values"
+            ) from None
+        if known is not None:
+            return known
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 50:
             raise InvalidQueryError(f"count must be an integer from 1 to 50, not {count!r}")
         if isinstance(domains, str):
@@ -156,8 +161,9 @@ class WebSearchClient:
         )
         if len(self._specs) > 4096:
             self._specs.clear()
-        self._specs[memo] = spec
-        return spec
+        # Memoised with its key: the in-process hit path then costs two dict lookups.
+        known = self._specs[memo] = (spec, spec.key)
+        return known
 
     async def search(
         self,
@@ -190,7 +196,12 @@ class WebSearchClient:
             BadRequestError: The provider rejected the parameters.
             SearchTimeoutError: No answer within ``timeout``.
         """
-        return (await self.search_detailed(query, count, domains, recency, step=step)).results
+        spec, key = self._spec(query, count, domains, recency)
+        entry = self.cache.memory.get(key, self.cache.clock())
+        if entry is not None:
+            self._stats.hit("l1", entry.cost)
+            return list(entry.results)
+        return (await self._lookup(spec, key, step)).results
 
     async def search_detailed(
         self,
@@ -207,10 +218,12 @@ class WebSearchClient:
             A ``SearchOutcome`` (results, source ``l1``/``l2``/``coalesced``/``upstream``, cost
             spent by this call, dollars saved by it).
         """
-        spec = self._spec(query, count, domains, recency)
-        key = spec.key
+        spec, key = self._spec(query, count, domains, recency)
+        return await self._lookup(spec, key, step)
+
+    async def _lookup(self, spec: SearchSpec, key: str, step: str) -> SearchOutcome:
         now = self.cache.clock()
-        entry = self.cache.memory_get(key, now)
+        entry = self.cache.memory.get(key, now)
         if entry is not None:
             self._stats.hit("l1", entry.cost)
             return SearchOutcome(list(entry.results), "l1", _ZERO, entry.cost)
@@ -256,8 +269,17 @@ class WebSearchClient:
                 raise group_error.exceptions[0] from None
             answers = [(g, t.result()) for g, t in zip(groups, tasks, strict=True)]
         results = merge_results(answers, spec.domains, spec.count)
+        # Only an upstream "nothing found" is transient; post-filtering everything away is not.
+        upstream_empty = not any(found for _, found in answers)
         cost = self.provider.price_per_call * len(calls)
-        entry = self.cache.new_entry(results, cost, len(calls), spec.recency, self.cache.clock())
+        entry = self.cache.new_entry(
+            results,
+            cost,
+            len(calls),
+            spec.recency,
+            self.cache.clock(),
+            upstream_empty=upstream_empty,
+        )
         self._stats.miss(len(calls), cost)
         await self.cache.store(key, entry, spec.recency, spec.query.full, self.provider.name)
         return entry, "upstream"

@@ -24,6 +24,7 @@ __all__ = ["FakeZaiSearchServer"]
 
 ZAI_PATH = "/api/paas/v4/web_search"
 TAVILY_PATH = "/search"
+STATS_PATH = "/_fake/stats"
 _REASONS = {
     200: "OK",
     400: "Bad Request",
@@ -158,6 +159,25 @@ class FakeZaiSearchServer:
         with self._lock:
             return self._per_query[normalise_query(query)]
 
+    def stats(self) -> dict[str, int]:
+        """Counters, also served as JSON at ``GET /_fake/stats`` for other processes.
+
+        ``distinct_calls`` counts different request bodies (``request_id`` ignored): equal to
+        ``calls`` when no paid call was ever repeated.
+        """
+        with self._lock:
+            bodies = {
+                json.dumps({k: v for k, v in r.json.items() if k != "request_id"}, sort_keys=True)
+                if isinstance(r.json, dict)
+                else repr(r.json)
+                for r in self._requests
+            }
+            return {
+                "calls": len(self._requests),
+                "distinct_calls": len(bodies),
+                "max_in_flight": self.max_in_flight,
+            }
+
     def reset(self) -> None:
         """Forget recorded requests, queued replies and rules."""
         with self._lock:
@@ -244,6 +264,8 @@ class FakeZaiSearchServer:
         self, method: str, path: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
         api: Literal["zai", "tavily"]
+        if method == "GET" and path == STATS_PATH:
+            return 200, {}, json.dumps(self.stats()).encode()
         if method == "POST" and path == ZAI_PATH:
             api = "zai"
         elif method == "POST" and path == TAVILY_PATH:
