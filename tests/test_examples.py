@@ -1,0 +1,107 @@
+"""The two FastAPI examples, driven through FastAPI's test client (offline, in a temp dir)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import uuid
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_BILL = (ROOT / "examples/bills/EX-AB0042-2026.txt").read_text()
+
+
+def _load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"examples_{name}", ROOT / f"examples/{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for key in ("OPENROUTER_API_KEY", "ZAI_API_KEY", "LLM_CLIENT_CONFIG"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("LLM_COMMON_DIR", str(tmp_path / "project"))
+
+
+def _admin(monkeypatch: pytest.MonkeyPatch, percent: str) -> TestClient:
+    monkeypatch.setenv("USE_NEW_LLM_FRAMEWORK_PERCENTAGE", percent)
+    monkeypatch.delenv("USE_NEW_LLM_FRAMEWORK", raising=False)
+    app: FastAPI = _load("affordabot_admin").create_app()
+    return TestClient(app)
+
+
+def _analyze(client: TestClient, bill_id: str) -> Any:
+    body = {"bill_id": bill_id, "bill_text": EXAMPLE_BILL, "jurisdiction": "Exampleland"}
+    return client.post("/admin/analyze", json=body)
+
+
+def test_admin_runs_the_pipeline_in_the_new_arm_and_reports(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with _admin(monkeypatch, "100") as client:
+        done = _analyze(client, "EX-AB0042-2026")
+        assert done.status_code == 200, done.text
+        data = done.json()
+        assert data["framework"] == "new"
+        assert data["passed"] is True
+        amounts = {i["magnitude"]["amount"] for i in data["analysis"]["impacts"] if i["magnitude"]}
+        assert "500" in amounts
+        run_id = data["run_id"]
+        assert client.post(f"/admin/runs/{run_id}/score", json={"quality": 0.9}).status_code == 200
+        assert client.get("/admin/runs").json()[0]["quality_score"] == 0.9
+        report = client.get("/admin/models/compare", params={"step": "generate"}).json()
+        assert report[0]["model"] == "offline-analyst"
+        assert report[0]["mean_quality"] == 0.9
+        csv = client.get("/admin/models/compare", params={"format": "csv"})
+        assert csv.headers["content-type"].startswith("text/csv")
+        assert csv.text.splitlines()[1].startswith("offline-analyst,generate,1,")
+        switched = client.put("/admin/models/review", json={"models": ["zai/glm-4.6"]})
+        assert switched.status_code == 200
+        assert client.put("/admin/models/summarise", json={"models": ["x"]}).status_code == 422
+        assert (
+            client.post(f"/admin/runs/{uuid.uuid4()}/score", json={"quality": 1}).status_code == 404
+        )
+
+
+def test_admin_rollout_is_sticky_per_bill(monkeypatch: pytest.MonkeyPatch) -> None:
+    with _admin(monkeypatch, "0") as client:
+        legacy = _analyze(client, "EX-AB0042-2026").json()
+        assert legacy["framework"] == "legacy"
+    with _admin(monkeypatch, "50") as client:
+        arms = {b: _analyze(client, b).json()["framework"] for b in ("A-1", "B-2", "C-3", "D-4")}
+        again = {b: _analyze(client, b).json()["framework"] for b in arms}
+        assert arms == again
+
+
+def test_chat_keeps_history_and_injects_page_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    chat = _load("prime_radiant_chat")
+    user, other = str(uuid.uuid4()), str(uuid.uuid4())
+    chat.PORTFOLIOS[user] = "Holdings: 10 VTI, 5 BND; cash $2,000."
+    with TestClient(chat.app) as client:
+        first = client.post("/chat", json={"user_id": user, "message": "How am I doing?",
+                                           "page": "portfolio"})  # fmt: skip
+        assert first.status_code == 200, first.text
+        context = first.json()["context"]
+        assert context[0]["role"] == "system"
+        assert any("10 VTI" in m["content"] for m in context)
+        second = client.post("/chat", json={"user_id": user, "message": "And taxes?"})
+        texts = [m["content"] for m in second.json()["context"]]
+        assert "How am I doing?" in texts
+        assert "And taxes?" in texts
+        assert not any("10 VTI" in t for t in texts)  # no page, no page context
+        history = client.get("/chat/history", params={"user_id": user}).json()
+        assert [m["role"] for m in history] == ["user", "assistant", "user", "assistant"]
+        assert client.get("/chat/history", params={"user_id": other}).json() == []
+        bad = client.post("/chat", json={"user_id": "not-a-uuid", "message": "hi"})
+        assert bad.status_code == 422
