@@ -22,22 +22,21 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 # This script is named like the package it measures: keep bench/ off the import path.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import psycopg  # noqa: E402
-from llm_common_db import migrate  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-
 from conversation_memory import (  # noqa: E402
     ConversationMemory,
     LocalMessageStore,
     PostgresMessageStore,
 )
+from llm_common_db import migrate  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
 
 console = Console(width=120)
 ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -64,23 +63,6 @@ async def _time_async(call: Callable[[], Awaitable[object]], samples: int) -> li
     return timings
 
 
-def _filler(rows: int, user_rows: int) -> Iterator[tuple[object, ...]]:
-    """Rows of other users: conversations of 1,000 messages each."""
-    now = int(time.time() * 1_000_000)
-    for i in range(rows - user_rows):
-        user = str(uuid.UUID(int=2 + i // 1000))
-        yield (
-            user,
-            CONVERSATION,
-            i % 1000 + 1,
-            "user" if i % 2 == 0 else "assistant",
-            CONTENT,
-            None,
-            32,
-            now,
-        )
-
-
 # -- local ------------------------------------------------------------------------------------
 
 
@@ -91,10 +73,14 @@ async def bench_local(rows: int, user_rows: int) -> dict[str, float]:
         store = LocalMessageStore(path)
         started = time.perf_counter()
         with sqlite3.connect(path) as db:
-            db.executemany(
+            # Other users' rows, generated inside SQLite (a recursive CTE) in one transaction.
+            db.execute(
                 "INSERT INTO conversations (user_id, conversation_id, seq, role, content, page, "
-                "token_count, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                _filler(rows, user_rows),
+                "token_count, created_at) "
+                "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ? - 1) "
+                "SELECT printf('00000000-0000-0000-0000-%012x', 2 + i / 1000), ?, i % 1000 + 1, "
+                "CASE WHEN i % 2 = 0 THEN 'user' ELSE 'assistant' END, ?, NULL, 32, ? FROM n",
+                (rows - user_rows, CONVERSATION, CONTENT, int(time.time() * 1_000_000)),
             )
             now = int(time.time() * 1_000_000)
             db.executemany(
@@ -164,14 +150,16 @@ async def _load_postgres(url: str, rows: int, user_rows: int) -> None:
             (CONVERSATION, CONTENT, rows - user_rows),
         )
         # The measured user's history, through COPY.
-        async with conn.cursor() as cursor:
-            async with cursor.copy(
+        async with (
+            conn.cursor() as cursor,
+            cursor.copy(
                 "copy conversations (user_id, conversation_id, seq, role, content, token_count) "
                 "from stdin"
-            ) as copy:
-                for seq in range(1, user_rows + 1):
-                    role = "user" if seq % 2 else "assistant"
-                    await copy.write_row((TARGET, CONVERSATION, seq, role, CONTENT, 32))
+            ) as copy,
+        ):
+            for seq in range(1, user_rows + 1):
+                role = "user" if seq % 2 else "assistant"
+                await copy.write_row((TARGET, CONVERSATION, seq, role, CONTENT, 32))
         await conn.execute(
             "insert into conversation_counters (user_id, conversation_id, last_seq) "
             "select user_id, conversation_id, max(seq) from conversations group by 1, 2"
@@ -219,6 +207,12 @@ async def bench_postgres(rows: int, user_rows: int) -> dict[str, float]:
             await admin.execute(f'drop database if exists "{name}" with (force)')
 
 
+async def _writer(queue: asyncio.Queue[int], memories: list[ConversationMemory]) -> None:
+    while not queue.empty():
+        i = queue.get_nowait()
+        await memories[i % len(memories)].save_message("user", f"message {i}: {CONTENT}")
+
+
 async def _throughput(store: PostgresMessageStore) -> dict[str, float]:
     """save_message/s with 20 concurrent writers: 200 users' conversations, then one hot one."""
     result = {}
@@ -228,14 +222,8 @@ async def _throughput(store: PostgresMessageStore) -> dict[str, float]:
         queue: asyncio.Queue[int] = asyncio.Queue()
         for i in range(total):
             queue.put_nowait(i)
-
-        async def writer() -> None:
-            while not queue.empty():
-                i = queue.get_nowait()
-                await memories[i % users].save_message("user", f"message {i}: {CONTENT}")
-
         started = time.perf_counter()
-        await asyncio.gather(*(writer() for _ in range(20)))
+        await asyncio.gather(*(_writer(queue, memories) for _ in range(20)))
         result[label] = total / (time.perf_counter() - started)
     return result
 

@@ -36,11 +36,7 @@ from conversation_memory._models import (
     StoredMessage,
     Summary,
 )
-from conversation_memory._stores._rows import (
-    message_from_json,
-    snapshot_from_json,
-    summary_from_json,
-)
+from conversation_memory._stores._rows import message_from_json, summary_from_json
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -74,6 +70,16 @@ class _Pool:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
+_LATEST_SUMMARY: Final = (
+    f"select {', '.join(_SUMMARY_NAMES)} from public.conversation_summaries "  # noqa: S608
+    "where user_id = %s and conversation_id = %s order by version desc limit 1"
+)
+_RECENT: Final = (
+    f"select {_COLUMNS} from public.conversations "  # noqa: S608
+    "where user_id = %s and conversation_id = %s order by seq desc limit %s"
+)
+
+
 def _import_pool() -> type[AsyncConnectionPool[Any]]:
     try:
         import psycopg  # noqa: F401
@@ -100,6 +106,7 @@ class PostgresMessageStore:
         max_size: int = 10,
         user_role: str = "authenticated",
         timeout: float = 10.0,
+        prepare_threshold: int | None = 5,
     ) -> None:
         """Configure the store; the pool opens on first use (or ``async with``).
 
@@ -110,6 +117,8 @@ class PostgresMessageStore:
             max_size: Most connections opened.
             user_role: Database role that :meth:`as_user` views switch to.
             timeout: Seconds to wait for a free connection.
+            prepare_threshold: psycopg's server-side prepared statement threshold; pass None
+                behind a transaction pooler (Supabase's port 6543, PgBouncer in transaction mode).
 
         Raises:
             MissingExtraError: If psycopg / psycopg-pool are not installed.
@@ -117,8 +126,6 @@ class PostgresMessageStore:
         pool_class = _import_pool()
         if pool is None and not conninfo:
             raise ValueError("give a conninfo or a pool")
-        # prepare_threshold=None: Supabase's transaction pooler breaks server-side prepared
-        # statements, and each call here is one function call whose plan Postgres caches anyway.
         self._shared = _Pool(
             pool=pool
             or pool_class(
@@ -127,7 +134,7 @@ class PostgresMessageStore:
                 max_size=max_size,
                 timeout=timeout,
                 open=False,
-                kwargs={"autocommit": True, "prepare_threshold": None},
+                kwargs={"autocommit": True, "prepare_threshold": prepare_threshold},
             ),
             owned=pool is None,
             opened=pool is not None,
@@ -241,12 +248,20 @@ class PostgresMessageStore:
 
     async def load_context(self, user_id: str, conversation_id: str, limit: int) -> ContextSnapshot:
         """See :meth:`MessageStore.load_context`."""
-        row = await self._one(
-            user_id,
-            "select public.conversation_context(%s, %s, %s)",
-            (user_id, conversation_id, limit),
+        # Two plain indexed SELECTs sent in one round trip (pipeline mode): cheaper than the
+        # jsonb-building conversation_context() function, which PostgREST clients use instead.
+        async with self._conn(user_id) as conn:
+            async with conn.pipeline():
+                summary_cursor = await conn.execute(_LATEST_SUMMARY, (user_id, conversation_id))
+                message_cursor = await conn.execute(_RECENT, (user_id, conversation_id, limit))
+            summary_row = await summary_cursor.fetchone()
+            rows = await message_cursor.fetchall()
+        return ContextSnapshot(
+            summary=summary_from_json(dict(zip(_SUMMARY_NAMES, summary_row, strict=True)))
+            if summary_row
+            else None,
+            recent=[message_from_json(dict(zip(_NAMES, r, strict=True))) for r in reversed(rows)],
         )
-        return snapshot_from_json(row[0])
 
     async def history(
         self, user_id: str, conversation_id: str, limit: int, before_seq: int | None
