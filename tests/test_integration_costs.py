@@ -356,8 +356,9 @@ async def test_fifty_concurrent_calls_against_a_budget_of_n_estimates_send_exact
             for _ in range(calls)
         ]
         pending: set[asyncio.Task[Any]] = set(tasks)
-        while calls - len(pending) < calls - fits:  # wait for the refusals to come back
-            _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        async with asyncio.timeout(60):  # a granted surplus would never finish: fail, not hang
+            while calls - len(pending) < calls - fits:  # wait for the refusals to come back
+                _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
         await asyncio.to_thread(llm_fake.wait_for_hangs, fits)
         assert llm_fake.request_count == fits
         assert llm_fake.hanging == fits

@@ -8,6 +8,7 @@ before it is sent; breakdowns partition the whole spend exactly.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import traceback
@@ -217,6 +218,32 @@ async def test_a_budget_refusal_stops_the_upstream_call(
         status = await tracker.budget_status()
     assert len(records) == 3
     assert (status.spent, status.reserved, status.open_reservations) == (3 * CENT, 0, 0)
+
+
+async def test_a_search_abandoned_in_flight_leaves_no_reservation_behind(
+    zai: FakeZaiSearchServer, tmp_path: Path
+) -> None:
+    tracker = CostTracker(
+        LocalCostStore(tmp_path / "c"),
+        daily_budget=Decimal("1"),
+        project="search-cancel",
+        outbox_path=tmp_path / "o",
+        retry_interval=None,
+    )
+    zai.script(SearchReply.hang_forever())
+    async with tracker:
+        search = make_search(zai, tracker, None)
+        task = asyncio.create_task(search.search("school funding formula"))
+        await zai.wait_for_calls(1)
+        assert (await tracker.budget_status()).reserved == CENT  # held while in flight
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await search.aclose()  # the upstream call is abandoned with the client
+        zai.release_hangs()
+        status = await tracker.budget_status()
+        assert (status.reserved, status.open_reservations, status.spent) == (0, 0, 0)
+        assert await all_records(tracker) == []
 
 
 # --- llm and search spend, one set of books -------------------------------------------------------
