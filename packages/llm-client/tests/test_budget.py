@@ -6,7 +6,6 @@ import asyncio
 from decimal import Decimal
 
 import pytest
-
 from llm_client import (
     BudgetExceededError,
     CostEstimate,

@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 
 import pytest
-from pydantic import BaseModel
-
 from llm_client import (
     AllModelsFailedError,
     AuthenticationError,
@@ -16,6 +14,7 @@ from llm_client import (
     ProviderSettings,
 )
 from llm_client.testing import FakeLLMServer, Reply
+from pydantic import BaseModel
 
 from ._helpers import fast_policy
 
@@ -34,7 +33,9 @@ def leaks(text: str) -> bool:
 async def test_keys_absent_from_logs_errors_and_reprs(
     fake_llm_server: FakeLLMServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG)  # root: llm_client, openai, httpx, httpcore, LiteLLM, instructor
+    caplog.set_level(
+        logging.DEBUG
+    )  # root: llm_client, openai, httpx, httpcore, LiteLLM, instructor
     for name in ("openai", "httpx", "httpcore", "LiteLLM", "instructor", "llm_client"):
         logging.getLogger(name).setLevel(logging.DEBUG)
     config = LLMConfig(
@@ -52,9 +53,7 @@ async def test_keys_absent_from_logs_errors_and_reprs(
         Reply.json({"answer": "42"}),
         Reply.error(401, {"error": {"message": f"bad key {KEY}"}}),
     )
-    async with LLMClient(
-        config=config, api_keys={"openai": KEY}, retry=fast_policy()
-    ) as llm:
+    async with LLMClient(config=config, api_keys={"openai": KEY}, retry=fast_policy()) as llm:
         base = fake_llm_server.base_url
         assert await llm.chat("hi", "openai/gpt-4o-mini", api_base=base) == "fine"
         with pytest.raises(AuthenticationError) as auth:

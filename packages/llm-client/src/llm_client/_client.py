@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import ssl
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -35,6 +37,12 @@ logger = logging.getLogger("llm_client")
 
 M = TypeVar("M", bound=BaseModel)
 ModelSpec = Any  # a model string / alias, a TestModel, or a sequence of those (a fallback chain)
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """One TLS context for every client: loading the CA bundle costs ~10-100 ms each time."""
+    return httpx.create_ssl_context()
 
 
 class LLMClient:
@@ -358,7 +366,8 @@ class LLMClient:
             if not self._uses_litellm:
                 self._uses_litellm = True
                 _litellm.register_user()
-            return await _litellm.acompletion(route, kwargs, seconds)
+            own = self._sdk_client(route) if route.wire_model.startswith("openai/") else None
+            return await _litellm.acompletion(route, kwargs, seconds, own)
         client = self._sdk_client(route)
         return await client.chat.completions.create(**kwargs, timeout=seconds)
 
@@ -377,10 +386,12 @@ class LLMClient:
         else:
             if self._http is None:
                 self._http = httpx.AsyncClient(
+                    verify=_ssl_context(),
                     timeout=self._timeout,
                     limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
                 )
-            http, base_url = self._http, str(route.base_url)
+            http = self._http
+            base_url = route.base_url or self._config.base_url("openai") or ""
         client = AsyncOpenAI(
             api_key=key_value or "not-needed", base_url=base_url, max_retries=0, http_client=http
         )

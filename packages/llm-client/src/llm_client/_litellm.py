@@ -46,10 +46,22 @@ def register_user() -> None:
         _users[loop_id] = _users.get(loop_id, 0) + 1
 
 
-async def acompletion(route: Route, kwargs: Mapping[str, Any], seconds: float) -> Any:
-    """One ``litellm.acompletion`` call with LiteLLM's own retries switched off."""
+async def acompletion(
+    route: Route, kwargs: Mapping[str, Any], seconds: float, client: Any = None
+) -> Any:
+    """One ``litellm.acompletion`` call with LiteLLM's own retries switched off.
+
+    Args:
+        route: A LiteLLM route.
+        kwargs: Chat-completions parameters.
+        seconds: Timeout of this attempt.
+        client: An ``AsyncOpenAI`` of ours for OpenAI-compatible models, so LiteLLM neither
+            builds (nor leaks) a client of its own per event loop.
+    """
     litellm = load_litellm()
     params = dict(kwargs)
+    if client is not None:
+        params["client"] = client
     params["model"] = route.wire_model
     if route.base_url:
         params["api_base"] = route.base_url
