@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import version as _version
 from typing import TYPE_CHECKING, Any
 
 from llm_client._cost_sink import CostEstimate, CostRecord, CostSink
@@ -48,7 +47,7 @@ if TYPE_CHECKING:
     from llm_client._tokens import count_tokens
     from llm_client._usage import Usage, normalize_usage
 
-__version__ = _version("llm-client")
+__version__: str  # read from the installed metadata on first access (importlib.metadata is slow)
 
 # Public name -> private module; resolved on first attribute access (PEP 562).
 _LAZY: dict[str, str] = {
@@ -113,6 +112,11 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib.metadata import version
+
+        globals()[name] = version("llm-client")
+        return globals()[name]
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'llm_client' has no attribute {name!r}")

@@ -1,0 +1,55 @@
+"""The LiteLLM path against the loopback server: text, structured, retries and errors."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from llm_client import LLMClient, LLMConfig, QuotaExhaustedError, ServerError
+from llm_client.testing import FakeLLMServer, Reply
+from pydantic import BaseModel
+
+from ._helpers import RecordingSink, SleepRecorder, fast_policy
+
+
+class Verdict(BaseModel):
+    passed: bool
+    reasons: list[str]
+
+
+@pytest.mark.parametrize("model", ["litellm/openai/gpt-4o-mini", "litellm/hosted_vllm/gpt-4o-mini"])
+async def test_text_and_structured_through_litellm(
+    fake_llm_server: FakeLLMServer, model: str
+) -> None:
+    fake_llm_server.script(
+        Reply.text("hello from litellm").with_usage(prompt_tokens=20, completion_tokens=4),
+        Reply.invalid_json(),
+        Reply.fenced_json({"passed": True, "reasons": ["clear"]}),
+    )
+    sink = RecordingSink()
+    async with LLMClient(sink, config=LLMConfig(), retry=fast_policy()) as llm:
+        text = await llm.complete("hi", model, api_base=fake_llm_server.base_url)
+        verdict = await llm.complete("judge", model, Verdict, api_base=fake_llm_server.base_url)
+    assert text.output == "hello from litellm"
+    assert text.usage.prompt_tokens == 20
+    assert verdict.output == Verdict(passed=True, reasons=["clear"])
+    assert [a.error for a in verdict.attempts] == ["ValidationError", None]
+    assert [r.model for r in fake_llm_server.requests] == ["gpt-4o-mini"] * 3
+    assert sink.kinds() == ["reserve", "settle"] * 3
+    if model.startswith("litellm/openai/"):
+        assert text.cost == Decimal(20) * Decimal("1.5E-7") + Decimal(4) * Decimal("6E-7")
+
+
+async def test_litellm_errors_map_and_retry_once_per_attempt(
+    fake_llm_server: FakeLLMServer,
+) -> None:
+    fake_llm_server.script(*[Reply.error(500)] * 3, Reply.zai_error(1113))
+    recorder = SleepRecorder()
+    async with LLMClient(config=LLMConfig(), retry=fast_policy(recorder)) as llm:
+        with pytest.raises(ServerError):
+            await llm.chat("hi", "litellm/openai/gpt-4o-mini", api_base=fake_llm_server.base_url)
+        assert fake_llm_server.request_count == 3  # LiteLLM's own retries are off
+        with pytest.raises(QuotaExhaustedError):
+            await llm.chat("hi", "litellm/openai/gpt-4o-mini", api_base=fake_llm_server.base_url)
+    assert fake_llm_server.request_count == 4
+    assert len(recorder.waits) == 2
