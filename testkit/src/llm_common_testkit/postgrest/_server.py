@@ -7,7 +7,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -21,6 +21,34 @@ from ._app import PostgrestApp
 
 if TYPE_CHECKING:
     from supabase import AsyncClient, Client
+
+
+ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+
+
+def _close_connections(app: ASGIApp) -> ASGIApp:
+    """Answer every response with ``Connection: close``.
+
+    Tests often create a supabase client and never close it; with keep-alive its pooled socket
+    would be garbage-collected open (a ResourceWarning, an error under filterwarnings=error).
+    Closing after each response leaves clients nothing to leak, at the cost of one loopback
+    handshake per request.
+    """
+
+    async def wrapped(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+
+        async def send_closing(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                headers = [h for h in message.get("headers", []) if h[0].lower() != b"connection"]
+                message = {**message, "headers": [*headers, (b"connection", b"close")]}
+            await send(message)
+
+        await app(scope, receive, send_closing)
+
+    return wrapped
 
 
 class SupabaseServer:
@@ -136,7 +164,7 @@ class SupabaseServer:
         self._sock = sock
         app = PostgrestApp(rls_conninfo(self.db_url), self.jwt_secret, self._ready.set)
         config = uvicorn.Config(
-            app.asgi,
+            _close_connections(app.asgi),
             log_level="warning",
             access_log=False,
             lifespan="on",
