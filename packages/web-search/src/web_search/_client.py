@@ -42,6 +42,7 @@ __all__ = ["RetryPolicy", "WebSearchClient", "make_provider"]
 logger = logging.getLogger(__name__)
 
 _ZERO = Decimal(0)
+_HTTP_SHARDS = 8
 
 
 def make_provider(
@@ -99,10 +100,17 @@ class WebSearchClient:
         self.cost_sink = cost_sink
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
-        self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
-        )
+        # httpcore scans every pooled connection for every queued request, so one big pool
+        # costs O(requests x connections) CPU under fan-out; small pools used in turn keep a
+        # 40-call research burst cheap.
+        self._http = [
+            httpx.AsyncClient(
+                timeout=httpx.Timeout(timeout),
+                limits=httpx.Limits(max_connections=32, max_keepalive_connections=8),
+            )
+            for _ in range(_HTTP_SHARDS)
+        ]
+        self._next_http = 0
         self._inflight: dict[str, asyncio.Task[tuple[CacheEntry, str]]] = {}
         self._stats = StatsKeeper(self.cache)
         self._specs: dict[tuple[Any, ...], tuple[SearchSpec, str]] = {}
@@ -126,7 +134,8 @@ class WebSearchClient:
         try:
             await self._stats.flush()
         finally:
-            await self._http.aclose()
+            for http in self._http:
+                await http.aclose()
             await self.cache.aclose()
 
     async def get_cache_stats(self) -> CacheStats:
@@ -325,7 +334,8 @@ class WebSearchClient:
         try:
             request = provider.build_request(call)
             try:
-                response = await self._http.request(
+                self._next_http = (self._next_http + 1) % _HTTP_SHARDS
+                response = await self._http[self._next_http].request(
                     request.method, request.url, headers=request.headers, json=request.json
                 )
             except httpx.TimeoutException:
