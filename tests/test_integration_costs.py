@@ -444,3 +444,59 @@ async def test_no_cost_record_is_lost_while_the_database_is_down(
     assert stored == sent
     total = sum((c.cost for c in completions), Decimal(0))
     assert sum((cost for *_, cost in stored), Decimal(0)) == total
+
+
+@pytest.mark.parametrize("make_tracker", BACKENDS, indirect=True)
+async def test_llm_spend_fires_the_budget_alert_once_then_refuses_at_the_limit(
+    llm_fake: FakeLLMServer, make_tracker: MakeTracker
+) -> None:
+    messages = [{"role": "user", "content": "Score this bill."}]
+    prompt = llm_client.count_tokens(messages, MINI)
+    estimate = call_estimate(MINI, messages, max_tokens=50)
+    # Each reply bills exactly what was reserved: the counted prompt and the full output cap.
+    assert expected_cost(MINI, prompt, 50) == estimate
+    llm_fake.default = Reply.text("7/10").with_usage(prompt_tokens=prompt, completion_tokens=50)
+    alerts: list[cost_tracker.BudgetAlert] = []
+    tracker = await make_tracker(daily_budget=estimate * 10, on_alert=alerts.append)
+    async with make_llm(tracker) as llm:
+        for call in range(1, 11):
+            await llm.chat(messages, MINI, max_tokens=50, step="review", api_base=llm_fake.base_url)
+            assert len(alerts) == (1 if call >= 8 else 0), call  # 80% is crossed by call 8
+        with pytest.raises(cost_tracker.BudgetExceededError):
+            await llm.chat(messages, MINI, max_tokens=50, step="review", api_base=llm_fake.base_url)
+    assert llm_fake.request_count == 10
+    [alert] = alerts
+    assert (alert.kind, alert.spent, alert.budget) == ("daily", estimate * 8, estimate * 10)
+    status = await tracker.budget_status()
+    assert (status.spent, status.reserved) == (estimate * 10, 0)
+
+
+@pytest.mark.postgres
+async def test_with_a_budget_an_unreachable_database_refuses_calls_before_sending(
+    llm_fake: FakeLLMServer, postgres_db: str, tmp_path: Path
+) -> None:
+    from cost_tracker import PostgresCostStore
+
+    with TcpProxy.for_url(postgres_db) as proxy:
+        store = PostgresCostStore(proxy.url_for(postgres_db), max_size=2, timeout=1.0)
+        tracker = CostTracker(
+            store,
+            daily_budget="1",
+            project="fail-closed",
+            outbox_path=tmp_path / "outbox.sqlite",
+            retry_interval=None,
+        )
+        async with tracker, make_llm(tracker) as llm:
+            await llm.chat("hi", MINI, api_base=llm_fake.base_url)
+            proxy.stop()
+            for _ in range(3):  # a budget that cannot be checked is not a budget: fail closed
+                with pytest.raises(cost_tracker.StoreUnavailableError):
+                    await llm.chat("hi", MINI, api_base=llm_fake.base_url)
+            assert llm_fake.request_count == 1
+            proxy.start()
+            await tracker.flush_outbox()
+            await llm.chat("hi", MINI, api_base=llm_fake.base_url)
+            status = await tracker.budget_status()
+    assert llm_fake.request_count == 2
+    assert (status.reserved, status.open_reservations) == (0, 0)
+    assert status.spent > 0
