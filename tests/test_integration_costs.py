@@ -500,3 +500,52 @@ async def test_with_a_budget_an_unreachable_database_refuses_calls_before_sendin
     assert llm_fake.request_count == 2
     assert (status.reserved, status.open_reservations) == (0, 0)
     assert status.spent > 0
+
+
+@pytest.mark.parametrize("make_tracker", BACKENDS, indirect=True)
+async def test_a_call_cancelled_during_a_re_ask_keeps_the_billed_reply_and_nothing_else(
+    llm_fake: FakeLLMServer, make_tracker: MakeTracker
+) -> None:
+    tracker = await make_tracker(daily_budget=Decimal("1"))
+    llm_fake.script(
+        Reply.invalid_json().with_usage(prompt_tokens=400, completion_tokens=30), Reply.hang()
+    )
+    async with make_llm(tracker) as llm:
+        task = asyncio.create_task(
+            llm.chat("grade", MINI, Verdict, step="review", api_base=llm_fake.base_url)
+        )
+        await asyncio.to_thread(llm_fake.wait_for_hangs, 1)  # the re-ask is in flight
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        [record] = await all_records(tracker)  # the first reply was billed: it stays on the books
+        status = await tracker.budget_status()
+    assert (record.prompt_tokens, record.completion_tokens) == (400, 30)
+    assert record.cost == expected_cost(MINI, 400, 30)
+    assert (record.success, record.error) == (False, "ValidationError")
+    assert (status.spent, status.reserved, status.open_reservations) == (record.cost, 0, 0)
+    await asyncio.to_thread(llm_fake.wait_until_no_hangs)
+
+
+@pytest.mark.parametrize("make_tracker", BACKENDS, indirect=True)
+async def test_a_provider_reported_cost_is_stored_to_the_last_digit(
+    llm_fake: FakeLLMServer, make_tracker: MakeTracker
+) -> None:
+    tracker = await make_tracker()
+    charged = Decimal("0.0000123456789")
+    llm_fake.script(
+        Reply.text("ok").with_usage(prompt_tokens=50, completion_tokens=2, cost=charged)
+    )
+    async with make_llm(tracker) as llm:
+        done = await llm.complete(
+            "hi",
+            "openrouter/openai/gpt-4o-mini",
+            step="generate",
+            api_base=llm_fake.openrouter_base_url,
+        )
+    [record] = await all_records(tracker)
+    assert done.cost == charged
+    assert record.cost == charged  # OpenRouter's own figure wins over the price map
+    assert record.cost != expected_cost(MINI, 50, 2)
+    assert (record.provider, record.metadata.get("price_source")) == ("openrouter", "provider")
+    assert await tracker.get_daily_cost() == charged
