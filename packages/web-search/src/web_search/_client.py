@@ -103,17 +103,26 @@ class WebSearchClient:
         # httpcore scans every pooled connection for every queued request, so one big pool
         # costs O(requests x connections) CPU under fan-out; small pools used in turn keep a
         # 40-call research burst cheap.
-        self._http = [
-            httpx.AsyncClient(
-                timeout=httpx.Timeout(timeout),
-                limits=httpx.Limits(max_connections=32, max_keepalive_connections=8),
-            )
-            for _ in range(_HTTP_SHARDS)
-        ]
+        self._http: list[httpx.AsyncClient] = []
         self._next_http = 0
         self._inflight: dict[str, asyncio.Task[tuple[CacheEntry, str]]] = {}
         self._stats = StatsKeeper(self.cache)
         self._specs: dict[tuple[Any, ...], tuple[SearchSpec, str]] = {}
+
+    def _http_client(self) -> httpx.AsyncClient:
+        """The next HTTP pool in turn (created on first use, sharing one TLS context)."""
+        if not self._http:
+            tls = httpx.create_ssl_context()
+            self._http = [
+                httpx.AsyncClient(
+                    timeout=httpx.Timeout(self.timeout),
+                    limits=httpx.Limits(max_connections=32, max_keepalive_connections=8),
+                    verify=tls,
+                )
+                for _ in range(_HTTP_SHARDS)
+            ]
+        self._next_http = (self._next_http + 1) % _HTTP_SHARDS
+        return self._http[self._next_http]
 
     def __repr__(self) -> str:
         return f"WebSearchClient(provider={self.provider!r}, cache={self.cache.persistent!r})"
@@ -334,8 +343,7 @@ class WebSearchClient:
         try:
             request = provider.build_request(call)
             try:
-                self._next_http = (self._next_http + 1) % _HTTP_SHARDS
-                response = await self._http[self._next_http].request(
+                response = await self._http_client().request(
                     request.method, request.url, headers=request.headers, json=request.json
                 )
             except httpx.TimeoutException:
