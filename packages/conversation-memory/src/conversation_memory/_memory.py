@@ -25,10 +25,11 @@ from conversation_memory._models import (
     check_user_id,
 )
 from conversation_memory._page_context import PageContextProvider, PageContextRegistry
+from conversation_memory._rolling import export_document, fold_turns
 from conversation_memory._store import MessageStore
 from conversation_memory._summarizer import Summarizer
-from conversation_memory._tokens import REPLY_PRIMING, content_tokens, message_tokens
-from conversation_memory._window import select_window
+from conversation_memory._tokens import content_tokens
+from conversation_memory._window import context_head, fit_history, summary_message
 
 __all__ = ["DEFAULT_CONVERSATION", "ConversationMemory"]
 
@@ -37,8 +38,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_CONVERSATION = "default"
 """Conversation id used when none is given: each user then has one continuing conversation."""
 
-_PAGE_HEADER = "Context from the page the user is viewing ({page}):"
-_SUMMARY_HEADER = "Summary of the earlier conversation:"
 _MAX_PAGE_NAME = 100
 
 
@@ -225,7 +224,7 @@ class ConversationMemory:
             self._page_texts(page),
         )
         recent = await self._ensure_user_turn(snapshot.recent)
-        head = self._head(page, page_texts)
+        head = context_head(self.system_prompt, page, page_texts)
         summary = snapshot.summary
         window = self._window(recent, head, summary)
         if self._summary_due(summary, window, recent):
@@ -245,18 +244,9 @@ class ConversationMemory:
                     window = self._window(recent, head, summary)
         context = list(head)
         if summary is not None:
-            context.append({"role": "system", "content": f"{_SUMMARY_HEADER}\n{summary.summary}"})
+            context.append(summary_message(summary))
         context.extend(m.to_chat() for m in window)
         return context
-
-    def _head(self, page: str | None, page_texts: Sequence[str]) -> list[dict[str, str]]:
-        head = []
-        if self.system_prompt:
-            head.append({"role": "system", "content": self.system_prompt})
-        if page_texts:
-            text = "\n\n".join([_PAGE_HEADER.format(page=page), *page_texts])
-            head.append({"role": "system", "content": text})
-        return head
 
     def _window(
         self,
@@ -264,26 +254,13 @@ class ConversationMemory:
         head: Sequence[dict[str, str]],
         summary: Summary | None,
     ) -> list[StoredMessage]:
-        fixed = REPLY_PRIMING + sum(
-            message_tokens(content_tokens(m["content"], self.token_model)) for m in head
-        )
-        candidates = list(recent)
-        if summary is not None:
-            # Turns already folded into the summary would be said twice; keep the newest user
-            # turn regardless.
-            fresh = [m for m in recent if m.seq > summary.covers_up_to_seq]
-            users = [i for i, m in enumerate(recent) if m.role == "user"]
-            if users and recent[users[-1]].seq <= summary.covers_up_to_seq:
-                fresh = list(recent[users[-1] :])
-            candidates = fresh
-            text = f"{_SUMMARY_HEADER}\n{summary.summary}"
-            fixed += message_tokens(content_tokens(text, self.token_model))
-        return select_window(
-            candidates,
-            cost=lambda m: message_tokens(m.token_count),
-            is_user=lambda m: m.role == "user",
+        return fit_history(
+            recent,
+            head,
+            summary,
             max_messages=self.max_messages,
-            budget=self.max_context_tokens - fixed,
+            max_context_tokens=self.max_context_tokens,
+            token_model=self.token_model,
         )
 
     async def _ensure_user_turn(self, recent: list[StoredMessage]) -> list[StoredMessage]:
@@ -346,46 +323,23 @@ class ConversationMemory:
             self.user_id, self.conversation_id, self.max_messages
         )
         recent = await self._ensure_user_turn(snapshot.recent)
-        window = self._window(recent, self._head(None, []), snapshot.summary)
+        window = self._window(recent, context_head(self.system_prompt, None, []), snapshot.summary)
         return await self._fold(snapshot.summary, _boundary(window, recent), automatic=False)
 
     async def _fold(
         self, summary: Summary | None, before_seq: int, *, automatic: bool
     ) -> Summary | None:
         assert self.summarizer is not None
-        after = summary.covers_up_to_seq if summary is not None else 0
-        turns = await self.store.messages_between(
-            self.user_id, self.conversation_id, after, before_seq, self.summary_batch
-        )
-        if not turns or (automatic and len(turns) < self.summary_threshold):
-            return None
-        try:
-            text = await self.summarizer.summarize(summary.summary if summary else None, turns)
-        except Exception as exc:
-            raise SummarizationError(
-                f"summariser {type(self.summarizer).__name__} failed: {type(exc).__name__}"
-            ) from exc
-        if not isinstance(text, str) or not text.strip():
-            raise SummarizationError("summariser returned an empty summary")
-        saved = await self.store.save_summary(
+        return await fold_turns(
+            self.store,
+            self.summarizer,
             self.user_id,
             self.conversation_id,
-            base_version=summary.version if summary is not None else 0,
-            summary=text.strip(),
-            covers_up_to_seq=turns[-1].seq,
-            covers_from_created_at=min(
-                [m.created_at for m in turns]
-                + ([summary.covers_from_created_at] if summary is not None else [])
-            ),
-            covers_to_created_at=turns[-1].created_at,
-            model=self.summarizer.model_name,
+            summary,
+            before_seq=before_seq,
+            batch=self.summary_batch,
+            min_turns=self.summary_threshold if automatic else 1,
         )
-        if saved is None:
-            logger.info(
-                "summary of conversation %r was updated concurrently; kept theirs",
-                self.conversation_id,
-            )
-        return saved
 
     # -- user data ----------------------------------------------------------------------
 
@@ -397,24 +351,7 @@ class ConversationMemory:
             "summaries"}]}`` with timestamps in ISO 8601.
         """
         messages, summaries = await self.store.export_user(self.user_id)
-        conversations: dict[str, dict[str, Any]] = {}
-        for message in messages:
-            entry = conversations.setdefault(
-                message.conversation_id,
-                {"conversation_id": message.conversation_id, "messages": [], "summaries": []},
-            )
-            entry["messages"].append(message.to_dict())
-        for summary in summaries:
-            entry = conversations.setdefault(
-                summary.conversation_id,
-                {"conversation_id": summary.conversation_id, "messages": [], "summaries": []},
-            )
-            entry["summaries"].append(summary.to_dict())
-        return {
-            "user_id": self.user_id,
-            "exported_at": datetime.now(UTC).isoformat(),
-            "conversations": [conversations[key] for key in sorted(conversations)],
-        }
+        return export_document(self.user_id, messages, summaries)
 
     async def delete(self) -> DeletionReceipt:
         """Delete everything stored for this user, in every conversation.

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-__all__ = ["select_window"]
+from conversation_memory._models import StoredMessage, Summary
+from conversation_memory._tokens import REPLY_PRIMING, content_tokens, message_tokens
+
+__all__ = ["context_head", "fit_history", "select_window", "summary_message"]
 
 T = TypeVar("T")
 
@@ -51,3 +54,58 @@ def select_window(
         used += tokens
         start = candidate
     return list(messages[start:])
+
+
+_PAGE_HEADER = "Context from the page the user is viewing ({page}):"
+_SUMMARY_HEADER = "Summary of the earlier conversation:"
+
+
+def context_head(
+    system_prompt: str | None, page: str | None, page_texts: Sequence[str]
+) -> list[dict[str, str]]:
+    """The fixed start of a context: the system prompt, then the page's context."""
+    head = []
+    if system_prompt:
+        head.append({"role": "system", "content": system_prompt})
+    if page_texts:
+        text = "\n\n".join([_PAGE_HEADER.format(page=page), *page_texts])
+        head.append({"role": "system", "content": text})
+    return head
+
+
+def summary_message(summary: Summary) -> dict[str, str]:
+    """The rolling summary as a system message."""
+    return {"role": "system", "content": f"{_SUMMARY_HEADER}\n{summary.summary}"}
+
+
+def fit_history(
+    recent: Sequence[StoredMessage],
+    head: Sequence[dict[str, str]],
+    summary: Summary | None,
+    *,
+    max_messages: int,
+    max_context_tokens: int,
+    token_model: str | None,
+) -> list[StoredMessage]:
+    """The recent messages that fit next to ``head`` and ``summary`` (see :func:`select_window`).
+
+    Messages already folded into the summary are left out (they would be said twice), except
+    that the newest user turn is always kept.
+    """
+    fixed = REPLY_PRIMING + sum(
+        message_tokens(content_tokens(m["content"], token_model)) for m in head
+    )
+    candidates = list(recent)
+    if summary is not None:
+        candidates = [m for m in recent if m.seq > summary.covers_up_to_seq]
+        users = [i for i, m in enumerate(recent) if m.role == "user"]
+        if users and recent[users[-1]].seq <= summary.covers_up_to_seq:
+            candidates = list(recent[users[-1] :])
+        fixed += message_tokens(content_tokens(summary_message(summary)["content"], token_model))
+    return select_window(
+        candidates,
+        cost=lambda m: message_tokens(m.token_count),
+        is_user=lambda m: m.role == "user",
+        max_messages=max_messages,
+        budget=max_context_tokens - fixed,
+    )

@@ -15,10 +15,10 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from os import PathLike
 from pathlib import Path
-from typing import Any, Final, TypeVar, cast
+from typing import Final, TypeVar
 
 from conversation_memory._errors import StoreError, StoreUnavailableError
 from conversation_memory._models import (
@@ -29,6 +29,14 @@ from conversation_memory._models import (
     StoredMessage,
     Summary,
 )
+from conversation_memory._stores import _sqlite
+from conversation_memory._stores._sqlite import (
+    INSERT_MESSAGE,
+    MESSAGE_COLUMNS,
+    SCHEMA,
+    SUMMARY_COLUMNS,
+    micros,
+)
 
 __all__ = ["DEFAULT_PATH", "LocalMessageStore"]
 
@@ -36,90 +44,6 @@ DEFAULT_PATH: Final = Path(".llm-common") / "conversation-memory.sqlite3"
 """Where the store lives when no path is given (relative to the working directory)."""
 
 T = TypeVar("T")
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-
-_SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS conversations (
-    id INTEGER PRIMARY KEY,
-    user_id TEXT NOT NULL,
-    conversation_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    role TEXT NOT NULL CHECK (role IN ('user', 'assistant', 'system')),
-    content TEXT NOT NULL,
-    page TEXT,
-    token_count INTEGER NOT NULL,
-    created_at INTEGER NOT NULL,
-    UNIQUE (user_id, conversation_id, seq)
-);
-CREATE INDEX IF NOT EXISTS conversations_created_at_idx ON conversations (created_at);
-CREATE TABLE IF NOT EXISTS conversation_counters (
-    user_id TEXT NOT NULL,
-    conversation_id TEXT NOT NULL,
-    last_seq INTEGER NOT NULL,
-    PRIMARY KEY (user_id, conversation_id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS conversation_summaries (
-    user_id TEXT NOT NULL,
-    conversation_id TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    summary TEXT NOT NULL,
-    covers_up_to_seq INTEGER NOT NULL,
-    covers_from_created_at INTEGER NOT NULL,
-    covers_to_created_at INTEGER NOT NULL,
-    model TEXT,
-    created_at INTEGER NOT NULL,
-    PRIMARY KEY (user_id, conversation_id, version)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS conversation_summaries_from_idx
-    ON conversation_summaries (covers_from_created_at);
-"""
-_MESSAGE_COLUMNS: Final = (
-    "user_id, conversation_id, seq, role, content, page, token_count, created_at"
-)
-_INSERT_MESSAGE: Final = (
-    f"INSERT INTO conversations ({_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
-)
-_SUMMARY_COLUMNS: Final = (
-    "user_id, conversation_id, version, summary, covers_up_to_seq, covers_from_created_at, "
-    "covers_to_created_at, model, created_at"
-)
-
-
-def _micros(moment: datetime) -> int:
-    # Integer microseconds since the epoch: exact, sortable and cheap to compare in SQL.
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def _moment(micros: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=micros)
-
-
-def _message(row: tuple[Any, ...]) -> StoredMessage:
-    return StoredMessage(
-        user_id=row[0],
-        conversation_id=row[1],
-        seq=row[2],
-        role=cast(Role, row[3]),
-        content=row[4],
-        page=row[5],
-        token_count=row[6],
-        created_at=_moment(row[7]),
-    )
-
-
-def _summary(row: tuple[Any, ...]) -> Summary:
-    return Summary(
-        user_id=row[0],
-        conversation_id=row[1],
-        version=row[2],
-        summary=row[3],
-        covers_up_to_seq=row[4],
-        covers_from_created_at=_moment(row[5]),
-        covers_to_created_at=_moment(row[6]),
-        model=row[7],
-        created_at=_moment(row[8]),
-    )
 
 
 class LocalMessageStore:
@@ -150,7 +74,7 @@ class LocalMessageStore:
         self._closed = False
         with self._lock:
             connection = self._open()
-            connection.executescript(_SCHEMA)
+            connection.executescript(SCHEMA)
 
     def __repr__(self) -> str:
         return f"LocalMessageStore({str(self.path)!r})"
@@ -220,10 +144,10 @@ class LocalMessageStore:
                     "DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq",
                     (user_id, conversation_id),
                 ).fetchone()
-                now = _micros(datetime.now(UTC))
+                now = micros(datetime.now(UTC))
                 row = (user_id, conversation_id, seq, role, content, page, token_count, now)
-                db.execute(_INSERT_MESSAGE, row)
-            return _message(row)
+                db.execute(INSERT_MESSAGE, row)
+            return _sqlite.message(row)
 
         return await self._run(work)
 
@@ -235,20 +159,20 @@ class LocalMessageStore:
             db.execute("BEGIN")
             try:
                 row = db.execute(
-                    f"SELECT {_SUMMARY_COLUMNS} FROM conversation_summaries "  # noqa: S608
+                    f"SELECT {SUMMARY_COLUMNS} FROM conversation_summaries "  # noqa: S608
                     "WHERE user_id = ? AND conversation_id = ? ORDER BY version DESC LIMIT 1",
                     (user_id, conversation_id),
                 ).fetchone()
                 rows = db.execute(
-                    f"SELECT {_MESSAGE_COLUMNS} FROM conversations "  # noqa: S608
+                    f"SELECT {MESSAGE_COLUMNS} FROM conversations "  # noqa: S608
                     "WHERE user_id = ? AND conversation_id = ? ORDER BY seq DESC LIMIT ?",
                     (user_id, conversation_id, limit),
                 ).fetchall()
             finally:
                 db.execute("COMMIT")
             return ContextSnapshot(
-                summary=_summary(row) if row else None,
-                recent=[_message(r) for r in reversed(rows)],
+                summary=_sqlite.summary(row) if row else None,
+                recent=[_sqlite.message(r) for r in reversed(rows)],
             )
 
         return await self._run(work)
@@ -260,13 +184,13 @@ class LocalMessageStore:
         bound = before_seq if before_seq is not None else 2**62
         rows = await self._run(
             lambda db: db.execute(
-                f"SELECT {_MESSAGE_COLUMNS} FROM conversations "  # noqa: S608
+                f"SELECT {MESSAGE_COLUMNS} FROM conversations "  # noqa: S608
                 "WHERE user_id = ? AND conversation_id = ? AND seq < ? "
                 "ORDER BY seq DESC LIMIT ?",
                 (user_id, conversation_id, bound, limit),
             ).fetchall()
         )
-        return [_message(r) for r in reversed(rows)]
+        return [_sqlite.message(r) for r in reversed(rows)]
 
     async def messages_between(
         self, user_id: str, conversation_id: str, after_seq: int, before_seq: int, limit: int
@@ -274,13 +198,13 @@ class LocalMessageStore:
         """See :meth:`MessageStore.messages_between`."""
         rows = await self._run(
             lambda db: db.execute(
-                f"SELECT {_MESSAGE_COLUMNS} FROM conversations "  # noqa: S608
+                f"SELECT {MESSAGE_COLUMNS} FROM conversations "  # noqa: S608
                 "WHERE user_id = ? AND conversation_id = ? AND seq > ? AND seq < ? "
                 "ORDER BY seq LIMIT ?",
                 (user_id, conversation_id, after_seq, before_seq, limit),
             ).fetchall()
         )
-        return [_message(r) for r in rows]
+        return [_sqlite.message(r) for r in rows]
 
     async def save_summary(
         self,
@@ -311,13 +235,13 @@ class LocalMessageStore:
                     base_version + 1,
                     summary,
                     covers_up_to_seq,
-                    _micros(covers_from_created_at),
-                    _micros(covers_to_created_at),
+                    micros(covers_from_created_at),
+                    micros(covers_to_created_at),
                     model,
-                    _micros(datetime.now(UTC)),
+                    micros(datetime.now(UTC)),
                 )
                 db.execute(
-                    f"INSERT INTO conversation_summaries ({_SUMMARY_COLUMNS}) "  # noqa: S608
+                    f"INSERT INTO conversation_summaries ({SUMMARY_COLUMNS}) "  # noqa: S608
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     row,
                 )
@@ -326,7 +250,7 @@ class LocalMessageStore:
                     "WHERE user_id = ? AND conversation_id = ? AND version < ?",
                     (user_id, conversation_id, base_version + 1),
                 )
-            return _summary(row)
+            return _sqlite.summary(row)
 
         return await self._run(work)
 
@@ -337,18 +261,18 @@ class LocalMessageStore:
             db.execute("BEGIN")
             try:
                 messages = db.execute(
-                    f"SELECT {_MESSAGE_COLUMNS} FROM conversations WHERE user_id = ? "  # noqa: S608
+                    f"SELECT {MESSAGE_COLUMNS} FROM conversations WHERE user_id = ? "  # noqa: S608
                     "ORDER BY conversation_id, seq",
                     (user_id,),
                 ).fetchall()
                 summaries = db.execute(
-                    f"SELECT {_SUMMARY_COLUMNS} FROM conversation_summaries "  # noqa: S608
+                    f"SELECT {SUMMARY_COLUMNS} FROM conversation_summaries "  # noqa: S608
                     "WHERE user_id = ? ORDER BY conversation_id, version",
                     (user_id,),
                 ).fetchall()
             finally:
                 db.execute("COMMIT")
-            return [_message(r) for r in messages], [_summary(r) for r in summaries]
+            return [_sqlite.message(r) for r in messages], [_sqlite.summary(r) for r in summaries]
 
         return await self._run(work)
 
@@ -371,7 +295,7 @@ class LocalMessageStore:
 
     async def cleanup(self, cutoff: datetime, *, user_id: str | None = None) -> CleanupReceipt:
         """See :meth:`MessageStore.cleanup` (store-wide: SQLite has no per-user security)."""
-        bound = _micros(cutoff)
+        bound = micros(cutoff)
 
         def work(db: sqlite3.Connection) -> CleanupReceipt:
             with self._write(db):
