@@ -246,6 +246,27 @@ async def test_a_search_abandoned_in_flight_leaves_no_reservation_behind(
         assert await all_records(tracker) == []
 
 
+async def test_a_billed_but_unreadable_answer_is_recorded_as_a_failed_cent(
+    zai: FakeZaiSearchServer, tmp_path: Path
+) -> None:
+    tracker = CostTracker(
+        LocalCostStore(tmp_path / "c"),
+        daily_budget=Decimal("1"),
+        project="search-garbled",
+        outbox_path=tmp_path / "o",
+        retry_interval=None,
+    )
+    zai.script(SearchReply.raw(200, b"<html>gateway hiccup</html>"))
+    async with tracker, make_search(zai, tracker, None) as search:
+        with pytest.raises(web_search.ResponseFormatError):
+            await search.search("utility rate case")
+        [record] = await all_records(tracker)
+        status = await tracker.budget_status()
+    assert zai.calls == 1  # not retried: the call was answered (and billed)
+    assert (record.cost, record.success, record.error) == (CENT, False, "ResponseFormatError")
+    assert (status.spent, status.reserved, status.open_reservations) == (CENT, 0, 0)
+
+
 # --- llm and search spend, one set of books -------------------------------------------------------
 
 
