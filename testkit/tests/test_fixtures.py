@@ -193,3 +193,35 @@ def test_required_policy(
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     assert postgres_required() is required
+
+
+def test_reap_leftovers_drops_only_dead_runs() -> None:
+    from llm_common_testkit import create_database, drop_database, require_postgres
+    from llm_common_testkit._databases import reap_leftovers
+
+    admin = require_postgres()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead_name = f"llmc_{int(dead.stdout)}_{uuid.uuid4().hex[:8]}_t"
+    live_name = f"llmc_{os.getppid()}_{uuid.uuid4().hex[:8]}_t"
+    for name in (dead_name, live_name):
+        create_database(admin, name)
+    try:
+        reap_leftovers(admin, min_age_hours=100)  # too young: kept
+        assert dead_name in _database_names(admin)
+        reap_leftovers(admin, min_age_hours=0)
+        names = _database_names(admin)
+        assert dead_name not in names
+        assert live_name in names
+    finally:
+        drop_database(admin, live_name)
+        drop_database(admin, dead_name)
+
+
+def _database_names(admin: str) -> set[str]:
+    with psycopg.connect(admin) as conn:
+        return {r[0] for r in conn.execute("select datname from pg_database").fetchall()}

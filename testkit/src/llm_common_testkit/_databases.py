@@ -65,22 +65,30 @@ def drop_template(admin_url: str, name: str) -> None:
     drop_database(admin_url, name)
 
 
-def reap_leftovers(admin_url: str) -> None:
-    """Drop ``llmc_<pid>_*`` databases whose creating process (on this machine) is gone.
+def reap_leftovers(admin_url: str, min_age_hours: float = 2) -> None:
+    """Drop ``llmc_<pid>_*`` databases left by crashed runs: creator gone and old enough.
 
-    Only for a server on loopback: a pid means nothing for databases created by other hosts.
+    Only on a loopback server, and only databases older than ``min_age_hours`` (their
+    ``PG_VERSION`` file's age, which needs superuser; otherwise nothing is reaped): a pid from
+    another pid namespace sharing the server must never cost a live run its databases.
     """
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        host = conn.info.host
-        if host not in ("127.0.0.1", "localhost", "::1") and not host.startswith("/"):
-            return
-        names = [
-            row[0]
-            for row in conn.execute(
-                "select datname from pg_database where datname like 'llmc\\_%'"
-            ).fetchall()
-        ]
-    for name in names:
+    query = """
+        select datname
+        from pg_database
+        where datname like 'llmc\\_%%'
+          and (pg_stat_file('base/' || oid || '/PG_VERSION', true)).modification
+              < now() - make_interval(secs => %s)
+    """
+    try:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            host = conn.info.host
+            if host not in ("127.0.0.1", "localhost", "::1") and not host.startswith("/"):
+                return
+            rows = conn.execute(query, (min_age_hours * 3600,)).fetchall()
+    except psycopg.Error as exc:
+        logger.debug("not reaping leftover test databases: %s", exc)
+        return
+    for (name,) in rows:
         pid_text = name[len(PREFIX) :].split("_", 1)[0]
         if not pid_text.isdigit() or int(pid_text) == os.getpid() or _alive(int(pid_text)):
             continue
