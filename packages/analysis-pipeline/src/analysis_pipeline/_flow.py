@@ -80,14 +80,17 @@ async def _research(
         messages = prompts.query_messages(
             run.bill_id, run.jurisdiction, opening, cfg.max_queries, complete=complete
         )
-        proposed = await steps.call(meter, "research", messages, ResearchQueries)
-        extra = merge_queries(proposed.queries, limit=cfg.max_queries)
+
+        async def propose() -> list[str]:
+            proposed = await steps.call(meter, "research", messages, ResearchQueries)
+            return merge_queries(proposed.queries, limit=cfg.max_queries)
+
         queries, found = await run_searches(
             pipeline.search,
             run.bill_id,
             bill_text,
             run.jurisdiction,
-            extra,
+            propose,
             meter=meter,
             concurrency=cfg.search_concurrency,
             on_progress=lambda done, total: steps.emit(

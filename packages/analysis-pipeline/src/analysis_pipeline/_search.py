@@ -10,8 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
+
+from web_search.services import (
+    LegislationSearchService,
+    ResearchPackage,
+    profile_for,
+    run_research,
+)
 
 from ._progress import StepMeter, add_costs
 from ._research import merge_queries
@@ -81,64 +88,106 @@ async def run_searches(
     bill_id: str,
     bill_text: str,
     jurisdiction: str,
-    extra_queries: Sequence[str],
+    propose: Callable[[], Awaitable[Sequence[str]]],
     *,
     meter: StepMeter,
     concurrency: int,
     on_progress: Callable[[int, int], None],
 ) -> tuple[list[str], list[SourceRef]]:
-    """Search the service's queries plus ``extra_queries``, at most ``concurrency`` at once.
+    """Search the service's query set and the LLM's queries, at most ``concurrency`` at once.
+
+    The service's own queries do not depend on the LLM, so they start at once, while the LLM
+    is still proposing its queries; only the LLM's extra queries wait for the proposal.
 
     Args:
         search: A ``LegislationSearchService`` (or a bare ``WebSearchClient``).
         bill_id: Bill identifier.
         bill_text: Bill text (the service derives its own queries from it).
         jurisdiction: Jurisdiction.
-        extra_queries: The LLM's queries.
+        propose: Asks the LLM for extra queries (billed to the research step).
         meter: The research step's meter (searches and their cost land here).
-        concurrency: Bound on searches in flight.
-        on_progress: Called with (searches done, searches planned).
+        concurrency: Bound on searches in flight per query set.
+        on_progress: Called with (query sets done, query sets planned).
 
     Returns:
         The queries searched and the sources found, ranked (best first, duplicates kept).
     """
     token = _METER.set(meter)
     try:
-        if hasattr(search, "search_exhaustively"):
-            extra = list(extra_queries)
-            plan = getattr(search, "plan", None)
-            if plan is not None:
-                on_progress(0, len(plan(bill_id, bill_text, jurisdiction, extra)))
-            # Costs arrive through the client's MeteringSink (package.cost would count twice).
-            package = await search.search_exhaustively(
-                bill_id, bill_text, jurisdiction, extra_queries=extra, concurrency=concurrency
+        if isinstance(search, LegislationSearchService):
+            return await _service_searches(
+                search, bill_id, bill_text, jurisdiction, propose, meter, concurrency, on_progress
             )
-            queries = [str(getattr(q, "text", q)) for q in package.queries]
-            meter.searches += len(queries)
-            on_progress(len(queries), len(queries))
-            return queries, [to_source(r) for r in package.sources]
-        queries = merge_queries([f"{bill_id} {jurisdiction}"], extra_queries)
-        gate = asyncio.Semaphore(concurrency)
-        done = 0
-
-        async def one(query: str) -> list[Any]:
-            nonlocal done
-            async with gate:
-                found: list[Any] = await search.search(query, step="research")
-            done += 1
-            meter.searches += 1
-            on_progress(done, len(queries))
-            return found
-
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(one(q)) for q in queries]
-        # Round-robin by rank so every query's best hit comes before any query's second.
-        lists = [t.result() for t in tasks]
-        ranked = [
-            r
-            for depth in range(max(map(len, lists), default=0))
-            for r in (lst[depth] for lst in lists if depth < len(lst))
-        ]
-        return queries, [to_source(r) for r in ranked]
+        extra = merge_queries(await propose())
+        return await _client_searches(search, bill_id, jurisdiction, extra, meter, concurrency,
+                                      on_progress)  # fmt: skip
     finally:
         _METER.reset(token)
+
+
+async def _service_searches(
+    service: LegislationSearchService,
+    bill_id: str,
+    bill_text: str,
+    jurisdiction: str,
+    propose: Callable[[], Awaitable[Sequence[str]]],
+    meter: StepMeter,
+    concurrency: int,
+    on_progress: Callable[[int, int], None],
+) -> tuple[list[str], list[SourceRef]]:
+    place = profile_for(jurisdiction).name
+    base = service.plan(bill_id, bill_text, jurisdiction)
+    on_progress(0, len(base))
+
+    async def extra_searches() -> ResearchPackage | None:
+        extra = merge_queries(await propose())
+        planned = [p for p in service.plan(bill_id, bill_text, jurisdiction, extra)
+                   if p.kind == "extra"]  # fmt: skip
+        if not planned:
+            return None
+        on_progress(0, len(base) + len(planned))
+        return await run_research(service.client, bill_id, place, planned, concurrency=concurrency)
+
+    async with asyncio.TaskGroup() as group:
+        # Costs arrive through the client's MeteringSink (package.cost would count twice).
+        first = group.create_task(
+            run_research(service.client, bill_id, place, base, concurrency=concurrency)
+        )
+        second = group.create_task(extra_searches())
+    packages = [p for p in (first.result(), second.result()) if p is not None]
+    queries = [q.text for p in packages for q in p.queries]
+    meter.searches += len(queries)
+    on_progress(len(queries), len(queries))
+    ranked = sorted((s for p in packages for s in p.sources), key=lambda s: -s.score)
+    return queries, [to_source(s) for s in ranked]
+
+
+async def _client_searches(
+    client: Any,
+    bill_id: str,
+    jurisdiction: str,
+    extra: Sequence[str],
+    meter: StepMeter,
+    concurrency: int,
+    on_progress: Callable[[int, int], None],
+) -> tuple[list[str], list[SourceRef]]:
+    queries = merge_queries([f"{bill_id} {jurisdiction}"], extra)
+    gate = asyncio.Semaphore(concurrency)
+    done = 0
+
+    async def one(query: str) -> list[Any]:
+        nonlocal done
+        async with gate:
+            found: list[Any] = await client.search(query, step="research")
+        done += 1
+        meter.searches += 1
+        on_progress(done, len(queries))
+        return found
+
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(one(q)) for q in queries]
+    # Round-robin by rank so every query's best hit comes before any query's second.
+    lists = [t.result() for t in tasks]
+    depth = max(map(len, lists), default=0)
+    ranked = [lst[d] for d in range(depth) for lst in lists if d < len(lst)]
+    return queries, [to_source(r) for r in ranked]

@@ -1,0 +1,224 @@
+"""analysis-pipeline benchmark: critical-path efficiency, concurrency speed-up, framework CPU.
+
+    uv run python bench/pipeline.py [--bills 50] [--concurrency 10]
+
+The loopback OpenAI-compatible server (every LLM call answers after 200 ms) and the loopback
+z.ai search server (every search answers after 300 ms) run in their own subprocesses, so their
+CPU is not the framework's. The pipeline runs exactly as in production: LLMClient and
+WebSearchClient reporting to a CostTracker (local store), LegislationSearchService, the local
+run store. The search cache keeps nothing (TTL 0), so no run is served by another's cached
+answers. Measured in the same run:
+
+(a) one bill's wall time divided by its critical path: query generation + the slowest search
+    batch + generate + review (+ refine and review again when the review fails). Target <= 1.2.
+(b) the same bills run 10 at a time versus one after another. Target >= 8x.
+(c) framework CPU per run (this process only; the servers are other processes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+# bench/ holds scripts named like packages (web_search.py): keep it off the import path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+ROOT = Path(__file__).resolve().parent.parent
+BILLS = ROOT / "../shared/data/bills"
+ANALYST, REVIEWER = "openai/gpt-4o-mini", "openai/gpt-4.1-mini"
+
+
+def serve(kind: str, latency: float) -> None:
+    """Subprocess entry: run one loopback server until stdin closes."""
+    if kind == "llm":
+        from llm_client.testing import FakeLLMServer, Reply
+
+        from analysis_pipeline import offline_handler
+
+        def slow(request: Any) -> Any:
+            # The simulated call takes `latency` in all: the handler's own work counts toward it.
+            started = time.perf_counter()
+            reply = offline_handler(request)
+            left = max(latency - (time.perf_counter() - started), 0.0)
+            return None if reply is None else Reply.hang(left, then=reply)
+
+        server: Any = FakeLLMServer(handler=slow)
+        server.start()
+        print(server.base_url, flush=True)
+    else:
+        from web_search.testing import FakeZaiSearchServer
+
+        server = FakeZaiSearchServer(latency=latency)
+        server.start()
+        print(server.base_url, flush=True)
+    sys.stdin.read()
+    (getattr(server, "stop", None) or server.close)()
+
+
+def _spawn(kind: str, latency: float) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve", kind, "--latency", str(latency)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().strip()
+
+
+class Harness:
+    """One LLM client, search client, cost tracker and run store, shared by every run.
+
+    The search cache keeps nothing (TTL 0), so no run is served by another's cached answers.
+    """
+
+    def __init__(self, llm_url: str, search_url: str, workdir: Path) -> None:
+        self.llm_url, self.search_url, self.workdir = llm_url, search_url, workdir
+
+    async def __aenter__(self) -> Harness:
+        from cost_tracker import CostTracker, LocalCostStore
+        from llm_client import LLMClient, LLMConfig, ProviderSettings
+
+        from analysis_pipeline import LocalRunStore, PipelineConfig
+
+        self.tracker = CostTracker(
+            LocalCostStore(self.workdir / "costs"), outbox_path=self.workdir / "outbox.sqlite3"
+        )
+        self.llm = LLMClient(
+            cost_sink=self.tracker,
+            config=LLMConfig(providers={"openai": ProviderSettings(base_url=self.llm_url)}),
+        )
+        from web_search import CachePolicy, SearchCache, WebSearchClient
+        from web_search.services import LegislationSearchService
+
+        self.search = WebSearchClient(
+            "zai",
+            cache=SearchCache(None, policy=CachePolicy(memory_ttl=timedelta(0))),
+            cost_sink=self.tracker,
+            api_key="bench",
+            base_url=self.search_url,
+            timeout=30,
+        )
+        self.service = LegislationSearchService(self.search)
+        self.store = LocalRunStore(self.workdir)
+        self.config = PipelineConfig(
+            models={"research": [ANALYST], "generate": [ANALYST], "review": [REVIEWER]}
+        )
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.search.aclose()
+        await self.llm.aclose()
+        await self.tracker.aclose()
+
+    async def run(self, bill_id: str, text: str, jurisdiction: str) -> Any:
+        from analysis_pipeline import AnalysisPipeline
+
+        pipeline = AnalysisPipeline(
+            self.llm, self.service, self.tracker, self.store, config=self.config
+        )
+        return await pipeline.run(bill_id, text, jurisdiction)
+
+
+def _bills(n: int) -> list[tuple[str, str, str]]:
+    import json
+
+    manifest = json.loads((BILLS / "manifest.json").read_text())
+    short = [b for b in manifest if b["bytes"] < 40_000]  # no condensing: one path shape
+    out = []
+    for i in range(n):
+        bill = short[i % len(short)]
+        text = (BILLS / f"{bill['id']}.txt").read_text()
+        out.append((f"{bill['id']}#{i}", text, bill["jurisdiction"]))
+    return out
+
+
+def _critical_path(result: Any, llm: float, search: float, concurrency: int, queries: int) -> float:
+    llm_calls = 1 + sum(1 for s in result.steps if s.step in {"generate", "review", "refine"})
+    return llm_calls * llm + math.ceil(queries / concurrency) * search
+
+
+async def bench(args: argparse.Namespace) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    llm_proc, llm_url = _spawn("llm", args.llm_latency)
+    search_proc, search_url = _spawn("search", args.search_latency)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            async with Harness(llm_url, search_url, Path(tmp)) as h:
+                bills = _bills(args.bills)
+                await h.run("warm-up", bills[0][1], bills[0][2])  # imports, connections
+                # (a) one bill, alone.
+                started = time.perf_counter()
+                one = await h.run(*bills[1])
+                wall = time.perf_counter() - started
+                steps = await h.store.list_steps(one.run_id)
+                queries = next(s for s in steps if s.key == "research").output or {}
+                n_queries = len(queries.get("queries", []))
+                path = _critical_path(one, args.llm_latency, args.search_latency,
+                                      h.config.search_concurrency, n_queries)  # fmt: skip
+                # (b) sequential, with (c) this process's CPU per run.
+                cpu0, t0 = time.process_time(), time.perf_counter()
+                for bill in bills:
+                    await h.run(*bill)
+                sequential = time.perf_counter() - t0
+                cpu = (time.process_time() - cpu0) / len(bills)
+                gate = asyncio.Semaphore(args.concurrency)
+
+                async def limited(bill: tuple[str, str, str]) -> None:
+                    async with gate:
+                        await h.run(*bill)
+
+                t0 = time.perf_counter()
+                await asyncio.gather(*(limited(b) for b in bills))
+                concurrent = time.perf_counter() - t0
+    finally:
+        for proc in (llm_proc, search_proc):
+            assert proc.stdin is not None
+            proc.stdin.close()
+            proc.wait(timeout=10)
+    table = Table(title="analysis-pipeline (LLM 200 ms/call, search 300 ms/call, loopback)")
+    for column in ("measure", "value", "target"):
+        table.add_column(column)
+    table.add_row(
+        "(a) one bill: wall / critical path",
+        f"{wall:.3f} s / {path:.3f} s = {wall / path:.2f}",
+        "<= 1.2",
+    )
+    table.add_row("    searches in that run", f"{n_queries} queries", "")
+    table.add_row(
+        f"(b) {len(bills)} bills: sequential / concurrency {args.concurrency}",
+        f"{sequential:.1f} s / {concurrent:.1f} s = {sequential / concurrent:.1f}x",
+        ">= 8x",
+    )
+    table.add_row("(c) framework CPU per run", f"{cpu * 1000:.0f} ms", "report")  # fmt: skip
+    console.print(table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bills", type=int, default=50)
+    parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--llm-latency", type=float, default=0.2)
+    parser.add_argument("--search-latency", type=float, default=0.3)
+    parser.add_argument("--serve", choices=["llm", "search"], help=argparse.SUPPRESS)
+    parser.add_argument("--latency", type=float, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.latency)
+        return
+    asyncio.run(bench(args))
+
+
+if __name__ == "__main__":
+    main()
