@@ -39,9 +39,8 @@ ANALYST, REVIEWER = "openai/gpt-4o-mini", "openai/gpt-4.1-mini"
 def serve(kind: str, latency: float) -> None:
     """Subprocess entry: run one loopback server until stdin closes."""
     if kind == "llm":
-        from llm_client.testing import FakeLLMServer, Reply
-
         from analysis_pipeline import offline_handler
+        from llm_client.testing import FakeLLMServer, Reply
 
         def slow(request: Any) -> Any:
             # The simulated call takes `latency` in all: the handler's own work counts toward it.
@@ -84,10 +83,9 @@ class Harness:
         self.llm_url, self.search_url, self.workdir = llm_url, search_url, workdir
 
     async def __aenter__(self) -> Harness:
+        from analysis_pipeline import LocalRunStore, PipelineConfig
         from cost_tracker import CostTracker, LocalCostStore
         from llm_client import LLMClient, LLMConfig, ProviderSettings
-
-        from analysis_pipeline import LocalRunStore, PipelineConfig
 
         self.tracker = CostTracker(
             LocalCostStore(self.workdir / "costs"), outbox_path=self.workdir / "outbox.sqlite3"
