@@ -53,6 +53,7 @@ async def test_applies_all_in_order_then_is_a_no_op(empty_db: str) -> None:
     assert {s.state for s in states} == {"applied"}
 
 
+@pytest.mark.slow
 def test_two_processes_at_once_apply_every_file_once(empty_db: str) -> None:
     cmd = [sys.executable, "-m", "llm_common_db", "migrate", "--database-url", empty_db]
     env = {**os.environ, "PYTHONWARNINGS": "error"}

@@ -114,3 +114,16 @@ def test_pipeline_constraints(postgres_db: str) -> None:
                 (table, "updated_at" if table == "model_configs" else "started_at"),
             ).fetchone()
             assert col == ("timestamp with time zone",)
+
+
+def test_bookkeeping_table_is_hidden_from_api_roles(postgres_db: str) -> None:
+    """Even where anon is granted every public table (Supabase's defaults), RLS hides it."""
+    with psycopg.connect(postgres_db) as owner:
+        owner.execute("grant select, insert on llm_common_schema_migrations to anon")
+    with pg_as_user_sync(postgres_db, None) as conn:
+        assert conn.execute("select count(*) from llm_common_schema_migrations").fetchone() == (0,)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(
+                "insert into llm_common_schema_migrations (version, name, checksum)"
+                " values ('x', 'y', 'z')"
+            )

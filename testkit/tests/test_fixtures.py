@@ -163,6 +163,7 @@ class socket_free_port:
         self._sock.close()
 
 
+@pytest.mark.slow
 def test_unreachable_postgres_skips_locally(tmp_path: Path) -> None:
     result = _run_pytest_without_server(tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -170,6 +171,7 @@ def test_unreachable_postgres_skips_locally(tmp_path: Path) -> None:
     assert "PostgreSQL is not reachable" in result.stdout
 
 
+@pytest.mark.slow
 def test_unreachable_postgres_fails_when_required(tmp_path: Path) -> None:
     result = _run_pytest_without_server(tmp_path, LLM_COMMON_REQUIRE_POSTGRES="1")
     assert result.returncode == 1, result.stdout + result.stderr

@@ -49,13 +49,22 @@ TABLE = "llm_common_schema_migrations"
 LOCK_KEY = 0x6C6C6D636462
 _NAME_RE = re.compile(r"^(?P<version>\d{14})_(?P<name>[A-Za-z0-9_]+)\.sql$")
 
+# RLS with no policy: on Supabase, default privileges grant every new public table to anon and
+# authenticated, which would expose the bookkeeping through the REST API.
 _CREATE_TABLE = b"""
-create table if not exists public.llm_common_schema_migrations (
-    version text primary key,
-    name text not null,
-    checksum text not null,
-    applied_at timestamptz not null default now()
-)
+do $$
+begin
+    if to_regclass('public.llm_common_schema_migrations') is null then
+        create table public.llm_common_schema_migrations (
+            version text primary key,
+            name text not null,
+            checksum text not null,
+            applied_at timestamptz not null default now()
+        );
+        alter table public.llm_common_schema_migrations enable row level security;
+    end if;
+end
+$$
 """
 _T = TypeVar("_T")
 
