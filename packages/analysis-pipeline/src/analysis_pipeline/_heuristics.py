@@ -146,11 +146,10 @@ def find_amounts(text: str, limit: int = 40) -> list[Finding]:
                 amount *= _SCALE[scale.lower()]
             tail = sentence[match.end() : match.end() + 40]
             period = _period(tail)
-            unit = {"per hour": "USD/hour", "per month": "USD/month", "per year": "USD/year"}
             found.append(
                 Finding(
                     amount,
-                    unit.get(period or "", "USD"),
+                    "USD",
                     period,
                     match.group(0).strip(),
                     sentence,
