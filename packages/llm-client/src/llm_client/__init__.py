@@ -1,15 +1,17 @@
 """One async call to any LLM provider: structured outputs, retries, fallbacks, exact Decimal cost.
 
-``import llm_client`` stays cheap: the errors and the cost-sink protocol load at once; the client
+``import llm_client`` stays cheap: only the error classes load at once; the cost-sink protocol, the client
 (httpx, pydantic), the openai SDK, instructor, LiteLLM and tiktoken load on first use.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
-from llm_client._cost_sink import CostEstimate, CostRecord, CostSink
+# Not ``from typing import TYPE_CHECKING``: importing typing alone costs ~10-40 ms here, and
+# type checkers treat any constant named TYPE_CHECKING as true.
+TYPE_CHECKING = False
+
 from llm_client._errors import (
     AllModelsFailedError,
     AuthenticationError,
@@ -30,10 +32,13 @@ from llm_client._errors import (
 )
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from llm_client._budget import InMemoryBudget
     from llm_client._client import LLMClient
     from llm_client._completion import AttemptRecord, Completion
     from llm_client._config import LLMConfig, ProviderSettings
+    from llm_client._cost_sink import CostEstimate, CostRecord, CostSink
     from llm_client._pricing import (
         ModelInfo,
         ModelPrice,
@@ -51,6 +56,9 @@ __version__: str  # read from the installed metadata on first access (importlib.
 
 # Public name -> private module; resolved on first attribute access (PEP 562).
 _LAZY: dict[str, str] = {
+    "CostEstimate": "_cost_sink",
+    "CostRecord": "_cost_sink",
+    "CostSink": "_cost_sink",
     "LLMClient": "_client",
     "Completion": "_completion",
     "AttemptRecord": "_completion",

@@ -369,7 +369,24 @@ class LLMClient:
             own = self._sdk_client(route) if route.wire_model.startswith("openai/") else None
             return await _litellm.acompletion(route, kwargs, seconds, own)
         client = self._sdk_client(route)
-        return await client.chat.completions.create(**kwargs, timeout=seconds)
+        body = dict(kwargs)
+        body.update(body.pop("extra_body", None) or {})
+        # client.post skips the SDK's per-call recursive type transform of the (already
+        # JSON-ready) params, ~1/3 of its CPU; the request, error mapping and parsing into
+        # ChatCompletion are the SDK's own.
+        return await client.post(
+            "/chat/completions",
+            cast_to=self._completion_type(),
+            body=body,
+            options={"timeout": seconds},
+        )
+
+    @staticmethod
+    @functools.cache
+    def _completion_type() -> type[Any]:
+        from openai.types.chat import ChatCompletion
+
+        return ChatCompletion
 
     def _sdk_client(self, route: Route) -> AsyncOpenAI:
         key_value = route.api_key.get_secret_value() if route.api_key is not None else ""

@@ -25,7 +25,9 @@ echoes no credentials, cut to a short snippet.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: keeps ``import llm_client`` from loading typing
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = [
     "AllModelsFailedError",
