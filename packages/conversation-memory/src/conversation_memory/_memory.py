@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -133,8 +133,15 @@ class ConversationMemory:
 
     def page_context(
         self, page: str, *, timeout: float | None = None
-    ) -> Any:  # returns a decorator; Any keeps decorated functions' own types
-        """Decorator registering an async provider of context for ``page``.
+    ) -> Callable[[PageContextProvider], PageContextProvider]:
+        """Decorator registering an async provider of context for ``page`` on this memory.
+
+        Args:
+            page: Page name passed to :meth:`get_context`, e.g. ``"portfolio"``.
+            timeout: Seconds the provider may take (default ``page_context_timeout``).
+
+        Returns:
+            A decorator that registers the function and returns it unchanged.
 
         Example:
             >>> @memory.page_context("portfolio")  # doctest: +SKIP

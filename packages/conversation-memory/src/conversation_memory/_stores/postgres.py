@@ -70,13 +70,36 @@ class _Pool:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
-_LATEST_SUMMARY: Final = (
-    f"select {', '.join(_SUMMARY_NAMES)} from public.conversation_summaries "  # noqa: S608
-    "where user_id = %s and conversation_id = %s order by version desc limit 1"
-)
-_RECENT: Final = (
-    f"select {_COLUMNS} from public.conversations "  # noqa: S608
-    "where user_id = %s and conversation_id = %s order by seq desc limit %s"
+# The newest messages and the latest summary in one statement: message rows carry kind 'm' and
+# the message columns; the summary row carries kind 's' and the summary columns after them.
+_CONTEXT: Final = """
+(select 'm' as kind, user_id, conversation_id, seq, role, content, page, token_count, created_at,
+        null::integer, null::text, null::bigint, null::timestamptz, null::timestamptz, null::text
+ from public.conversations
+ where user_id = %(user_id)s and conversation_id = %(conversation_id)s
+ order by seq desc limit %(limit)s)
+union all
+(select 's', user_id, conversation_id, null, null, null, null, null, created_at,
+        version, summary, covers_up_to_seq, covers_from_created_at, covers_to_created_at, model
+ from public.conversation_summaries
+ where user_id = %(user_id)s and conversation_id = %(conversation_id)s
+ order by version desc limit 1)
+"""
+_CONTEXT_SUMMARY: Final = (
+    "user_id",
+    "conversation_id",
+    "_seq",
+    "_role",
+    "_content",
+    "_page",
+    "_token_count",
+    "created_at",
+    "version",
+    "summary",
+    "covers_up_to_seq",
+    "covers_from_created_at",
+    "covers_to_created_at",
+    "model",
 )
 
 
@@ -223,7 +246,7 @@ class PostgresMessageStore:
             return await cursor.fetchone()
 
     async def _all(
-        self, user_id: str | None, query: str, params: tuple[Any, ...]
+        self, user_id: str | None, query: str, params: tuple[Any, ...] | dict[str, Any]
     ) -> list[tuple[Any, ...]]:
         async with self._conn(user_id) as conn:
             cursor = await conn.execute(query, params)
@@ -248,20 +271,22 @@ class PostgresMessageStore:
 
     async def load_context(self, user_id: str, conversation_id: str, limit: int) -> ContextSnapshot:
         """See :meth:`MessageStore.load_context`."""
-        # Two plain indexed SELECTs sent in one round trip (pipeline mode): cheaper than the
-        # jsonb-building conversation_context() function, which PostgREST clients use instead.
-        async with self._conn(user_id) as conn:
-            async with conn.pipeline():
-                summary_cursor = await conn.execute(_LATEST_SUMMARY, (user_id, conversation_id))
-                message_cursor = await conn.execute(_RECENT, (user_id, conversation_id, limit))
-            summary_row = await summary_cursor.fetchone()
-            rows = await message_cursor.fetchall()
-        return ContextSnapshot(
-            summary=summary_from_json(dict(zip(_SUMMARY_NAMES, summary_row, strict=True)))
-            if summary_row
-            else None,
-            recent=[message_from_json(dict(zip(_NAMES, r, strict=True))) for r in reversed(rows)],
+        # One prepared statement, two indexed lookups: cheaper than pipelining two queries and
+        # than the jsonb-building conversation_context() that PostgREST clients use.
+        rows = await self._all(
+            user_id,
+            _CONTEXT,
+            {"user_id": user_id, "conversation_id": conversation_id, "limit": limit},
         )
+        summary = None
+        recent = []
+        for row in rows:
+            if row[0] == "s":
+                summary = summary_from_json(dict(zip(_CONTEXT_SUMMARY, row[1:], strict=True)))
+            else:
+                recent.append(message_from_json(dict(zip(_NAMES, row[1:9], strict=True))))
+        recent.reverse()
+        return ContextSnapshot(summary=summary, recent=recent)
 
     async def history(
         self, user_id: str, conversation_id: str, limit: int, before_seq: int | None
