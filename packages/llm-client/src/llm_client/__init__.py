@@ -1,16 +1,13 @@
 """One async call to any LLM provider: structured outputs, retries, fallbacks, exact Decimal cost.
 
-``import llm_client`` stays cheap: only the error classes load at once; the cost-sink protocol, the client
-(httpx, pydantic), the openai SDK, instructor, LiteLLM and tiktoken load on first use.
+``import llm_client`` stays cheap (~5 ms): only the error classes load at once; the cost-sink
+protocol, the client (httpx, pydantic), the openai SDK, instructor, LiteLLM and tiktoken load on
+first use.
 """
 
 from __future__ import annotations
 
 import importlib
-
-# Not ``from typing import TYPE_CHECKING``: importing typing alone costs ~10-40 ms here, and
-# type checkers treat any constant named TYPE_CHECKING as true.
-TYPE_CHECKING = False
 
 from llm_client._errors import (
     AllModelsFailedError,
@@ -31,6 +28,9 @@ from llm_client._errors import (
     UnpricedModelError,
 )
 
+# Not ``from typing import TYPE_CHECKING``: importing typing alone costs ~10-40 ms here, and
+# type checkers treat any constant named TYPE_CHECKING as true.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
