@@ -19,7 +19,7 @@ format: ## Format the code
 
 .PHONY: typecheck
 typecheck: ## Strict type check of every package's src/
-	uv run mypy packages/*/src db/src
+	uv run mypy packages/*/src db/src testkit/src
 
 .PHONY: test
 test: ## Run the whole test suite
