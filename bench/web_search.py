@@ -158,6 +158,19 @@ async def tier_latencies(quick: bool, pg_url: str | None) -> list[tuple[str, flo
             async with client_for(fake.base_url, PostgresSearchCache(pg_url)) as writer:
                 for i in range(n):
                     await writer.search(f"pg query {i}")
+            import psycopg
+
+            async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
+
+                async def round_trip(_: int) -> None:
+                    await conn.execute("select 1")
+
+                rows.append(
+                    (
+                        "PostgreSQL round trip (select 1), reference",
+                        await per_op(round_trip, list(range(n))),
+                    )
+                )
             async with client_for(fake.base_url, PostgresSearchCache(pg_url)) as reader:
                 await reader.search("pg warm up")
                 rows.append(
