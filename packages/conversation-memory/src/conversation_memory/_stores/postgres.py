@@ -70,6 +70,24 @@ class _Pool:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
+# The body of public.conversation_append() (db/migrations/20261124000300_conversations.sql), sent
+# as a prepared statement: its plan is cached per connection, where a SQL function's is planned
+# on every call (~20% more saves/s). PostgREST clients call the function; keep the two in step.
+_APPEND: Final = f"""
+with counter as (
+    insert into public.conversation_counters as c (user_id, conversation_id, last_seq)
+    values (%(user_id)s, %(conversation_id)s, 1)
+    on conflict (user_id, conversation_id) do update set last_seq = c.last_seq + 1
+    returning last_seq
+)
+insert into public.conversations
+    (user_id, conversation_id, seq, role, content, page, token_count, created_at)
+select %(user_id)s, %(conversation_id)s, counter.last_seq, %(role)s, %(content)s, %(page)s,
+       %(token_count)s, clock_timestamp()
+from counter
+returning {_COLUMNS}
+"""  # noqa: S608
+
 # The newest messages and the latest summary in one statement: message rows carry kind 'm' and
 # the message columns; the summary row carries kind 's' and the summary columns after them.
 _CONTEXT: Final = """
@@ -240,7 +258,9 @@ class PostgresMessageStore:
         except psycopg.Error as exc:
             raise StoreError(f"PostgreSQL failed: {exc}") from exc
 
-    async def _one(self, user_id: str | None, query: str, params: tuple[Any, ...]) -> Any:
+    async def _one(
+        self, user_id: str | None, query: str, params: tuple[Any, ...] | dict[str, Any]
+    ) -> Any:
         async with self._conn(user_id) as conn:
             cursor = await conn.execute(query, params)
             return await cursor.fetchone()
@@ -264,8 +284,15 @@ class PostgresMessageStore:
         """See :meth:`MessageStore.append`."""
         row = await self._one(
             user_id,
-            f"select {_COLUMNS} from public.conversation_append(%s, %s, %s, %s, %s, %s)",  # noqa: S608
-            (user_id, conversation_id, role, content, page, token_count),
+            _APPEND,
+            {
+                "user_id": user_id,
+                "conversation_id": conversation_id,
+                "role": role,
+                "content": content,
+                "page": page,
+                "token_count": token_count,
+            },
         )
         return message_from_json(dict(zip(_NAMES, row, strict=True)))
 
