@@ -67,7 +67,7 @@ def _source_ids(text: str) -> dict[str, str]:
 def _impacts(bill: str, sources: dict[str, str]) -> list[dict[str, Any]]:
     impacts: dict[str, dict[str, Any]] = {}
     for finding in find_amounts(bill):
-        if finding.category in impacts or finding.amount <= 0:
+        if finding.category in impacts or finding.category == "other" or finding.amount <= 0:
             continue
         cited = [sid for sid, title in sources.items() if finding.category in title.lower()]
         impacts[finding.category] = {

@@ -13,7 +13,7 @@ try:
     from psycopg import errors as pg_errors
     from psycopg.rows import dict_row
     from psycopg.types.json import Jsonb
-    from psycopg_pool import AsyncConnectionPool
+    from psycopg_pool import AsyncConnectionPool, PoolTimeout
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
         "the PostgreSQL run store needs the postgres extra: "
@@ -66,6 +66,7 @@ class PostgresRunStore:
         min_size: Pool connections kept open.
         max_size: Pool connections at most.
         pool: An existing ``AsyncConnectionPool`` to use instead (not closed by ``aclose``).
+        timeout: Seconds to wait for a connection before failing with ``RunStoreError``.
     """
 
     def __init__(
@@ -75,6 +76,7 @@ class PostgresRunStore:
         min_size: int = 1,
         max_size: int = 8,
         pool: AsyncConnectionPool[Any] | None = None,
+        timeout: float = 10.0,
     ) -> None:
         if pool is None and not conninfo:
             raise InvalidInputError("PostgresRunStore needs a connection string or a pool")
@@ -84,8 +86,10 @@ class PostgresRunStore:
             min_size=min_size,
             max_size=max_size,
             open=False,
+            timeout=timeout,
             kwargs={"prepare_threshold": None, "autocommit": True},
         )
+        self._timeout = timeout
         self._opened = False
 
     def __repr__(self) -> str:
@@ -93,7 +97,14 @@ class PostgresRunStore:
 
     async def _conn_pool(self) -> AsyncConnectionPool[Any]:
         if self._owns_pool and not self._opened:
-            await self._pool.open(wait=True)
+            try:
+                await self._pool.open(wait=True, timeout=self._timeout)
+            except PoolTimeout:
+                await self._pool.close()
+                # The connection string may hold a password: never put it in the message.
+                raise RunStoreError(
+                    f"cannot connect to PostgreSQL within {self._timeout:g} s"
+                ) from None
             self._opened = True
         return self._pool
 
