@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 import logging
-import ssl
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-import httpx
 from pydantic import BaseModel, SecretStr
 
 from llm_client._attempts import AttemptRunner, CallLedger, is_fallback_error, reply_text
+from llm_client._backends import Backends
 from llm_client._completion import Completion
 from llm_client._config import LLMConfig
 from llm_client._cost_sink import CostSink
@@ -29,20 +27,12 @@ from llm_client._retry import RetryPolicy
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from openai import AsyncOpenAI
-
 __all__ = ["LLMClient"]
 
 logger = logging.getLogger("llm_client")
 
 M = TypeVar("M", bound=BaseModel)
 ModelSpec = Any  # a model string / alias, a TestModel, or a sequence of those (a fallback chain)
-
-
-@functools.cache
-def _ssl_context() -> ssl.SSLContext:
-    """One TLS context for every client: loading the CA bundle costs ~10-100 ms each time."""
-    return httpx.create_ssl_context()
 
 
 class LLMClient:
@@ -82,12 +72,11 @@ class LLMClient:
         )
         if self._timeout <= 0:
             raise ConfigError("default_timeout must be > 0")
-        self._runner = AttemptRunner(cost_sink, self._send, self._config.default_output_cap)
-        self._http: httpx.AsyncClient | None = None
-        self._sdk: dict[tuple[str | None, str, int], tuple[Any, AsyncOpenAI]] = {}
-        self._test_clients: list[httpx.AsyncClient] = []
+        self._backends = Backends(self._timeout, self._config.base_url("openai") or "")
+        self._runner = AttemptRunner(
+            cost_sink, self._backends.send, self._config.default_output_cap
+        )
         self._default_test_model: Any = None
-        self._uses_litellm = False
         self._closed = False
 
     def __repr__(self) -> str:
@@ -115,16 +104,7 @@ class LLMClient:
         if self._closed:
             return
         self._closed = True
-        clients = [*self._test_clients, *([self._http] if self._http is not None else [])]
-        self._sdk.clear()
-        self._test_clients.clear()
-        self._http = None
-        for client in clients:
-            await client.aclose()
-        if self._uses_litellm:
-            from llm_client._litellm import close_loop_clients
-
-            await close_loop_clients()
+        await self._backends.aclose()
 
     def model_for_step(self, step: str) -> list[str]:
         """The configured model chain for ``step`` (aliases resolved).
@@ -358,60 +338,3 @@ class LLMClient:
             except _Blocked as exc:
                 raise RealRequestsBlockedError(str(exc)) from None
         return route
-
-    async def _send(self, route: Route, kwargs: Mapping[str, Any], seconds: float) -> Any:
-        if route.backend == "litellm":
-            from llm_client import _litellm
-
-            if not self._uses_litellm:
-                self._uses_litellm = True
-                _litellm.register_user()
-            own = self._sdk_client(route) if route.wire_model.startswith("openai/") else None
-            return await _litellm.acompletion(route, kwargs, seconds, own)
-        client = self._sdk_client(route)
-        body = dict(kwargs)
-        body.update(body.pop("extra_body", None) or {})
-        # client.post skips the SDK's per-call recursive type transform of the (already
-        # JSON-ready) params, ~1/3 of its CPU; the request, error mapping and parsing into
-        # ChatCompletion are the SDK's own.
-        return await client.post(
-            "/chat/completions",
-            cast_to=self._completion_type(),
-            body=body,
-            options={"timeout": seconds},
-        )
-
-    @staticmethod
-    @functools.cache
-    def _completion_type() -> type[Any]:
-        from openai.types.chat import ChatCompletion
-
-        return ChatCompletion
-
-    def _sdk_client(self, route: Route) -> AsyncOpenAI:
-        key_value = route.api_key.get_secret_value() if route.api_key is not None else ""
-        cache_key = (route.base_url, key_value, id(route.test_model))
-        cached = self._sdk.get(cache_key)
-        if cached is not None:
-            return cached[1]
-        from openai import AsyncOpenAI
-
-        if route.test_model is not None:
-            http = httpx.AsyncClient(transport=route.test_model, timeout=self._timeout)
-            self._test_clients.append(http)
-            base_url = str(getattr(route.test_model, "base_url", route.base_url))
-        else:
-            if self._http is None:
-                self._http = httpx.AsyncClient(
-                    verify=_ssl_context(),
-                    timeout=self._timeout,
-                    limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
-                )
-            http = self._http
-            base_url = route.base_url or self._config.base_url("openai") or ""
-        client = AsyncOpenAI(
-            api_key=key_value or "not-needed", base_url=base_url, max_retries=0, http_client=http
-        )
-        # Keep the transport object alive with the entry, so its id() is never reused.
-        self._sdk[cache_key] = (route.test_model, client)
-        return client
