@@ -133,3 +133,14 @@ async def test_finance_query_sets(server: FakeZaiSearchServer, make_client: Make
     assert all(q.text.startswith("VTSAX") for q in fund.queries)
     filters = {r.json.get("search_domain_filter") for r in server.requests}
     assert {"ftb.ca.gov", "irs.gov", "sec.gov", "investor.gov"} <= filters
+
+
+async def test_offline_client_runs_a_bill_end_to_end() -> None:
+    from web_search.testing import offline_search_client
+
+    async with offline_search_client() as client:
+        package = await LegislationSearchService(client).search_exhaustively(
+            "US-HR2139-110", _bill("US-HR2139-110"), "United States"
+        )
+    assert package.sources
+    assert package.cost > 0

@@ -6,7 +6,15 @@ Example:
     ...     server.script(Reply.rate_limited(retry_after=0), Reply.ok())
 """
 
+from ._offline import offline_search_client
 from ._replies import RecordedRequest, Reply, generate_results, normalise_query
 from ._server import FakeZaiSearchServer
 
-__all__ = ["FakeZaiSearchServer", "RecordedRequest", "Reply", "generate_results", "normalise_query"]
+__all__ = [
+    "FakeZaiSearchServer",
+    "RecordedRequest",
+    "Reply",
+    "generate_results",
+    "normalise_query",
+    "offline_search_client",
+]
