@@ -95,3 +95,26 @@ async def _check_context(
             assert len(kept) <= max_messages
     else:
         assert count_tokens(context) <= budget
+
+
+async def test_newest_user_turn_is_found_beyond_the_message_window(tmp_path: Path) -> None:
+    store = LocalMessageStore(tmp_path / "m.sqlite3")
+    memory = ConversationMemory(store, uuid.uuid4(), max_messages=5)
+    await memory.save_message("user", "Please list my accounts.")
+    for i in range(12):
+        await memory.save_message("assistant", f"Account {i}")
+    context = await memory.get_context()
+    await store.aclose()
+    assert context[0] == {"role": "user", "content": "Please list my accounts."}
+    assert [m["content"] for m in context[1:]] == [f"Account {i}" for i in range(12)]
+
+
+async def test_budget_smaller_than_the_question_still_keeps_it(tmp_path: Path) -> None:
+    store = LocalMessageStore(tmp_path / "m.sqlite3")
+    memory = ConversationMemory(store, uuid.uuid4(), max_context_tokens=10)
+    await memory.save_message("assistant", "Earlier answer")
+    question = "Explain the wash-sale rule for my taxable account in detail, please. " * 5
+    await memory.save_message("user", question)
+    context = await memory.get_context()
+    await store.aclose()
+    assert context == [{"role": "user", "content": question}]
