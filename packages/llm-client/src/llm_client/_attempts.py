@@ -138,6 +138,9 @@ class AttemptRunner:
                 raise
             raise mapped from None
         latency = (time.perf_counter() - started) * 1000
+        logger.debug(
+            "llm attempt ok: model=%s attempt=%d latency_ms=%.0f", route.model, number, latency
+        )
         ledger.pending = self._billed(
             route, response, reservation, attempt_id, number, ledger, latency
         )
