@@ -306,6 +306,11 @@ begin
 end
 $$;
 
+-- Supabase's default privileges hand every new public table to anon as well; chat history is
+-- never readable without a signed-in user.
+revoke all
+    on public.conversations, public.conversation_counters, public.conversation_summaries
+    from anon;
 grant select, insert, update, delete
     on public.conversations, public.conversation_counters, public.conversation_summaries
     to authenticated, service_role;
