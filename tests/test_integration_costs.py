@@ -549,3 +549,61 @@ async def test_a_provider_reported_cost_is_stored_to_the_last_digit(
     assert record.cost != expected_cost(MINI, 50, 2)
     assert (record.provider, record.metadata.get("price_source")) == ("openrouter", "provider")
     assert await tracker.get_daily_cost() == charged
+
+
+@pytest.mark.postgres
+async def test_no_cost_record_is_lost_when_the_database_dies_under_concurrent_calls(
+    llm_fake: FakeLLMServer, postgres_db: str, tmp_path: Path
+) -> None:
+    from cost_tracker import PostgresCostStore
+    from llm_client.testing import RecordedRequest
+
+    seen = 0
+    asked: set[str] = set()
+    proxy = TcpProxy.for_url(postgres_db)
+
+    def handler(request: RecordedRequest) -> Reply | None:
+        nonlocal seen
+        seen += 1
+        if seen == 12:  # the database vanishes while other calls are settling
+            proxy.stop()
+        bill = next(str(m["content"]) for m in request.messages if m["role"] == "user")
+        first = bill not in asked
+        asked.add(bill)
+        # Every other bill's first reply fails validation (a billed re-ask); the rest are valid.
+        return Reply.invalid_json() if first and bill.endswith(("0", "2", "4", "6", "8")) else None
+
+    llm_fake.handler = handler
+    try:
+        store = PostgresCostStore(proxy.url_for(postgres_db), max_size=4, timeout=1.0)
+        tracker = CostTracker(
+            store, project="outage2", outbox_path=tmp_path / "outbox.sqlite", retry_interval=None
+        )
+        async with tracker, make_llm(tracker) as llm:
+            completions = await asyncio.gather(
+                *[
+                    llm.complete(
+                        f"grade bill {i}", MINI, Verdict, step="review", api_base=llm_fake.base_url
+                    )
+                    for i in range(16)
+                ]
+            )
+            assert not proxy.running
+            assert await tracker.outbox_size() > 0
+            proxy.start()
+            await tracker.flush_outbox()
+            assert await tracker.outbox_size() == 0
+    finally:
+        proxy.close()
+
+    billed = [a for c in completions for a in c.attempts if a.price_source != "unbilled"]
+    assert len(billed) == llm_fake.request_count == 16 + 8  # the re-asks were billed too
+    async with await psycopg.AsyncConnection.connect(postgres_db) as conn:
+        cursor = await conn.execute(
+            "select count(*), count(distinct idempotency_id), sum(cost), sum(prompt_tokens)"
+            " from cost_tracking where project = 'outage2'"
+        )
+        rows, distinct, cost, prompt = await cursor.fetchone() or (0, 0, 0, 0)
+    assert rows == distinct == len(billed)
+    assert cost == sum((c.cost for c in completions), Decimal(0))
+    assert prompt == sum(a.usage.prompt_tokens for a in billed)
