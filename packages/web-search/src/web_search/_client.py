@@ -142,9 +142,13 @@ class WebSearchClient:
         await asyncio.gather(*self._inflight.values(), return_exceptions=True)
         try:
             await self._stats.flush()
+        except Exception as exc:
+            # Closing must not fail (or mask the caller's exception) because the store is down.
+            logger.warning("web-search stats: final flush failed (%s)", type(exc).__name__)
         finally:
             for http in self._http:
                 await http.aclose()
+            self._http = []
             await self.cache.aclose()
 
     async def get_cache_stats(self) -> CacheStats:
