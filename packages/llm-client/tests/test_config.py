@@ -6,7 +6,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from llm_client import ConfigError, LLMClient, LLMConfig, ProviderSettings
+from llm_client import ConfigError, LLMClient, LLMConfig, ProviderSettings, RealRequestsBlockedError
 from llm_client._providers import resolve_route
 from llm_client.testing import FakeLLMServer, Reply
 from pydantic import SecretStr
@@ -144,3 +144,13 @@ async def test_env_step_chain_switches_models_without_code(
         done = await llm.complete("hi", step="summarize")
     assert done.model == "openai/gpt-4o-mini"
     assert fake_llm_server.request_count == 1
+
+
+@pytest.mark.parametrize(
+    "model", ["openrouter/openai/gpt-4o-mini", "zai/glm-4.6", "anthropic/claude-sonnet-4-5"]
+)
+async def test_real_providers_are_blocked_in_this_test_suite(model: str) -> None:
+    keys = {"openrouter": "k", "zai": "k", "anthropic": "k"}
+    async with LLMClient(config=LLMConfig(), api_keys=keys, retry=fast_policy()) as llm:
+        with pytest.raises(RealRequestsBlockedError):
+            await llm.chat("hi", model)

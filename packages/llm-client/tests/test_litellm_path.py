@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from llm_client import LLMClient, LLMConfig, QuotaExhaustedError, ServerError
+from llm_client import BadRequestError, LLMClient, LLMConfig, QuotaExhaustedError, ServerError
 from llm_client.testing import FakeLLMServer, Reply
 from pydantic import BaseModel
 
@@ -53,3 +53,16 @@ async def test_litellm_errors_map_and_retry_once_per_attempt(
             await llm.chat("hi", "litellm/openai/gpt-4o-mini", api_base=fake_llm_server.base_url)
     assert fake_llm_server.request_count == 4
     assert len(recorder.waits) == 2
+
+
+async def test_litellm_prints_no_banners(
+    fake_llm_server: FakeLLMServer, capfd: pytest.CaptureFixture[str]
+) -> None:
+    fake_llm_server.script(Reply.error(400), Reply.text("ok"))
+    async with LLMClient(config=LLMConfig(), retry=fast_policy()) as llm:
+        with pytest.raises(BadRequestError):
+            await llm.chat("hi", "litellm/openai/gpt-4o-mini", api_base=fake_llm_server.base_url)
+        await llm.chat("hi", "litellm/openai/gpt-4o-mini", api_base=fake_llm_server.base_url)
+    out, err = capfd.readouterr()
+    assert "Give Feedback" not in out + err
+    assert "LiteLLM" not in out
