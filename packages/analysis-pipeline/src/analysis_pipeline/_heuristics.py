@@ -7,6 +7,7 @@ for a model's reading of a bill.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -104,11 +105,12 @@ def category_of(text: str) -> str:
     return best if scores[best] else "other"
 
 
-def categories_in(text: str, minimum: int = 3) -> list[str]:
+@functools.lru_cache(maxsize=256)
+def categories_in(text: str, minimum: int = 3) -> tuple[str, ...]:
     """Categories mentioned at least ``minimum`` times in ``text``, most mentioned first."""
     low = text.lower()
     scores = {c: sum(low.count(k) for k in kws) for c, kws in CATEGORY_KEYWORDS.items()}
-    return [c for c in sorted(scores, key=lambda c: -scores[c]) if scores[c] >= minimum]
+    return tuple(c for c in sorted(scores, key=lambda c: -scores[c]) if scores[c] >= minimum)
 
 
 def direction_of(text: str) -> str:
@@ -132,7 +134,8 @@ def _period(context: str) -> str | None:
     return None
 
 
-def find_amounts(text: str, limit: int = 40) -> list[Finding]:
+@functools.lru_cache(maxsize=256)  # one bill is read by generate, review and refine alike
+def find_amounts(text: str, limit: int = 40) -> tuple[Finding, ...]:
     """Dollar amounts and percentages with their sentence, category and direction."""
     found: list[Finding] = []
     for sentence in sentences(text):
@@ -171,10 +174,11 @@ def find_amounts(text: str, limit: int = 40) -> list[Finding]:
             )
         if len(found) >= limit:
             break
-    return found[:limit]
+    return tuple(found[:limit])
 
 
-def find_dates(text: str, limit: int = 8) -> list[str]:
+@functools.lru_cache(maxsize=256)
+def find_dates(text: str, limit: int = 8) -> tuple[str, ...]:
     """Calendar dates (``January 1, 2027``) in order of appearance, without repeats."""
     out: list[str] = []
     for match in _DATE.finditer(text):
@@ -182,4 +186,4 @@ def find_dates(text: str, limit: int = 8) -> list[str]:
             out.append(match.group(0))
         if len(out) >= limit:
             break
-    return out
+    return tuple(out)

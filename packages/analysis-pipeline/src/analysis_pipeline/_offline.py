@@ -172,7 +172,7 @@ def _condense(text: str) -> dict[str, Any]:
         "section": _field(text, "Section").split(" (chunk")[0],
         "summary": first_sentences(section, 300),
         "amounts": amounts,
-        "dates": find_dates(section, 4),
+        "dates": list(find_dates(section, 4)),
         "affected_parties": [POPULATIONS[c] for c in categories_in(section, 2)[:3]],
         "cost_relevant": bool(amounts) or bool(categories_in(section, 2)),
     }
