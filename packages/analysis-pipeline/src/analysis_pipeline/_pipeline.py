@@ -90,6 +90,11 @@ class AnalysisPipeline:
             if not chain and step in ("condense", "refine"):
                 chain = chains["generate"]
             chains[step] = list(chain or ["test"])
+        if [_model_name(m) for m in chains["review"]] == [
+            _model_name(m) for m in chains["generate"]
+        ]:
+            # Allowed (tests, tight budgets), but a model grading itself is a weaker review.
+            logger.warning("review uses the same model as generate: %s", chains["review"])
         return chains
 
     async def run(
