@@ -258,7 +258,7 @@ async def test_a_cancelled_call_leaves_no_reservation_and_no_record(
         task = asyncio.create_task(
             llm.chat("hi", MINI, step="generate", api_base=llm_fake.base_url)
         )
-        await asyncio.to_thread(llm_fake.wait_for_hangs, 1)
+        await asyncio.to_thread(llm_fake.wait_for_hangs, 1, 60)
         held = await tracker.budget_status()
         assert held.reserved > 0  # the attempt really was holding money
         assert held.open_reservations == 1
@@ -271,7 +271,7 @@ async def test_a_cancelled_call_leaves_no_reservation_and_no_record(
         # The budget is whole again: the next call goes through and is billed normally.
         assert await llm.chat("hi", MINI, step="generate", api_base=llm_fake.base_url) == AUTO_TEXT
     assert len(await all_records(tracker)) == 1
-    await asyncio.to_thread(llm_fake.wait_until_no_hangs)
+    await asyncio.to_thread(llm_fake.wait_until_no_hangs, 60)
 
 
 @pytest.mark.parametrize("make_tracker", BACKENDS, indirect=True)
@@ -359,7 +359,7 @@ async def test_fifty_concurrent_calls_against_a_budget_of_n_estimates_send_exact
         async with asyncio.timeout(60):  # a granted surplus would never finish: fail, not hang
             while calls - len(pending) < calls - fits:  # wait for the refusals to come back
                 _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-        await asyncio.to_thread(llm_fake.wait_for_hangs, fits)
+        await asyncio.to_thread(llm_fake.wait_for_hangs, fits, 60)
         assert llm_fake.request_count == fits
         assert llm_fake.hanging == fits
         held = await tracker.budget_status()
@@ -514,7 +514,7 @@ async def test_a_call_cancelled_during_a_re_ask_keeps_the_billed_reply_and_nothi
         task = asyncio.create_task(
             llm.chat("grade", MINI, Verdict, step="review", api_base=llm_fake.base_url)
         )
-        await asyncio.to_thread(llm_fake.wait_for_hangs, 1)  # the re-ask is in flight
+        await asyncio.to_thread(llm_fake.wait_for_hangs, 1, 60)  # the re-ask is in flight
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -524,7 +524,7 @@ async def test_a_call_cancelled_during_a_re_ask_keeps_the_billed_reply_and_nothi
     assert record.cost == expected_cost(MINI, 400, 30)
     assert (record.success, record.error) == (False, "ValidationError")
     assert (status.spent, status.reserved, status.open_reservations) == (record.cost, 0, 0)
-    await asyncio.to_thread(llm_fake.wait_until_no_hangs)
+    await asyncio.to_thread(llm_fake.wait_until_no_hangs, 60)
 
 
 @pytest.mark.parametrize("make_tracker", BACKENDS, indirect=True)

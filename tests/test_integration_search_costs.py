@@ -234,7 +234,7 @@ async def test_a_search_abandoned_in_flight_leaves_no_reservation_behind(
     async with tracker:
         search = make_search(zai, tracker, None)
         task = asyncio.create_task(search.search("school funding formula"))
-        await zai.wait_for_calls(1)
+        await zai.wait_for_calls(1, within=60)
         assert (await tracker.budget_status()).reserved == CENT  # held while in flight
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
