@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 import uuid
 from collections.abc import Sequence
@@ -19,7 +18,6 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from ._cache import CacheEntry, SearchCache, default_cache_dir
 from ._cost import CostEstimate, CostRecord, CostSink
 from ._errors import (
-    ConfigurationError,
     InvalidQueryError,
     ProviderError,
     RateLimitError,
@@ -31,11 +29,10 @@ from ._merge import merge_results, plan_domain_groups
 from ._provider import ProviderCall, SearchProvider
 from ._query import SearchSpec, clean_query, normalise_domain
 from ._retry import RetryPolicy
+from ._select import make_provider
 from ._stats import StatsKeeper
 from ._stores.local import LocalSearchCache
-from ._tavily import TavilySearchProvider
 from ._types import CacheStats, SearchOutcome, SearchResult, normalise_recency
-from ._zai import ZaiSearchProvider
 
 __all__ = ["RetryPolicy", "WebSearchClient", "make_provider"]
 
@@ -43,24 +40,6 @@ logger = logging.getLogger(__name__)
 
 _ZERO = Decimal(0)
 _HTTP_SHARDS = 8
-
-
-def make_provider(
-    provider: str | SearchProvider | None, api_key: str | None = None, base_url: str | None = None
-) -> SearchProvider:
-    """Build a provider from a name (``zai``, ``tavily``; default ``WEB_SEARCH_PROVIDER`` or zai).
-
-    Raises:
-        ConfigurationError: Unknown name or no API key.
-    """
-    if provider is not None and not isinstance(provider, str):
-        return provider
-    name = (provider or os.environ.get("WEB_SEARCH_PROVIDER") or "zai").strip().lower()
-    if name in ("zai", "z.ai", "zhipu"):
-        return ZaiSearchProvider(api_key, base_url=base_url)
-    if name == "tavily":
-        return TavilySearchProvider(api_key, base_url=base_url)
-    raise ConfigurationError(f"unknown web search provider {name!r} (known: zai, tavily)")
 
 
 class WebSearchClient:
