@@ -280,3 +280,29 @@ async def test_bad_arguments_are_typed_errors(
         with pytest.raises(InvalidQueryError):
             await client.search(**kwargs)  # type: ignore[arg-type]
     assert server.calls == 0
+
+
+async def test_retry_after_beyond_the_cap_fails_at_once(
+    server: FakeZaiSearchServer, make_client: MakeClient
+) -> None:
+    server.script(Reply.rate_limited(retry_after=3600), Reply.ok())
+    async with make_client(None) as client:
+        with pytest.raises(RateLimitError) as info:
+            await client.search("come back in an hour")
+    assert info.value.retry_after == 3600
+    assert server.calls == 1
+
+
+async def test_fake_stats_endpoint_counts_distinct_calls(
+    server: FakeZaiSearchServer, make_client: MakeClient
+) -> None:
+    import json
+    import urllib.request
+
+    async with make_client(None) as client:
+        await client.search("one")
+        await client.search("two", domains=["a.gov", "b.gov"])
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/_fake/stats") as response:
+        stats = json.loads(response.read())
+    assert stats == {"calls": 3, "distinct_calls": 3, "max_in_flight": stats["max_in_flight"]}
+    assert server.calls_for("TWO") == 2

@@ -122,3 +122,16 @@ def test_merge_interleaves_filters_and_cuts() -> None:
         "https://a.gov/2",
     ]
     assert [r.rank for r in merged] == [1, 2, 3, 4]
+
+
+def test_retry_after_parsing() -> None:
+    from email.utils import format_datetime
+
+    from web_search._provider import parse_retry_after
+
+    assert parse_retry_after("2") == 2.0
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("soon") is None
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    assert 25 <= (parse_retry_after(later) or 0) <= 30
+    assert parse_retry_after("Mon, 01 Jan 2001 00:00:00 GMT") == 0.0
