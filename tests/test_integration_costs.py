@@ -206,6 +206,8 @@ async def test_every_billed_attempt_of_a_fallback_chain_is_recorded_exactly(
         None,
     ]
     assert len({r.idempotency_id for r in records}) == 5
+    # Attempts are numbered per model across retries and re-asks, and survive the round trip.
+    assert [r.metadata.get("attempt") for r in records] == [1, 2, 3, 1, 2]
 
     # The tracker's books and the call's own account agree to the last digit.
     tracked = sum((r.cost for r in records if r.cost is not None), Decimal(0))
@@ -243,6 +245,8 @@ async def test_a_text_call_is_recorded_with_the_servers_usage(
         True,
     )
     assert record.metadata.get("attempt") == 1
+    assert record.timestamp.tzinfo is not None
+    assert record.timestamp.utcoffset() == timedelta(0)
 
 
 # --- cancellation, refusals ----------------------------------------------------------------------
@@ -489,9 +493,9 @@ async def test_with_a_budget_an_unreachable_database_refuses_calls_before_sendin
         async with tracker, make_llm(tracker) as llm:
             await llm.chat("hi", MINI, api_base=llm_fake.base_url)
             proxy.stop()
-            for _ in range(3):  # a budget that cannot be checked is not a budget: fail closed
+            for model in (None, Verdict, None):  # an unverifiable budget is no budget: fail closed
                 with pytest.raises(cost_tracker.StoreUnavailableError):
-                    await llm.chat("hi", MINI, api_base=llm_fake.base_url)
+                    await llm.chat("hi", MINI, model, api_base=llm_fake.base_url)
             assert llm_fake.request_count == 1
             proxy.start()
             await tracker.flush_outbox()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import traceback
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -482,4 +483,30 @@ async def test_a_key_echoed_back_by_the_llm_provider_is_not_repeated(
                 "hi", "openrouter/openai/gpt-4o-mini", api_base=llm_fake.openrouter_base_url
             )
     leaks = [t for t in _texts_of(failed.value) + _log_texts(caplog.records) if or_key in t]
+    assert not leaks, leaks[:2]
+
+
+async def test_a_database_password_stays_out_of_errors_and_logs_of_a_refused_call(
+    caplog: pytest.LogCaptureFixture, llm_fake: FakeLLMServer, tmp_path: Path
+) -> None:
+    from cost_tracker import PostgresCostStore
+
+    password = f"PGPASS-SENTINEL-{uuid.uuid4().hex}"
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    caplog.set_level(logging.DEBUG)
+    store = PostgresCostStore(
+        f"postgresql://postgres:{password}@127.0.0.1:{port}/costs", timeout=0.5, connect_timeout=1
+    )
+    tracker = CostTracker(store, daily_budget="1", outbox_path=tmp_path / "o", retry_interval=None)
+    async with (
+        tracker,
+        LLMClient(tracker, config=LLMConfig(), retry=LLMRetry(sleep=_no_wait)) as llm,
+    ):
+        with pytest.raises(cost_tracker.StoreUnavailableError) as failed:
+            await llm.chat("hi", MINI, api_base=llm_fake.base_url)
+        texts = [*_texts_of(failed.value), repr(tracker), repr(store), repr(llm)]
+    assert llm_fake.request_count == 0
+    leaks = [t for t in texts + _log_texts(caplog.records) if password in t]
     assert not leaks, leaks[:2]
