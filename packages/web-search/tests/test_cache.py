@@ -293,3 +293,16 @@ async def test_unreachable_persistent_tier_degrades_to_misses(
         assert await client.search("resilient")
     assert any("persistent read failed" in r.getMessage() for r in caplog.records)
     assert any("persistent write failed" in r.getMessage() for r in caplog.records)
+
+
+async def test_cleanup_drops_expired_entries(
+    server: FakeZaiSearchServer, make_client: MakeClient, clock: FakeClock
+) -> None:
+    async with make_client() as client:
+        await client.search("old news", recency="1d")
+        await client.search("evergreen")
+        clock.advance(timedelta(hours=4))
+        assert await client.cache.cleanup() == 1
+        assert len(client.cache.memory) == 0  # both past the 1 h in-process TTL
+        await client.search("evergreen")
+    assert server.calls == 2

@@ -163,6 +163,13 @@ class MemoryCache:
         while len(self._data) > self.maxsize:
             self._data.popitem(last=False)
 
+    def expire(self, now: datetime) -> int:
+        """Drop entries expired at ``now``; returns how many."""
+        stale = [key for key, (_, expires) in self._data.items() if expires <= now]
+        for key in stale:
+            del self._data[key]
+        return len(stale)
+
     def clear(self) -> None:
         """Drop everything."""
         self._data.clear()
@@ -276,6 +283,12 @@ class SearchCache:
             )
         except Exception as exc:
             logger.warning("web-search cache: persistent write failed (%s)", type(exc).__name__)
+
+    async def cleanup(self) -> int:
+        """Drop expired entries from both tiers; returns how many persistent ones went."""
+        now = self.clock()
+        self.memory.expire(now)
+        return await self.persistent.cleanup(now) if self.persistent is not None else 0
 
     async def aclose(self) -> None:
         """Close the persistent tier."""
