@@ -92,7 +92,7 @@ async def _pipeline(
     store = LocalRunStore(base)
     config = PipelineConfig()
     if context_tokens:
-        config.default_context_tokens = context_tokens
+        config.max_context_tokens = context_tokens
     tracker = CostTracker(LocalCostStore(base), outbox_path=base / "cost-outbox.sqlite3")
     async with tracker, LLMClient(cost_sink=tracker) as llm:
         if _offline():
@@ -171,7 +171,7 @@ def run(
     condense_model: Annotated[str | None, typer.Option(help="Model(s) for condense.")] = None,
     max_rounds: Annotated[int, typer.Option(min=1, help="Review rounds at most.")] = 2,
     context_tokens: Annotated[
-        int | None, typer.Option(help="Context window to assume for every model.")
+        int | None, typer.Option(help="Cap every model's context window (e.g. 8192).")
     ] = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,

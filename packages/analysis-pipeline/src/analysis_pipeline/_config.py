@@ -37,6 +37,8 @@ class PipelineConfig:
         context_tokens: Context window override per model string or alias (e.g. ``{"small":
             8192}``); otherwise ``llm_client.model_info(model).max_input_tokens``.
         default_context_tokens: Used when a model's context is unknown.
+        max_context_tokens: Cap on every model's context window (e.g. to run as on an 8k
+            model); None for no cap.
         output_reserve_tokens: Tokens kept free for the answer of generate/review/refine.
         prompt_reserve_tokens: Tokens kept for instructions and message framing.
         draft_reserve_tokens: Tokens kept for the draft and critique that review/refine add.
@@ -56,6 +58,7 @@ class PipelineConfig:
     models: dict[str, list[str]] = field(default_factory=dict)
     context_tokens: dict[str, int] = field(default_factory=dict)
     default_context_tokens: int = 32_000
+    max_context_tokens: int | None = None
     output_reserve_tokens: int = 1_500
     prompt_reserve_tokens: int = 700
     draft_reserve_tokens: int = 1_500

@@ -45,7 +45,12 @@ class ContextPlanner:
             return name
 
     def context_of(self, model: Any) -> int:
-        """Context window (input tokens) of one model."""
+        """Context window (input tokens) of one model, capped by ``max_context_tokens``."""
+        window = self._window(model)
+        cap = self.config.max_context_tokens
+        return window if cap is None else min(window, cap)
+
+    def _window(self, model: Any) -> int:
         overrides = self.config.context_tokens
         name = model if isinstance(model, str) else getattr(model, "name", None)
         if not isinstance(name, str):
