@@ -268,6 +268,39 @@ async def test_a_billed_but_unreadable_answer_is_recorded_as_a_failed_cent(
     assert (status.spent, status.reserved, status.open_reservations) == (CENT, 0, 0)
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("make_tracker", ["postgres"], indirect=True)
+async def test_fifty_concurrent_searches_against_n_cents_make_exactly_n_upstream_calls(
+    zai: FakeZaiSearchServer, make_tracker: MakeTracker
+) -> None:
+    searches, fits = 50, 13
+    tracker = await make_tracker(daily_budget=CENT * fits)
+    zai.script(*[SearchReply.hang_forever()] * searches)  # held until every caller is decided
+    async with make_search(zai, tracker, None) as search:
+        tasks = [
+            asyncio.create_task(search.search(f"county property tax levy {i}"))
+            for i in range(searches)
+        ]
+        pending: set[asyncio.Task[Any]] = set(tasks)
+        async with asyncio.timeout(60):
+            while searches - len(pending) < searches - fits:
+                _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        await zai.wait_for_calls(fits, within=60)
+        assert zai.calls == fits
+        held = await tracker.budget_status()
+        assert (held.reserved, held.open_reservations) == (CENT * fits, fits)
+        zai.release_hangs()  # the held calls now answer, and are billed
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    refused = [o for o in outcomes if isinstance(o, cost_tracker.BudgetExceededError)]
+    answered = [o for o in outcomes if isinstance(o, list)]
+    assert (len(refused), len(answered)) == (searches - fits, fits)
+    assert zai.calls == fits
+    records = await all_records(tracker)
+    assert len(records) == fits
+    status = await tracker.budget_status()
+    assert (status.spent, status.reserved, status.open_reservations) == (CENT * fits, 0, 0)
+
+
 # --- llm and search spend, one set of books -------------------------------------------------------
 
 
