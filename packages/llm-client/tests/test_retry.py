@@ -23,6 +23,7 @@ from llm_client import (
 )
 from llm_client._retry import parse_retry_after
 from llm_client.testing import FakeLLMServer, Reply
+from pydantic import BaseModel
 
 from ._helpers import RecordingSink, SleepRecorder, fast_policy
 
@@ -190,3 +191,33 @@ async def test_every_attempt_is_logged(
         and "retry_in=" in line
         for line in lines
     ), lines
+
+
+async def test_failed_calls_carry_their_attempts_and_cost(fake_llm_server: FakeLLMServer) -> None:
+    from llm_client import LLMClientError, total_cost
+
+    fake_llm_server.script(
+        Reply.invalid_json().with_usage(prompt_tokens=10, completion_tokens=2),
+        *[Reply.error(500)] * 3,
+    )
+
+    class Out(BaseModel):
+        value: int
+
+    async with client(SleepRecorder()) as llm:
+        with pytest.raises(LLMClientError) as info:
+            await llm.complete(
+                "hi",
+                [MODEL, "openai/gpt-4o"],
+                Out,
+                api_base=fake_llm_server.base_url,
+                max_validation_retries=0,
+            )
+    records = info.value.attempt_records
+    assert [(r.model, r.error) for r in records] == [
+        (MODEL, "StructuredOutputError"),
+        ("openai/gpt-4o", "ServerError"),
+        ("openai/gpt-4o", "ServerError"),
+        ("openai/gpt-4o", "ServerError"),
+    ]
+    assert total_cost(records) == Decimal(10) * Decimal("1.5E-7") + Decimal(2) * Decimal("6E-7")

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
     from llm_client._budget import InMemoryBudget
     from llm_client._client import LLMClient
-    from llm_client._completion import AttemptRecord, Completion
+    from llm_client._completion import AttemptRecord, Completion, total_cost
     from llm_client._config import LLMConfig, ProviderSettings
     from llm_client._cost_sink import CostEstimate, CostRecord, CostSink
     from llm_client._pricing import (
@@ -62,6 +62,7 @@ _LAZY: dict[str, str] = {
     "LLMClient": "_client",
     "Completion": "_completion",
     "AttemptRecord": "_completion",
+    "total_cost": "_completion",
     "LLMConfig": "_config",
     "ProviderSettings": "_config",
     "InMemoryBudget": "_budget",
@@ -116,6 +117,7 @@ __all__ = [
     "model_info",
     "normalize_usage",
     "price_for",
+    "total_cost",
 ]
 
 

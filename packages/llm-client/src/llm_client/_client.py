@@ -193,7 +193,7 @@ class LLMClient:
             api_base=api_base,
             max_validation_retries=max_validation_retries,
         )
-        return done.output  # type: ignore[no-any-return]
+        return done.output
 
     async def chat_with_fallback(
         self,
@@ -215,6 +215,36 @@ class LLMClient:
         done = await self.complete(messages, chain, response_model, **options)
         return done.output
 
+    @overload
+    async def complete(
+        self,
+        messages: Messages,
+        model: ModelSpec = None,
+        response_model: None = None,
+        *,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - per-attempt HTTP timeout
+        step: str | None = None,
+        api_base: str | None = None,
+        max_validation_retries: int | None = None,
+    ) -> Completion[str]: ...
+
+    @overload
+    async def complete(
+        self,
+        messages: Messages,
+        model: ModelSpec,
+        response_model: type[M],
+        *,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - per-attempt HTTP timeout
+        step: str | None = None,
+        api_base: str | None = None,
+        max_validation_retries: int | None = None,
+    ) -> Completion[M]: ...
+
     async def complete(
         self,
         messages: Messages,
@@ -228,7 +258,11 @@ class LLMClient:
         api_base: str | None = None,
         max_validation_retries: int | None = None,
     ) -> Completion[Any]:
-        """Like :meth:`chat`, returning a :class:`Completion` with usage, cost and attempts."""
+        """Like :meth:`chat`, returning a :class:`Completion` with usage, cost and attempts.
+
+        A failed call raises as :meth:`chat` does; the error's ``attempt_records`` holds every
+        attempt it made (``total_cost(error.attempt_records)`` is what the failure cost).
+        """
         if self._closed:
             raise LLMClientError("this LLMClient is closed")
         started = time.perf_counter()
@@ -257,6 +291,7 @@ class LLMClient:
                 )
             except LLMClientError as exc:
                 if not is_chain or not is_fallback_error(exc):
+                    exc.attempt_records = tuple(ledger.records)
                     raise
                 failures.append((route.model, exc))
                 logger.warning(
@@ -272,7 +307,9 @@ class LLMClient:
                 attempts=ledger.records,
                 latency_ms=(time.perf_counter() - started) * 1000,
             )
-        raise AllModelsFailedError(failures)
+        error = AllModelsFailedError(failures)
+        error.attempt_records = tuple(ledger.records)
+        raise error
 
     async def _one_model(
         self,

@@ -28,6 +28,7 @@ from __future__ import annotations
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: keeps ``import llm_client`` from loading typing
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import Any
 
 __all__ = [
     "AllModelsFailedError",
@@ -50,7 +51,14 @@ __all__ = [
 
 
 class LLMClientError(Exception):
-    """Base class of every error llm-client raises."""
+    """Base class of every error llm-client raises.
+
+    Attributes:
+        attempt_records: For errors raised by ``LLMClient.chat``/``complete``: every HTTP
+            attempt the failed call made (``AttemptRecord``), with usage and cost; else empty.
+    """
+
+    attempt_records: tuple[Any, ...] = ()
 
 
 class ProviderError(LLMClientError):
