@@ -186,15 +186,16 @@ async def test_failure_reaches_every_coalesced_caller(
 async def test_cancelled_caller_does_not_cancel_the_shared_search(
     server: FakeZaiSearchServer, make_client: MakeClient
 ) -> None:
-    server.latency = 0.2
+    server.script(Reply.hang_forever())  # held until release_hangs: no timing involved
     async with make_client() as client:
         leader = asyncio.create_task(client.search("shared"))
         await server.wait_for_calls(1)
         follower = asyncio.create_task(client.search("shared"))
-        leader.cancel()
-        assert await follower
+        leader.cancel()  # the shared search runs on (shielded) for whoever else waits
         with pytest.raises(asyncio.CancelledError):
             await leader
+        server.release_hangs()
+        assert await follower
     assert server.calls == 1
 
 

@@ -81,7 +81,7 @@ async def test_search_exhaustively(server: FakeZaiSearchServer, make_client: Mak
 
 
 async def test_concurrency_is_bounded(server: FakeZaiSearchServer, make_client: MakeClient) -> None:
-    server.latency = 0.1
+    server.latency = 0.3
     async with make_client(None) as client:
         # Each retirement query fans out to three domains: two searches at once = six calls.
         await FinanceSearchService(client).retirement_account_rules("401(k)", 2025, concurrency=2)
