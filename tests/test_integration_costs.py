@@ -611,3 +611,23 @@ async def test_no_cost_record_is_lost_when_the_database_dies_under_concurrent_ca
     assert rows == distinct == len(billed)
     assert cost == sum((c.cost for c in completions), Decimal(0))
     assert prompt == sum(a.usage.prompt_tokens for a in billed)
+
+
+@pytest.mark.parametrize("make_tracker", BACKENDS, indirect=True)
+async def test_a_re_ask_the_budget_cannot_pay_for_is_refused_and_the_first_reply_stays_billed(
+    llm_fake: FakeLLMServer, make_tracker: MakeTracker
+) -> None:
+    tracker = await make_tracker(daily_budget=Decimal("0.02"))
+    # The first reply bills far more than its estimate ($0.018 of prompt): the re-ask can't fit.
+    llm_fake.script(Reply.invalid_json().with_usage(prompt_tokens=120_000, completion_tokens=10))
+    async with make_llm(tracker) as llm:
+        with pytest.raises(cost_tracker.BudgetExceededError) as refused:
+            await llm.chat("grade", MINI, Verdict, step="review", api_base=llm_fake.base_url)
+    assert type(refused.value) is cost_tracker.BudgetExceededError
+    assert llm_fake.request_count == 1  # the re-ask was never sent
+    [record] = await all_records(tracker)
+    assert record.cost == expected_cost(MINI, 120_000, 10)
+    assert (record.success, record.error) == (False, "ValidationError")
+    status = await tracker.budget_status()
+    assert (status.spent, status.reserved, status.open_reservations) == (record.cost, 0, 0)
+    assert refused.value.spent == record.cost
