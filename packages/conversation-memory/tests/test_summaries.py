@@ -180,3 +180,28 @@ async def test_explicit_summarize_raises_typed_errors(
     with pytest.raises(SummarizationError):
         await memory.summarize()
     assert len(await memory.history()) == 4
+
+
+async def test_summaries_can_run_off_the_request_path(
+    store: LocalMessageStore, llm: LLMClient
+) -> None:
+    model = TestModel(Reply.text("Off-path summary."))
+    memory = ConversationMemory(
+        store,
+        uuid.uuid4(),
+        max_messages=2,
+        summary_threshold=3,
+        auto_summarize=False,
+        summarizer=LLMSummarizer(llm, model=model),
+    )
+    await _talk(memory, 0, 4)
+    assert len(await memory.get_context()) == 2
+    assert await memory.summarize(force=False) is None  # 2 aged out: below the threshold
+    await _talk(memory, 4, 1)
+    assert len(await memory.get_context()) == 2  # due now, but not on the request path
+    assert model.request_count == 0
+    summary = await memory.summarize(force=False)
+    assert summary is not None
+    assert summary.covers_up_to_seq == 3
+    context = await memory.get_context()
+    assert context[0]["content"].endswith("Off-path summary.")

@@ -9,27 +9,29 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from conversation_memory._errors import (
-    ContentTooLargeError,
-    EmptyContentError,
-    InvalidMessageError,
-    SummarizationError,
-)
+from conversation_memory._errors import SummarizationError
 from conversation_memory._models import (
     CleanupReceipt,
     DeletionReceipt,
     StoredMessage,
     Summary,
+    check_content,
     check_conversation_id,
+    check_page,
     check_role,
     check_user_id,
 )
 from conversation_memory._page_context import PageContextProvider, PageContextRegistry
-from conversation_memory._rolling import export_document, fold_turns
+from conversation_memory._rolling import export_document, fold_turns, reach_newest_user_turn
 from conversation_memory._store import MessageStore
 from conversation_memory._summarizer import Summarizer
 from conversation_memory._tokens import content_tokens
-from conversation_memory._window import context_head, fit_history, summary_message
+from conversation_memory._window import (
+    context_head,
+    fit_history,
+    summary_message,
+    window_boundary,
+)
 
 __all__ = ["DEFAULT_CONVERSATION", "ConversationMemory"]
 
@@ -37,8 +39,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_CONVERSATION = "default"
 """Conversation id used when none is given: each user then has one continuing conversation."""
-
-_MAX_PAGE_NAME = 100
 
 
 class ConversationMemory:
@@ -63,8 +63,9 @@ class ConversationMemory:
         summarizer: Summarizer | None = None,
         summary_threshold: int = 20,
         summary_batch: int = 200,
-        summary_timeout: float = 30.0,
+        summary_timeout: float = 10.0,
         summary_retry_interval: float = 60.0,
+        auto_summarize: bool = True,
         page_contexts: PageContextRegistry | None = None,
         page_context_timeout: float = 2.0,
         max_content_chars: int = 32_000,
@@ -85,6 +86,9 @@ class ConversationMemory:
             summary_batch: Most aged-out messages folded into the summary in one update.
             summary_timeout: Seconds a summary update may take inside ``get_context``.
             summary_retry_interval: Seconds to wait after a failed update before trying again.
+            auto_summarize: Update the summary inside ``get_context`` when due. Set False to keep
+                the model call off the request path and run ``summarize(force=False)`` after
+                the reply instead (e.g. in a FastAPI background task).
             page_contexts: A registry of page-context providers shared across users.
             page_context_timeout: Default seconds a provider registered here may take.
             max_content_chars: Longest message content accepted by ``save_message``.
@@ -117,6 +121,7 @@ class ConversationMemory:
         self.summary_batch = summary_batch
         self.summary_timeout = summary_timeout
         self.summary_retry_interval = summary_retry_interval
+        self.auto_summarize = auto_summarize
         self.max_content_chars = max_content_chars
         self.token_model = token_model
         self._shared_pages = page_contexts
@@ -188,16 +193,8 @@ class ConversationMemory:
             StoreError: If the backend failed (nothing was stored).
         """
         checked_role = check_role(role)
-        if not isinstance(content, str):
-            raise InvalidMessageError(f"content must be str, got {type(content).__name__}")
-        if not content.strip():
-            raise EmptyContentError("message content is empty")
-        if len(content) > self.max_content_chars:
-            raise ContentTooLargeError(len(content), self.max_content_chars)
-        if page is not None and (
-            not isinstance(page, str) or not page or len(page) > _MAX_PAGE_NAME
-        ):
-            raise InvalidMessageError(f"page must be a 1-{_MAX_PAGE_NAME} character string")
+        check_content(content, self.max_content_chars)
+        check_page(page)
         if len(content) > 2_000:  # long texts take milliseconds to encode: keep the loop free
             tokens = await asyncio.to_thread(content_tokens, content, self.token_model)
         else:
@@ -237,7 +234,9 @@ class ConversationMemory:
         if self._summary_due(summary, window, recent):
             try:
                 async with asyncio.timeout(self.summary_timeout):
-                    updated = await self._fold(summary, _boundary(window, recent), automatic=True)
+                    updated = await self._fold(
+                        summary, window_boundary(window, recent), automatic=True
+                    )
             except (SummarizationError, TimeoutError) as exc:
                 self._summary_retry_at = time.monotonic() + self.summary_retry_interval
                 logger.warning(
@@ -271,17 +270,9 @@ class ConversationMemory:
         )
 
     async def _ensure_user_turn(self, recent: list[StoredMessage]) -> list[StoredMessage]:
-        # Rare: more than max_messages non-user turns since the user spoke. Read further back
-        # so the newest user turn can still be included.
-        if len(recent) < self.max_messages or any(m.role == "user" for m in recent):
-            return recent
-        older = await self.store.history(
-            self.user_id, self.conversation_id, 200, before_seq=recent[0].seq
+        return await reach_newest_user_turn(
+            self.store, self.user_id, self.conversation_id, recent, self.max_messages
         )
-        for index in range(len(older) - 1, -1, -1):
-            if older[index].role == "user":
-                return [*older[index:], *recent]
-        return recent
 
     async def history(self, limit: int = 50, before: int | None = None) -> list[StoredMessage]:
         """Read stored messages, newest ``limit`` first page, returned oldest first.
@@ -306,14 +297,22 @@ class ConversationMemory:
         window: Sequence[StoredMessage],
         recent: Sequence[StoredMessage],
     ) -> bool:
-        if self.summarizer is None or time.monotonic() < self._summary_retry_at:
+        if (
+            self.summarizer is None
+            or not self.auto_summarize
+            or time.monotonic() < self._summary_retry_at
+        ):
             return False
         covered = summary.covers_up_to_seq if summary is not None else 0
         # seq has no gaps except where retention deleted old rows, so this is an upper bound.
-        return _boundary(window, recent) - 1 - covered >= self.summary_threshold
+        return window_boundary(window, recent) - 1 - covered >= self.summary_threshold
 
-    async def summarize(self) -> Summary | None:
-        """Fold every turn older than the current window into the rolling summary now.
+    async def summarize(self, *, force: bool = True) -> Summary | None:
+        """Fold the turns older than the current window into the rolling summary now.
+
+        Args:
+            force: Fold whatever has aged out; with False, only when at least
+                ``summary_threshold`` turns have (what ``get_context`` does automatically).
 
         Returns:
             The new summary, or None when nothing new has aged out (or a concurrent writer
@@ -331,7 +330,9 @@ class ConversationMemory:
         )
         recent = await self._ensure_user_turn(snapshot.recent)
         window = self._window(recent, context_head(self.system_prompt, None, []), snapshot.summary)
-        return await self._fold(snapshot.summary, _boundary(window, recent), automatic=False)
+        return await self._fold(
+            snapshot.summary, window_boundary(window, recent), automatic=not force
+        )
 
     async def _fold(
         self, summary: Summary | None, before_seq: int, *, automatic: bool
@@ -391,13 +392,6 @@ class ConversationMemory:
             raise ValueError("older_than must not be negative")
         cutoff = datetime.now(UTC) - older_than
         return await self.store.cleanup(cutoff, user_id=self.user_id)
-
-
-def _boundary(window: Sequence[StoredMessage], recent: Sequence[StoredMessage]) -> int:
-    """Sequence number of the oldest message still in the window (turns before it aged out)."""
-    if window:
-        return window[0].seq
-    return recent[-1].seq + 1 if recent else 1
 
 
 async def _nothing() -> list[str]:

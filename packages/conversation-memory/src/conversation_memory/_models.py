@@ -8,7 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Literal, cast
 
-from conversation_memory._errors import InvalidIdentifierError, InvalidRoleError
+from conversation_memory._errors import (
+    ContentTooLargeError,
+    EmptyContentError,
+    InvalidIdentifierError,
+    InvalidMessageError,
+    InvalidRoleError,
+)
 
 __all__ = [
     "ROLES",
@@ -18,13 +24,16 @@ __all__ = [
     "Role",
     "StoredMessage",
     "Summary",
+    "check_content",
     "check_conversation_id",
+    "check_page",
     "check_role",
     "check_user_id",
 ]
 
 Role = Literal["user", "assistant", "system"]
 ROLES: Final[frozenset[str]] = frozenset({"user", "assistant", "system"})
+_MAX_PAGE_NAME: Final = 100
 _CONVERSATION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}")
 
 
@@ -43,6 +52,34 @@ def check_role(role: str) -> Role:
     if role not in ROLES:
         raise InvalidRoleError(f"role must be one of user, assistant, system; got {role!r}")
     return cast(Role, role)
+
+
+def check_content(content: object, max_chars: int) -> str:
+    """Validate message content: a non-blank string of at most ``max_chars`` characters.
+
+    Raises:
+        InvalidMessageError: If it is not a string.
+        EmptyContentError: If it is empty or whitespace only.
+        ContentTooLargeError: If it is longer than ``max_chars``.
+    """
+    if not isinstance(content, str):
+        raise InvalidMessageError(f"content must be str, got {type(content).__name__}")
+    if not content.strip():
+        raise EmptyContentError("message content is empty")
+    if len(content) > max_chars:
+        raise ContentTooLargeError(len(content), max_chars)
+    return content
+
+
+def check_page(page: object) -> str | None:
+    """Validate a page name (None, or 1-100 characters).
+
+    Raises:
+        InvalidMessageError: If it is malformed.
+    """
+    if page is not None and (not isinstance(page, str) or not page or len(page) > _MAX_PAGE_NAME):
+        raise InvalidMessageError(f"page must be a 1-{_MAX_PAGE_NAME} character string")
+    return page
 
 
 def check_user_id(user_id: object) -> str:

@@ -12,7 +12,7 @@ from conversation_memory._models import StoredMessage, Summary
 from conversation_memory._store import MessageStore
 from conversation_memory._summarizer import Summarizer
 
-__all__ = ["export_document", "fold_turns"]
+__all__ = ["export_document", "fold_turns", "reach_newest_user_turn"]
 
 logger = logging.getLogger("conversation_memory._memory")
 
@@ -107,3 +107,24 @@ def export_document(
         "exported_at": datetime.now(UTC).isoformat(),
         "conversations": [conversations[key] for key in sorted(conversations)],
     }
+
+
+async def reach_newest_user_turn(
+    store: MessageStore,
+    user_id: str,
+    conversation_id: str,
+    recent: list[StoredMessage],
+    max_messages: int,
+) -> list[StoredMessage]:
+    """Extend ``recent`` back to the newest user turn when the window holds none.
+
+    Rare: more than ``max_messages`` non-user turns since the user last spoke. Up to 200 older
+    messages are read so the question can still be part of the context.
+    """
+    if len(recent) < max_messages or any(m.role == "user" for m in recent):
+        return recent
+    older = await store.history(user_id, conversation_id, 200, before_seq=recent[0].seq)
+    for index in range(len(older) - 1, -1, -1):
+        if older[index].role == "user":
+            return [*older[index:], *recent]
+    return recent

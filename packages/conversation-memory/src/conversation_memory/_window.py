@@ -8,7 +8,13 @@ from typing import TypeVar
 from conversation_memory._models import StoredMessage, Summary
 from conversation_memory._tokens import REPLY_PRIMING, content_tokens, message_tokens
 
-__all__ = ["context_head", "fit_history", "select_window", "summary_message"]
+__all__ = [
+    "context_head",
+    "fit_history",
+    "select_window",
+    "summary_message",
+    "window_boundary",
+]
 
 T = TypeVar("T")
 
@@ -109,3 +115,10 @@ def fit_history(
         max_messages=max_messages,
         budget=max_context_tokens - fixed,
     )
+
+
+def window_boundary(window: Sequence[StoredMessage], recent: Sequence[StoredMessage]) -> int:
+    """Sequence number of the oldest message still in the window (turns before it aged out)."""
+    if window:
+        return window[0].seq
+    return recent[-1].seq + 1 if recent else 1
