@@ -88,7 +88,10 @@ async def make_stack(
     opened: list[Any] = []
 
     async def make(
-        *, daily_budget: Decimal | None = None, config: PipelineConfig | None = None
+        *,
+        daily_budget: Decimal | None = None,
+        config: PipelineConfig | None = None,
+        store: Any = None,
     ) -> Stack:
         tracker = CostTracker(
             LocalCostStore(tmp_path / "costs"),
@@ -111,7 +114,8 @@ async def make_stack(
         base = config or PipelineConfig()
         base.models = {"research": [ANALYST], "generate": [ANALYST], "review": [REVIEWER]}
         service = LegislationSearchService(search)
-        pipeline = AnalysisPipeline(llm, service, tracker, LocalRunStore(tmp_path), config=base)
+        runs = store if store is not None else LocalRunStore(tmp_path)
+        pipeline = AnalysisPipeline(llm, service, tracker, runs, config=base)
         return Stack(pipeline, tracker, llm, search)
 
     yield make

@@ -196,3 +196,30 @@ async def test_long_bill_on_an_8k_model_is_condensed_not_truncated(
     prompt = generate.messages[-1]["content"]
     assert all(f"[{ref}]" in prompt for ref in refs)
     assert (await stack.step_costs())["condense"].calls == len(refs)
+
+
+async def test_outage_and_resume_on_postgres(
+    make_stack: MakeStack, llm_server: Any, postgres_db: str
+) -> None:
+    from analysis_pipeline import PostgresRunStore
+
+    store = PostgresRunStore(postgres_db)
+    llm_server.handler = lambda r: (
+        Reply.error(503) if task_of(r.messages) == "generate-analysis" else offline_handler(r)
+    )
+    stack = await make_stack(store=store)
+    try:
+        with pytest.raises(PipelineRunError) as failed:
+            await stack.pipeline.run("US-HR6312-111", bill_text("US-HR6312-111"), "United States")
+        assert failed.value.step == "generate"
+        assert (await store.get_run(failed.value.run_id)).status == "failed"
+        llm_server.handler = offline_handler
+        result = await stack.pipeline.resume(failed.value.run_id)
+        assert [(s.key, s.reused) for s in result.steps][:2] == [
+            ("research", True), ("generate", False)
+        ]  # fmt: skip
+        keys = [s.key for s in await store.list_steps(result.run_id)]
+        assert keys == ["research", "generate", "review:1"]
+        assert (await store.get_run(result.run_id)).status == "completed"
+    finally:
+        await store.aclose()
