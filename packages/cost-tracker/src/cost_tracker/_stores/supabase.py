@@ -14,7 +14,7 @@ from typing import Any
 try:
     import httpx
     from postgrest.exceptions import APIError
-    from supabase import AsyncClient, acreate_client
+    from supabase import AsyncClient, AsyncClientOptions, acreate_client
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
         "the Supabase backend needs the supabase extra: pip install 'cost-tracker[supabase]'"
@@ -55,25 +55,38 @@ class SupabaseCostStore:
     Args:
         client: An async Supabase client (``await supabase.acreate_client(url, key)``), made
             with the service role key on a backend.
+        close_client: Whether :meth:`aclose` closes the client's HTTP session (True for
+            stores made by :meth:`connect`).
     """
 
     remote = True
 
-    def __init__(self, client: AsyncClient) -> None:
+    def __init__(self, client: AsyncClient, *, close_client: bool = False) -> None:
         self._client = client
+        self._close_client = close_client
+        self._http: httpx.AsyncClient | None = None
 
     @classmethod
-    async def connect(cls, url: str, key: str) -> SupabaseCostStore:
+    async def connect(cls, url: str, key: str, *, http_timeout: float = 30.0) -> SupabaseCostStore:
         """Create the async client for ``url`` with ``key`` and wrap it.
 
         Args:
             url: Project URL (``https://<ref>.supabase.co``).
             key: API key (service role key on backends; never logged).
+            http_timeout: HTTP timeout in seconds.
 
         Returns:
             The store.
         """
-        return cls(await acreate_client(url, key))
+        http = httpx.AsyncClient(timeout=http_timeout)
+        try:
+            client = await acreate_client(url, key, options=AsyncClientOptions(httpx_client=http))
+        except BaseException:
+            await http.aclose()
+            raise
+        store = cls(client, close_client=True)
+        store._http = http
+        return store
 
     def __repr__(self) -> str:
         return f"SupabaseCostStore(url={str(self._client.supabase_url)!r})"
@@ -208,4 +221,9 @@ class SupabaseCostStore:
         return budget_status_from_json(result)
 
     async def aclose(self) -> None:
-        """Nothing to close: the client belongs to the caller."""
+        """Close the client's HTTP session if this store created the client."""
+        if self._close_client:
+            self._close_client = False
+            await self._client.postgrest.aclose()
+            if self._http is not None:
+                await self._http.aclose()
