@@ -9,7 +9,7 @@ import logging
 import time
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -25,6 +25,11 @@ from ._search import install_metering
 from ._steps import StepRunner, is_budget_error
 from ._stores import LocalRunStore, RunStore
 
+if TYPE_CHECKING:
+    from cost_tracker import CostTracker
+    from llm_client import LLMClient
+    from web_search.services import LegislationSearchService
+
 __all__ = ["AnalysisPipeline"]
 
 logger = logging.getLogger(__name__)
@@ -36,8 +41,9 @@ class AnalysisPipeline:
 
     Args:
         llm: An ``llm_client.LLMClient`` (give it the ``CostTracker`` as its cost sink).
-        search: A ``web_search.LegislationSearchService`` (its client reporting to the same
-            ``CostTracker``).
+        search: A ``web_search.services.LegislationSearchService`` (its client reporting to the
+            same ``CostTracker``), or any object with an async ``search(query, step=...)``
+            (a bare ``WebSearchClient``, :class:`OfflineSearch`).
         costs: The ``cost_tracker.CostTracker`` receiving every call's cost (kept for reports).
         store: Where runs and steps are logged; a :class:`LocalRunStore` under ``.llm-common/``
             when omitted.
@@ -52,9 +58,9 @@ class AnalysisPipeline:
 
     def __init__(
         self,
-        llm: Any,
-        search: Any,
-        costs: Any = None,
+        llm: LLMClient,
+        search: LegislationSearchService | Any,
+        costs: CostTracker | None = None,
         store: RunStore | None = None,
         *,
         config: PipelineConfig | None = None,
