@@ -190,8 +190,10 @@ _SUPABASE_WARNINGS = (
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # This hook sees every collected item of the session: touch only this package's tests.
+    here = Path(__file__).parent
     for item in items:
-        if "supabase" in item.nodeid:
+        if "supabase" in item.nodeid and item.path.is_relative_to(here):
             for spec in _SUPABASE_WARNINGS:
                 item.add_marker(pytest.mark.filterwarnings(spec))
 
