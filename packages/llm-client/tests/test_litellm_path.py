@@ -5,7 +5,15 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from llm_client import BadRequestError, LLMClient, LLMConfig, QuotaExhaustedError, ServerError
+from llm_client import (
+    BadRequestError,
+    LLMClient,
+    LLMConfig,
+    ProviderConnectionError,
+    ProviderTimeoutError,
+    QuotaExhaustedError,
+    ServerError,
+)
 from llm_client.testing import FakeLLMServer, Reply
 from pydantic import BaseModel
 
@@ -66,3 +74,18 @@ async def test_litellm_prints_no_banners(
     out, err = capfd.readouterr()
     assert "Give Feedback" not in out + err
     assert "LiteLLM" not in out
+
+
+@pytest.mark.parametrize("model", ["litellm/openai/gpt-4o-mini", "litellm/hosted_vllm/gpt-4o-mini"])
+async def test_litellm_timeouts_and_refused_connections_map(
+    fake_llm_server: FakeLLMServer, model: str
+) -> None:
+    fake_llm_server.script(Reply.hang(), Reply.hang(), Reply.hang())
+    recorder = SleepRecorder()
+    async with LLMClient(config=LLMConfig(), retry=fast_policy(recorder)) as llm:
+        with pytest.raises(ProviderTimeoutError):
+            await llm.chat("hi", model, api_base=fake_llm_server.base_url, timeout=0.3)
+        with pytest.raises(ProviderConnectionError):
+            await llm.chat("hi", model, api_base="http://127.0.0.1:9/v1")
+    assert fake_llm_server.request_count == 3
+    assert len(recorder.waits) == 4

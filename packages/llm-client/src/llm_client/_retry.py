@@ -212,6 +212,38 @@ def _quota_code_in(text: str) -> bool:
     return re.search(r"""["']?code["']?\s*[:=]\s*["']?1113\b""", text) is not None
 
 
+def _exception_chain(exc: BaseException, limit: int = 6) -> list[BaseException]:
+    chain: list[BaseException] = []
+    link: BaseException | None = exc
+    while link is not None and len(chain) < limit and link not in chain:
+        chain.append(link)
+        link = link.__cause__ or link.__context__
+    return chain
+
+
+def _lineage(exc: BaseException) -> set[str]:
+    # By class name along the MRO: LiteLLM's exceptions subclass the openai SDK's, and naming
+    # them avoids importing either SDK here.
+    return {cls.__name__ for cls in type(exc).__mro__}
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    import httpx
+
+    return isinstance(exc, httpx.TimeoutException | asyncio.TimeoutError) or (
+        "APITimeoutError" in _lineage(exc)
+    )
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    import httpx
+
+    lineage = _lineage(exc)
+    return isinstance(exc, httpx.TransportError) or (
+        "APIConnectionError" in lineage and "APIStatusError" not in lineage
+    )
+
+
 def map_provider_error(
     exc: BaseException, *, provider: str, model: str, secrets: Iterable[str] = ()
 ) -> LLMClientError | None:
@@ -221,7 +253,6 @@ def map_provider_error(
     """
     if isinstance(exc, LLMClientError):
         return exc
-    import httpx
 
     secrets = list(secrets)
     kind = type(exc).__name__
@@ -230,12 +261,12 @@ def map_provider_error(
     if not isinstance(status, int):
         response = getattr(exc, "response", None)
         status = getattr(response, "status_code", None) if response is not None else None
-    timeout_names = {"APITimeoutError", "Timeout", "ReadTimeout", "ConnectTimeout"}
-    if isinstance(exc, httpx.TimeoutException | asyncio.TimeoutError) or kind in timeout_names:
+    # Along the exception chain too: LiteLLM re-raises a dropped connection or a timeout as a
+    # synthetic "500 InternalServerError" whose context is the real error.
+    chain = _exception_chain(exc)
+    if any(_is_timeout(link) for link in chain):
         return ProviderTimeoutError(f"{provider} {model}: timed out", **ctx)
-    if isinstance(exc, httpx.TransportError) or (
-        kind in {"APIConnectionError"} and not isinstance(status, int)
-    ):
+    if any(_is_connection_error(link) for link in chain):
         return ProviderConnectionError(f"{provider} {model}: connection failed ({kind})", **ctx)
     if not isinstance(status, int):
         return None
