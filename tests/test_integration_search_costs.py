@@ -78,6 +78,16 @@ def zai(_zai_server: FakeZaiSearchServer) -> Iterator[FakeZaiSearchServer]:
     _zai_server.reset()
 
 
+@pytest.fixture
+async def own_zai() -> AsyncIterator[FakeZaiSearchServer]:
+    """A z.ai server of this test's own, for tests that hold requests with ``hang_forever``.
+
+    (The shared server cannot be used for that: see the release-hangs test below.)
+    """
+    async with FakeZaiSearchServer() as server:
+        yield server
+
+
 @pytest.fixture(scope="session")
 def _search_llm_server() -> Iterator[FakeLLMServer]:
     with FakeLLMServer() as server:
@@ -222,8 +232,9 @@ async def test_a_budget_refusal_stops_the_upstream_call(
 
 
 async def test_a_search_abandoned_in_flight_leaves_no_reservation_behind(
-    zai: FakeZaiSearchServer, tmp_path: Path
+    own_zai: FakeZaiSearchServer, tmp_path: Path
 ) -> None:
+    zai = own_zai
     tracker = CostTracker(
         LocalCostStore(tmp_path / "c"),
         daily_budget=Decimal("1"),
@@ -271,8 +282,9 @@ async def test_a_billed_but_unreadable_answer_is_recorded_as_a_failed_cent(
 @pytest.mark.postgres
 @pytest.mark.parametrize("make_tracker", ["postgres"], indirect=True)
 async def test_fifty_concurrent_searches_against_n_cents_make_exactly_n_upstream_calls(
-    zai: FakeZaiSearchServer, make_tracker: MakeTracker
+    own_zai: FakeZaiSearchServer, make_tracker: MakeTracker
 ) -> None:
+    zai = own_zai
     searches, fits = 50, 13
     tracker = await make_tracker(daily_budget=CENT * fits)
     zai.script(*[SearchReply.hang_forever()] * searches)  # held until every caller is decided
@@ -299,6 +311,28 @@ async def test_fifty_concurrent_searches_against_n_cents_make_exactly_n_upstream
     assert len(records) == fits
     status = await tracker.budget_status()
     assert (status.spent, status.reserved, status.open_reservations) == (CENT * fits, 0, 0)
+
+
+async def test_the_fake_search_server_holds_requests_again_after_releasing_hangs(
+    own_zai: FakeZaiSearchServer, tmp_path: Path
+) -> None:
+    """``release_hangs`` ends the hangs of *now*; a later ``hang_forever`` must hang again.
+
+    Needed by any suite that shares one server across tests (its documented fixture shape).
+    """
+    zai = own_zai
+    tracker = CostTracker(LocalCostStore(tmp_path / "c"), outbox_path=tmp_path / "o")
+    zai.script(SearchReply.hang_forever(), SearchReply.hang_forever())
+    async with tracker, make_search(zai, tracker, None, timeout=0.5) as search:
+        first = asyncio.create_task(search.search("first held query"))
+        await zai.wait_for_calls(1, within=60)
+        zai.release_hangs()
+        assert await first  # released: answered with generated results
+        zai.reset()
+        zai.script(SearchReply.hang_forever())
+        # Held again, so the client's 0.5 s timeout must fire; an answer means it never hung.
+        with pytest.raises(web_search.SearchTimeoutError):
+            await search.search("second held query")
 
 
 # --- llm and search spend, one set of books -------------------------------------------------------
