@@ -178,6 +178,9 @@ async def test_model_choice_precedence(llm: Any, tmp_path: Path) -> None:
     chains = await pipeline.resolve_models({"generate": "explicit"})
     assert chains["generate"] == ["explicit"]
     assert chains["condense"] == ["explicit"]
+    assert chains["research"] == ["explicit"]
+    chains = await pipeline.resolve_models({"research": ["cheap", "cheaper"]})
+    assert chains["research"] == ["cheap", "cheaper"]
 
 
 @pytest.mark.parametrize(

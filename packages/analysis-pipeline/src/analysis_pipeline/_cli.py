@@ -154,9 +154,10 @@ async def _with_live(
             state.update(event)
             live.refresh()
 
-        result = await work(on_event)
-    err.print()
-    return result
+        try:
+            return await work(on_event)
+        finally:
+            err.print()
 
 
 @app.command()

@@ -77,7 +77,7 @@ class AnalysisPipeline:
 
         Precedence: ``models``, then the store's ``model_configs``, then
         ``config.models``, then llm-client's per-step configuration, then ``test``.
-        ``condense`` and ``refine`` default to the ``generate`` chain.
+        ``research``, ``condense`` and ``refine`` default to the ``generate`` chain.
 
         Args:
             models: Step to model or fallback chain (strings or test models).
@@ -89,11 +89,11 @@ class AnalysisPipeline:
         stored = await self.store.get_model_configs()
         llm_config = getattr(self.llm, "config", None)
         chains: dict[str, list[Any]] = {}
-        for step in ("research", "generate", "review", "condense", "refine"):
+        for step in ("generate", "review", "research", "condense", "refine"):
             chain = explicit.get(step) or stored.get(step) or self.config.models.get(step)
             if not chain and llm_config is not None and step in getattr(llm_config, "steps", {}):
                 chain = list(llm_config.steps[step])
-            if not chain and step in ("condense", "refine"):
+            if not chain and step in ("research", "condense", "refine"):
                 chain = chains["generate"]
             chains[step] = list(chain or ["test"])
         if [_model_name(m) for m in chains["review"]] == [
