@@ -37,6 +37,8 @@ MINI41 = "openai/gpt-4.1-mini"
 NANO = "openai/gpt-4.1-nano"
 UNPRICED = "openai/in-house-model-without-a-price"
 BACKENDS = ["local", pytest.param("postgres", marks=pytest.mark.postgres)]
+# Supabase: the real async client through testkit's PostgREST-compatible server.
+ALL_BACKENDS = [*BACKENDS, pytest.param("supabase", marks=pytest.mark.postgres)]
 
 
 class Verdict(BaseModel):
@@ -114,6 +116,13 @@ async def make_tracker(
     async def make(**kwargs: Any) -> CostTracker:
         if request.param == "local":
             store: Any = LocalCostStore(tmp_path / "costs")
+        elif request.param == "supabase":
+            from cost_tracker import SupabaseCostStore
+            from supabase import acreate_client
+
+            server = request.getfixturevalue("supabase_server")
+            store = SupabaseCostStore(await acreate_client(server.url, server.service_key))
+            kwargs.pop("pool", None)
         else:
             from cost_tracker import PostgresCostStore
 
@@ -135,7 +144,7 @@ async def make_tracker(
 # --- every attempt is a record ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("make_tracker", BACKENDS, indirect=True)
+@pytest.mark.parametrize("make_tracker", ALL_BACKENDS, indirect=True)
 async def test_every_billed_attempt_of_a_fallback_chain_is_recorded_exactly(
     llm_fake: FakeLLMServer, make_tracker: MakeTracker
 ) -> None:
@@ -252,7 +261,7 @@ async def test_a_text_call_is_recorded_with_the_servers_usage(
 # --- cancellation, refusals ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("make_tracker", BACKENDS, indirect=True)
+@pytest.mark.parametrize("make_tracker", ALL_BACKENDS, indirect=True)
 async def test_a_cancelled_call_leaves_no_reservation_and_no_record(
     llm_fake: FakeLLMServer, make_tracker: MakeTracker
 ) -> None:
@@ -278,7 +287,7 @@ async def test_a_cancelled_call_leaves_no_reservation_and_no_record(
     await asyncio.to_thread(llm_fake.wait_until_no_hangs, 60)
 
 
-@pytest.mark.parametrize("make_tracker", BACKENDS, indirect=True)
+@pytest.mark.parametrize("make_tracker", ALL_BACKENDS, indirect=True)
 @pytest.mark.parametrize("structured", [False, True], ids=["text", "structured"])
 async def test_the_daily_budget_refuses_before_the_request_is_sent(
     llm_fake: FakeLLMServer, make_tracker: MakeTracker, structured: bool

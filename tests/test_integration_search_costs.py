@@ -43,6 +43,8 @@ CENT = Decimal("0.01")
 ENGINE = "search-prime"
 MINI = "openai/gpt-4o-mini"
 BACKENDS = ["local", pytest.param("postgres", marks=pytest.mark.postgres)]
+# Supabase: the real async client through testkit's PostgREST-compatible server.
+ALL_BACKENDS = [*BACKENDS, pytest.param("supabase", marks=pytest.mark.postgres)]
 FAST = RetryPolicy(attempts=3, initial_wait=0.001, max_wait=0.002)
 
 
@@ -114,6 +116,13 @@ async def make_tracker(
     async def make(**kwargs: Any) -> CostTracker:
         if request.param == "local":
             store: Any = LocalCostStore(tmp_path / "costs")
+        elif request.param == "supabase":
+            from cost_tracker import SupabaseCostStore
+            from supabase import acreate_client
+
+            server = request.getfixturevalue("supabase_server")
+            store = SupabaseCostStore(await acreate_client(server.url, server.service_key))
+            kwargs.pop("pool", None)
         else:
             from cost_tracker import PostgresCostStore
 
@@ -148,7 +157,7 @@ def make_search(
 # --- one cent per upstream call, nothing for hits ------------------------------------------------
 
 
-@pytest.mark.parametrize("make_tracker", BACKENDS, indirect=True)
+@pytest.mark.parametrize("make_tracker", ALL_BACKENDS, indirect=True)
 async def test_each_upstream_call_records_a_cent_and_cache_hits_record_nothing(
     zai: FakeZaiSearchServer, make_tracker: MakeTracker, tmp_path: Path
 ) -> None:
@@ -338,7 +347,7 @@ async def test_the_fake_search_server_holds_requests_again_after_releasing_hangs
 # --- llm and search spend, one set of books -------------------------------------------------------
 
 
-@pytest.mark.parametrize("make_tracker", BACKENDS, indirect=True)
+@pytest.mark.parametrize("make_tracker", ALL_BACKENDS, indirect=True)
 async def test_breakdowns_partition_llm_and_search_spend_exactly(
     zai: FakeZaiSearchServer, llm_fake: FakeLLMServer, make_tracker: MakeTracker
 ) -> None:
