@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from conversation_memory._errors import SummarizationError
+from conversation_memory._errors import StoreError, SummarizationError
 from conversation_memory._models import (
     CleanupReceipt,
     DeletionReceipt,
@@ -237,12 +237,13 @@ class ConversationMemory:
                     updated = await self._fold(
                         summary, window_boundary(window, recent), automatic=True
                     )
-            except (SummarizationError, TimeoutError) as exc:
+            except (SummarizationError, StoreError, TimeoutError) as exc:
+                # The context can be built without the update: never fail the chat turn for it.
                 self._summary_retry_at = time.monotonic() + self.summary_retry_interval
                 logger.warning(
                     "summary update for conversation %r failed (%s); history kept, will retry",
                     self.conversation_id,
-                    exc if isinstance(exc, SummarizationError) else "timed out",
+                    "timed out" if isinstance(exc, TimeoutError) else exc,
                 )
             else:
                 if updated is not None:
