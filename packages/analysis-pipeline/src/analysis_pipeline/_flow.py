@@ -97,7 +97,9 @@ async def _research(
                 "searching", "research", "research", searches_done=done, searches_total=total
             ),
         )
-        return ResearchOutput(queries=queries, sources=dedupe_sources(found))
+        # Only the best few can ever reach a prompt; storing the long tail costs CPU and rows.
+        keep = max(3 * cfg.max_sources, 50)
+        return ResearchOutput(queries=queries, sources=dedupe_sources(found)[:keep])
 
     return await steps.step("research", "research", 0, ResearchOutput, work)
 
