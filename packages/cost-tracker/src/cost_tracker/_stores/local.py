@@ -23,6 +23,7 @@ from typing import Any, Literal, TypeVar
 
 from cost_tracker._models import BreakdownRow, BudgetAlert, CostMetrics
 from cost_tracker._periods import load_zone
+from cost_tracker._stores._batch import Batcher
 from cost_tracker._stores._sqlite import (
     RECORD_COLUMNS,
     SCHEMA,
@@ -74,6 +75,9 @@ class LocalCostStore:
         # One thread owns the connection: no sharing across threads, calls run in order.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cost-tracker-db")
         self._conn: sqlite3.Connection | None = None
+        self._batcher: Batcher[Callable[[sqlite3.Connection], Any], Any] = Batcher(
+            lambda fns: self._run(lambda conn: self._apply_batch(conn, fns))
+        )
 
     def __repr__(self) -> str:
         return f"LocalCostStore(path={str(self.path)!r})"
@@ -95,17 +99,31 @@ class LocalCostStore:
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        def tx(conn: sqlite3.Connection) -> T:
-            conn.execute("begin immediate")
-            try:
-                result = fn(conn)
-            except BaseException:
-                conn.execute("rollback")
-                raise
-            conn.execute("commit")
-            return result
+        result: T = await self._batcher.submit(fn)
+        return result
 
-        return await self._run(tx)
+    def _apply_batch(
+        self, conn: sqlite3.Connection, fns: list[Callable[[sqlite3.Connection], Any]]
+    ) -> list[Any]:
+        # One BEGIN IMMEDIATE ... COMMIT for the whole batch; a savepoint per write keeps a
+        # failing write from undoing the others.
+        results: list[Any] = []
+        conn.execute("begin immediate")
+        try:
+            for fn in fns:
+                conn.execute("savepoint op")
+                try:
+                    results.append(fn(conn))
+                except Exception as exc:
+                    conn.execute("rollback to op")
+                    results.append(exc)
+                conn.execute("release op")
+            conn.execute("commit")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("rollback")
+            raise
+        return results
 
     # --- counters -------------------------------------------------------------------------
 
@@ -414,6 +432,7 @@ class LocalCostStore:
 
     async def aclose(self) -> None:
         """Close the SQLite connection and stop the worker thread."""
+        await self._batcher.aclose()
 
         def close(_: sqlite3.Connection | None = None) -> None:
             if self._conn is not None:
