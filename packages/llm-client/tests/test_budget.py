@@ -121,3 +121,31 @@ def test_budget_rejects_bad_limits() -> None:
         InMemoryBudget(10)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="Decimal"):
         InMemoryBudget(Decimal(-1))
+
+
+async def test_concurrent_calls_never_overspend_the_budget() -> None:
+    from llm_client._pricing import estimate_cost
+    from llm_client._tokens import count_tokens
+    from llm_client.testing import TestModel
+
+    messages = [{"role": "user", "content": "hi"}]
+    estimate = estimate_cost(count_tokens(messages, "gpt-4o-mini"), 100, "gpt-4o-mini")
+    assert estimate is not None
+    budget = InMemoryBudget(estimate * 3)  # room for three calls in flight at once, no more
+    model = TestModel(
+        *[Reply.hang(0.05, then=Reply.text("ok").with_usage(prompt_tokens=5, completion_tokens=5))]
+        * 20,
+        name="gpt-4o-mini",
+    )
+    async with client(budget) as llm:
+        results = await asyncio.gather(
+            *(llm.chat(messages, model, max_tokens=100) for _ in range(10)),
+            return_exceptions=True,
+        )
+    refused = [r for r in results if isinstance(r, BudgetExceededError)]
+    succeeded = [r for r in results if r == "ok"]
+    assert len(succeeded) + len(refused) == 10
+    assert 3 <= len(succeeded) < 10  # three fit at once; the rest were refused while in flight
+    assert budget.spent <= budget.limit
+    assert budget.reserved == 0
+    assert len(budget.records) == len(succeeded)

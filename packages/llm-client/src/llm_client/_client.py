@@ -195,13 +195,31 @@ class LLMClient:
         )
         return done.output
 
+    @overload
+    async def chat_with_fallback(
+        self,
+        messages: Messages,
+        models: Sequence[Any] | None = None,
+        response_model: None = None,
+        **options: Any,
+    ) -> str: ...
+
+    @overload
+    async def chat_with_fallback(
+        self,
+        messages: Messages,
+        models: Sequence[Any] | None,
+        response_model: type[M],
+        **options: Any,
+    ) -> M: ...
+
     async def chat_with_fallback(
         self,
         messages: Messages,
         models: Sequence[Any] | None = None,
         response_model: type[M] | None = None,
         **options: Any,
-    ) -> Any:
+    ) -> str | M:
         """Like :meth:`chat`, trying each of ``models`` in order until one succeeds.
 
         ``models=None`` uses the chain configured for ``options["step"]``.
