@@ -155,7 +155,7 @@ async def test_timeouts_are_retried_up_to_three_attempts(fake_llm_server: FakeLL
 async def test_timeout_then_success(fake_llm_server: FakeLLMServer) -> None:
     fake_llm_server.script(Reply.hang(), Reply.text("late but fine"))
     async with client(SleepRecorder()) as llm:
-        done = await llm.complete("hi", MODEL, api_base=fake_llm_server.base_url, timeout=0.2)
+        done = await llm.complete("hi", MODEL, api_base=fake_llm_server.base_url, timeout=1.0)
     assert done.output == "late but fine"
     assert [a.error for a in done.attempts] == ["ProviderTimeoutError", None]
 
