@@ -15,11 +15,11 @@ from typing import Generic, TypeVar
 
 __all__ = ["Batcher"]
 
-I = TypeVar("I")
+ItemT = TypeVar("ItemT")
 R = TypeVar("R")
 
 
-class Batcher(Generic[I, R]):
+class Batcher(Generic[ItemT, R]):
     """Run submitted items in batches, at most one batch in flight.
 
     Args:
@@ -29,15 +29,15 @@ class Batcher(Generic[I, R]):
 
     def __init__(
         self,
-        run: Callable[[list[I]], Awaitable[Sequence[R | BaseException]]],
+        run: Callable[[list[ItemT]], Awaitable[Sequence[R | BaseException]]],
         max_batch: int = 256,
     ) -> None:
         self._run = run
         self._max_batch = max_batch
-        self._pending: list[tuple[I, asyncio.Future[R]]] = []
+        self._pending: list[tuple[ItemT, asyncio.Future[R]]] = []
         self._drainer: asyncio.Task[None] | None = None
 
-    async def submit(self, item: I) -> R:
+    async def submit(self, item: ItemT) -> R:
         """Queue ``item`` and wait for its own result."""
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._pending.append((item, future))

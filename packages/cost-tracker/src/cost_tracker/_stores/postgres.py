@@ -26,6 +26,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from cost_tracker._errors import StoreError, StoreUnavailableError
 from cost_tracker._models import BreakdownRow, CostMetrics
+from cost_tracker._stores._batch import Batcher
 from cost_tracker._stores._shared import (
     alerts_from_json,
     breakdown_from_json,
@@ -93,6 +94,7 @@ class PostgresCostStore:
         self._broken = False
         self._open_lock = asyncio.Lock()
         self._closing: set[asyncio.Future[None]] = set()
+        self._batcher: Batcher[dict[str, Any], Any] = Batcher(self._run_batch)
 
     def __repr__(self) -> str:
         return f"PostgresCostStore({self._display!r})"
@@ -175,6 +177,23 @@ class PostgresCostStore:
                 raise StoreError(_describe(exc)) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def _run_batch(self, ops: list[dict[str, Any]]) -> list[Any]:
+        try:
+            return list(await self._fetch("select public.cost_batch(%s::jsonb)", (Jsonb(ops),)))
+        except StoreError:
+            if len(ops) == 1:
+                raise
+        # One bad operation aborts its whole transaction: apply them one by one instead.
+        results: list[Any] = []
+        for op in ops:
+            try:
+                results.extend(
+                    await self._fetch("select public.cost_batch(%s::jsonb)", (Jsonb([op]),))
+                )
+            except StoreError as exc:
+                results.append(exc)
+        return results
+
     async def reserve(
         self,
         *,
@@ -189,23 +208,19 @@ class PostgresCostStore:
         step: str | None = None,
     ) -> ReserveOutcome:
         """See :meth:`CostStore.reserve`."""
-        result = await self._fetch(
-            "select public.cost_reserve(%s::text, %s::text, %s::numeric, %s::date, %s::date, "
-            "%s::numeric, %s::numeric, %s::float8, %s::text, %s::text, %s::text, %s::text)",
-            (
-                reservation_id,
-                project,
-                amount,
-                budget.day,
-                budget.month,
-                budget.daily_limit,
-                budget.monthly_limit,
-                ttl_seconds,
-                idempotency_id,
-                provider,
-                model,
-                step,
-            ),
+        result = await self._batcher.submit(
+            {
+                "op": "reserve",
+                "id": reservation_id,
+                "project": project,
+                "amount": format(amount, "f"),
+                **_budget_json(budget),
+                "ttl_seconds": ttl_seconds,
+                "idempotency_id": idempotency_id,
+                "provider": provider,
+                "model": model,
+                "step": step,
+            }
         )
         return reserve_outcome_from_json(result)
 
@@ -213,18 +228,13 @@ class PostgresCostStore:
         self, reservation_id: str | None, record: CostMetrics, budget: BudgetContext
     ) -> WriteOutcome:
         """See :meth:`CostStore.settle`."""
-        result = await self._fetch(
-            "select public.cost_settle(%s::text, %s::jsonb, %s::date, %s::date, %s::numeric, "
-            "%s::numeric, %s::numeric)",
-            (
-                reservation_id,
-                Jsonb(record.to_row()),
-                budget.day,
-                budget.month,
-                budget.daily_limit,
-                budget.monthly_limit,
-                budget.threshold,
-            ),
+        result = await self._batcher.submit(
+            {
+                "op": "settle",
+                "reservation_id": reservation_id,
+                "record": record.to_row(),
+                **_budget_json(budget),
+            }
         )
         return WriteOutcome(
             stored=bool(result["stored"]),
@@ -234,7 +244,7 @@ class PostgresCostStore:
 
     async def release(self, reservation_id: str) -> bool:
         """See :meth:`CostStore.release`."""
-        return bool(await self._fetch("select public.cost_release(%s::text)", (reservation_id,)))
+        return bool(await self._batcher.submit({"op": "release", "reservation_id": reservation_id}))
 
     async def expire_reservations(self, project: str | None) -> int:
         """See :meth:`CostStore.expire_reservations`."""
@@ -290,10 +300,24 @@ class PostgresCostStore:
 
     async def aclose(self) -> None:
         """Close the pool if this store created it."""
+        await self._batcher.aclose()
         if self._owns_pool and self._opened:
             await self._pool.close()
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)
+
+
+def _budget_json(budget: BudgetContext) -> dict[str, Any]:
+    def text(value: Decimal | None) -> str | None:
+        return None if value is None else format(value, "f")
+
+    return {
+        "day": budget.day.isoformat(),
+        "month": budget.month.isoformat(),
+        "daily_limit": text(budget.daily_limit),
+        "monthly_limit": text(budget.monthly_limit),
+        "threshold": text(budget.threshold),
+    }
 
 
 def _describe(exc: psycopg.Error) -> str:
