@@ -41,6 +41,7 @@ from web_search import (  # noqa: E402
     WebSearchClient,
     ZaiSearchProvider,
 )
+from web_search.services import DEFAULT_CONCURRENCY  # noqa: E402
 from web_search.testing import FakeZaiSearchServer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -289,7 +290,10 @@ async def research_set(latency: float) -> dict[str, Any]:
                 await solo.search(q.text, q.count, q.domains)
                 singles.append(time.perf_counter() - start)
         timings = {}
-        for label, concurrency in (("unbounded", len(plan)), ("default (8)", 8)):
+        for label, concurrency in (
+            ("unbounded", len(plan)),
+            (f"default ({DEFAULT_CONCURRENCY})", DEFAULT_CONCURRENCY),
+        ):
             async with client_for(fake.base_url, None) as client:
                 # Steady state: an app's client already holds open keep-alive connections.
                 await asyncio.gather(*(client.search(f"warm up {i}") for i in range(64)))

@@ -143,10 +143,26 @@ def _error_fields(body: bytes) -> tuple[str | None, str, str | None]:
 
 
 def error_from_response(
-    provider: str, status: int, headers: dict[str, str], body: bytes
+    provider: str,
+    status: int,
+    headers: dict[str, str],
+    body: bytes,
+    *,
+    secrets: tuple[str, ...] = (),
 ) -> ProviderError:
-    """The typed error for a non-2xx response (z.ai business codes win over the status)."""
+    """The typed error for a non-2xx response (z.ai business codes win over the status).
+
+    Args:
+        provider: Provider name for the message.
+        status: HTTP status of the response.
+        headers: Response headers (lower-cased names).
+        body: Raw response body.
+        secrets: Values to redact: providers sometimes echo the API key back in the error text.
+    """
     code, message, request_id = _error_fields(body)
+    for secret in secrets:
+        if secret:
+            message = message.replace(secret, "[REDACTED]")
     text = f"{provider}: HTTP {status}" + (f", code {code}" if code else "") + f": {message}"
     common: dict[str, Any] = {
         "provider": provider,

@@ -93,7 +93,9 @@ class TavilySearchProvider:
     ) -> list[SearchResult]:
         """``results[]`` as ``SearchResult``s; an error status raises its typed error."""
         if status >= 400:
-            raise error_from_response(self.name, status, headers, body)
+            raise error_from_response(
+                self.name, status, headers, body, secrets=(self._api_key.get_secret_value(),)
+            )
         data = load_json_object(self.name, body)
         items = data.get("results") or []
         if not isinstance(items, list):

@@ -116,11 +116,15 @@ class ZaiSearchProvider:
     ) -> list[SearchResult]:
         """``search_result[]`` as ``SearchResult``s; an error status raises its typed error."""
         if status >= 400:
-            raise error_from_response(self.name, status, headers, body)
+            raise error_from_response(
+                self.name, status, headers, body, secrets=(self._api_key.get_secret_value(),)
+            )
         data = load_json_object(self.name, body)
         if isinstance(data.get("error"), dict):
             # Some gateways answer 200 with an error envelope.
-            raise error_from_response(self.name, 400, headers, body)
+            raise error_from_response(
+                self.name, 400, headers, body, secrets=(self._api_key.get_secret_value(),)
+            )
         items = data.get("search_result") or []
         if not isinstance(items, list):
             raise ResponseFormatError(

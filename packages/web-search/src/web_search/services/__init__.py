@@ -1,11 +1,19 @@
 """Domain research services built on ``WebSearchClient``."""
 
 from ._keywords import bill_label, extract_subject_terms
-from ._research import PlannedQuery, ResearchPackage, ResearchQuery, Source, run_research
+from ._research import (
+    DEFAULT_CONCURRENCY,
+    PlannedQuery,
+    ResearchPackage,
+    ResearchQuery,
+    Source,
+    run_research,
+)
 from .finance import STATE_TAX_SITES, FinanceSearchService
 from .legislation import JURISDICTIONS, LegislationSearchService, SourceProfile, profile_for
 
 __all__ = [
+    "DEFAULT_CONCURRENCY",
     "JURISDICTIONS",
     "STATE_TAX_SITES",
     "FinanceSearchService",

@@ -17,7 +17,18 @@ from web_search._types import SearchOutcome, SearchResult
 if TYPE_CHECKING:
     from web_search._client import WebSearchClient
 
-__all__ = ["PlannedQuery", "ResearchPackage", "ResearchQuery", "Source", "run_research"]
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "PlannedQuery",
+    "ResearchPackage",
+    "ResearchQuery",
+    "Source",
+    "run_research",
+]
+
+# A bill's research set is 20-30 queries; running them all at once keeps the whole set within
+# ~1.5x of the slowest single search (bench/web_search.py) while still bounding a runaway plan.
+DEFAULT_CONCURRENCY = 32
 
 logger = logging.getLogger(__name__)
 
@@ -155,7 +166,7 @@ async def run_research(
     jurisdiction: str,
     planned: Sequence[PlannedQuery],
     *,
-    concurrency: int = 8,
+    concurrency: int = DEFAULT_CONCURRENCY,
     step: str = "research",
 ) -> ResearchPackage:
     """Run ``planned`` with at most ``concurrency`` searches at once and fuse the answers.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ._research import PlannedQuery, ResearchPackage, run_research
+from ._research import DEFAULT_CONCURRENCY, PlannedQuery, ResearchPackage, run_research
 
 if TYPE_CHECKING:
     from web_search._client import WebSearchClient
@@ -92,7 +92,9 @@ class FinanceSearchService:
         ]
         return plan
 
-    async def tax_rules(self, state: str, year: int, *, concurrency: int = 8) -> ResearchPackage:
+    async def tax_rules(
+        self, state: str, year: int, *, concurrency: int = DEFAULT_CONCURRENCY
+    ) -> ResearchPackage:
         """Tax rules for ``state`` (code or name) in ``year``."""
         name, _ = _state(state)
         return await run_research(
@@ -112,7 +114,7 @@ class FinanceSearchService:
         ]
 
     async def retirement_account_rules(
-        self, account: str, year: int, *, concurrency: int = 8
+        self, account: str, year: int, *, concurrency: int = DEFAULT_CONCURRENCY
     ) -> ResearchPackage:
         """Rules for a retirement account type in ``year``."""
         return await run_research(
@@ -143,7 +145,9 @@ class FinanceSearchService:
             ),
         ]
 
-    async def fund_prospectus(self, ticker: str, *, concurrency: int = 8) -> ResearchPackage:
+    async def fund_prospectus(
+        self, ticker: str, *, concurrency: int = DEFAULT_CONCURRENCY
+    ) -> ResearchPackage:
         """Prospectus, fees, holdings and risks of the fund with ``ticker``."""
         return await run_research(
             self.client,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ._keywords import bill_label, extract_subject_terms
-from ._research import PlannedQuery, ResearchPackage, run_research
+from ._research import DEFAULT_CONCURRENCY, PlannedQuery, ResearchPackage, run_research
 
 if TYPE_CHECKING:
     from web_search._client import WebSearchClient
@@ -151,7 +151,7 @@ class LegislationSearchService:
         jurisdiction: str,
         *,
         extra_queries: Sequence[str] = (),
-        concurrency: int = 8,
+        concurrency: int = DEFAULT_CONCURRENCY,
     ) -> ResearchPackage:
         """Run the bill's query set concurrently (at most ``concurrency`` searches at once).
 

@@ -140,7 +140,13 @@ class FakeZaiSearchServer:
     def release_hangs(self) -> None:
         """Let hung requests finish (with generated results)."""
         if self._loop is not None and self._release is not None:
-            self._loop.call_soon_threadsafe(self._release.set)
+            self._loop.call_soon_threadsafe(self._release_now)
+
+    def _release_now(self) -> None:
+        # Swap in a fresh event so requests that hang after this release hang again.
+        released, self._release = self._release, asyncio.Event()
+        if released is not None:
+            released.set()
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -318,8 +324,9 @@ class FakeZaiSearchServer:
         if latency > 0:
             await asyncio.sleep(latency)
         if reply.hang:
-            assert self._release is not None
-            await self._release.wait()
+            release = self._release
+            assert release is not None
+            await release.wait()
         request_id = (
             str(data.get("request_id") or uuid.uuid4().hex) if isinstance(data, dict) else ""
         )
