@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import llm_client
 import llm_client.testing as testing
 import pytest
 from llm_client.testing import (
     BLOCK_ENV_VAR,
-    LLMTestingError,
     RealRequestsBlockedError,
     allow_real_requests,
     block_real_requests,
@@ -101,7 +101,9 @@ def test_error_names_the_host_but_never_credentials() -> None:
     assert "api.example.com" in message
     assert "sk-live-secret" not in message
     assert BLOCK_ENV_VAR in message
-    assert isinstance(caught.value, LLMTestingError)
+    # One class for the guard and the client: callers catch llm_client.RealRequestsBlockedError.
+    assert caught.type is llm_client.RealRequestsBlockedError
+    assert isinstance(caught.value, llm_client.LLMClientError)
 
 
 def test_public_names_resolve() -> None:

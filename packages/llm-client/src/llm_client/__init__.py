@@ -42,15 +42,18 @@ if TYPE_CHECKING:
     from llm_client._pricing import (
         ModelInfo,
         ModelPrice,
+        PriceSource,
         cost_for,
+        cost_of,
         describe_price,
         estimate_cost,
         model_info,
         price_for,
+        register_model,
     )
     from llm_client._retry import RetryPolicy
-    from llm_client._tokens import count_tokens
-    from llm_client._usage import Usage, normalize_usage
+    from llm_client._tokens import TokenizerUnavailableError, count_tokens, load_tokenizer
+    from llm_client._usage import Usage, UsageError, normalize_usage, sum_costs
 
 __version__: str  # read from the installed metadata on first access (importlib.metadata is slow)
 
@@ -77,6 +80,13 @@ _LAZY: dict[str, str] = {
     "model_info": "_pricing",
     "price_for": "_pricing",
     "count_tokens": "_tokens",
+    "load_tokenizer": "_tokens",
+    "TokenizerUnavailableError": "_tokens",
+    "UsageError": "_usage",
+    "sum_costs": "_usage",
+    "cost_of": "_pricing",
+    "register_model": "_pricing",
+    "PriceSource": "_pricing",
 }
 
 __all__ = [
@@ -97,6 +107,7 @@ __all__ = [
     "LLMConfig",
     "ModelInfo",
     "ModelPrice",
+    "PriceSource",
     "ProviderConnectionError",
     "ProviderError",
     "ProviderSettings",
@@ -107,16 +118,22 @@ __all__ = [
     "RetryPolicy",
     "ServerError",
     "StructuredOutputError",
+    "TokenizerUnavailableError",
     "UnpricedModelError",
     "Usage",
+    "UsageError",
     "__version__",
     "cost_for",
+    "cost_of",
     "count_tokens",
     "describe_price",
     "estimate_cost",
+    "load_tokenizer",
     "model_info",
     "normalize_usage",
     "price_for",
+    "register_model",
+    "sum_costs",
     "total_cost",
 ]
 

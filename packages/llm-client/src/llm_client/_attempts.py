@@ -179,6 +179,8 @@ class AttemptRunner:
                 "attempt": number,
                 "price_source": source,
                 "request_id": getattr(response, "id", None),
+                # Anthropic cache writes are billed at their own rate; CostRecord has no column.
+                "cache_write_tokens": usage.cache_write_tokens,
             },
         )
         attempt = AttemptRecord(

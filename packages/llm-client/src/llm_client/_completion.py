@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Generic, TypeVar
 
-from llm_client._usage import Usage
+from llm_client._usage import Usage, sum_costs
 
 __all__ = ["AttemptRecord", "Completion", "total_cost"]
 
@@ -44,12 +44,12 @@ class AttemptRecord:
 
 def total_cost(attempts: Iterable[AttemptRecord]) -> Decimal | None:
     """Sum of the attempts' costs; None if any billed attempt is unpriced (never a silent 0)."""
-    total = Decimal(0)
+    costs: list[Decimal] = []
     for attempt in attempts:
         if attempt.cost is None:
             return None
-        total += attempt.cost
-    return total
+        costs.append(attempt.cost)
+    return sum_costs(costs)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,9 @@
     │   └── UnpricedModelError        a budget cannot admit a model without a known price
     ├── ConfigError                   bad configuration: missing key, unknown alias, bad TOML
     ├── InvalidMessagesError          bad input messages (empty, unknown role, no content)
+    ├── UsageError                    token counts that cannot describe a real call (_usage.py)
+    ├── TokenizerUnavailableError     the bundled offline tokenizer files are missing (_tokens.py)
+    ├── LLMTestingError               misuse of llm_client.testing (testing/_guard.py)
     └── RealRequestsBlockedError      a real provider request while tests block them
 
 Messages never contain API keys: provider errors carry the provider's own message, which

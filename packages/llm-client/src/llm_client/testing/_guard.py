@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from urllib.parse import urlsplit
 
+from llm_client._errors import LLMClientError, RealRequestsBlockedError
+
 __all__ = [
     "BLOCK_ENV_VAR",
     "LLMTestingError",
@@ -46,12 +48,8 @@ _lock = threading.Lock()
 _override: bool | None = None
 
 
-class LLMTestingError(Exception):
-    """Base class of the errors raised by ``llm_client.testing``."""
-
-
-class RealRequestsBlockedError(LLMTestingError):
-    """A request to a non-loopback LLM endpoint was attempted while real requests are blocked."""
+class LLMTestingError(LLMClientError):
+    """Base class of the errors raised by ``llm_client.testing`` itself."""
 
 
 def real_requests_allowed() -> bool:
