@@ -20,29 +20,34 @@ R = TypeVar("R")
 
 
 class Batcher(Generic[ItemT, R]):
-    """Run submitted items in batches, at most one batch in flight.
+    """Run submitted items in batches, at most ``max_inflight`` batches at a time.
 
     Args:
         run: Applies a batch; returns one result or exception per item, in order.
         max_batch: Largest batch.
+        max_inflight: Batches running concurrently (1 for a single-writer store).
     """
 
     def __init__(
         self,
         run: Callable[[list[ItemT]], Awaitable[Sequence[R | BaseException]]],
         max_batch: int = 256,
+        max_inflight: int = 1,
     ) -> None:
         self._run = run
         self._max_batch = max_batch
+        self._max_inflight = max_inflight
         self._pending: list[tuple[ItemT, asyncio.Future[R]]] = []
-        self._drainer: asyncio.Task[None] | None = None
+        self._drainers: set[asyncio.Task[None]] = set()
 
     async def submit(self, item: ItemT) -> R:
         """Queue ``item`` and wait for its own result."""
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._pending.append((item, future))
-        if self._drainer is None or self._drainer.done():
-            self._drainer = asyncio.ensure_future(self._drain())
+        if len(self._drainers) < self._max_inflight:
+            drainer = asyncio.ensure_future(self._drain())
+            self._drainers.add(drainer)
+            drainer.add_done_callback(self._drainers.discard)
         return await future
 
     async def _drain(self) -> None:
@@ -62,6 +67,6 @@ class Batcher(Generic[ItemT, R]):
                     future.set_result(result)
 
     async def aclose(self) -> None:
-        """Wait for the batch in flight."""
-        if self._drainer is not None:
-            await asyncio.gather(self._drainer, return_exceptions=True)
+        """Wait for the batches in flight."""
+        if self._drainers:
+            await asyncio.gather(*self._drainers, return_exceptions=True)

@@ -94,7 +94,9 @@ class PostgresCostStore:
         self._broken = False
         self._open_lock = asyncio.Lock()
         self._closing: set[asyncio.Future[None]] = set()
-        self._batcher: Batcher[dict[str, Any], Any] = Batcher(self._run_batch)
+        self._batcher: Batcher[dict[str, Any], Any] = Batcher(
+            self._run_batch, max_inflight=max(1, min(4, max_size // 4))
+        )
 
     def __repr__(self) -> str:
         return f"PostgresCostStore({self._display!r})"
