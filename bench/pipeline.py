@@ -94,7 +94,9 @@ class Harness:
         self.llm = LLMClient(
             cost_sink=self.tracker,
             config=LLMConfig(providers={"openai": ProviderSettings(base_url=self.llm_url)}),
+            default_timeout=10,  # a dropped loopback connection retries instead of idling 60 s
         )
+        self.failures = 0
         from web_search import CachePolicy, SearchCache, WebSearchClient
         from web_search.services import LegislationSearchService
 
@@ -104,7 +106,7 @@ class Harness:
             cost_sink=self.tracker,
             api_key="bench",
             base_url=self.search_url,
-            timeout=30,
+            timeout=10,
         )
         self.service = LegislationSearchService(self.search)
         self.store = LocalRunStore(self.workdir)
@@ -124,7 +126,12 @@ class Harness:
         pipeline = AnalysisPipeline(
             self.llm, self.service, self.tracker, self.store, config=self.config
         )
-        return await pipeline.run(bill_id, text, jurisdiction)
+        try:
+            return await pipeline.run(bill_id, text, jurisdiction)
+        except Exception as exc:  # counted and reported: a bench never hides failures
+            self.failures += 1
+            print(f"run {bill_id} failed: {exc}", file=sys.stderr)
+            return None
 
 
 def _cpu_of(pid: int) -> float:
@@ -176,6 +183,7 @@ async def bench(args: argparse.Namespace) -> None:
                 cpu0, t0 = time.process_time(), time.perf_counter()
                 for bill in bills:
                     await h.run(*bill)
+                print("sequential done", file=sys.stderr, flush=True)
                 sequential = time.perf_counter() - t0
                 cpu = (time.process_time() - cpu0) / len(bills)
                 gate = asyncio.Semaphore(args.concurrency)
@@ -190,6 +198,7 @@ async def bench(args: argparse.Namespace) -> None:
                 concurrent = time.perf_counter() - t0
                 cpu_concurrent = time.process_time() - cpu0
                 servers = _cpu_of(llm_proc.pid) + _cpu_of(search_proc.pid) - servers0
+                failures = h.failures
     finally:
         for proc in (llm_proc, search_proc):
             assert proc.stdin is not None
@@ -210,6 +219,7 @@ async def bench(args: argparse.Namespace) -> None:
         ">= 8x",
     )
     table.add_row("(c) framework CPU per run", f"{cpu * 1000:.0f} ms", "report")
+    table.add_row("    failed runs", str(failures), "0")
     table.add_row(
         "    during (b) concurrent: framework / servers CPU",
         f"{cpu_concurrent:.1f} s / {servers:.1f} s",
