@@ -44,7 +44,8 @@ class Batcher(Generic[ItemT, R]):
         """Queue ``item`` and wait for its own result."""
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._pending.append((item, future))
-        if len(self._drainers) < self._max_inflight:
+        # A finished drainer leaves the set only in a later callback: count the live ones.
+        if sum(not drainer.done() for drainer in self._drainers) < self._max_inflight:
             drainer = asyncio.ensure_future(self._drain())
             self._drainers.add(drainer)
             drainer.add_done_callback(self._drainers.discard)
