@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, TypeVar
 
+from cost_tracker._delivery import OutboxMixin
 from cost_tracker._errors import (
     BudgetExceededError,
     InvalidRecordError,
@@ -58,7 +59,7 @@ def _money(value: Decimal | int | str | None, name: str) -> Decimal | None:
     return amount
 
 
-class CostTracker(ReportsMixin):
+class CostTracker(OutboxMixin, ReportsMixin):
     """Records costs, reports spend and enforces budgets; a cost sink for llm-client/web-search.
 
     Args:
@@ -333,67 +334,6 @@ class CostTracker(ReportsMixin):
                 await result
         except Exception:
             logger.exception("budget alert callback failed (the spend is recorded)")
-
-    # --- outbox -----------------------------------------------------------------------------
-
-    async def _to_outbox(
-        self,
-        op: Literal["settle", "release"],
-        reservation_id: str | None,
-        metrics: CostMetrics | None,
-        context: BudgetContext,
-    ) -> None:
-        await self.outbox.add(op, reservation_id, metrics, context)
-        logger.warning("cost database unreachable; %s kept in the outbox %s", op, self.outbox.path)
-        self._start_flusher()
-
-    async def flush_outbox(self) -> int:
-        """Deliver every pending outbox entry now; returns how many were delivered.
-
-        Raises:
-            StoreUnavailableError: The database is still unreachable (entries stay queued).
-        """
-        async with self._flush_lock:
-            delivered: list[int] = []
-            try:
-                for entry in await self.outbox.pending():
-                    try:
-                        await self._apply(
-                            entry.op, entry.reservation_id, entry.record, entry.budget
-                        )
-                    except StoreUnavailableError:
-                        raise
-                    except Exception as exc:
-                        logger.exception("outbox entry %s failed; it stays queued", entry.seq)
-                        await self.outbox.note_failure(entry.seq, f"{type(exc).__name__}: {exc}")
-                        continue
-                    delivered.append(entry.seq)
-            finally:
-                await self.outbox.remove(delivered)
-            self._down = False
-            return len(delivered)
-
-    async def outbox_size(self) -> int:
-        """Number of operations waiting in the outbox."""
-        return await self.outbox.count()
-
-    def _start_flusher(self) -> None:
-        if self.retry_interval is None or (self._flusher and not self._flusher.done()):
-            return
-        self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
-
-    async def _flush_loop(self) -> None:
-        assert self.retry_interval is not None
-        delay = self.retry_interval
-        while True:
-            await asyncio.sleep(delay)
-            try:
-                await self.flush_outbox()
-            except StoreUnavailableError:
-                delay = min(delay * 2, 30.0)
-                continue
-            if await self.outbox.count() == 0:
-                return
 
     # --- plumbing ---------------------------------------------------------------------------
 

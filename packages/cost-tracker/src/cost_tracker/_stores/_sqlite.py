@@ -4,24 +4,31 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime, timedelta
+import sqlite3
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from cost_tracker._models import CostMetrics
+from cost_tracker._models import BudgetAlert, CostMetrics
 
 __all__ = [
     "RECORD_COLUMNS",
     "SCHEMA",
+    "adjust",
+    "counter",
     "default_local_dir",
     "from_us",
+    "give_back",
     "record_from_row",
     "record_params",
+    "save",
     "us",
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ZERO = Decimal(0)
 
 SCHEMA = """
 create table if not exists cost_tracking (
@@ -136,3 +143,83 @@ def record_from_row(row: Any) -> CostMetrics:
         metadata=json.loads(row[14]),
         timestamp=from_us(row[15]),
     )
+
+
+def counter(conn: sqlite3.Connection, project: str, kind: str, period: date) -> list[Any]:
+    row = conn.execute(
+        "select reserved, spent, limit_amount, unpriced_calls from cost_budget_periods "
+        "where project = ? and kind = ? and period_start = ?",
+        (project, kind, period.isoformat()),
+    ).fetchone()
+    if row is None:
+        conn.execute(
+            "insert into cost_budget_periods (project, kind, period_start) values (?, ?, ?)",
+            (project, kind, period.isoformat()),
+        )
+        return [_ZERO, _ZERO, None, 0]
+    return [Decimal(row[0]), Decimal(row[1]), row[2], row[3]]
+
+
+def save(
+    conn: sqlite3.Connection, project: str, kind: str, period: date, values: list[Any]
+) -> None:
+    conn.execute(
+        "update cost_budget_periods set reserved = ?, spent = ?, limit_amount = ?, "
+        "unpriced_calls = ? where project = ? and kind = ? and period_start = ?",
+        (
+            str(values[0]),
+            str(values[1]),
+            None if values[2] is None else str(values[2]),
+            values[3],
+            project,
+            kind,
+            period.isoformat(),
+        ),
+    )
+
+
+def adjust(
+    conn: sqlite3.Connection,
+    project: str,
+    kind: str,
+    period: date,
+    *,
+    release: Decimal,
+    spend: Decimal,
+    unpriced: int,
+    limit: Decimal | None,
+    threshold: Decimal | None,
+) -> BudgetAlert | None:
+    values = counter(conn, project, kind, period)
+    values[0] -= release
+    values[1] += spend
+    values[3] += unpriced
+    if values[2] is None and limit is not None:
+        values[2] = limit
+    save(conn, project, kind, period, values)
+    spent: Decimal = values[1]
+    if limit is None or threshold is None or spent < limit * threshold:
+        return None
+    cursor = conn.execute(
+        "insert or ignore into cost_budget_alerts values (?, ?, ?, ?, ?, ?)",
+        (project, kind, period.isoformat(), str(spent), str(limit), str(threshold)),
+    )
+    if cursor.rowcount != 1:
+        return None
+    return BudgetAlert(project, kind, period, spent, limit, threshold)
+
+
+def give_back(conn: sqlite3.Connection, closed: Iterable[tuple[str, date, date, Decimal]]) -> None:
+    for project, day, month, amount in closed:
+        for kind, period in (("daily", day), ("monthly", month)):
+            adjust(
+                conn,
+                project,
+                kind,
+                period,
+                release=amount,
+                spend=_ZERO,
+                unpriced=0,
+                limit=None,
+                threshold=None,
+            )

@@ -14,23 +14,27 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from cost_tracker._models import BreakdownRow, BudgetAlert, CostMetrics
+from cost_tracker._models import BreakdownRow, CostMetrics
 from cost_tracker._periods import load_zone
 from cost_tracker._stores._batch import Batcher
 from cost_tracker._stores._sqlite import (
     RECORD_COLUMNS,
     SCHEMA,
+    adjust,
+    counter,
     default_local_dir,
     from_us,
+    give_back,
     record_from_row,
     record_params,
+    save,
     us,
 )
 from cost_tracker._stores.base import (
@@ -125,72 +129,6 @@ class LocalCostStore:
             raise
         return results
 
-    # --- counters -------------------------------------------------------------------------
-
-    @staticmethod
-    def _counter(conn: sqlite3.Connection, project: str, kind: str, period: date) -> list[Any]:
-        row = conn.execute(
-            "select reserved, spent, limit_amount, unpriced_calls from cost_budget_periods "
-            "where project = ? and kind = ? and period_start = ?",
-            (project, kind, period.isoformat()),
-        ).fetchone()
-        if row is None:
-            conn.execute(
-                "insert into cost_budget_periods (project, kind, period_start) values (?, ?, ?)",
-                (project, kind, period.isoformat()),
-            )
-            return [_ZERO, _ZERO, None, 0]
-        return [Decimal(row[0]), Decimal(row[1]), row[2], row[3]]
-
-    @staticmethod
-    def _save(
-        conn: sqlite3.Connection, project: str, kind: str, period: date, values: list[Any]
-    ) -> None:
-        conn.execute(
-            "update cost_budget_periods set reserved = ?, spent = ?, limit_amount = ?, "
-            "unpriced_calls = ? where project = ? and kind = ? and period_start = ?",
-            (
-                str(values[0]),
-                str(values[1]),
-                None if values[2] is None else str(values[2]),
-                values[3],
-                project,
-                kind,
-                period.isoformat(),
-            ),
-        )
-
-    def _adjust(
-        self,
-        conn: sqlite3.Connection,
-        project: str,
-        kind: str,
-        period: date,
-        *,
-        release: Decimal,
-        spend: Decimal,
-        unpriced: int,
-        limit: Decimal | None,
-        threshold: Decimal | None,
-    ) -> BudgetAlert | None:
-        values = self._counter(conn, project, kind, period)
-        values[0] -= release
-        values[1] += spend
-        values[3] += unpriced
-        if values[2] is None and limit is not None:
-            values[2] = limit
-        self._save(conn, project, kind, period, values)
-        spent: Decimal = values[1]
-        if limit is None or threshold is None or spent < limit * threshold:
-            return None
-        cursor = conn.execute(
-            "insert or ignore into cost_budget_alerts values (?, ?, ?, ?, ?, ?)",
-            (project, kind, period.isoformat(), str(spent), str(limit), str(threshold)),
-        )
-        if cursor.rowcount != 1:
-            return None
-        return BudgetAlert(project, kind, period, spent, limit, threshold)
-
     # --- writes ---------------------------------------------------------------------------
 
     async def reserve(
@@ -219,7 +157,7 @@ class LocalCostStore:
                 ("daily", budget.day, budget.daily_limit),
                 ("monthly", budget.month, budget.monthly_limit),
             )
-            counters = [self._counter(conn, project, kind, period) for kind, period, _ in checks]
+            counters = [counter(conn, project, kind, period) for kind, period, _ in checks]
             for (kind, period, limit), values in zip(checks, counters, strict=True):
                 if limit is not None and values[1] + values[0] + amount > limit:
                     return ReserveOutcome(False, kind, period, limit, values[1], values[0])
@@ -227,7 +165,7 @@ class LocalCostStore:
                 values[0] += amount
                 if limit is not None:
                     values[2] = limit
-                self._save(conn, project, kind, period, values)
+                save(conn, project, kind, period, values)
             conn.execute(
                 "insert into cost_reservations values (?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -281,7 +219,7 @@ class LocalCostStore:
             spend = record.cost if stored and record.cost is not None else _ZERO
             unpriced = int(stored and record.cost is None)
             alerts = [
-                self._adjust(
+                adjust(
                     conn,
                     project,
                     kind,
@@ -312,27 +250,10 @@ class LocalCostStore:
             closed = self._close_reservation(conn, reservation_id)
             if closed is None:
                 return False
-            self._give_back(conn, [closed])
+            give_back(conn, [closed])
             return True
 
         return await self._write(tx)
-
-    def _give_back(
-        self, conn: sqlite3.Connection, closed: Iterable[tuple[str, date, date, Decimal]]
-    ) -> None:
-        for project, day, month, amount in closed:
-            for kind, period in (("daily", day), ("monthly", month)):
-                self._adjust(
-                    conn,
-                    project,
-                    kind,
-                    period,
-                    release=amount,
-                    spend=_ZERO,
-                    unpriced=0,
-                    limit=None,
-                    threshold=None,
-                )
 
     async def expire_reservations(self, project: str | None) -> int:
         """See :meth:`CostStore.expire_reservations`."""
@@ -344,7 +265,7 @@ class LocalCostStore:
                 "and (? is null or project = ?) returning project, day, month, amount",
                 (now, project, project),
             ).fetchall()
-            self._give_back(
+            give_back(
                 conn,
                 [
                     (r[0], date.fromisoformat(r[1]), date.fromisoformat(r[2]), Decimal(r[3]))
