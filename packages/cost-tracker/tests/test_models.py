@@ -101,3 +101,25 @@ def test_connection_secrets_never_show() -> None:
         tracker = CostTracker(store, tz="UTC")
         assert "hunter2" not in repr(store)
         assert "hunter2" not in repr(tracker)
+
+
+@pytest.mark.parametrize(("name", "module", "extra"), [
+    ("PostgresCostStore", "psycopg", "postgres"),
+    ("SupabaseCostStore", "supabase", "supabase"),
+])  # fmt: skip
+def test_a_missing_extra_names_what_to_install(name: str, module: str, extra: str) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        f"import sys; sys.modules[{module!r}] = None\n"
+        "import cost_tracker\n"
+        "try:\n"
+        f"    cost_tracker.{name}\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert f"pip install 'cost-tracker[{extra}]'" in result.stdout
