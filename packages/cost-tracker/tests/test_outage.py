@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -66,3 +67,23 @@ async def test_every_record_arrives_exactly_once_after_an_outage(
         )
         counts = dict(await cursor.fetchall())
     assert counts == {**{r.idempotency_id: 1 for r in sent}, settled_id: 1}
+
+
+async def test_background_delivery_resumes_by_itself(postgres_db: str, tmp_path: Path) -> None:
+    from cost_tracker import PostgresCostStore
+
+    with TcpProxy.for_url(postgres_db) as proxy:
+        store = PostgresCostStore(proxy.url_for(postgres_db), max_size=2, timeout=2.0)
+        tracker = CostTracker(
+            store, project="auto", outbox_path=tmp_path / "outbox.sqlite", retry_interval=0.05
+        )
+        async with tracker:
+            await tracker.log_cost(CostMetrics(provider="p", cost=Decimal("1"), project="auto"))
+            proxy.stop()
+            for _ in range(5):
+                await tracker.log_cost(CostMetrics(provider="p", cost=Decimal("1"), project="auto"))
+            assert await tracker.outbox_size() == 5
+            proxy.start()
+            await asyncio.wait_for(tracker.wait_for_delivery(), timeout=60)
+            assert await tracker.outbox_size() == 0
+            assert await tracker.get_daily_cost() == 6

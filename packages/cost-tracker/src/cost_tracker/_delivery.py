@@ -77,6 +77,12 @@ class OutboxMixin:
         """Number of operations waiting in the outbox."""
         return await self.outbox.count()
 
+    async def wait_for_delivery(self) -> None:
+        """Wait until the background delivery has emptied the outbox (returns at once if idle)."""
+        flusher = self._flusher
+        if flusher is not None and not flusher.done():
+            await asyncio.shield(flusher)
+
     def _start_flusher(self) -> None:
         if self.retry_interval is None or (self._flusher and not self._flusher.done()):
             return
