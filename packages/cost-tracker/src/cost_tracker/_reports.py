@@ -32,6 +32,8 @@ class ReportsMixin:
         except StoreUnavailableError:
             self._down = True
             raise
+        # The store answered: writes may go to it directly again (the outbox drains apart).
+        self._down = False
         return result
 
     # --- reports ----------------------------------------------------------------------------

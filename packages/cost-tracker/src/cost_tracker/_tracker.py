@@ -189,11 +189,6 @@ class CostTracker(OutboxMixin, ReportsMixin):
                 reserved=status.reserved if status else Decimal(0),
                 requested=None,
             )
-        if self._down:
-            self._start_flusher()
-            raise StoreUnavailableError(
-                "the cost database is unreachable; budget cannot be checked"
-            )
         outcome = await self._reserve_once(reservation, estimate, context)
         if (
             not outcome.granted
