@@ -221,3 +221,9 @@ async def test_failed_calls_carry_their_attempts_and_cost(fake_llm_server: FakeL
         ("openai/gpt-4o", "ServerError"),
     ]
     assert total_cost(records) == Decimal(10) * Decimal("1.5E-7") + Decimal(2) * Decimal("6E-7")
+
+
+def test_a_custom_base_scales_the_schedule_without_deprecated_tenacity_arguments() -> None:
+    # filterwarnings=error turns tenacity's "'initial' is deprecated" into a failure here.
+    policy = RetryPolicy(base=0.01, jitter=0.0)
+    assert [policy.wait_for(n) for n in (1, 2, 3)] == [0.01, 0.02, 0.04]

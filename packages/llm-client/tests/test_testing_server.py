@@ -251,6 +251,22 @@ async def test_hang_with_seconds_then_answers(
     assert done.choices[0].message.content == "late"
 
 
+async def test_hang_then_answer_keeps_the_keep_alive_connection_usable(
+    fake_llm_server: FakeLLMServer,
+) -> None:
+    # Regression: the cancelled read of a finished hang used to break the next request's read.
+    fake_llm_server.script(
+        Reply.hang(0.02, then=Reply.text("one")), Reply.hang(0.02, then=Reply.text("two"))
+    )
+    before = fake_llm_server.connections_accepted
+    async with httpx.AsyncClient(base_url=fake_llm_server.base_url) as http:
+        first = await http.post("/chat/completions", json={"model": "m", "messages": USER})
+        second = await http.post("/chat/completions", json={"model": "m", "messages": USER})
+    contents = [r.json()["choices"][0]["message"]["content"] for r in (first, second)]
+    assert contents == ["one", "two"]
+    assert fake_llm_server.connections_accepted == before + 1
+
+
 async def test_release_hangs_drops_the_request(fake_llm_server: FakeLLMServer) -> None:
     fake_llm_server.script(Reply.hang())
     async with httpx.AsyncClient(base_url=fake_llm_server.base_url) as http:

@@ -83,7 +83,7 @@ class RetryPolicy:
         if isinstance(error, RateLimitError) and error.retry_after is not None:
             return min(max(error.retry_after, 0.0), self.max_wait)
         backoff = wait_exponential_jitter(
-            initial=self.base, max=self.max_wait, exp_base=2, jitter=self.jitter
+            multiplier=self.base, max=self.max_wait, exp_base=2, jitter=self.jitter
         )
         state = RetryCallState(None, None, (), {})  # type: ignore[arg-type]
         state.attempt_number = attempt

@@ -282,7 +282,11 @@ class FakeLLMServer(Responder):
                 eof = asyncio.ensure_future(reader.read(_READ_SIZE))
                 done, _ = await asyncio.wait({waiter, eof}, return_when=asyncio.FIRST_COMPLETED)
                 if waiter in done:
+                    # Wait for the cancelled read to unwind: a read still pending on this stream
+                    # would make the next request's read fail ("already waiting") on keep-alive.
                     eof.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await eof
                     return waiter.result()
                 data = eof.result()
                 if not data:  # the client gave up (its timeout) and closed the socket
