@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from cost_tracker import CostMetrics, CostTracker, LocalCostStore
 from cost_tracker._cli import app
 from typer.testing import CliRunner
@@ -88,3 +89,15 @@ def test_bad_input_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert zone.exit_code == 1
     assert "unknown time zone" in zone.output
+
+
+@pytest.mark.postgres
+def test_db_migrate_delegates_to_llm_common_db(postgres_db: str, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["db", "migrate", "--database-url", postgres_db])
+    assert result.exit_code == 0, result.output
+    assert "applied 0 migration(s)" in result.output  # the fixture database is up to date
+    report = runner.invoke(
+        app, ["report", "--since", "2026-04-01", "--database-url", postgres_db, "--by", "step"]
+    )
+    assert report.exit_code == 0, report.output
+    assert "total" in report.output
