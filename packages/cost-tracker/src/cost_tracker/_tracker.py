@@ -125,6 +125,9 @@ class CostTracker(OutboxMixin, ReportsMixin):
         )
 
     async def __aenter__(self) -> CostTracker:
+        # Writes left in the outbox by an earlier process are delivered in the background.
+        if self.store.remote and await self.outbox.count() > 0:
+            self._start_flusher()
         return self
 
     async def __aexit__(self, *_: object) -> None:
