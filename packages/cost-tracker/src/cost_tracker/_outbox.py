@@ -12,14 +12,18 @@ import asyncio
 import json
 import os
 import sqlite3
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from cost_tracker._models import CostMetrics
 from cost_tracker._stores.base import BudgetContext
+
+T = TypeVar("T")
 
 __all__ = ["Outbox", "OutboxEntry", "default_outbox_path"]
 
@@ -85,13 +89,33 @@ class Outbox:
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = Path(path) if path is not None else default_outbox_path()
+        # One connection per outbox, used by one worker thread at a time: opening a connection
+        # per write made concurrent writers race on the WAL/schema set-up ("database is locked").
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"Outbox(path={str(self.path)!r})"
 
+    def _use(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` on the outbox's connection (opened on first use), one thread at a time."""
+        with self._lock:
+            if self._conn is None:
+                self._conn = self._connect()
+            return fn(self._conn)
+
+    def close(self) -> None:
+        """Close the outbox's connection (it reopens on the next use)."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        conn = sqlite3.connect(
+            self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+        )
         # FULL: an outboxed record is the only copy of money spent; it must survive power loss.
         conn.execute("pragma journal_mode=wal")
         conn.execute("pragma synchronous=FULL")
@@ -120,34 +144,23 @@ class Outbox:
         payload = None if record is None else record.model_dump_json()
         budget_json = json.dumps(_budget_to_json(budget))
 
-        def write() -> None:
-            conn = self._connect()
-            try:
-                conn.execute(
-                    "insert or ignore into outbox (op, key, reservation_id, record, budget) "
-                    "values (?, ?, ?, ?, ?)",
-                    (op, key, reservation_id, payload, budget_json),
-                )
-            finally:
-                conn.close()
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "insert or ignore into outbox (op, key, reservation_id, record, budget) "
+                "values (?, ?, ?, ?, ?)",
+                (op, key, reservation_id, payload, budget_json),
+            )
 
-        await asyncio.to_thread(write)
+        await asyncio.to_thread(self._use, write)
 
     async def pending(self, limit: int = 10_000) -> list[OutboxEntry]:
         """Entries waiting for delivery, oldest first."""
 
-        def read() -> list[OutboxEntry]:
-            if not self.path.exists():
-                return []
-            conn = self._connect()
-            try:
-                rows = conn.execute(
-                    "select seq, op, reservation_id, record, budget from outbox "
-                    "order by seq limit ?",
-                    (limit,),
-                ).fetchall()
-            finally:
-                conn.close()
+        def read(conn: sqlite3.Connection) -> list[OutboxEntry]:
+            rows = conn.execute(
+                "select seq, op, reservation_id, record, budget from outbox order by seq limit ?",
+                (limit,),
+            ).fetchall()
             return [
                 OutboxEntry(
                     seq=row[0],
@@ -159,48 +172,38 @@ class Outbox:
                 for row in rows
             ]
 
-        return await asyncio.to_thread(read)
+        if not self.path.exists():
+            return []
+        return await asyncio.to_thread(self._use, read)
 
     async def remove(self, seqs: list[int]) -> None:
         """Delete delivered entries."""
         if not seqs:
             return
 
-        def delete() -> None:
-            conn = self._connect()
-            try:
-                conn.executemany("delete from outbox where seq = ?", [(seq,) for seq in seqs])
-            finally:
-                conn.close()
+        def delete(conn: sqlite3.Connection) -> None:
+            conn.executemany("delete from outbox where seq = ?", [(seq,) for seq in seqs])
 
-        await asyncio.to_thread(delete)
+        await asyncio.to_thread(self._use, delete)
 
     async def note_failure(self, seq: int, error: str) -> None:
         """Record a non-retryable failure on an entry (it stays for inspection and retry)."""
 
-        def update() -> None:
-            conn = self._connect()
-            try:
-                conn.execute(
-                    "update outbox set attempts = attempts + 1, last_error = ? where seq = ?",
-                    (error[:500], seq),
-                )
-            finally:
-                conn.close()
+        def update(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "update outbox set attempts = attempts + 1, last_error = ? where seq = ?",
+                (error[:500], seq),
+            )
 
-        await asyncio.to_thread(update)
+        await asyncio.to_thread(self._use, update)
 
     async def count(self) -> int:
         """Number of pending entries."""
 
-        def read() -> int:
-            if not self.path.exists():
-                return 0
-            conn = self._connect()
-            try:
-                (value,) = conn.execute("select count(*) from outbox").fetchone()
-            finally:
-                conn.close()
+        def read(conn: sqlite3.Connection) -> int:
+            (value,) = conn.execute("select count(*) from outbox").fetchone()
             return int(value)
 
-        return await asyncio.to_thread(read)
+        if not self.path.exists():
+            return 0
+        return await asyncio.to_thread(self._use, read)

@@ -359,3 +359,4 @@ class CostTracker(OutboxMixin, ReportsMixin):
             await asyncio.gather(self._flusher, return_exceptions=True)
             self._flusher = None
         await self.store.aclose()
+        await asyncio.to_thread(self.outbox.close)
