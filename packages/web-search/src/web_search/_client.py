@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import ssl
 import time
 import uuid
 from collections.abc import Sequence
@@ -12,7 +14,7 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any, Literal
 
-import httpx
+import aiohttp
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from ._cache import CacheEntry, SearchCache, default_cache_dir
@@ -39,7 +41,12 @@ __all__ = ["RetryPolicy", "WebSearchClient", "make_provider"]
 logger = logging.getLogger(__name__)
 
 _ZERO = Decimal(0)
-_HTTP_SHARDS = 8
+
+
+@functools.lru_cache(maxsize=1)
+def _tls_context() -> ssl.SSLContext:
+    # Building a default TLS context costs ~100 ms of CPU; one per process is enough.
+    return ssl.create_default_context()
 
 
 class WebSearchClient:
@@ -79,29 +86,22 @@ class WebSearchClient:
         self.cost_sink = cost_sink
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
-        # httpcore scans every pooled connection for every queued request, so one big pool
-        # costs O(requests x connections) CPU under fan-out; small pools used in turn keep a
-        # 40-call research burst cheap.
-        self._http: list[httpx.AsyncClient] = []
-        self._next_http = 0
+        # aiohttp rather than httpx: httpcore scans every pooled connection for every request
+        # and response close, which made a 10-bill research burst CPU-bound (bench/pipeline.py).
+        self._http: aiohttp.ClientSession | None = None
         self._inflight: dict[str, asyncio.Task[tuple[CacheEntry, str]]] = {}
         self._stats = StatsKeeper(self.cache)
         self._specs: dict[tuple[Any, ...], tuple[SearchSpec, str]] = {}
 
-    def _http_client(self) -> httpx.AsyncClient:
-        """The next HTTP pool in turn (created on first use, sharing one TLS context)."""
-        if not self._http:
-            tls = httpx.create_ssl_context()
-            self._http = [
-                httpx.AsyncClient(
-                    timeout=httpx.Timeout(self.timeout),
-                    limits=httpx.Limits(max_connections=32, max_keepalive_connections=8),
-                    verify=tls,
-                )
-                for _ in range(_HTTP_SHARDS)
-            ]
-        self._next_http = (self._next_http + 1) % _HTTP_SHARDS
-        return self._http[self._next_http]
+    def _http_client(self) -> aiohttp.ClientSession:
+        """The client's HTTP session (created on first use, inside the running loop)."""
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession(
+                # No pool cap: callers bound concurrency (research runs at most 32 at once).
+                connector=aiohttp.TCPConnector(limit=0, ssl=_tls_context()),
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+            )
+        return self._http
 
     def __repr__(self) -> str:
         return f"WebSearchClient(provider={self.provider!r}, cache={self.cache.persistent!r})"
@@ -125,9 +125,9 @@ class WebSearchClient:
             # Closing must not fail (or mask the caller's exception) because the store is down.
             logger.warning("web-search stats: final flush failed (%s)", type(exc).__name__)
         finally:
-            for http in self._http:
-                await http.aclose()
-            self._http = []
+            if self._http is not None:
+                await self._http.close()
+                self._http = None
             await self.cache.aclose()
 
     async def get_cache_stats(self) -> CacheStats:
@@ -326,25 +326,23 @@ class WebSearchClient:
         try:
             request = provider.build_request(call)
             try:
-                response = await self._http_client().request(
+                async with self._http_client().request(
                     request.method, request.url, headers=request.headers, json=request.json
-                )
-            except httpx.TimeoutException:
+                ) as response:
+                    status = response.status
+                    headers = {k.lower(): v for k, v in response.headers.items()}
+                    content = await response.read()
+            except TimeoutError:
                 raise SearchTimeoutError(
                     f"{provider.name}: no answer within {self.timeout:g} s", provider=provider.name
                 ) from None
-            except httpx.TransportError as exc:
+            except aiohttp.ClientError as exc:
                 raise ServerError(
                     f"{provider.name}: connection failed ({type(exc).__name__})",
                     provider=provider.name,
                 ) from None
-            billed = response.status_code < 400
-            results = provider.parse_response(
-                call,
-                response.status_code,
-                {k.lower(): v for k, v in response.headers.items()},
-                response.content,
-            )
+            billed = status < 400
+            results = provider.parse_response(call, status, headers, content)
         except BaseException as exc:
             if sink is not None:
                 if billed and isinstance(exc, ResponseFormatError):
