@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, date, datetime, time
 
@@ -45,6 +46,7 @@ def _tz_offset(text: str | None) -> str:
     return text if ":" in text else f"{text[:3]}:{text[3:]}"
 
 
+@functools.lru_cache(maxsize=8192)  # pure; called for every result of every search
 def parse_publish_date(raw: str | None) -> datetime | date | None:
     """Parse a provider's publication date.
 

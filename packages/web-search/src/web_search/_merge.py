@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from urllib.parse import urlsplit, urlunsplit
 
@@ -28,6 +29,7 @@ def plan_domain_groups(domains: Sequence[str], max_per_call: int | None) -> list
     return groups
 
 
+@functools.lru_cache(maxsize=8192)  # pure; called for every result of every search
 def normalise_url(url: str) -> str:
     """URL identity for de-duplication: host case-folded; ``www.``, fragment, end slash dropped."""
     parts = urlsplit(url.strip())

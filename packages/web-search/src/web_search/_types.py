@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -59,6 +60,7 @@ def normalise_recency(value: str | None) -> Recency | None:
         ) from None
 
 
+@functools.lru_cache(maxsize=8192)  # pure; called for every result of every search
 def site_of(url: str) -> str:
     """Host name of ``url`` without a leading ``www.``, lower-cased ('' when it has none)."""
     host = (urlsplit(url).hostname or "").lower()
