@@ -367,7 +367,8 @@ def main() -> None:
 
         runs = [asyncio.run(research_set(0.3)) for _ in range(1 if args.quick else 3)]
         result = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-        ratios = sorted(r["unbounded"] / r["slowest"] for r in runs)
+        default = f"default ({DEFAULT_CONCURRENCY})"
+        ratios = sorted(round(r[default] / r["slowest"], 2) for r in runs)
         table = Table(
             title=f"Research set of CA-AB1482-2019: {result['queries']} queries, 300 ms each"
         )
@@ -379,14 +380,14 @@ def main() -> None:
             f"{result['sum']:.3f}",
             f"{result['sum'] / result['slowest']:.2f}",
         )
-        for label in ("unbounded", "default (8)"):
+        for label in ("unbounded", f"default ({DEFAULT_CONCURRENCY})"):
             table.add_row(
                 f"whole set, concurrency {label}",
                 f"{result[label]:.3f}",
                 f"{result[label] / result['slowest']:.2f}",
             )
         console.print(table)
-        console.print(f"median of {len(runs)} runs; unbounded ratio per run: {ratios}")
+        console.print(f"median of {len(runs)} runs; {default} ratio per run: {ratios}")
     finally:
         if pg:
             drop_postgres(*pg)
