@@ -174,7 +174,7 @@ from conversation_memory import ConversationMemory, LocalMessageStore
 
 async def main() -> None:
     with tempfile.TemporaryDirectory() as d:
-        store = LocalMessageStore(d)
+        store = LocalMessageStore(f"{d}/chat.sqlite3")
         memory = ConversationMemory(store, user_id="00000000-0000-4000-8000-000000000001")
         await memory.save_message("user", "What is a Roth IRA?")
         async with LLMClient() as llm:
