@@ -18,6 +18,7 @@ from conversation_memory import (
     LocalMessageStore,
     MissingExtraError,
     PostgresMessageStore,
+    StoreError,
     StoreUnavailableError,
     SupabaseMessageStore,
 )
@@ -113,3 +114,8 @@ async def test_unreachable_postgres_is_a_typed_error_without_the_password() -> N
         await store.open()
     assert "s3cret" not in str(raised.value)
     await store.aclose()
+
+
+def test_a_directory_instead_of_a_database_file_is_a_clear_store_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="needs a database file, not a directory"):
+        LocalMessageStore(tmp_path)

@@ -65,6 +65,11 @@ class LocalMessageStore:
             timeout: Seconds a writer waits for another process's write lock.
         """
         self.path = Path(path)
+        if self.path.is_dir():
+            raise StoreError(
+                f"LocalMessageStore needs a database file, not a directory: {self.path} "
+                f"(e.g. {self.path / 'conversation-memory.sqlite3'})"
+            )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._timeout = timeout
         self._local = threading.local()
