@@ -2,11 +2,11 @@
 
 Run from the repository root (stdlib only, so it needs nothing but uv on PATH):
 
-    uv run python scripts/release.py matrix [NAME ...]     # each package's tests in its own env
-    uv run python scripts/release.py smoke [NAME ...]      # build wheels, install each alone, import + --help
-    uv run python scripts/release.py index-roundtrip       # publish to a private index, consume from an app
-    uv run python scripts/release.py sizes                 # install size: chat-app combo vs full stack
-    uv run python scripts/release.py check                 # all of the above (what `make release-check` runs)
+    uv run python scripts/release.py matrix [NAME ...]  # each package's tests in its own env
+    uv run python scripts/release.py smoke [NAME ...]   # wheels installed alone, import, --help
+    uv run python scripts/release.py index-roundtrip    # publish to a private index, consume it
+    uv run python scripts/release.py sizes              # install size: chat app vs full stack
+    uv run python scripts/release.py check              # smoke + matrix + index round trip
     uv run python scripts/release.py release NAME --index private [--dry-run]
 
 Third-party versions in every throwaway environment are constrained to the ones in uv.lock, so
@@ -69,9 +69,23 @@ def package_scripts(name: str) -> list[str]:
 def constraints_file(tmp: Path) -> Path:
     """Third-party pins from uv.lock, so throwaway envs match the workspace."""
     out = tmp / "constraints.txt"
-    run(["uv", "export", "--frozen", "--all-packages", "--all-extras", "--no-hashes",
-         "--no-emit-workspace", "--no-header", "--no-annotate", "-o", out], cwd=ROOT,
-        stdout=subprocess.DEVNULL)
+    run(
+        [
+            "uv",
+            "export",
+            "--frozen",
+            "--all-packages",
+            "--all-extras",
+            "--no-hashes",
+            "--no-emit-workspace",
+            "--no-header",
+            "--no-annotate",
+            "-o",
+            out,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
     return out
 
 
@@ -83,10 +97,35 @@ def cmd_matrix(names: Sequence[str]) -> None:
         try:
             log(f"matrix: {name} in a fresh environment")
             env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(env_dir)}
-            run(["uv", "sync", "--frozen", "--package", name, "--all-extras",
-                 "--no-default-groups", "--group", "test", "--quiet"], cwd=ROOT, env=env)
-            run([env_dir / "bin" / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                 f"packages/{name}/tests"], cwd=ROOT, env=env)
+            run(
+                [
+                    "uv",
+                    "sync",
+                    "--frozen",
+                    "--package",
+                    name,
+                    "--all-extras",
+                    "--no-default-groups",
+                    "--group",
+                    "test",
+                    "--quiet",
+                ],
+                cwd=ROOT,
+                env=env,
+            )
+            run(
+                [
+                    env_dir / "bin" / "python",
+                    "-m",
+                    "pytest",
+                    "-q",
+                    "-p",
+                    "no:cacheprovider",
+                    f"packages/{name}/tests",
+                ],
+                cwd=ROOT,
+                env=env,
+            )
         finally:
             shutil.rmtree(env_dir, ignore_errors=True)
 
@@ -94,7 +133,10 @@ def cmd_matrix(names: Sequence[str]) -> None:
 # --- smoke --------------------------------------------------------------------------------------
 def build_all(dist: Path, names: Sequence[str]) -> None:
     for name in names:
-        run(["uv", "build", "--package", name, "--no-sources", "--out-dir", dist, "--quiet"], cwd=ROOT)
+        run(
+            ["uv", "build", "--package", name, "--no-sources", "--out-dir", dist, "--quiet"],
+            cwd=ROOT,
+        )
 
 
 def wheel_for(dist: Path, name: str) -> Path:
@@ -119,8 +161,21 @@ def cmd_smoke(names: Sequence[str]) -> None:
             venv = tmp / f"venv-{name}"
             run(["uv", "venv", "--quiet", "--python", sys.executable, venv])
             py = venv / "bin" / "python"
-            run(["uv", "pip", "install", "--quiet", "--python", py, "--find-links", dist,
-                 "--constraint", constraints, wheel_for(dist, name)])
+            run(
+                [
+                    "uv",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--python",
+                    py,
+                    "--find-links",
+                    dist,
+                    "--constraint",
+                    constraints,
+                    wheel_for(dist, name),
+                ]
+            )
             mod = PACKAGES[name]
             run([py, "-c", f"import {mod}; print('{name}', {mod}.__version__)"])
             for script in package_scripts(name):
@@ -148,10 +203,22 @@ def private_index(tmp: Path, user: str, password: str) -> Iterator[str]:
     port = free_port()
     server_bin = Path(sys.executable).parent / "pypi-server"
     proc = subprocess.Popen(
-        [str(server_bin), "run", "--host", "127.0.0.1", "--port", str(port),
-         "--passwords", str(htpasswd), "--authenticate", "update,download,list",
-         "--disable-fallback", str(pkgs)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            str(server_bin),
+            "run",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--passwords",
+            str(htpasswd),
+            "--authenticate",
+            "update,download,list",
+            "--disable-fallback",
+            str(pkgs),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 30
@@ -202,11 +269,25 @@ def cmd_index_roundtrip() -> None:
             log("consuming them from a fresh app outside the workspace")
             app = tmp / "chat-app"
             run(["uv", "init", "--quiet", "--bare", "--no-workspace", "--name", "chat-app", app])
-            app_env = {**os.environ, "UV_INDEX_PRIVATE_USERNAME": user,
-                       "UV_INDEX_PRIVATE_PASSWORD": password}
+            app_env = {
+                **os.environ,
+                "UV_INDEX_PRIVATE_USERNAME": user,
+                "UV_INDEX_PRIVATE_PASSWORD": password,
+            }
             app_env.pop("VIRTUAL_ENV", None)
-            run(["uv", "add", "--quiet", "--directory", app, "--index", f"private={url}/simple/",
-                 *CHAT_APP], env=app_env)
+            run(
+                [
+                    "uv",
+                    "add",
+                    "--quiet",
+                    "--directory",
+                    app,
+                    "--index",
+                    f"private={url}/simple/",
+                    *CHAT_APP,
+                ],
+                env=app_env,
+            )
             lock = (app / "uv.lock").read_text()
             for name in CHAT_APP:
                 if f'name = "{name}"' not in lock:
@@ -234,16 +315,37 @@ def cmd_sizes() -> dict[str, int]:
         dist = tmp / "dist"
         build_all(dist, list(PACKAGES))
         constraints = constraints_file(tmp)
-        combos = {"chat app (llm-client + conversation-memory)": list(CHAT_APP),
-                  "full stack (all five, with postgres/supabase extras)": list(PACKAGES)}
+        combos = {
+            "chat app (llm-client + conversation-memory)": list(CHAT_APP),
+            "full stack (all five, with postgres/supabase extras)": list(PACKAGES),
+        }
         for label, names in combos.items():
             venv = tmp / re.sub(r"\W+", "-", label)
             run(["uv", "venv", "--quiet", "--python", sys.executable, venv])
-            reqs = [str(wheel_for(dist, n)) + (
-                f"[{','.join(package_extras(n))}]" if "full" in label and package_extras(n) else ""
-            ) for n in names]
-            run(["uv", "pip", "install", "--quiet", "--python", venv / "bin" / "python",
-                 "--find-links", dist, "--constraint", constraints, *reqs])
+            reqs = [
+                str(wheel_for(dist, n))
+                + (
+                    f"[{','.join(package_extras(n))}]"
+                    if "full" in label and package_extras(n)
+                    else ""
+                )
+                for n in names
+            ]
+            run(
+                [
+                    "uv",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--python",
+                    venv / "bin" / "python",
+                    "--find-links",
+                    dist,
+                    "--constraint",
+                    constraints,
+                    *reqs,
+                ]
+            )
             site = next((venv / "lib").glob("python*/site-packages"))
             sizes[label] = dir_size(site)
     for label, size in sizes.items():
@@ -265,13 +367,19 @@ def cmd_release(name: str, index: str, dry_run: bool) -> None:
         raise SystemExit(f"{name}: CHANGELOG's top release is not {version}")
     tag = f"{name}=={version}"
     if run(["git", "tag", "--list", tag], cwd=ROOT, capture_output=True).stdout.strip():
-        raise SystemExit(f"tag {tag} already exists: bump with `uv version --package {name} --bump ...`")
+        raise SystemExit(
+            f"tag {tag} already exists: bump with `uv version --package {name} --bump ...`"
+        )
     cmd_smoke([name])
-    prev = run(["git", "tag", "--list", f"{name}==*", "--sort=-v:refname"], cwd=ROOT,
-               capture_output=True).stdout.split()
+    prev = run(
+        ["git", "tag", "--list", f"{name}==*", "--sort=-v:refname"], cwd=ROOT, capture_output=True
+    ).stdout.split()
     rng = f"{prev[0]}..HEAD" if prev else "HEAD"
-    notes = run(["git", "log", "--format=- %s", rng, "--", f"packages/{name}"], cwd=ROOT,
-                capture_output=True).stdout
+    notes = run(
+        ["git", "log", "--format=- %s", rng, "--", f"packages/{name}"],
+        cwd=ROOT,
+        capture_output=True,
+    ).stdout
     print(f"release notes for {tag}:\n{notes}")
     if dry_run:
         log("dry run: not publishing or tagging")
@@ -284,7 +392,9 @@ def cmd_release(name: str, index: str, dry_run: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="cmd", required=True)
     for c in ("matrix", "smoke"):
         sub.add_parser(c).add_argument("names", nargs="*", metavar="NAME")

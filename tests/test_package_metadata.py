@@ -1,4 +1,4 @@
-"""Every publishable package carries complete, consistent metadata (issue: packages on their own)."""
+"""Every publishable package carries complete, consistent metadata (versions, deps, extras)."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def test_sibling_dependencies_are_capped_ranges_from_the_workspace(name: str) ->
         assert req.specifier.contains(sib_version), f"{name} does not accept {sib} {sib_version}"
         upper = [s for s in req.specifier if s.operator == "<"]
         assert upper, f"{name}: {sib} must be capped at the next breaking version"
-        assert sources.get(sib) == {"workspace": True}, f"{name}: {sib} not resolved from the workspace"
+        assert sources.get(sib) == {"workspace": True}, f"{name}: {sib} not from the workspace"
 
 
 def test_litellm_excludes_the_compromised_releases() -> None:
