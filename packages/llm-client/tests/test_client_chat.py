@@ -175,6 +175,15 @@ async def test_scripted_test_model_object() -> None:
     assert model.request_count == 1
 
 
+async def test_offline_test_models_cost_zero_unless_named_after_a_priced_model() -> None:
+    async with client() as llm:
+        offline = await llm.complete("hi", TestModel(Reply.text("a"), name="offline-analyst"))
+        priced = await llm.complete("hi", TestModel(Reply.text("a"), name="gpt-4o-mini"))
+    assert offline.cost == Decimal(0)  # explicitly free, never "unpriced"
+    assert priced.cost is not None
+    assert priced.cost > 0
+
+
 @pytest.mark.parametrize(
     "messages",
     [

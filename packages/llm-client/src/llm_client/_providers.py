@@ -62,7 +62,15 @@ class Route:
 
     @property
     def price_model(self) -> str:
-        """The model string to price (``litellm/`` is routing, not part of the name)."""
+        """The model string to price (``litellm/`` is routing, not part of the name).
+
+        An offline test model named after a real model is priced like it (tests of money use
+        that); any other test model is priced as ``test`` ($0): nothing is ever billed for it.
+        """
+        if self.provider == "test":
+            from llm_client._pricing import price_for
+
+            return self.model if price_for(self.model) is not None else "test"
         return self.model.removeprefix("litellm/")
 
 
