@@ -223,3 +223,16 @@ async def test_closed_client_refuses_calls() -> None:
     await llm.aclose()
     with pytest.raises(Exception, match="closed"):
         await llm.chat("hi", "test")
+
+
+def test_instructor_schema_is_built_once_and_handed_out_as_copies() -> None:
+    from llm_client._structured import _instructor_schema
+
+    wrapped = _instructor_schema(Person)
+    assert _instructor_schema(Person) is wrapped
+    first = wrapped.model_json_schema()
+    first["properties"]["mutated"] = {"type": "string"}  # a caller editing its copy...
+    assert wrapped.model_json_schema() == Person.model_json_schema()  # ...changes nothing
+    assert wrapped.model_json_schema(mode="serialization") == Person.model_json_schema(
+        mode="serialization"
+    )

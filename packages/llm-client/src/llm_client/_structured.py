@@ -14,6 +14,7 @@ each reply's fenced block is unwrapped before instructor parses it (bare JSON pa
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import re
@@ -179,6 +180,18 @@ def _instructor_schema(response_model: type[BaseModel]) -> type[BaseModel]:
     if issubclass(response_model, ResponseSchema):
         return response_model
     wrapped: type[BaseModel] = response_schema(response_model)
+    # instructor also regenerates the JSON schema for the system prompt on every call (~5 ms
+    # for a nested model); a class never changes, so each schema is built once and copied.
+    build = wrapped.model_json_schema
+    schemas: dict[object, dict[str, Any]] = {}
+
+    def model_json_schema(cls: type[BaseModel], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        key = (args, tuple(sorted(kwargs.items())))
+        if key not in schemas:
+            schemas[key] = build(*args, **kwargs)
+        return copy.deepcopy(schemas[key])
+
+    wrapped.model_json_schema = classmethod(model_json_schema)  # type: ignore[method-assign,assignment]
     return wrapped
 
 
