@@ -33,7 +33,8 @@ class TcpProxy:
         self._thread = threading.Thread(target=self._loop.run_forever, name="TcpProxy", daemon=True)
         self._thread.start()
         self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
+        self._writers: set[asyncio.StreamWriter] = set()  # every open socket, both directions
+        self._clients: set[asyncio.StreamWriter] = set()  # accepted client connections
         self._closed = False
 
     @classmethod
@@ -49,8 +50,8 @@ class TcpProxy:
 
     @property
     def connection_count(self) -> int:
-        """Live client connections (each has a matching upstream connection)."""
-        return len(self._writers) // 2
+        """Live client connections (each has a matching upstream connection once connected)."""
+        return len(self._clients)
 
     def url_for(self, db_url: str) -> str:
         """``db_url`` rewritten to go through this proxy."""
@@ -77,9 +78,18 @@ class TcpProxy:
             return
         self.stop()
         self._closed = True
+        asyncio.run_coroutine_threadsafe(self._cancel_handlers(), self._loop).result()
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join()
         self._loop.close()
+
+    async def _cancel_handlers(self) -> None:
+        """Cancel connection handlers still running (their finally blocks close the sockets)."""
+        current = asyncio.current_task()
+        tasks = [t for t in asyncio.all_tasks() if t is not current]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def __enter__(self) -> TcpProxy:
         return self.start()
@@ -105,24 +115,31 @@ class TcpProxy:
         for writer in list(self._writers):
             writer.transport.abort()
         self._writers.clear()
+        self._clients.clear()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # Tracked from the moment it is accepted, so a stop() while the upstream connection is
+        # still being opened aborts it too; the finally aborts on any exit, cancellation included.
+        self._writers.add(writer)
+        self._clients.add(writer)
+        up_writer: asyncio.StreamWriter | None = None
         try:
-            up_reader, up_writer = await asyncio.open_connection(self.target_host, self.target_port)
-        except OSError:
-            writer.transport.abort()
-            return
-        if self._server is None:  # stopped while connecting upstream
-            writer.transport.abort()
-            up_writer.transport.abort()
-            return
-        self._writers.update((writer, up_writer))
-        try:
+            try:
+                up_reader, up_writer = await asyncio.open_connection(
+                    self.target_host, self.target_port
+                )
+            except OSError:
+                return
+            if self._server is None:  # stopped while connecting upstream
+                return
+            self._writers.add(up_writer)
             await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
         finally:
+            self._clients.discard(writer)
             for w in (writer, up_writer):
-                self._writers.discard(w)
-                w.transport.abort()
+                if w is not None:
+                    self._writers.discard(w)
+                    w.transport.abort()
 
     @staticmethod
     async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
