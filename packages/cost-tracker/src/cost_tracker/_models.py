@@ -39,8 +39,8 @@ def default_project() -> str:
     return os.environ.get("PROJECT_NAME") or DEFAULT_PROJECT
 
 
-class CostEstimateLike(Protocol):
-    """The attributes of a cost estimate that cost-tracker reads (llm-client, web-search)."""
+class _CallLike(Protocol):
+    """What identifies a paid call in both an estimate and a record."""
 
     @property
     def idempotency_id(self) -> str: ...
@@ -50,21 +50,18 @@ class CostEstimateLike(Protocol):
     def model(self) -> str | None: ...
     @property
     def step(self) -> str | None: ...
+
+
+class CostEstimateLike(_CallLike, Protocol):
+    """The attributes of a cost estimate that cost-tracker reads (llm-client, web-search)."""
+
     @property
     def amount(self) -> Decimal | None: ...
 
 
-class CostRecordLike(Protocol):
+class CostRecordLike(_CallLike, Protocol):
     """The attributes of a cost record that cost-tracker reads (llm-client, web-search)."""
 
-    @property
-    def idempotency_id(self) -> str: ...
-    @property
-    def provider(self) -> str: ...
-    @property
-    def model(self) -> str | None: ...
-    @property
-    def step(self) -> str | None: ...
     @property
     def cost(self) -> Decimal | None: ...
     @property
