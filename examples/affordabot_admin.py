@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -154,7 +154,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
     offline = not (os.environ.get("OPENROUTER_API_KEY") or os.environ.get("ZAI_API_KEY"))
     store = LocalRunStore(Path(os.environ.get("LLM_COMMON_DIR") or ".llm-common"))
-    async with LLMClient() as llm:
+    async with aclosing(store), LLMClient() as llm:
         pipeline = AnalysisPipeline(llm, OfflineSearch(), None, store)
         models = dict(offline_models()) if offline else None
         app.include_router(create_router(pipeline, RolloutFlag.from_env(), default_models=models))

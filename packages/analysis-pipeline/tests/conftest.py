@@ -17,7 +17,9 @@ BILLS = Path(__file__).resolve().parents[3] / "../shared/data/bills"
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[RunStore]:
     """Each run-store backend in turn (PostgreSQL and Supabase on a private migrated database)."""
     if request.param == "local":
-        yield LocalRunStore(tmp_path / "project")
+        local = LocalRunStore(tmp_path / "project")
+        yield local
+        await local.aclose()
         return
     if request.param == "postgres":
         from analysis_pipeline import PostgresRunStore

@@ -94,7 +94,7 @@ async def _pipeline(
     if context_tokens:
         config.max_context_tokens = context_tokens
     tracker = CostTracker(LocalCostStore(base), outbox_path=base / "cost-outbox.sqlite3")
-    async with tracker, LLMClient(cost_sink=tracker) as llm:
+    async with contextlib.aclosing(store), tracker, LLMClient(cost_sink=tracker) as llm:
         if _offline():
             yield (
                 AnalysisPipeline(llm, OfflineSearch(), tracker, store, config=config),

@@ -1,8 +1,9 @@
 """The local run store: one SQLite file under a project directory, no server needed.
 
 SQLite in WAL mode with a busy timeout is safe across processes on one machine (two CLI runs at
-once, an app and the CLI). Each call opens its own short-lived connection in a worker thread, so
-the event loop never blocks on disk.
+once, an app and the CLI). Within a process one worker thread owns one connection and runs the
+calls in order, so the event loop never blocks on disk and concurrent runs never wait on each
+other's write lock (SQLite's busy handler sleeps in steps of milliseconds).
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import asyncio
 import json
 import os
 import sqlite3
+import weakref
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
@@ -70,26 +73,34 @@ class LocalRunStore:
         if target.suffix not in {".sqlite3", ".sqlite", ".db"}:
             target = target / "pipeline.sqlite3"
         self.path = target
-        self._ready = False
+        self._executor: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
 
     def __repr__(self) -> str:
         return f"LocalRunStore({str(self.path)!r})"
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        conn.execute("PRAGMA busy_timeout = 30000")
-        # WAL + NORMAL: a crash of the app loses nothing committed; only power loss could.
-        conn.execute("PRAGMA synchronous = NORMAL")
-        if not self._ready:
+        # Runs on the worker thread only; check_same_thread=False lets the finaliser close it.
+        if self._conn is not None:
+            return self._conn
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA busy_timeout = 30000")
+            # WAL + NORMAL: a crash of the app loses nothing committed; only power loss could.
+            conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.executescript(_SCHEMA)
-            self._ready = True
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+        weakref.finalize(self, conn.close)  # a store dropped without aclose() still closes
         return conn
 
     async def _run(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
         def work() -> _T:
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
                 conn = self._connect()
             except (OSError, sqlite3.Error) as exc:
                 raise RunStoreError(f"cannot open run store {self.path}: {exc}") from exc
@@ -98,10 +109,10 @@ class LocalRunStore:
                     return fn(conn)
             except sqlite3.Error as exc:
                 raise RunStoreError(f"run store {self.path} failed: {exc}") from exc
-            finally:
-                conn.close()
 
-        return await asyncio.to_thread(work)
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="run-store")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
 
     async def save_run(self, run: RunRecord) -> None:
         """Insert or replace the run with ``run.id``."""
@@ -200,4 +211,15 @@ class LocalRunStore:
         )
 
     async def aclose(self) -> None:
-        """Nothing to release: connections are opened per call."""
+        """Close the connection and stop the worker thread (a later call opens them again)."""
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+
+        def close() -> None:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                conn.close()
+
+        await asyncio.get_running_loop().run_in_executor(executor, close)
+        executor.shutdown(wait=True)
