@@ -227,6 +227,14 @@ def _lineage(exc: BaseException) -> set[str]:
     return {cls.__name__ for cls in type(exc).__mro__}
 
 
+def _is_dropped_connection(exc: BaseException) -> bool:
+    # httpx-aiohttp (the SDK's aiohttp transport) re-raises every aiohttp connection error,
+    # a reset or a server hanging up included, as httpx.ConnectTimeout: the aiohttp original,
+    # kept as the cause, tells a dropped connection from a real timeout.
+    lineage = _lineage(exc)
+    return "ClientConnectionError" in lineage and "TimeoutError" not in lineage
+
+
 def _is_timeout(exc: BaseException) -> bool:
     import httpx
 
@@ -264,6 +272,8 @@ def map_provider_error(
     # Along the exception chain too: LiteLLM re-raises a dropped connection or a timeout as a
     # synthetic "500 InternalServerError" whose context is the real error.
     chain = _exception_chain(exc)
+    if any(_is_dropped_connection(link) for link in chain):
+        return ProviderConnectionError(f"{provider} {model}: connection failed ({kind})", **ctx)
     if any(_is_timeout(link) for link in chain):
         return ProviderTimeoutError(f"{provider} {model}: timed out", **ctx)
     if any(_is_connection_error(link) for link in chain):
