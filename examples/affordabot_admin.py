@@ -148,22 +148,30 @@ def create_router(
     return router
 
 
-@asynccontextmanager
-async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    from llm_client import LLMClient
+def create_app(*, tune_process: bool = True) -> FastAPI:
+    """The admin app; the pipeline is built in the lifespan, on the server's event loop.
 
-    offline = not (os.environ.get("OPENROUTER_API_KEY") or os.environ.get("ZAI_API_KEY"))
-    store = LocalRunStore(Path(os.environ.get("LLM_COMMON_DIR") or ".llm-common"))
-    async with aclosing(store), LLMClient() as llm:
-        pipeline = AnalysisPipeline(llm, OfflineSearch(), None, store)
-        models = dict(offline_models()) if offline else None
-        app.include_router(create_router(pipeline, RolloutFlag.from_env(), default_models=models))
-        yield
+    ``tune_process`` calls ``llm_client.prepare_for_serving()`` once the clients are built (the
+    garbage collector stops re-walking the SDKs' start-up objects); tests that share their
+    process with other tests turn it off.
+    """
 
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from llm_client import LLMClient, prepare_for_serving
 
-def create_app() -> FastAPI:
-    """The admin app; the pipeline is built in the lifespan, on the server's event loop."""
-    return FastAPI(title="affordabot admin (llm-common example)", lifespan=_lifespan)
+        offline = not (os.environ.get("OPENROUTER_API_KEY") or os.environ.get("ZAI_API_KEY"))
+        store = LocalRunStore(Path(os.environ.get("LLM_COMMON_DIR") or ".llm-common"))
+        async with aclosing(store), LLMClient() as llm:
+            pipeline = AnalysisPipeline(llm, OfflineSearch(), None, store)
+            models = dict(offline_models()) if offline else None
+            flag = RolloutFlag.from_env()
+            app.include_router(create_router(pipeline, flag, default_models=models))
+            if tune_process:
+                prepare_for_serving()
+            yield
+
+    return FastAPI(title="affordabot admin (llm-common example)", lifespan=lifespan)
 
 
 app = create_app()

@@ -96,17 +96,25 @@ def create_router(llm: Any, store: MessageStore, *, model: Any = "test") -> APIR
     return router
 
 
-@asynccontextmanager
-async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    from llm_client import LLMClient
+def create_app(*, tune_process: bool = True) -> FastAPI:
+    """The chat app; ``tune_process`` as in ``affordabot_admin.create_app``."""
 
-    store = LocalMessageStore(
-        Path(os.environ.get("LLM_COMMON_DIR") or ".llm-common") / "chat.sqlite3"
-    )
-    async with LLMClient() as llm:
-        app.include_router(create_router(llm, store, model=os.environ.get("CHAT_MODEL", "test")))
-        yield
-    await store.aclose()
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from llm_client import LLMClient, prepare_for_serving
+
+        store = LocalMessageStore(
+            Path(os.environ.get("LLM_COMMON_DIR") or ".llm-common") / "chat.sqlite3"
+        )
+        async with LLMClient() as llm:
+            model = os.environ.get("CHAT_MODEL", "test")
+            app.include_router(create_router(llm, store, model=model))
+            if tune_process:
+                prepare_for_serving()
+            yield
+        await store.aclose()
+
+    return FastAPI(title="prime-radiant chat (llm-common example)", lifespan=lifespan)
 
 
-app = FastAPI(title="prime-radiant chat (llm-common example)", lifespan=_lifespan)
+app = create_app()

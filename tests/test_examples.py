@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -37,7 +39,7 @@ def _offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def _admin(monkeypatch: pytest.MonkeyPatch, percent: str) -> TestClient:
     monkeypatch.setenv("USE_NEW_LLM_FRAMEWORK_PERCENTAGE", percent)
     monkeypatch.delenv("USE_NEW_LLM_FRAMEWORK", raising=False)
-    app: FastAPI = _load("affordabot_admin").create_app()
+    app: FastAPI = _load("affordabot_admin").create_app(tune_process=False)
     return TestClient(app)
 
 
@@ -88,7 +90,7 @@ def test_chat_keeps_history_and_injects_page_context(monkeypatch: pytest.MonkeyP
     chat = _load("prime_radiant_chat")
     user, other = str(uuid.uuid4()), str(uuid.uuid4())
     chat.PORTFOLIOS[user] = "Holdings: 10 VTI, 5 BND; cash $2,000."
-    with TestClient(chat.app) as client:
+    with TestClient(chat.create_app(tune_process=False)) as client:
         first = client.post("/chat", json={"user_id": user, "message": "How am I doing?",
                                            "page": "portfolio"})  # fmt: skip
         assert first.status_code == 200, first.text
@@ -105,3 +107,25 @@ def test_chat_keeps_history_and_injects_page_context(monkeypatch: pytest.MonkeyP
         assert client.get("/chat/history", params={"user_id": other}).json() == []
         bad = client.post("/chat", json={"user_id": "not-a-uuid", "message": "hi"})
         assert bad.status_code == 422
+
+
+@pytest.mark.parametrize("name", ["affordabot_admin", "prime_radiant_chat"])
+def test_served_apps_tune_the_process_at_start_up(name: str, tmp_path: Path) -> None:
+    # In a process of its own: freezing the collector's objects would outlive this test.
+    path = str(ROOT / "examples" / f"{name}.py")
+    code = (
+        "import gc, importlib.util, sys\n"
+        "from fastapi.testclient import TestClient\n"
+        f"spec = importlib.util.spec_from_file_location('ex', {path!r})\n"
+        "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)\n"
+        "assert gc.get_freeze_count() == 0\n"
+        "with TestClient(module.app):\n"
+        "    assert gc.get_freeze_count() > 50_000, gc.get_freeze_count()\n"
+        "    assert gc.get_threshold()[0] == 10_000\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    env["LLM_COMMON_DIR"] = str(tmp_path / "project")
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=240, env=env
+    )
+    assert done.returncode == 0, done.stderr[-2000:]

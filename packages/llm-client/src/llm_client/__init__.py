@@ -52,6 +52,7 @@ if TYPE_CHECKING:
         register_model,
     )
     from llm_client._retry import RetryPolicy
+    from llm_client._runtime import GcSettings, prepare_for_serving
     from llm_client._tokens import TokenizerUnavailableError, count_tokens, load_tokenizer
     from llm_client._usage import Usage, UsageError, normalize_usage, sum_costs
 
@@ -70,6 +71,8 @@ _LAZY: dict[str, str] = {
     "ProviderSettings": "_config",
     "InMemoryBudget": "_budget",
     "RetryPolicy": "_retry",
+    "GcSettings": "_runtime",
+    "prepare_for_serving": "_runtime",
     "Usage": "_usage",
     "normalize_usage": "_usage",
     "ModelInfo": "_pricing",
@@ -100,6 +103,7 @@ __all__ = [
     "CostEstimate",
     "CostRecord",
     "CostSink",
+    "GcSettings",
     "InMemoryBudget",
     "InvalidMessagesError",
     "LLMClient",
@@ -131,6 +135,7 @@ __all__ = [
     "load_tokenizer",
     "model_info",
     "normalize_usage",
+    "prepare_for_serving",
     "price_for",
     "register_model",
     "sum_costs",
