@@ -10,6 +10,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from llm_client._tokens import _encoding, count_tokens, encoding_name_for, load_tokenizer
 
 # The OpenAI cookbook's "How to count tokens with tiktoken" example conversation: the API
@@ -188,3 +190,38 @@ def test_works_offline_with_empty_home_and_cache_dirs(tmp_path: Path) -> None:
     )
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
     assert list(empty.iterdir()) == []  # nothing cached or downloaded anywhere
+
+
+BILLS = Path(__file__).resolve().parents[3] / "../shared/data/bills"
+
+
+@pytest.mark.parametrize("encoding", ["cl100k_base", "o200k_base"])
+def test_long_texts_count_exactly_as_one_encode(encoding: str) -> None:
+    # Long texts are counted paragraph by paragraph (cached); the sum must be the exact count.
+    model = "gpt-4o" if encoding == "o200k_base" else "gpt-4"
+    tokenizer = _encoding(encoding)
+    bills = sorted(BILLS.glob("*.txt"))
+    assert len(bills) >= 12  # the bills and their summaries
+    for bill in bills:
+        text = bill.read_text()
+        prompt = f"Analyse this bill.\n\n{text}\n\nSources:\n\n[1] https://x.gov/a\n\n/path\n\n"
+        for sample in (text, prompt, text.replace("\n", "\r\n")):
+            assert count_tokens(sample, model) == len(
+                tokenizer.encode(sample, disallowed_special=())
+            ), bill.name
+
+
+_PIECES = st.sampled_from(
+    ["\n", "\n\n", "\n\n\n", " \n\n", "\r\n\r\n", "/", "//", ".", "'s", "’", " ", "  ", "\t",
+     "é", "\u0301", "日本", "٣", "12345", "A", "z", "_", "<|endoftext|>", "$1,000", "SEC. 2."]
+)  # fmt: skip
+
+
+@given(st.lists(st.one_of(_PIECES, st.text(max_size=12)), min_size=1, max_size=400))
+@settings(max_examples=300, deadline=None)
+def test_paragraph_counting_is_exact_for_any_text(parts: list[str]) -> None:
+    text = "".join(parts)
+    text += "x" * max(0, 2_000 - len(text))  # long enough for the paragraph path
+    for model, encoding in (("gpt-4", "cl100k_base"), ("gpt-4o", "o200k_base")):
+        expected = len(_encoding(encoding).encode(text, disallowed_special=()))
+        assert count_tokens(text, model) == expected
