@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import math
 import os
 import subprocess
@@ -163,6 +164,27 @@ def _critical_path(result: Any, llm: float, search: float, concurrency: int, que
     return llm_calls * llm + math.ceil(queries / concurrency) * search
 
 
+class _GcPauses:
+    """Garbage-collector pauses (the event loop stands still) while the block runs."""
+
+    def __init__(self) -> None:
+        self.pauses: list[float] = []
+        self._started = 0.0
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses.append(time.perf_counter() - self._started)
+
+    def __enter__(self) -> _GcPauses:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+
 def _makespan(durations: list[float], workers: int) -> float:
     """Wall time of running ``durations`` in order on ``workers`` slots (the semaphore's bound)."""
     free = [0.0] * workers
@@ -214,8 +236,10 @@ async def bench(args: argparse.Namespace) -> None:
                         await h.run(*bill)
 
                 servers0 = _cpu_of(llm_proc.pid) + _cpu_of(search_proc.pid)
+                pauses = _GcPauses()
                 t0, cpu0 = time.perf_counter(), time.process_time()
-                await asyncio.gather(*(limited(b) for b in bills))
+                with pauses:
+                    await asyncio.gather(*(limited(b) for b in bills))
                 concurrent = time.perf_counter() - t0
                 cpu_concurrent = time.process_time() - cpu0
                 servers = _cpu_of(llm_proc.pid) + _cpu_of(search_proc.pid) - servers0
@@ -253,6 +277,12 @@ async def bench(args: argparse.Namespace) -> None:
     table.add_row(
         "    during (b) concurrent: framework / servers CPU",
         f"{cpu_concurrent:.1f} s / {servers:.1f} s",
+        "",
+    )
+    table.add_row(
+        "    during (b) concurrent: GC pauses",
+        f"{len(pauses.pauses)}, {sum(pauses.pauses) * 1000:.0f} ms in all, longest "
+        f"{max(pauses.pauses, default=0) * 1000:.0f} ms",
         "",
     )
     table.add_row("    machine load average (1 min)", f"{os.getloadavg()[0]:.1f} on "

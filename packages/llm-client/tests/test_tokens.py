@@ -197,7 +197,7 @@ BILLS = Path(__file__).resolve().parents[3] / "../shared/data/bills"
 
 @pytest.mark.parametrize("encoding", ["cl100k_base", "o200k_base"])
 def test_long_texts_count_exactly_as_one_encode(encoding: str) -> None:
-    # Long texts are counted paragraph by paragraph (cached); the sum must be the exact count.
+    # Long texts are counted line by line (cached); the sum must be the exact count.
     model = "gpt-4o" if encoding == "o200k_base" else "gpt-4"
     tokenizer = _encoding(encoding)
     bills = sorted(BILLS.glob("*.txt"))
@@ -219,9 +219,9 @@ _PIECES = st.sampled_from(
 
 @given(st.lists(st.one_of(_PIECES, st.text(max_size=12)), min_size=1, max_size=400))
 @settings(max_examples=300, deadline=None)
-def test_paragraph_counting_is_exact_for_any_text(parts: list[str]) -> None:
+def test_line_by_line_counting_is_exact_for_any_text(parts: list[str]) -> None:
     text = "".join(parts)
-    text += "x" * max(0, 2_000 - len(text))  # long enough for the paragraph path
+    text += "x" * max(0, 2_000 - len(text))  # long enough for the line-by-line path
     for model, encoding in (("gpt-4", "cl100k_base"), ("gpt-4o", "o200k_base")):
         expected = len(_encoding(encoding).encode(text, disallowed_special=()))
         assert count_tokens(text, model) == expected
