@@ -301,6 +301,14 @@ class WebSearchClient:
         )
 
     async def _call(self, call: ProviderCall, step: str) -> list[SearchResult]:
+        # Nearly every call succeeds at once, so the first attempt runs before tenacity's
+        # per-call machinery is built (it cost more CPU than the request's own bookkeeping).
+        # A failure is replayed as tenacity's attempt 1: the retry decision, the wait and the
+        # log line are the same as if tenacity had made that attempt itself.
+        try:
+            return await self._attempt(call, step, 1)
+        except Exception as exc:
+            first_failure = exc
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.retry.attempts),
             wait=self.retry.wait,
@@ -310,7 +318,10 @@ class WebSearchClient:
         )
         async for state in retrying:
             with state:
-                return await self._attempt(call, step, state.retry_state.attempt_number)
+                attempt = state.retry_state.attempt_number
+                if attempt == 1:
+                    raise first_failure
+                return await self._attempt(call, step, attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _attempt(self, call: ProviderCall, step: str, attempt: int) -> list[SearchResult]:
