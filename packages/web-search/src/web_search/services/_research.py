@@ -216,7 +216,10 @@ async def run_research(
             )
         )
         for result in outcome.results:
-            slot = found.setdefault(normalise_url(result.url), _Found(result, best=result.rank))
+            key = normalise_url(result.url)
+            slot = found.get(key)
+            if slot is None:
+                slot = found[key] = _Found(result, best=result.rank)
             slot.score += 1.0 / (_RRF_K + result.rank)
             slot.best = min(slot.best, result.rank)
             if query.text not in slot.queries:
