@@ -337,6 +337,7 @@ def cmd_sizes() -> dict[str, int]:
                     "pip",
                     "install",
                     "--quiet",
+                    "--compile-bytecode",  # as pip does, whatever UV_COMPILE_BYTECODE says
                     "--python",
                     venv / "bin" / "python",
                     "--find-links",
