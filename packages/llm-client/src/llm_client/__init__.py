@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     )
     from llm_client._retry import RetryPolicy
     from llm_client._runtime import GcSettings, prepare_for_serving
+    from llm_client._streaming import TextStream
     from llm_client._tokens import TokenizerUnavailableError, count_tokens, load_tokenizer
     from llm_client._usage import Usage, UsageError, normalize_usage, sum_costs
 
@@ -72,6 +73,7 @@ _LAZY: dict[str, str] = {
     "InMemoryBudget": "_budget",
     "RetryPolicy": "_retry",
     "GcSettings": "_runtime",
+    "TextStream": "_streaming",
     "prepare_for_serving": "_runtime",
     "Usage": "_usage",
     "normalize_usage": "_usage",
@@ -122,6 +124,7 @@ __all__ = [
     "RetryPolicy",
     "ServerError",
     "StructuredOutputError",
+    "TextStream",
     "TokenizerUnavailableError",
     "UnpricedModelError",
     "Usage",

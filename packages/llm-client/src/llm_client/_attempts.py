@@ -2,8 +2,10 @@
 
 A reply that arrives is billed, so it is settled even when it later fails validation
 (``success=False``). A failure with no reply (HTTP error, timeout, dropped connection,
-cancellation) was not billed, so its reservation is released. Every attempt also lands in the
-call's :class:`CallLedger`, which becomes ``Completion.attempts``.
+cancellation) was not billed, so its reservation is released. A streamed reply is billed when
+the stream ends, however it ends: with the usage the provider reported, else with usage counted
+locally from the prompt and the text received (marked ``usage_source="estimated"``). Every
+attempt also lands in the call's :class:`CallLedger`, which becomes ``Completion.attempts``.
 """
 
 from __future__ import annotations
@@ -42,6 +44,18 @@ class _Billed:
 
 
 @dataclass(slots=True)
+class _Opened:
+    """A streamed reply that has started; it is billed when the stream ends."""
+
+    route: Route
+    reservation: Any
+    attempt_id: str
+    number: int
+    started: float
+    prompt: tuple[Any, ...]
+
+
+@dataclass(slots=True)
 class CallLedger:
     """Everything one call (all models, retries and re-asks) has spent so far."""
 
@@ -49,6 +63,7 @@ class CallLedger:
     records: list[AttemptRecord] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)
     pending: _Billed | None = None
+    opened: _Opened | None = None
     last_text: str = ""
 
     def next_attempt(self, model: str) -> int:
@@ -69,9 +84,16 @@ def reply_text(response: Any) -> str:
 class AttemptRunner:
     """Runs single attempts against a cost sink and records them in a ledger."""
 
-    def __init__(self, sink: CostSink[Any] | None, send: Sender, output_cap: int) -> None:
+    def __init__(
+        self,
+        sink: CostSink[Any] | None,
+        send: Sender,
+        output_cap: int,
+        open_stream: Sender | None = None,
+    ) -> None:
         self._sink = sink
         self._send = send
+        self._open_stream = open_stream
         self._output_cap = output_cap
 
     async def _estimate(
@@ -91,9 +113,18 @@ class AttemptRunner:
         )
 
     async def attempt(
-        self, route: Route, kwargs: Mapping[str, Any], ledger: CallLedger, seconds: float
+        self,
+        route: Route,
+        kwargs: Mapping[str, Any],
+        ledger: CallLedger,
+        seconds: float,
+        *,
+        stream: bool = False,
     ) -> Any:
         """Send one request; keep its billed reply pending in ``ledger`` and return it.
+
+        With ``stream`` the request opens a streamed reply, returned unread; the ledger keeps
+        it as ``opened`` until :meth:`finish_stream` bills it.
 
         Raises:
             ProviderError: The mapped failure (the reservation was released).
@@ -107,8 +138,10 @@ class AttemptRunner:
                 await self._estimate(route, kwargs, ledger.step, attempt_id)
             )
         started = time.perf_counter()
+        send = self._open_stream if stream else self._send
+        assert send is not None, "this runner cannot stream"
         try:
-            response = await self._send(route, kwargs, seconds)
+            response = await send(route, kwargs, seconds)
         except BaseException as exc:
             latency = (time.perf_counter() - started) * 1000
             mapped = (
@@ -137,33 +170,84 @@ class AttemptRunner:
             if mapped is None or mapped is exc:
                 raise
             raise mapped from None
+        if stream:
+            prompt = tuple(kwargs.get("messages", ()))
+            ledger.opened = _Opened(route, reservation, attempt_id, number, started, prompt)
+            return response
         latency = (time.perf_counter() - started) * 1000
         logger.debug(
             "llm attempt ok: model=%s attempt=%d latency_ms=%.0f", route.model, number, latency
         )
+        raw_usage = getattr(response, "usage", None)
+        usage, reported = normalize_usage(raw_usage) if raw_usage is not None else (Usage(), None)
+        if raw_usage is None:
+            logger.warning("llm reply without usage: model=%s; counted as 0 tokens", route.model)
         ledger.pending = self._billed(
-            route, response, reservation, attempt_id, number, ledger, latency
-        )
+            route, usage, reported, reservation, attempt_id, number, ledger, latency,
+            request_id=getattr(response, "id", None), usage_source="reported",
+        )  # fmt: skip
         ledger.last_text = reply_text(response)
         return response
+
+    async def finish_stream(
+        self,
+        ledger: CallLedger,
+        *,
+        raw_usage: Any,
+        text: str,
+        request_id: str | None,
+        error: str | None,
+    ) -> None:
+        """Bill the ledger's opened stream: reported usage, else usage counted locally.
+
+        Args:
+            ledger: The call's ledger (its ``opened`` stream is billed and cleared).
+            raw_usage: The ``usage`` of the stream's last chunk, or None when none came.
+            text: The reply text received (counted when no usage came).
+            request_id: The provider's completion id, when a chunk carried one.
+            error: Why the stream ended early (None when it completed).
+        """
+        opened, ledger.opened = ledger.opened, None
+        if opened is None:
+            return
+        from llm_client._tokens import count_tokens
+
+        route = opened.route
+        if raw_usage is not None:
+            usage, reported = normalize_usage(raw_usage)
+            source = "reported"
+        else:
+            # The provider bills what it generated even when the stream is cut short.
+            usage = Usage(
+                prompt_tokens=count_tokens(list(opened.prompt), route.price_model),
+                completion_tokens=count_tokens(text, route.price_model) if text else 0,
+            )
+            reported, source = None, "estimated"
+        latency = (time.perf_counter() - opened.started) * 1000
+        ledger.pending = self._billed(
+            route, usage, reported, opened.reservation, opened.attempt_id, opened.number,
+            ledger, latency, request_id=request_id, usage_source=source,
+        )  # fmt: skip
+        ledger.last_text = text
+        await self.settle(ledger, error=error)
 
     def _billed(
         self,
         route: Route,
-        response: Any,
+        usage: Usage,
+        reported: Decimal | None,
         reservation: Any,
         attempt_id: str,
         number: int,
         ledger: CallLedger,
         latency: float,
+        *,
+        request_id: str | None,
+        usage_source: str,
     ) -> _Billed:
         from llm_client._pricing import cost_for
 
-        raw_usage = getattr(response, "usage", None)
-        usage, reported = normalize_usage(raw_usage) if raw_usage is not None else (Usage(), None)
         cost, source = cost_for(usage, route.price_model, reported)
-        if raw_usage is None:
-            logger.warning("llm reply without usage: model=%s; counted as 0 tokens", route.model)
         record = CostRecord(
             idempotency_id=attempt_id,
             provider=route.provider,
@@ -178,7 +262,8 @@ class AttemptRunner:
             metadata={
                 "attempt": number,
                 "price_source": source,
-                "request_id": getattr(response, "id", None),
+                "usage_source": usage_source,
+                "request_id": request_id,
                 # Anthropic cache writes are billed at their own rate; CostRecord has no column.
                 "cache_write_tokens": usage.cache_write_tokens,
             },

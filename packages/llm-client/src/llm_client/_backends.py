@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from llm_client._errors import ConfigError
 from llm_client._providers import Route
 
 if TYPE_CHECKING:
@@ -68,6 +69,33 @@ class Backends:
             cast_to=_completion_type(),
             body=body,
             options={"timeout": seconds},
+        )
+
+    async def open_stream(self, route: Route, kwargs: Mapping[str, Any], seconds: float) -> Any:
+        """Open a streamed chat completion; return the SDK's unread ``AsyncStream`` of chunks.
+
+        The last chunk carries ``usage`` (``stream_options.include_usage``), which bills it.
+        """
+        if route.backend == "litellm":
+            raise ConfigError(
+                f"streaming needs an OpenAI-compatible route (OpenRouter, z.ai, OpenAI, "
+                f"openai/<name> with api_base); {route.model!r} goes through LiteLLM"
+            )
+        from openai import AsyncStream
+        from openai.types.chat import ChatCompletionChunk
+
+        client = self._sdk_client(route)
+        body = dict(kwargs)
+        body.update(body.pop("extra_body", None) or {})
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+        return await client.post(
+            "/chat/completions",
+            cast_to=_completion_type(),
+            body=body,
+            options={"timeout": seconds},
+            stream=True,
+            stream_cls=AsyncStream[ChatCompletionChunk],
         )
 
     async def aclose(self) -> None:

@@ -26,6 +26,8 @@ from llm_client._retry import RetryPolicy
 if TYPE_CHECKING:
     from types import TracebackType
 
+    from llm_client._streaming import TextStream
+
 __all__ = ["LLMClient"]
 
 logger = logging.getLogger("llm_client")
@@ -73,7 +75,10 @@ class LLMClient:
             raise ConfigError("default_timeout must be > 0")
         self._backends = Backends(self._timeout, self._config.base_url("openai") or "")
         self._runner = AttemptRunner(
-            cost_sink, self._backends.send, self._config.default_output_cap
+            cost_sink,
+            self._backends.send,
+            self._config.default_output_cap,
+            open_stream=self._backends.open_stream,
         )
         self._default_test_model: Any = None
         self._closed = False
@@ -327,6 +332,65 @@ class LLMClient:
         error = AllModelsFailedError(failures)
         error.attempt_records = tuple(ledger.records)
         raise error
+
+    def stream(
+        self,
+        messages: Messages,
+        model: ModelSpec = None,
+        *,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        timeout: float | None = None,
+        step: str | None = None,
+        api_base: str | None = None,
+    ) -> TextStream:
+        """Stream the reply's text as it arrives (OpenAI-compatible routes and test models).
+
+        Example:
+            >>> async with llm.stream(messages, model="openrouter/openai/gpt-4o-mini") as s:
+            ...     async for delta in s:
+            ...         await websocket.send_text(delta)
+            >>> s.completion.cost  # billed once the stream ended, early or not
+
+        Args:
+            messages: As for :meth:`chat`.
+            model: A model, alias or fallback chain, as for :meth:`chat`; a chain falls back
+                only while the stream opens.
+            temperature: Sampling temperature (sent only when given).
+            max_tokens: Output cap (sent only when given; also bounds the budget estimate).
+            timeout: Seconds per HTTP attempt, and between chunks.
+            step: Application step, for the step's model chain and cost records.
+            api_base: Base URL of an OpenAI-compatible server (``openai/<name>`` models).
+
+        Returns:
+            A :class:`TextStream`; entering it opens the stream (retries and fallbacks happen
+            there), iterating it yields text deltas, and ``completion`` holds the usage and
+            cost once it ended.
+
+        Raises:
+            InvalidMessagesError: Bad ``messages`` (before anything is sent).
+            ConfigError: A model that only LiteLLM serves (raised on entering).
+        """
+        from llm_client._streaming import TextStream
+
+        if self._closed:
+            raise LLMClientError("this LLMClient is closed")
+        chain, is_chain = self._chain(model, step)
+        options: dict[str, Any] = {}
+        if temperature is not None:
+            options["temperature"] = temperature
+        if max_tokens is not None:
+            options["max_tokens"] = max_tokens
+        return TextStream(
+            self,
+            validate_messages(messages),
+            chain,
+            is_chain,
+            options,
+            step,
+            api_base,
+            timeout if timeout is not None else self._timeout,
+        )
 
     async def _one_model(
         self,

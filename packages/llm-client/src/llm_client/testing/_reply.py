@@ -75,6 +75,8 @@ class Reply:
         then: What a ``hang`` with ``seconds`` answers afterwards (default: ``Reply.auto()``).
         finish_reason: Overrides ``stop`` / ``tool_calls``.
         usage: Token and cost overrides, see :meth:`with_usage`.
+        cut_after: A streamed answer stops after this many SSE events, the connection dropped
+            (see :meth:`cut_after_events`).
     """
 
     kind: ReplyKind
@@ -88,6 +90,7 @@ class Reply:
     then: Reply | None = None
     finish_reason: str | None = None
     usage: UsageOverride = field(default_factory=UsageOverride)
+    cut_after: int | None = None
 
     @classmethod
     def text(cls, content: str) -> Reply:
@@ -239,6 +242,19 @@ class Reply:
         """
         extra = tuple((k.lower(), v) for k, v in headers.items())
         return replace(self, headers=self.headers + extra)
+
+    def cut_after_events(self, events: int) -> Reply:
+        """Return a copy whose streamed answer breaks off after ``events`` SSE events.
+
+        The connection is dropped mid-stream (no usage chunk, no ``[DONE]``), as when a
+        provider or a proxy fails half-way. A non-streamed answer is sent whole.
+
+        Args:
+            events: SSE events to send first (the first carries the role, then text deltas).
+        """
+        if events < 0:
+            raise ValueError("events must be >= 0")
+        return replace(self, cut_after=events)
 
     def with_finish_reason(self, finish_reason: str) -> Reply:
         """Return a copy with another ``finish_reason`` (e.g. ``"length"`` for truncation).

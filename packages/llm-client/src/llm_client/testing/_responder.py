@@ -59,6 +59,7 @@ class Answer:
     headers: tuple[tuple[str, str], ...]
     body: bytes = b""
     chunks: tuple[bytes, ...] | None = None
+    cut_after: int | None = None  # drop the connection after this many chunks
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,7 +349,9 @@ class Responder:
         if body.get("stream"):
             chunks = tuple(stream_chunks(body, reply, completion_id))
             headers = (("content-type", "text/event-stream"), ("cache-control", "no-cache"))
-            return Answer(reply.status, headers + reply.headers, chunks=chunks)
+            return Answer(
+                reply.status, headers + reply.headers, chunks=chunks, cut_after=reply.cut_after
+            )
         return _json_answer(
             reply.status, completion_body(body, reply, completion_id), reply.headers
         )

@@ -264,7 +264,9 @@ class FakeLLMServer(Responder):
         writer.write(
             conn.send(h11.Response(status_code=plan.status, headers=headers, reason=reason))
         )
-        for chunk in plan.chunks if plan.chunks is not None else (plan.body,):
+        for sent, chunk in enumerate(plan.chunks if plan.chunks is not None else (plan.body,)):
+            if plan.chunks is not None and sent == plan.cut_after:
+                return False  # dropped mid-stream: the caller closes the connection
             if chunk:
                 writer.write(conn.send(h11.Data(data=chunk)))
                 await writer.drain()

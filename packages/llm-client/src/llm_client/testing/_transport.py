@@ -13,11 +13,14 @@ __all__ = ["TestModel"]
 
 
 class _Chunks(httpx.AsyncByteStream):
-    def __init__(self, chunks: tuple[bytes, ...]) -> None:
+    def __init__(self, chunks: tuple[bytes, ...], cut_after: int | None = None) -> None:
         self._chunks = chunks
+        self._cut_after = cut_after
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        for chunk in self._chunks:
+        for sent, chunk in enumerate(self._chunks):
+            if sent == self._cut_after:
+                raise httpx.RemoteProtocolError("peer closed connection mid-stream")
             yield chunk
 
 
@@ -92,7 +95,10 @@ class TestModel(Responder, httpx.AsyncBaseTransport):
         assert isinstance(plan, Answer)
         if plan.chunks is not None:
             return httpx.Response(
-                plan.status, headers=plan.headers, stream=_Chunks(plan.chunks), request=request
+                plan.status,
+                headers=plan.headers,
+                stream=_Chunks(plan.chunks, plan.cut_after),
+                request=request,
             )
         return httpx.Response(plan.status, headers=plan.headers, content=plan.body, request=request)
 

@@ -1,0 +1,198 @@
+"""Streamed replies: text deltas as they arrive, billed once the stream ends however it ends.
+
+Retries and fallbacks apply until the stream opens (HTTP errors, timeouts, refused
+connections); once text has been handed out it cannot be taken back, so a failure mid-stream
+raises. Whatever the provider generated is billed: with the usage of the stream's last chunk,
+or, when the stream was cut short or closed early, with usage counted locally.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from llm_client._attempts import CallLedger, is_fallback_error
+from llm_client._completion import Completion
+from llm_client._errors import AllModelsFailedError, ConfigError, LLMClientError
+from llm_client._retry import map_provider_error
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from llm_client._client import LLMClient
+    from llm_client._providers import Route
+
+__all__ = ["TextStream"]
+
+
+class TextStream:
+    """A reply streamed as text; made by :meth:`LLMClient.stream`.
+
+    Use it as an async context manager and iterate it for the text deltas. When the stream
+    ends (or the block is left early), :attr:`completion` holds the text, usage, cost and
+    attempts, and the cost has been settled with the client's cost sink.
+
+    Example:
+        >>> async with llm.stream("Tell me a story", model="openrouter/openai/gpt-4o-mini") as s:
+        ...     async for delta in s:
+        ...         print(delta, end="")
+        >>> s.completion.cost
+    """
+
+    def __init__(
+        self,
+        client: LLMClient,
+        messages: list[dict[str, Any]],
+        chain: list[Any],
+        is_chain: bool,
+        options: dict[str, Any],
+        step: str | None,
+        api_base: str | None,
+        timeout: float,
+    ) -> None:
+        self._client = client
+        self._messages = messages
+        self._chain = chain
+        self._is_chain = is_chain
+        self._options = options
+        self._api_base = api_base
+        self._timeout = timeout
+        self._ledger = CallLedger(step)
+        self._route: Route | None = None
+        self._sdk_stream: Any = None
+        self._opened = False
+        self._deltas: AsyncIterator[str] | None = None
+        self._parts: list[str] = []
+        self._usage: Any = None
+        self._request_id: str | None = None
+        self._started = 0.0
+        self._completion: Completion[str] | None = None
+
+    async def __aenter__(self) -> TextStream:
+        self._started = time.perf_counter()
+        await self._open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        if not self._opened:
+            raise LLMClientError("use the stream as `async with llm.stream(...) as s:` first")
+        if self._deltas is None:
+            self._deltas = self._read()
+        return self._deltas
+
+    @property
+    def text(self) -> str:
+        """The text received so far."""
+        return "".join(self._parts)
+
+    @property
+    def completion(self) -> Completion[str]:
+        """The finished reply with usage, cost and attempts (available once the stream ended).
+
+        Raises:
+            LLMClientError: The stream has not ended yet.
+        """
+        if self._completion is None:
+            raise LLMClientError("the stream has not ended yet")
+        return self._completion
+
+    async def aclose(self) -> None:
+        """Stop reading (the HTTP response is closed) and bill what was generated; idempotent."""
+        if self._deltas is not None:
+            await self._deltas.aclose()  # type: ignore[attr-defined]
+        await self._finish(error="ClosedEarly")
+
+    async def _open(self) -> None:
+        client, ledger = self._client, self._ledger
+        failures: list[tuple[str, BaseException]] = []
+        for spec in self._chain:
+            route = client._route(spec, self._api_base)
+            if route.backend == "litellm":
+                raise ConfigError(
+                    f"streaming needs an OpenAI-compatible route; {route.model!r} goes through "
+                    "LiteLLM (use chat() for it)"
+                )
+            request = {"model": route.wire_model, "messages": self._messages, **self._options}
+            if route.extra_body:
+                request["extra_body"] = dict(route.extra_body)
+            try:
+                self._sdk_stream = await client._retry.run(
+                    functools.partial(self._attempt, route, request), model=route.model
+                )
+            except LLMClientError as exc:
+                if not self._is_chain or not is_fallback_error(exc):
+                    exc.attempt_records = tuple(ledger.records)
+                    raise
+                failures.append((route.model, exc))
+                continue
+            self._route, self._opened = route, True
+            return
+        error = AllModelsFailedError(failures)
+        error.attempt_records = tuple(ledger.records)
+        raise error
+
+    async def _attempt(self, route: Route, request: dict[str, Any], _number: int) -> Any:
+        return await self._client._runner.attempt(
+            route, request, self._ledger, self._timeout, stream=True
+        )
+
+    async def _read(self) -> AsyncIterator[str]:
+        route = self._route
+        assert route is not None
+        try:
+            async for chunk in self._sdk_stream:
+                self._request_id = self._request_id or getattr(chunk, "id", None)
+                if getattr(chunk, "usage", None) is not None:
+                    self._usage = chunk.usage
+                for choice in chunk.choices[:1]:
+                    piece = choice.delta.content
+                    if piece:
+                        self._parts.append(piece)
+                        yield piece
+        except Exception as exc:
+            secrets = [route.api_key.get_secret_value()] if route.api_key else []
+            mapped = map_provider_error(
+                exc, provider=route.provider, model=route.model, secrets=secrets
+            )
+            failure = mapped if mapped is not None else exc
+            await self._finish(error=type(failure).__name__)
+            if isinstance(failure, LLMClientError):
+                failure.attempt_records = tuple(self._ledger.records)
+            if failure is exc:
+                raise
+            raise failure from None
+        await self._finish(error=None)
+
+    async def _finish(self, *, error: str | None) -> None:
+        if self._completion is not None or self._route is None:
+            return
+        route = self._route
+        stream, self._sdk_stream = self._sdk_stream, None
+        try:
+            if stream is not None:
+                await stream.close()
+        finally:
+            await self._client._runner.finish_stream(
+                self._ledger,
+                raw_usage=self._usage,
+                text=self.text,
+                request_id=self._request_id,
+                error=error,
+            )
+            self._completion = Completion.from_attempts(
+                self.text,
+                model=route.model,
+                provider=route.provider,
+                attempts=self._ledger.records,
+                latency_ms=(time.perf_counter() - self._started) * 1000,
+            )
