@@ -7,7 +7,9 @@ Run it (offline with no API keys: the test model answers)::
 ``POST /chat`` takes ``{user_id, message, page}``: the user's turn is saved, the context for the
 model is built from the user's history (within a token budget, with a rolling summary of older
 turns) and from what the page shows (portfolio holdings, tax-planning figures), the reply is
-saved and returned. ``GET /chat/history?user_id=...`` lists the conversation.
+saved and returned. ``POST /chat/stream`` does the same, streaming the reply as plain text
+(the reply is saved, and its cost settled, when the stream ends). ``GET
+/chat/history?user_id=...`` lists the conversation.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from conversation_memory import (
     PageContextRegistry,
 )
 from fastapi import APIRouter, FastAPI, HTTPException
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 SYSTEM_PROMPT = (
@@ -87,6 +90,25 @@ def create_router(llm: Any, store: MessageStore, *, model: Any = "test") -> APIR
         reply = await llm.chat(context, model=model, step="chat")
         await memory.save_message("assistant", reply, page=body.page)
         return {"reply": reply, "context": context}
+
+    @router.post("/chat/stream")
+    async def chat_stream(body: ChatRequest) -> StreamingResponse:
+        memory = memory_for(body.user_id)
+        await memory.save_message("user", body.message, page=body.page)
+        context = await memory.get_context(page=body.page)
+        # Opened here, so a provider failure is an error status rather than a cut 200.
+        stream = await llm.stream(context, model=model, step="chat").open()
+
+        async def deltas() -> AsyncIterator[str]:
+            try:
+                async for delta in stream:
+                    yield delta
+            finally:
+                await stream.aclose()  # bills what was generated, also when the client left
+                if stream.text:
+                    await memory.save_message("assistant", stream.text, page=body.page)
+
+        return StreamingResponse(deltas(), media_type="text/plain; charset=utf-8")
 
     @router.get("/chat/history")
     async def history(user_id: str, limit: int = 50) -> list[dict[str, Any]]:

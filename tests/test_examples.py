@@ -107,6 +107,15 @@ def test_chat_keeps_history_and_injects_page_context(monkeypatch: pytest.MonkeyP
         assert client.get("/chat/history", params={"user_id": other}).json() == []
         bad = client.post("/chat", json={"user_id": "not-a-uuid", "message": "hi"})
         assert bad.status_code == 422
+        streamed = client.post("/chat/stream", json={"user_id": user, "message": "Summarise"})
+        assert streamed.status_code == 200
+        assert streamed.headers["content-type"].startswith("text/plain")
+        assert streamed.text
+        history = client.get("/chat/history", params={"user_id": user}).json()
+        assert history[-2:] == [
+            {"role": "user", "content": "Summarise", "page": None},
+            {"role": "assistant", "content": streamed.text, "page": None},
+        ]
 
 
 @pytest.mark.parametrize("name", ["affordabot_admin", "prime_radiant_chat"])

@@ -178,3 +178,17 @@ async def test_misuse_is_a_clear_error(fake_llm_server: FakeLLMServer) -> None:
             _ = stream.completion
     with pytest.raises(LLMClientError, match="closed"):
         llm.stream("hi", MODEL)
+
+
+async def test_open_and_aclose_without_async_with(fake_llm_server: FakeLLMServer) -> None:
+    fake_llm_server.script(Reply.text("opened by hand"))
+    sink = RecordingSink()
+    async with client(cost_sink=sink) as llm:
+        stream = await llm.stream("hi", MODEL, api_base=fake_llm_server.base_url).open()
+        with pytest.raises(LLMClientError, match="already open"):
+            await stream.open()
+        assert "".join([d async for d in stream]) == "opened by hand"
+        await stream.aclose()
+        await stream.aclose()  # idempotent: billed once
+    assert sink.kinds() == ["reserve", "settle"]
+    assert stream.completion.output == "opened by hand"

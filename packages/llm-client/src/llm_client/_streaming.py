@@ -71,6 +71,19 @@ class TextStream:
         self._completion: Completion[str] | None = None
 
     async def __aenter__(self) -> TextStream:
+        return await self.open()
+
+    async def open(self) -> TextStream:
+        """Open the stream, where ``async with`` does not fit (a web framework's streaming
+        response); then :meth:`aclose` it when done, as ``async with`` would.
+
+        Raises:
+            ProviderError: The stream could not be opened (retries and fallbacks used up).
+            AllModelsFailedError: No model of a chain could open it.
+            ConfigError: A model that only LiteLLM serves.
+        """
+        if self._opened:
+            raise LLMClientError("this stream is already open")
         self._started = time.perf_counter()
         await self._open()
         return self
