@@ -115,7 +115,8 @@ def _usage(body: dict[str, Any], reply: Reply, output: str) -> dict[str, Any]:
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
+        "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0}
+        | ({"cache_write_tokens": o.cache_write_tokens} if o.cache_write_tokens else {}),
         "completion_tokens_details": {"reasoning_tokens": reasoning, "audio_tokens": 0},
     }
     if o.cost is not None:

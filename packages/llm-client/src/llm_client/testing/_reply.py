@@ -51,6 +51,7 @@ class UsageOverride:
     cached_tokens: int | None = None
     reasoning_tokens: int | None = None
     cost: Decimal | None = None
+    cache_write_tokens: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +216,7 @@ class Reply:
         cached_tokens: int | None = None,
         reasoning_tokens: int | None = None,
         cost: Decimal | float | str | None = None,
+        cache_write_tokens: int | None = None,
     ) -> Reply:
         """Return a copy reporting these usage numbers instead of the computed ones.
 
@@ -224,6 +226,9 @@ class Reply:
             cached_tokens: ``usage.prompt_tokens_details.cached_tokens``.
             reasoning_tokens: ``usage.completion_tokens_details.reasoning_tokens``.
             cost: Provider-reported cost in USD, sent as OpenRouter's ``usage.cost``.
+            cache_write_tokens: Prompt tokens written to the provider's cache (Anthropic's
+                ``cache_creation_input_tokens``; on the OpenAI route,
+                ``prompt_tokens_details.cache_write_tokens`` as OpenRouter sends it).
         """
         override = UsageOverride(
             prompt_tokens=prompt_tokens,
@@ -231,6 +236,7 @@ class Reply:
             cached_tokens=cached_tokens,
             reasoning_tokens=reasoning_tokens,
             cost=None if cost is None else Decimal(str(cost)),
+            cache_write_tokens=cache_write_tokens,
         )
         return replace(self, usage=override)
 

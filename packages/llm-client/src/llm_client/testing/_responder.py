@@ -12,7 +12,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any, Self
 
-from ._completion import completion_body, resolve_auto, stream_chunks
+from ._anthropic import anthropic_error, anthropic_message
+from ._completion import AUTO_TEXT, completion_body, resolve_auto, stream_chunks
 from ._reply import Reply
 
 __all__ = ["Answer", "Drop", "Hang", "Plan", "RecordedRequest", "Responder"]
@@ -284,7 +285,8 @@ class Responder:
             What to do: an :class:`Answer`, a :class:`Hang` or a :class:`Drop`.
         """
         path = path.split("?", 1)[0]
-        if not path.rstrip("/").endswith("/chat/completions"):
+        anthropic = path.rstrip("/").endswith("/v1/messages")
+        if not (anthropic or path.rstrip("/").endswith("/chat/completions")):
             return _problem(404, f"no route for {method} {path}")
         if method.upper() != "POST":
             return _problem(405, f"method {method} not allowed")
@@ -314,7 +316,25 @@ class Responder:
             except Exception as exc:  # a bug in the test's handler: answer 500 and say why
                 logger.exception("llm_client.testing handler raised")
                 return _problem(500, f"test handler raised {type(exc).__name__}: {exc}")
+        if anthropic:
+            return self.render_anthropic(data, reply or default)
         return self.render(data, reply or default)
+
+    def render_anthropic(self, body: dict[str, Any], reply: Reply) -> Plan:
+        """Like :meth:`render`, in the Anthropic Messages API's format (no streaming)."""
+        if reply.kind == "drop":
+            return Drop()
+        if reply.kind == "hang":
+            return Hang(reply.seconds, self.render_anthropic(body, reply.then or Reply.auto()))
+        if reply.kind == "error":
+            payload = anthropic_error(reply.status, reply.error_body)
+            return _json_answer(reply.status, payload, reply.headers)
+        if reply.kind == "auto":
+            reply = replace(Reply.text(AUTO_TEXT), usage=reply.usage, headers=reply.headers)
+        with self._lock:
+            message_id = f"msg_test{next(self._ids):012d}"
+        message = anthropic_message(body, reply, message_id)
+        return _json_answer(reply.status, message, reply.headers)
 
     def render(self, body: dict[str, Any], reply: Reply) -> Plan:
         """Turn a reply into a plan for the request ``body`` (resolving ``Reply.auto``).

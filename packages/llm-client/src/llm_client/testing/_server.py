@@ -91,6 +91,11 @@ class FakeLLMServer(Responder):
         return f"{self.url}/v1"
 
     @property
+    def anthropic_base_url(self) -> str:
+        """Base URL for Anthropic models through LiteLLM (it appends ``/v1/messages``)."""
+        return self.url
+
+    @property
     def openrouter_base_url(self) -> str:
         """Base URL shaped like OpenRouter's (``<url>/api/v1``)."""
         return f"{self.url}/api/v1"

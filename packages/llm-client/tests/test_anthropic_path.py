@@ -1,0 +1,103 @@
+"""Anthropic models end to end: LiteLLM's Anthropic route against the loopback server's
+Messages API (``/v1/messages``), with Anthropic's usage split priced exactly."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from llm_client import (
+    AuthenticationError,
+    InMemoryBudget,
+    LLMClient,
+    LLMConfig,
+    RateLimitError,
+    ServerError,
+)
+from llm_client.testing import FakeLLMServer, Reply
+
+from ._helpers import RecordingSink, SleepRecorder, fast_policy
+
+MODEL = "anthropic/claude-haiku-4-5"
+# Per token: input $1/M, output $5/M, cache read $0.10/M, cache write $1.25/M (LiteLLM's map).
+INPUT, OUTPUT = Decimal("0.000001"), Decimal("0.000005")
+CACHE_READ, CACHE_WRITE = Decimal("1E-7"), Decimal("0.00000125")
+
+
+def client(sink: object = None, recorder: SleepRecorder | None = None) -> LLMClient:
+    return LLMClient(
+        sink,  # type: ignore[arg-type]
+        config=LLMConfig(),
+        retry=fast_policy(recorder),
+        api_keys={"anthropic": "sk-ant-test-key-0123456789"},
+    )
+
+
+async def test_text_reply_and_cache_tokens_are_priced_exactly(
+    fake_llm_server: FakeLLMServer,
+) -> None:
+    fake_llm_server.script(
+        Reply.text("Rents may rise 5% plus inflation.").with_usage(
+            prompt_tokens=1_000, completion_tokens=40, cached_tokens=600, cache_write_tokens=300
+        )
+    )
+    sink = RecordingSink()
+    async with client(sink) as llm:
+        done = await llm.complete(
+            [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "AB 1482?"}],
+            MODEL,
+            api_base=fake_llm_server.anthropic_base_url,
+            step="generate",
+        )
+    assert done.output == "Rents may rise 5% plus inflation."
+    assert done.provider == "anthropic"
+    sent = fake_llm_server.last_request
+    assert sent.path == "/v1/messages"
+    assert sent.body["model"] == "claude-haiku-4-5"
+    assert sent.body["system"]  # the system prompt travels in Anthropic's own field
+    assert "sk-ant-test-key-0123456789" not in str(sent.headers)  # recorded redacted
+    usage = done.usage
+    assert usage.prompt_tokens == 1_000  # uncached input + cache reads + cache writes
+    assert usage.cached_prompt_tokens == 600
+    assert usage.cache_write_tokens == 300
+    assert usage.completion_tokens == 40
+    expected = 100 * INPUT + 600 * CACHE_READ + 300 * CACHE_WRITE + 40 * OUTPUT
+    assert done.cost == expected
+    [record] = sink.settled()
+    assert record.cost == expected
+    assert record.provider == "anthropic"
+    assert record.metadata["cache_write_tokens"] == 300
+
+
+async def test_overloaded_and_rate_limited_are_retried(fake_llm_server: FakeLLMServer) -> None:
+    fake_llm_server.script(
+        Reply.error(529), Reply.error(429, retry_after=0), Reply.text("third time")
+    )
+    recorder = SleepRecorder()
+    async with client(recorder=recorder) as llm:
+        done = await llm.complete("hi", MODEL, api_base=fake_llm_server.anthropic_base_url)
+    assert done.output == "third time"
+    assert [a.error for a in done.attempts] == ["ServerError", "RateLimitError", None]
+    assert fake_llm_server.request_count == 3
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(401, AuthenticationError), (429, RateLimitError), (500, ServerError)],
+)
+async def test_errors_map_to_the_same_types_as_other_providers(
+    fake_llm_server: FakeLLMServer, status: int, error: type[Exception]
+) -> None:
+    fake_llm_server.script(*[Reply.error(status)] * 3)
+    async with client() as llm:
+        with pytest.raises(error) as failed:
+            await llm.chat("hi", MODEL, api_base=fake_llm_server.anthropic_base_url)
+    assert "sk-ant-test-key" not in str(failed.value)
+
+
+async def test_a_budget_bounds_anthropic_calls_too(fake_llm_server: FakeLLMServer) -> None:
+    fake_llm_server.script(Reply.text("ok").with_usage(prompt_tokens=10, completion_tokens=2))
+    budget = InMemoryBudget(Decimal("1"))
+    async with client(budget) as llm:
+        done = await llm.complete("hi", MODEL, api_base=fake_llm_server.anthropic_base_url)
+    assert budget.records[0].cost == done.cost == 10 * INPUT + 2 * OUTPUT
