@@ -32,6 +32,62 @@ def llm_server(_llm_server: Any) -> Any:
     return _llm_server
 
 
+@pytest.fixture
+def llm_fake(_llm_server: Any) -> Iterator[Any]:
+    """The loopback OpenAI-compatible server with no handler: scripted replies, else auto."""
+    _llm_server.reset()
+    yield _llm_server
+    _llm_server.reset()
+
+
+# Cost-tracker backends for the cross-package cost tests; Supabase is the real async client
+# through testkit's PostgREST-compatible server.
+BACKENDS = ["local", pytest.param("postgres", marks=pytest.mark.postgres)]
+ALL_BACKENDS = [*BACKENDS, pytest.param("supabase", marks=pytest.mark.postgres)]
+
+MakeTracker = Callable[..., Awaitable[Any]]
+
+
+@pytest.fixture(params=BACKENDS)
+async def make_tracker(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[MakeTracker]:
+    """Trackers on the local store, PostgreSQL or Supabase (one private database per test).
+
+    ``make(**kwargs)`` passes ``kwargs`` to ``CostTracker`` (project ``integration``, an outbox
+    in the test's directory and no background retries unless given); ``pool`` sizes the
+    PostgreSQL pool.
+    """
+    from cost_tracker import CostTracker, LocalCostStore
+
+    opened: list[Any] = []
+
+    async def make(**kwargs: Any) -> Any:
+        pool = kwargs.pop("pool", 4)
+        if request.param == "local":
+            store: Any = LocalCostStore(tmp_path / "costs")
+        elif request.param == "supabase":
+            from cost_tracker import SupabaseCostStore
+            from supabase import acreate_client
+
+            server = request.getfixturevalue("supabase_server")
+            store = SupabaseCostStore(await acreate_client(server.url, server.service_key))
+        else:
+            from cost_tracker import PostgresCostStore
+
+            store = PostgresCostStore(request.getfixturevalue("postgres_db"), max_size=pool)
+        kwargs.setdefault("project", "integration")
+        kwargs.setdefault("outbox_path", tmp_path / "outbox.sqlite")
+        kwargs.setdefault("retry_interval", None)
+        tracker = CostTracker(store, **kwargs)
+        opened.append(tracker)
+        return tracker
+
+    yield make
+    for tracker in opened:
+        await tracker.aclose()
+
+
 @pytest.fixture(scope="session")
 def _search_server() -> Iterator[Any]:
     from web_search.testing import FakeZaiSearchServer

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -36,9 +36,13 @@ MINI = "openai/gpt-4o-mini"  # priced in LiteLLM's bundled map
 MINI41 = "openai/gpt-4.1-mini"
 NANO = "openai/gpt-4.1-nano"
 UNPRICED = "openai/in-house-model-without-a-price"
+
+
+# Cost-tracker backends (make_tracker comes from tests/conftest.py); Supabase is the real async
+# client through testkit's PostgREST-compatible server.
 BACKENDS = ["local", pytest.param("postgres", marks=pytest.mark.postgres)]
-# Supabase: the real async client through testkit's PostgREST-compatible server.
 ALL_BACKENDS = [*BACKENDS, pytest.param("supabase", marks=pytest.mark.postgres)]
+MakeTracker = Callable[..., Awaitable[CostTracker]]
 
 
 class Verdict(BaseModel):
@@ -87,58 +91,6 @@ def call_estimate(model: str, messages: list[dict[str, str]], max_tokens: int) -
 async def all_records(tracker: CostTracker) -> list[CostMetrics]:
     now = datetime.now(UTC)
     return await tracker.get_records(now - timedelta(days=2), now + timedelta(days=2))
-
-
-@pytest.fixture(scope="session")
-def _costs_llm_server() -> Iterator[FakeLLMServer]:
-    with FakeLLMServer() as server:
-        yield server
-
-
-@pytest.fixture
-def llm_fake(_costs_llm_server: FakeLLMServer) -> Iterator[FakeLLMServer]:
-    """The loopback OpenAI-compatible server, script and recorded requests cleared."""
-    _costs_llm_server.reset()
-    yield _costs_llm_server
-    _costs_llm_server.reset()
-
-
-MakeTracker = Callable[..., Awaitable[CostTracker]]
-
-
-@pytest.fixture(params=BACKENDS)
-async def make_tracker(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[MakeTracker]:
-    """Trackers on the local store or on PostgreSQL (one private database per test)."""
-    opened: list[CostTracker] = []
-
-    async def make(**kwargs: Any) -> CostTracker:
-        if request.param == "local":
-            store: Any = LocalCostStore(tmp_path / "costs")
-        elif request.param == "supabase":
-            from cost_tracker import SupabaseCostStore
-            from supabase import acreate_client
-
-            server = request.getfixturevalue("supabase_server")
-            store = SupabaseCostStore(await acreate_client(server.url, server.service_key))
-            kwargs.pop("pool", None)
-        else:
-            from cost_tracker import PostgresCostStore
-
-            store = PostgresCostStore(
-                request.getfixturevalue("postgres_db"), max_size=kwargs.pop("pool", 4)
-            )
-        kwargs.setdefault("project", "integration")
-        kwargs.setdefault("outbox_path", tmp_path / "outbox.sqlite")
-        kwargs.setdefault("retry_interval", None)
-        tracker = CostTracker(store, **kwargs)
-        opened.append(tracker)
-        return tracker
-
-    yield make
-    for tracker in opened:
-        await tracker.aclose()
 
 
 # --- every attempt is a record ------------------------------------------------------------------

@@ -42,9 +42,12 @@ from web_search.testing import Reply as SearchReply
 CENT = Decimal("0.01")
 ENGINE = "search-prime"
 MINI = "openai/gpt-4o-mini"
+# Cost-tracker backends (make_tracker comes from tests/conftest.py); Supabase is the real async
+# client through testkit's PostgREST-compatible server.
 BACKENDS = ["local", pytest.param("postgres", marks=pytest.mark.postgres)]
-# Supabase: the real async client through testkit's PostgREST-compatible server.
 ALL_BACKENDS = [*BACKENDS, pytest.param("supabase", marks=pytest.mark.postgres)]
+MakeTracker = Callable[..., Awaitable[CostTracker]]
+
 FAST = RetryPolicy(attempts=3, initial_wait=0.001, max_wait=0.002)
 
 
@@ -88,55 +91,6 @@ async def own_zai() -> AsyncIterator[FakeZaiSearchServer]:
     """
     async with FakeZaiSearchServer() as server:
         yield server
-
-
-@pytest.fixture(scope="session")
-def _search_llm_server() -> Iterator[FakeLLMServer]:
-    with FakeLLMServer() as server:
-        yield server
-
-
-@pytest.fixture
-def llm_fake(_search_llm_server: FakeLLMServer) -> Iterator[FakeLLMServer]:
-    _search_llm_server.reset()
-    yield _search_llm_server
-    _search_llm_server.reset()
-
-
-MakeTracker = Callable[..., Awaitable[CostTracker]]
-
-
-@pytest.fixture(params=BACKENDS)
-async def make_tracker(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[MakeTracker]:
-    """Trackers on the local store or on PostgreSQL (one private database per test)."""
-    opened: list[CostTracker] = []
-
-    async def make(**kwargs: Any) -> CostTracker:
-        if request.param == "local":
-            store: Any = LocalCostStore(tmp_path / "costs")
-        elif request.param == "supabase":
-            from cost_tracker import SupabaseCostStore
-            from supabase import acreate_client
-
-            server = request.getfixturevalue("supabase_server")
-            store = SupabaseCostStore(await acreate_client(server.url, server.service_key))
-            kwargs.pop("pool", None)
-        else:
-            from cost_tracker import PostgresCostStore
-
-            store = PostgresCostStore(request.getfixturevalue("postgres_db"), max_size=4)
-        kwargs.setdefault("project", "search-integration")
-        kwargs.setdefault("outbox_path", tmp_path / "outbox.sqlite")
-        kwargs.setdefault("retry_interval", None)
-        tracker = CostTracker(store, **kwargs)
-        opened.append(tracker)
-        return tracker
-
-    yield make
-    for tracker in opened:
-        await tracker.aclose()
 
 
 def make_search(
