@@ -148,16 +148,16 @@ async def _with_live(
     state = LiveSteps(title)
     if as_json:
         return await work(lambda event: None)
-    with Live(state, console=err, refresh_per_second=8, transient=False) as live:
+    try:
+        with Live(state, console=err, refresh_per_second=8, transient=False) as live:
 
-        def on_event(event: Any) -> None:
-            state.update(event)
-            live.refresh()
+            def on_event(event: Any) -> None:
+                state.update(event)
+                live.refresh()
 
-        try:
             return await work(on_event)
-        finally:
-            err.print()
+    finally:
+        err.print()  # after the last frame: piped output has no newline after it otherwise
 
 
 @app.command()
