@@ -236,3 +236,26 @@ def test_instructor_schema_is_built_once_and_handed_out_as_copies() -> None:
     assert wrapped.model_json_schema(mode="serialization") == Person.model_json_schema(
         mode="serialization"
     )
+
+
+async def test_a_reply_without_usage_is_recorded_as_missing_usage(
+    fake_llm_server: FakeLLMServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    bare = {
+        "id": "chatcmpl-bare",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "gpt-4o-mini",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}
+        ],
+    }  # no "usage": some OpenAI-compatible servers leave it out
+    fake_llm_server.script(Reply.error(200, bare))
+    sink = RecordingSink()
+    async with client(cost_sink=sink) as llm:
+        done = await llm.complete("hi", MODEL, api_base=fake_llm_server.base_url)
+    assert done.output == "hi"
+    assert done.cost == 0
+    [record] = sink.settled()
+    assert record.metadata["usage_source"] == "missing"
+    assert any("without usage" in r.getMessage() for r in caplog.records)

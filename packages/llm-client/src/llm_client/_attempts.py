@@ -184,7 +184,8 @@ class AttemptRunner:
             logger.warning("llm reply without usage: model=%s; counted as 0 tokens", route.model)
         ledger.pending = self._billed(
             route, usage, reported, reservation, attempt_id, number, ledger, latency,
-            request_id=getattr(response, "id", None), usage_source="reported",
+            request_id=getattr(response, "id", None),
+            usage_source="reported" if raw_usage is not None else "missing",
         )  # fmt: skip
         ledger.last_text = reply_text(response)
         return response
