@@ -15,6 +15,7 @@ from llm_client import (
     ServerError,
 )
 from llm_client.testing import FakeLLMServer, Reply
+from pydantic import BaseModel
 
 from ._helpers import RecordingSink, SleepRecorder, fast_policy
 
@@ -101,3 +102,28 @@ async def test_a_budget_bounds_anthropic_calls_too(fake_llm_server: FakeLLMServe
     async with client(budget) as llm:
         done = await llm.complete("hi", MODEL, api_base=fake_llm_server.anthropic_base_url)
     assert budget.records[0].cost == done.cost == 10 * INPUT + 2 * OUTPUT
+
+
+class Verdict(BaseModel):
+    passed: bool
+    reasons: list[str]
+
+
+async def test_structured_output_with_a_re_ask(fake_llm_server: FakeLLMServer) -> None:
+    fake_llm_server.script(
+        Reply.invalid_json().with_usage(prompt_tokens=50, completion_tokens=5),
+        Reply.fenced_json({"passed": True, "reasons": ["cites the bill"]}).with_usage(
+            prompt_tokens=80, completion_tokens=9
+        ),
+    )
+    sink = RecordingSink()
+    async with client(sink) as llm:
+        done = await llm.complete(
+            "judge", MODEL, Verdict, api_base=fake_llm_server.anthropic_base_url
+        )
+    assert done.output == Verdict(passed=True, reasons=["cites the bill"])
+    assert [a.error for a in done.attempts] == ["ValidationError", None]
+    assert "passed" in str(fake_llm_server.requests[0].body["system"])  # the schema went along
+    # Both replies were billed, the failed one too.
+    assert [r.success for r in sink.settled()] == [False, True]
+    assert done.cost == 130 * INPUT + 14 * OUTPUT
