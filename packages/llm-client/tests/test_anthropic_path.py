@@ -11,8 +11,10 @@ from llm_client import (
     InMemoryBudget,
     LLMClient,
     LLMConfig,
+    ProviderConnectionError,
     RateLimitError,
     ServerError,
+    TextStream,
 )
 from llm_client.testing import FakeLLMServer, Reply
 from pydantic import BaseModel
@@ -127,3 +129,54 @@ async def test_structured_output_with_a_re_ask(fake_llm_server: FakeLLMServer) -
     # Both replies were billed, the failed one too.
     assert [r.success for r in sink.settled()] == [False, True]
     assert done.cost == 130 * INPUT + 14 * OUTPUT
+
+
+async def test_streaming_through_litellm_bills_the_reported_usage(
+    fake_llm_server: FakeLLMServer,
+) -> None:
+    story = "Rents may rise five percent plus inflation, capped at ten, for most tenants."
+    fake_llm_server.script(
+        Reply.text(story).with_usage(
+            prompt_tokens=900, completion_tokens=30, cached_tokens=500, cache_write_tokens=100
+        )
+    )
+    sink = RecordingSink()
+    async with (
+        client(sink) as llm,
+        llm.stream("AB 1482?", MODEL, api_base=fake_llm_server.anthropic_base_url) as s,
+    ):
+        deltas = [delta async for delta in s]
+    assert len(deltas) > 1
+    assert "".join(deltas) == story
+    assert fake_llm_server.last_request.body["stream"] is True
+    expected = 300 * INPUT + 500 * CACHE_READ + 100 * CACHE_WRITE + 30 * OUTPUT
+    assert s.completion.cost == expected
+    [record] = sink.settled()
+    assert record.success
+    assert record.cost == expected
+    assert record.metadata["usage_source"] == "reported"
+
+
+async def test_a_litellm_stream_cut_short_raises_and_bills_an_estimate(
+    fake_llm_server: FakeLLMServer,
+) -> None:
+    fake_llm_server.script(Reply.text("word " * 200).cut_after_events(4))
+    sink = RecordingSink()
+    received: list[str] = []
+    async with client(sink) as llm:
+        with pytest.raises(ProviderConnectionError):
+            await _read_into(
+                received, llm.stream("hi", MODEL, api_base=fake_llm_server.anthropic_base_url)
+            )
+    assert received
+    [record] = sink.settled()
+    assert not record.success
+    assert record.metadata["usage_source"] == "estimated"
+    assert record.completion_tokens > 0
+    assert record.cost == record.prompt_tokens * INPUT + record.completion_tokens * OUTPUT
+
+
+async def _read_into(received: list[str], stream: TextStream) -> None:
+    async with stream as s:
+        async for delta in s:
+            received.append(delta)

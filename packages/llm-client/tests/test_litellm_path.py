@@ -89,3 +89,27 @@ async def test_litellm_timeouts_and_refused_connections_map(
             await llm.chat("hi", model, api_base="http://127.0.0.1:9/v1")
     assert fake_llm_server.request_count == 3
     assert len(recorder.waits) == 4
+
+
+def test_litellms_own_bill_in_a_stream_chunk_is_not_taken_for_the_providers() -> None:
+    from types import SimpleNamespace
+
+    from llm_client._litellm import provider_usage
+    from llm_client._usage import normalize_usage
+
+    class Chunk(SimpleNamespace):
+        pass
+
+    def chunk(hidden: dict[str, object]) -> Chunk:
+        usage = {"prompt_tokens": 10, "completion_tokens": 2, "cost": 0.0006249999999999999}
+        return Chunk(usage=SimpleNamespace(model_dump=lambda: dict(usage)), _hidden_params=hidden)
+
+    # LiteLLM stamped its own float bill; the provider reported nothing: no reported cost.
+    _, reported = normalize_usage(provider_usage(chunk({"upstream_usage_cost": None})))
+    assert reported is None
+    # The provider (OpenRouter, say) reported its charge: that figure, not LiteLLM's.
+    _, reported = normalize_usage(provider_usage(chunk({"upstream_usage_cost": 0.0012})))
+    assert reported == Decimal("0.0012")
+    # Nothing stamped: the usage passes through untouched.
+    plain = chunk({})
+    assert provider_usage(plain) is plain.usage

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from llm_client._errors import ConfigError
 from llm_client._providers import Route
 
 if TYPE_CHECKING:
@@ -72,15 +71,21 @@ class Backends:
         )
 
     async def open_stream(self, route: Route, kwargs: Mapping[str, Any], seconds: float) -> Any:
-        """Open a streamed chat completion; return the SDK's unread ``AsyncStream`` of chunks.
+        """Open a streamed chat completion; return its unread async iterator of chunks.
 
-        The last chunk carries ``usage`` (``stream_options.include_usage``), which bills it.
+        The openai SDK's ``AsyncStream`` on OpenAI-compatible routes, LiteLLM's stream wrapper
+        on the others; either way the last chunk carries ``usage``
+        (``stream_options.include_usage``), which bills it.
         """
         if route.backend == "litellm":
-            raise ConfigError(
-                f"streaming needs an OpenAI-compatible route (OpenRouter, z.ai, OpenAI, "
-                f"openai/<name> with api_base); {route.model!r} goes through LiteLLM"
-            )
+            from llm_client import _litellm
+
+            if not self._uses_litellm:
+                self._uses_litellm = True
+                _litellm.register_user()
+            own = self._sdk_client(route) if route.wire_model.startswith("openai/") else None
+            body = {**kwargs, "stream": True, "stream_options": {"include_usage": True}}
+            return await _litellm.acompletion(route, body, seconds, own)
         from openai import AsyncStream
         from openai.types.chat import ChatCompletionChunk
 

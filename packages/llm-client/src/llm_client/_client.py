@@ -344,7 +344,7 @@ class LLMClient:
         step: str | None = None,
         api_base: str | None = None,
     ) -> TextStream:
-        """Stream the reply's text as it arrives (OpenAI-compatible routes and test models).
+        """Stream the reply's text as it arrives (any route: the SDK's, LiteLLM's, test models).
 
         Example:
             >>> async with llm.stream(messages, model="openrouter/openai/gpt-4o-mini") as s:
@@ -369,7 +369,6 @@ class LLMClient:
 
         Raises:
             InvalidMessagesError: Bad ``messages`` (before anything is sent).
-            ConfigError: A model that only LiteLLM serves (raised on entering).
         """
         from llm_client._streaming import TextStream
 

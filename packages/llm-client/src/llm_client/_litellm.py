@@ -73,6 +73,28 @@ async def acompletion(
     )
 
 
+def provider_usage(chunk: Any) -> Any:
+    """A stream chunk's ``usage`` as the provider reported it.
+
+    LiteLLM's stream builder writes its own bill (a float it computed) into ``usage.cost`` and
+    keeps the provider's figure, if any, in ``_hidden_params["upstream_usage_cost"]``. Read
+    back as is, LiteLLM's float would pass for a provider-reported cost and replace the exact
+    Decimal price; this puts the provider's own figure (or none) back.
+    """
+    usage = getattr(chunk, "usage", None)
+    hidden = getattr(chunk, "_hidden_params", None)
+    if usage is None or not isinstance(hidden, dict) or "upstream_usage_cost" not in hidden:
+        return usage
+    dump = getattr(usage, "model_dump", None)
+    raw: dict[str, Any] = dict(dump()) if callable(dump) else dict(vars(usage))
+    upstream = hidden["upstream_usage_cost"]
+    if upstream is None:
+        raw.pop("cost", None)
+    else:
+        raw["cost"] = upstream
+    return raw
+
+
 async def close_loop_clients() -> int:
     """Release this client's hold on the loop; close LiteLLM's clients when it was the last.
 

@@ -9,13 +9,15 @@ or, when the stream was cut short or closed early, with usage counted locally.
 from __future__ import annotations
 
 import functools
+import inspect
 import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from llm_client._attempts import CallLedger, is_fallback_error
 from llm_client._completion import Completion
-from llm_client._errors import AllModelsFailedError, ConfigError, LLMClientError
+from llm_client._errors import AllModelsFailedError, LLMClientError
+from llm_client._litellm import provider_usage
 from llm_client._retry import map_provider_error
 
 if TYPE_CHECKING:
@@ -80,7 +82,6 @@ class TextStream:
         Raises:
             ProviderError: The stream could not be opened (retries and fallbacks used up).
             AllModelsFailedError: No model of a chain could open it.
-            ConfigError: A model that only LiteLLM serves.
         """
         if self._opened:
             raise LLMClientError("this stream is already open")
@@ -130,11 +131,6 @@ class TextStream:
         failures: list[tuple[str, BaseException]] = []
         for spec in self._chain:
             route = client._route(spec, self._api_base)
-            if route.backend == "litellm":
-                raise ConfigError(
-                    f"streaming needs an OpenAI-compatible route; {route.model!r} goes through "
-                    "LiteLLM (use chat() for it)"
-                )
             request = {"model": route.wire_model, "messages": self._messages, **self._options}
             if route.extra_body:
                 request["extra_body"] = dict(route.extra_body)
@@ -166,7 +162,7 @@ class TextStream:
             async for chunk in self._sdk_stream:
                 self._request_id = self._request_id or getattr(chunk, "id", None)
                 if getattr(chunk, "usage", None) is not None:
-                    self._usage = chunk.usage
+                    self._usage = provider_usage(chunk)
                 for choice in chunk.choices[:1]:
                     piece = choice.delta.content
                     if piece:
@@ -193,7 +189,11 @@ class TextStream:
         stream, self._sdk_stream = self._sdk_stream, None
         try:
             if stream is not None:
-                await stream.close()
+                # The openai SDK's stream closes with ``close()``, LiteLLM's with ``aclose()``.
+                closing = getattr(stream, "aclose", None) or stream.close
+                result = closing()
+                if inspect.isawaitable(result):
+                    await result
         finally:
             await self._client._runner.finish_stream(
                 self._ledger,

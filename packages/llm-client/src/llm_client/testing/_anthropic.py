@@ -1,8 +1,9 @@
 """Anthropic Messages API answers (``POST /v1/messages``) for the fake provider.
 
 Enough of the wire format for LiteLLM's Anthropic route: a ``message`` with text or
-``tool_use`` content, Anthropic's usage split (``input_tokens`` excludes cache reads and cache
-writes, which have fields of their own) and Anthropic's error envelope.
+``tool_use`` content, its streamed form (``message_start`` ... ``message_stop`` events),
+Anthropic's usage split (``input_tokens`` excludes cache reads and cache writes, which have
+fields of their own) and Anthropic's error envelope.
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ._completion import approx_tokens, message_text
+from ._completion import approx_tokens, message_text, split_deltas
 from ._reply import Reply
 
-__all__ = ["anthropic_error", "anthropic_message"]
+__all__ = ["anthropic_error", "anthropic_events", "anthropic_message"]
 
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -89,3 +90,35 @@ def anthropic_message(body: dict[str, Any], reply: Reply, message_id: str) -> di
             "output_tokens": completion,
         },
     }
+
+
+def anthropic_events(body: dict[str, Any], reply: Reply, message_id: str) -> list[bytes]:
+    """The ``text/event-stream`` events of a streamed text ``reply``, as Anthropic sends them."""
+    message = anthropic_message(body, reply, message_id)
+    usage = message["usage"]
+    text = message["content"][0].get("text", "") if message["content"] else ""
+
+    def event(kind: str, data: dict[str, Any]) -> bytes:
+        return f"event: {kind}\ndata: {json.dumps({'type': kind, **data})}\n\n".encode()
+
+    start = {**message, "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 1}}
+    events = [
+        event("message_start", {"message": start}),
+        event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}),
+    ]
+    events.extend(
+        event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": piece}})
+        for piece in split_deltas(text)
+    )
+    events += [
+        event("content_block_stop", {"index": 0}),
+        event(
+            "message_delta",
+            {
+                "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+                "usage": {"output_tokens": usage["output_tokens"]},
+            },
+        ),
+        event("message_stop", {}),
+    ]
+    return events

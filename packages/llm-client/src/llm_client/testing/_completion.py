@@ -182,11 +182,11 @@ def stream_chunks(body: dict[str, Any], reply: Reply, completion_id: str) -> lis
         call = message["tool_calls"][0]
         head = {**call, "index": 0, "function": {"name": call["function"]["name"], "arguments": ""}}
         events.append(event({"role": "assistant", "content": None, "tool_calls": [head]}))
-        for piece in _pieces(call["function"]["arguments"]):
+        for piece in split_deltas(call["function"]["arguments"]):
             events.append(event({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}))
     else:
         events.append(event({"role": "assistant", "content": ""}))
-        events.extend(event({"content": piece}) for piece in _pieces(message["content"]))
+        events.extend(event({"content": piece}) for piece in split_deltas(message["content"]))
     events.append(event({}, full["choices"][0]["finish_reason"]))
     if include_usage:
         tail = {**base, "choices": [], "usage": full["usage"]}
@@ -195,7 +195,7 @@ def stream_chunks(body: dict[str, Any], reply: Reply, completion_id: str) -> lis
     return events
 
 
-def _pieces(text: str) -> list[str]:
+def split_deltas(text: str) -> list[str]:
     # A handful of deltas per answer: enough to exercise reassembly, cheap for long outputs.
     if not text:
         return []

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any, Self
 
-from ._anthropic import anthropic_error, anthropic_message
+from ._anthropic import anthropic_error, anthropic_events, anthropic_message
 from ._completion import AUTO_TEXT, completion_body, resolve_auto, stream_chunks
 from ._reply import Reply
 
@@ -321,7 +321,7 @@ class Responder:
         return self.render(data, reply or default)
 
     def render_anthropic(self, body: dict[str, Any], reply: Reply) -> Plan:
-        """Like :meth:`render`, in the Anthropic Messages API's format (no streaming)."""
+        """Like :meth:`render`, in the Anthropic Messages API's format."""
         if reply.kind == "drop":
             return Drop()
         if reply.kind == "hang":
@@ -333,6 +333,12 @@ class Responder:
             reply = replace(Reply.text(AUTO_TEXT), usage=reply.usage, headers=reply.headers)
         with self._lock:
             message_id = f"msg_test{next(self._ids):012d}"
+        if body.get("stream"):
+            chunks = tuple(anthropic_events(body, reply, message_id))
+            headers = (("content-type", "text/event-stream"), ("cache-control", "no-cache"))
+            return Answer(
+                reply.status, headers + reply.headers, chunks=chunks, cut_after=reply.cut_after
+            )
         message = anthropic_message(body, reply, message_id)
         return _json_answer(reply.status, message, reply.headers)
 
