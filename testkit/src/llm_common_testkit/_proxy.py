@@ -84,12 +84,28 @@ class TcpProxy:
         self._loop.close()
 
     async def _cancel_handlers(self) -> None:
-        """Cancel connection handlers still running (their finally blocks close the sockets)."""
+        """End every connection handler and let the loop finish closing their sockets."""
+        # A connection accepted just before the listener closed is still on its way through
+        # asyncio's own tasks (socket -> transport -> our handler). Cancelled midway it would
+        # never be closed, so each pass aborts what the handlers have registered and waits for
+        # the rest to arrive; handlers end by themselves once their sockets are aborted.
         current = asyncio.current_task()
-        tasks = [t for t in asyncio.all_tasks() if t is not current]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for _ in range(50):
+            await asyncio.sleep(0)
+            for writer in list(self._writers):
+                writer.transport.abort()
+            pending = [t for t in asyncio.all_tasks() if t is not current]
+            if not pending:
+                break
+            await asyncio.wait(pending, timeout=0.05)
+        else:  # a handler stuck connecting upstream: cancel it (its finally aborts its socket)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        # abort() releases a socket in a callback on a later pass of the loop, which must run
+        # before the loop is stopped.
+        for _ in range(3):
+            await asyncio.sleep(0)
 
     def __enter__(self) -> TcpProxy:
         return self.start()
@@ -111,6 +127,13 @@ class TcpProxy:
     async def _stop(self) -> None:
         server, self._server = self._server, None
         if server is not None:
+            # A connection accepted just before Server.close() gets its transport just after
+            # it, and Python 3.11's server then fails an assertion and leaks the socket. So:
+            # stop accepting, let those connections reach their handlers, then close.
+            for sock in server.sockets:
+                self._loop.remove_reader(sock.fileno())
+            for _ in range(3):
+                await asyncio.sleep(0)
             server.close()
         for writer in list(self._writers):
             writer.transport.abort()
