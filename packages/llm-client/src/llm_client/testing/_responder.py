@@ -97,6 +97,14 @@ def _json_answer(status: int, payload: Any, headers: tuple[tuple[str, str], ...]
     return Answer(status, (("content-type", "application/json"), *headers), data)
 
 
+def _sse_answer(reply: Reply, events: Iterable[bytes]) -> Answer:
+    """A streamed (``text/event-stream``) answer, cut short where ``reply`` says."""
+    headers = (("content-type", "text/event-stream"), ("cache-control", "no-cache"))
+    return Answer(
+        reply.status, headers + reply.headers, chunks=tuple(events), cut_after=reply.cut_after
+    )
+
+
 def _problem(status: int, message: str) -> Answer:
     return _json_answer(
         status, {"error": {"message": message, "type": "invalid_request_error", "code": status}}
@@ -334,11 +342,7 @@ class Responder:
         with self._lock:
             message_id = f"msg_test{next(self._ids):012d}"
         if body.get("stream"):
-            chunks = tuple(anthropic_events(body, reply, message_id))
-            headers = (("content-type", "text/event-stream"), ("cache-control", "no-cache"))
-            return Answer(
-                reply.status, headers + reply.headers, chunks=chunks, cut_after=reply.cut_after
-            )
+            return _sse_answer(reply, anthropic_events(body, reply, message_id))
         message = anthropic_message(body, reply, message_id)
         return _json_answer(reply.status, message, reply.headers)
 
@@ -373,11 +377,7 @@ class Responder:
         with self._lock:
             completion_id = f"chatcmpl-test{next(self._ids):012d}"
         if body.get("stream"):
-            chunks = tuple(stream_chunks(body, reply, completion_id))
-            headers = (("content-type", "text/event-stream"), ("cache-control", "no-cache"))
-            return Answer(
-                reply.status, headers + reply.headers, chunks=chunks, cut_after=reply.cut_after
-            )
+            return _sse_answer(reply, stream_chunks(body, reply, completion_id))
         return _json_answer(
             reply.status, completion_body(body, reply, completion_id), reply.headers
         )
