@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from pydantic import BaseModel, SecretStr
 
-from llm_client._attempts import AttemptRunner, CallLedger, is_fallback_error, reply_text
+from llm_client._attempts import AttemptRunner, CallLedger, is_fallback_error
 from llm_client._backends import Backends
 from llm_client._completion import Completion
 from llm_client._config import LLMConfig
@@ -19,7 +19,7 @@ from llm_client._errors import (
     ConfigError,
     LLMClientError,
 )
-from llm_client._messages import Messages, validate_messages
+from llm_client._messages import Messages, check_text, validate_messages
 from llm_client._providers import Route, resolve_route
 from llm_client._retry import RetryPolicy
 
@@ -414,7 +414,7 @@ class LLMClient:
                 max_validation_retries=reasks,
             )
         try:
-            response = await self._retry.run(
+            await self._retry.run(
                 lambda _n: self._runner.attempt(route, request, ledger, attempt_timeout),
                 model=route.model,
             )
@@ -423,9 +423,16 @@ class LLMClient:
                 await self._runner.settle(ledger, error=type(exc).__name__)
             raise
         await self._runner.settle(ledger)
-        return reply_text(response)
+        return ledger.last_text
 
     def _chain(self, model: ModelSpec, step: str | None) -> tuple[list[Any], bool]:
+        check_text(step, "step")
+        chain, is_chain = self._chain_of(model, step)
+        for index, spec in enumerate(chain):
+            check_text(spec, f"model[{index}]" if is_chain else "model")
+        return chain, is_chain
+
+    def _chain_of(self, model: ModelSpec, step: str | None) -> tuple[list[Any], bool]:
         if model is None:
             if step is None:
                 raise ConfigError("pass a model (or a step with configured models)")
@@ -437,6 +444,7 @@ class LLMClient:
         return list(model), True
 
     def _route(self, spec: Any, api_base: str | None) -> Route:
+        check_text(api_base, "api_base")
         if isinstance(spec, str) and self._config.resolve_alias(spec.strip()) == "test":
             if self._default_test_model is None:
                 from llm_client.testing import TestModel

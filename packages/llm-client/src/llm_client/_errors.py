@@ -8,6 +8,7 @@
     │   ├── ServerError               5xx; retried
     │   ├── ProviderTimeoutError      no answer within the timeout; retried
     │   ├── ProviderConnectionError   refused / dropped connection; retried
+    │   ├── ResponseFormatError       a reply of unexpected shape (billed); retried
     │   ├── AuthenticationError       401/403; never retried
     │   ├── BadRequestError           400/404/422 and other 4xx; never retried
     │   └── QuotaExhaustedError       out of credit (z.ai 1113, OpenRouter 402); never retried
@@ -47,6 +48,7 @@ __all__ = [
     "QuotaExhaustedError",
     "RateLimitError",
     "RealRequestsBlockedError",
+    "ResponseFormatError",
     "ServerError",
     "StructuredOutputError",
     "UnpricedModelError",
@@ -136,6 +138,33 @@ class ProviderConnectionError(ProviderError):
     retryable = True
 
 
+class ResponseFormatError(ProviderError):
+    """A reply arrived but is not a usable chat completion. Retried.
+
+    No ``choices``, empty ``choices``, a choice without ``message``, ``null`` content without
+    tool calls, a body that is not JSON or JSON of the wrong type. The provider may have billed
+    the attempt, so it is settled with the cost sink (usage as reported, else counted locally)
+    rather than released.
+
+    Attributes:
+        reason: What was wrong with the reply, in a few words.
+    """
+
+    retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        provider: str = "",
+        model: str = "",
+        reason: str = "",
+    ) -> None:
+        super().__init__(message, status_code=status_code, provider=provider, model=model)
+        self.reason = reason
+
+
 class AuthenticationError(ProviderError):
     """HTTP 401/403: the key is missing, wrong or lacks permission. Never retried."""
 
@@ -188,7 +217,14 @@ class AllModelsFailedError(LLMClientError):
 
 
 class BudgetExceededError(LLMClientError):
-    """A budget refused the call before it was made (nothing was sent)."""
+    """A budget refused the call before it was made (nothing was sent).
+
+    A cost sink's own refusal (any exception whose class sets ``is_budget_refusal = True``,
+    such as cost-tracker's ``BudgetExceededError``) is re-raised as this class, ``from`` the
+    original and with its message, so ``except LLMClientError`` catches every refusal.
+    """
+
+    is_budget_refusal = True
 
 
 class UnpricedModelError(BudgetExceededError):

@@ -15,11 +15,13 @@ anything else                   litellm     as is, through LiteLLM              
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pydantic import SecretStr
 
@@ -48,6 +50,7 @@ class Route:
         extra_body: Extra JSON fields for the request body.
         test_model: The in-process transport for the offline test model.
         loopback: Whether the request stays on this machine.
+        headers: Extra request headers (credentials taken out of ``base_url``; secret).
     """
 
     model: str
@@ -59,6 +62,7 @@ class Route:
     extra_body: Mapping[str, Any] | None = None
     test_model: Any = None
     loopback: bool = False
+    headers: Mapping[str, str] | None = field(default=None, repr=False)
 
     @property
     def price_model(self) -> str:
@@ -72,6 +76,34 @@ class Route:
 
             return self.model if price_for(self.model) is not None else "test"
         return self.model.removeprefix("litellm/")
+
+
+def split_userinfo(url: str | None) -> tuple[str | None, dict[str, str] | None]:
+    """Take ``user:password@`` out of a base URL and turn it into a Basic auth header.
+
+    The openai SDK, httpx and LiteLLM log request URLs (httpx at INFO, the SDK at DEBUG), so a
+    proxy password in a base URL would reach the logs. The header is what httpx itself would
+    send for credentials in the URL, so the request on the wire does not change.
+
+    Args:
+        url: A base URL, possibly with credentials.
+
+    Returns:
+        ``(url without credentials, {"Authorization": "Basic ..."})``, or ``(url, None)``.
+    """
+    if not url or "@" not in url:
+        return url, None
+    try:
+        parts = urlsplit(url)
+        username, password = parts.username, parts.password
+    except ValueError:
+        return url, None
+    if username is None and password is None:
+        return url, None
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user_pass = f"{unquote(username or '')}:{unquote(password or '')}"
+    token = base64.b64encode(user_pass.encode("utf-8")).decode("ascii")
+    return urlunsplit(parts._replace(netloc=netloc)), {"Authorization": f"Basic {token}"}
 
 
 def is_loopback(url: str | None) -> bool:
@@ -127,6 +159,20 @@ def resolve_route(
     Raises:
         ConfigError: If the model string is empty or a needed key is missing.
     """
+    route = _resolve(model, config, api_keys, api_base=api_base)
+    base_url, headers = split_userinfo(route.base_url)
+    if headers is None:
+        return route
+    return dataclasses.replace(route, base_url=base_url, headers=headers)
+
+
+def _resolve(
+    model: object,
+    config: LLMConfig,
+    api_keys: Mapping[str, SecretStr],
+    *,
+    api_base: str | None = None,
+) -> Route:
     if not isinstance(model, str):
         return Route(
             model=str(getattr(model, "name", None) or "test"),

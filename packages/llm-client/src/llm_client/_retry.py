@@ -36,6 +36,7 @@ from llm_client._errors import (
     ProviderTimeoutError,
     QuotaExhaustedError,
     RateLimitError,
+    ResponseFormatError,
     ServerError,
 )
 
@@ -278,6 +279,16 @@ def map_provider_error(
         return ProviderTimeoutError(f"{provider} {model}: timed out", **ctx)
     if any(_is_connection_error(link) for link in chain):
         return ProviderConnectionError(f"{provider} {model}: connection failed ({kind})", **ctx)
+    from llm_client._response import is_malformed_reply
+
+    malformed = [link for link in chain if is_malformed_reply(link)]
+    if malformed:
+        # A reply arrived (and may have been billed) but could not be parsed.
+        first_line = str(malformed[-1]).split("\n", 1)[0].split("Traceback", 1)[0].strip()
+        reason = redact(first_line, secrets)[:120]
+        return ResponseFormatError(
+            f"{provider} {model}: unusable reply ({kind}): {reason}", reason=reason, **ctx
+        )
     if not isinstance(status, int):
         return None
     code, body_message = _body_error(exc)

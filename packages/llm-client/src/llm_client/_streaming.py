@@ -18,6 +18,7 @@ from llm_client._attempts import CallLedger, is_fallback_error
 from llm_client._completion import Completion
 from llm_client._errors import AllModelsFailedError, LLMClientError
 from llm_client._litellm import provider_usage
+from llm_client._response import chunk_text, get_field
 from llm_client._retry import map_provider_error
 
 if TYPE_CHECKING:
@@ -160,14 +161,13 @@ class TextStream:
         assert route is not None
         try:
             async for chunk in self._sdk_stream:
-                self._request_id = self._request_id or getattr(chunk, "id", None)
-                if getattr(chunk, "usage", None) is not None:
+                self._request_id = self._request_id or _text_or_none(get_field(chunk, "id"))
+                if get_field(chunk, "usage") is not None:
                     self._usage = provider_usage(chunk)
-                for choice in chunk.choices[:1]:
-                    piece = choice.delta.content
-                    if piece:
-                        self._parts.append(piece)
-                        yield piece
+                piece = chunk_text(chunk, provider=route.provider, model=route.model)
+                if piece:
+                    self._parts.append(piece)
+                    yield piece
         except Exception as exc:
             secrets = [route.api_key.get_secret_value()] if route.api_key else []
             mapped = map_provider_error(
@@ -209,3 +209,7 @@ class TextStream:
                 attempts=self._ledger.records,
                 latency_ms=(time.perf_counter() - self._started) * 1000,
             )
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
