@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from llm_client import (
     Completion,
-    ConfigError,
+    ConfigurationError,
     InvalidMessagesError,
     LLMClient,
     LLMConfig,
@@ -212,9 +212,9 @@ async def test_step_chain_from_config() -> None:
         assert llm.model_for_step("generate") == ["test"]
         done = await llm.complete("hi", step="generate")
         assert done.model == "test"
-        with pytest.raises(ConfigError):
+        with pytest.raises(ConfigurationError):
             await llm.chat("hi", step="unknown")
-        with pytest.raises(ConfigError):
+        with pytest.raises(ConfigurationError):
             await llm.chat("hi")
 
 

@@ -14,7 +14,7 @@ from llm_client._errors import (
     AuthenticationError,
     BadRequestError,
     BudgetExceededError,
-    ConfigError,
+    ConfigurationError,
     InvalidMessagesError,
     LLMClientError,
     ProviderConnectionError,
@@ -102,7 +102,7 @@ __all__ = [
     "BadRequestError",
     "BudgetExceededError",
     "Completion",
-    "ConfigError",
+    "ConfigurationError",
     "CostEstimate",
     "CostRecord",
     "CostSink",
@@ -149,6 +149,15 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name == "ConfigError":
+        import warnings
+
+        warnings.warn(
+            "llm_client.ConfigError is deprecated; use llm_client.ConfigurationError",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return ConfigurationError
     if name == "__version__":
         from importlib.metadata import version
 

@@ -16,7 +16,7 @@ from llm_client._config import LLMConfig
 from llm_client._cost_sink import CostSink
 from llm_client._errors import (
     AllModelsFailedError,
-    ConfigError,
+    ConfigurationError,
     LLMClientError,
 )
 from llm_client._messages import Messages, check_text, validate_messages
@@ -72,7 +72,7 @@ class LLMClient:
             default_timeout if default_timeout is not None else self._config.default_timeout
         )
         if self._timeout <= 0:
-            raise ConfigError("default_timeout must be > 0")
+            raise ConfigurationError("default_timeout must be > 0")
         self._backends = Backends(self._timeout, self._config.base_url("openai") or "")
         self._runner = AttemptRunner(
             cost_sink,
@@ -114,7 +114,7 @@ class LLMClient:
         """The configured model chain for ``step`` (aliases resolved).
 
         Raises:
-            ConfigError: If the step has no models configured.
+            ConfigurationError: If the step has no models configured.
         """
         return self._config.models_for_step(step)
 
@@ -233,7 +233,7 @@ class LLMClient:
         """
         chain = list(models) if models is not None else None
         if chain is not None and not chain:
-            raise ConfigError("chat_with_fallback needs at least one model")
+            raise ConfigurationError("chat_with_fallback needs at least one model")
         done = await self.complete(messages, chain, response_model, **options)
         return done.output
 
@@ -435,12 +435,12 @@ class LLMClient:
     def _chain_of(self, model: ModelSpec, step: str | None) -> tuple[list[Any], bool]:
         if model is None:
             if step is None:
-                raise ConfigError("pass a model (or a step with configured models)")
+                raise ConfigurationError("pass a model (or a step with configured models)")
             return list(self._config.models_for_step(step)), True
         if isinstance(model, str) or not isinstance(model, Sequence):
             return [model], False
         if not model:
-            raise ConfigError("the model list is empty")
+            raise ConfigurationError("the model list is empty")
         return list(model), True
 
     def _route(self, spec: Any, api_base: str | None) -> Route:

@@ -31,7 +31,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from llm_client._errors import ConfigError
+from llm_client._errors import ConfigurationError
 
 __all__ = ["CONFIG_ENV_VAR", "DEFAULT_BASE_URLS", "KEY_ENV_VARS", "LLMConfig", "ProviderSettings"]
 
@@ -116,7 +116,7 @@ class LLMConfig(BaseModel):
             The validated configuration.
 
         Raises:
-            ConfigError: If the file is missing or malformed, or a value is invalid.
+            ConfigurationError: If the file is missing or malformed, or a value is invalid.
         """
         environ = os.environ if env is None else env
         data: dict[str, Any] = {}
@@ -125,23 +125,25 @@ class LLMConfig(BaseModel):
             try:
                 data = tomllib.loads(Path(file).read_text(encoding="utf-8"))
             except (OSError, tomllib.TOMLDecodeError) as exc:
-                raise ConfigError(f"cannot read llm-client config {str(file)!r}: {exc}") from exc
+                raise ConfigurationError(
+                    f"cannot read llm-client config {str(file)!r}: {exc}"
+                ) from exc
         data = _apply_env(data, environ)
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise ConfigError(f"invalid llm-client config: {exc}") from exc
+            raise ConfigurationError(f"invalid llm-client config: {exc}") from exc
 
     def resolve_alias(self, model: str) -> str:
         """Follow aliases until a real model string remains.
 
         Raises:
-            ConfigError: On an alias cycle.
+            ConfigurationError: On an alias cycle.
         """
         seen: list[str] = []
         while model in self.aliases:
             if model in seen:
-                raise ConfigError(f"alias cycle: {' -> '.join([*seen, model])}")
+                raise ConfigurationError(f"alias cycle: {' -> '.join([*seen, model])}")
             seen.append(model)
             model = self.aliases[model]
         return model
@@ -150,11 +152,13 @@ class LLMConfig(BaseModel):
         """The model chain configured for ``step``, aliases resolved.
 
         Raises:
-            ConfigError: If no chain is configured for the step.
+            ConfigurationError: If no chain is configured for the step.
         """
         if step not in self.steps:
             known = ", ".join(sorted(self.steps)) or "none"
-            raise ConfigError(f"no models configured for step {step!r} (configured: {known})")
+            raise ConfigurationError(
+                f"no models configured for step {step!r} (configured: {known})"
+            )
         return [self.resolve_alias(m) for m in self.steps[step]]
 
     def base_url(self, provider: str) -> str | None:

@@ -16,7 +16,7 @@
     ├── AllModelsFailedError          every model of a fallback chain failed (attempts)
     ├── BudgetExceededError           a budget refused the call before it was made
     │   └── UnpricedModelError        a budget cannot admit a model without a known price
-    ├── ConfigError                   bad configuration: missing key, unknown alias, bad TOML
+    ├── ConfigurationError            bad configuration: missing key, unknown alias, bad TOML
     ├── InvalidMessagesError          bad input messages (empty, unknown role, no content)
     ├── UsageError                    token counts that cannot describe a real call (_usage.py)
     ├── TokenizerUnavailableError     the bundled offline tokenizer files are missing (_tokens.py)
@@ -39,7 +39,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BudgetExceededError",
-    "ConfigError",
+    "ConfigurationError",
     "InvalidMessagesError",
     "LLMClientError",
     "ProviderConnectionError",
@@ -231,8 +231,15 @@ class UnpricedModelError(BudgetExceededError):
     """The model has no known price, so a budget cannot admit it (never assumed free)."""
 
 
-class ConfigError(LLMClientError, ValueError):
-    """Bad configuration: a missing API key, an unknown alias, unreadable TOML, a bad value."""
+class ConfigurationError(LLMClientError, ValueError):
+    """Bad configuration: a missing API key, an unknown alias, unreadable TOML, a bad value.
+
+    Named ``ConfigurationError`` in every llm-common package; ``llm_client.ConfigError`` is the
+    same class under its 0.1 name (deprecated, removed in 0.3).
+    """
+
+
+ConfigError = ConfigurationError  # the 0.1 name; ``llm_client.ConfigError`` warns
 
 
 class InvalidMessagesError(LLMClientError, ValueError):

@@ -27,7 +27,7 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, Final
 
-from llm_client._errors import ConfigError
+from llm_client._errors import ConfigurationError
 from llm_client._usage import ModelPrice, PriceSource, Usage, cost_of
 
 __all__ = [
@@ -184,7 +184,7 @@ def _map_price(row: dict[str, Any]) -> ModelPrice | None:
 def _entry_from_map(row: dict[str, Any]) -> ModelInfo:
     try:
         price = _map_price(row)
-    except ConfigError as exc:  # a malformed row must not break every call of the model
+    except ConfigurationError as exc:  # a malformed row must not break every call of the model
         logger.warning("ignoring unusable LiteLLM price row: %s", exc)
         price = None
     limits = _int(row.get("max_input_tokens")), _int(row.get("max_output_tokens"))

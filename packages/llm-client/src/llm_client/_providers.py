@@ -26,7 +26,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from pydantic import SecretStr
 
 from llm_client._config import KEY_ENV_VARS, LLMConfig
-from llm_client._errors import ConfigError
+from llm_client._errors import ConfigurationError
 
 __all__ = ["Route", "is_loopback", "resolve_route"]
 
@@ -133,7 +133,7 @@ def _key(
     if explicit_base or is_loopback(base_url):
         return _PLACEHOLDER_KEY
     var = KEY_ENV_VARS.get(provider, f"{provider.upper()}_API_KEY")
-    raise ConfigError(
+    raise ConfigurationError(
         f"no API key for {provider}: set {var} or pass api_keys={{{provider!r}: ...}}"
     )
 
@@ -157,7 +157,7 @@ def resolve_route(
         The route.
 
     Raises:
-        ConfigError: If the model string is empty or a needed key is missing.
+        ConfigurationError: If the model string is empty or a needed key is missing.
     """
     route = _resolve(model, config, api_keys, api_base=api_base)
     base_url, headers = split_userinfo(route.base_url)
@@ -186,7 +186,7 @@ def _resolve(
         )
     name = config.resolve_alias(model.strip())
     if not name:
-        raise ConfigError("model must be a non-empty string")
+        raise ConfigurationError("model must be a non-empty string")
     if name == "test":
         from llm_client.testing import TestModel
 
@@ -227,7 +227,7 @@ def _resolve(
             loopback=is_loopback(api_base),
         )
     if not wire:
-        raise ConfigError(f"model {name!r} names a provider but no model")
+        raise ConfigurationError(f"model {name!r} names a provider but no model")
     base = api_base or config.base_url(provider)
     return Route(
         model=name,
