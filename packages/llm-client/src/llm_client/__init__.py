@@ -52,6 +52,7 @@ if TYPE_CHECKING:
         price_for,
         register_model,
     )
+    from llm_client._providers import ProviderSpec, register_provider, unregister_provider
     from llm_client._retry import RetryPolicy
     from llm_client._runtime import GcSettings, prepare_for_serving
     from llm_client._streaming import TextStream
@@ -73,6 +74,9 @@ _LAZY: dict[str, str] = {
     "ProviderSettings": "_config",
     "InMemoryBudget": "_budget",
     "RetryPolicy": "_retry",
+    "ProviderSpec": "_providers",
+    "register_provider": "_providers",
+    "unregister_provider": "_providers",
     "GcSettings": "_runtime",
     "TextStream": "_streaming",
     "prepare_for_serving": "_runtime",
@@ -118,6 +122,7 @@ __all__ = [
     "ProviderConnectionError",
     "ProviderError",
     "ProviderSettings",
+    "ProviderSpec",
     "ProviderTimeoutError",
     "QuotaExhaustedError",
     "RateLimitError",
@@ -143,8 +148,10 @@ __all__ = [
     "prepare_for_serving",
     "price_for",
     "register_model",
+    "register_provider",
     "sum_costs",
     "total_cost",
+    "unregister_provider",
 ]
 
 

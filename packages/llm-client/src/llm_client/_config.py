@@ -38,6 +38,8 @@ __all__ = ["CONFIG_ENV_VAR", "DEFAULT_BASE_URLS", "KEY_ENV_VARS", "LLMConfig", "
 CONFIG_ENV_VAR = "LLM_CLIENT_CONFIG"
 """Environment variable naming the TOML configuration file."""
 
+# The built-in providers' variables; the provider modules (llm_client/_providers/) are the
+# source of truth, these stay for code that read them in 0.1.
 KEY_ENV_VARS: dict[str, str] = {
     "openrouter": "OPENROUTER_API_KEY",
     "zai": "ZAI_API_KEY",
@@ -166,7 +168,10 @@ class LLMConfig(BaseModel):
         settings = self.providers.get(provider)
         if settings is not None and settings.base_url:
             return settings.base_url
-        return DEFAULT_BASE_URLS.get(provider)
+        from llm_client._providers import provider_named
+
+        spec = provider_named(provider)
+        return spec.base_url if spec is not None else None
 
     def api_key(self, provider: str) -> SecretStr | None:
         """The configured key of ``provider`` (file or environment), or None."""
@@ -189,11 +194,13 @@ def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, An
             ]
         elif name.startswith("LLM_ALIAS_") and value.strip():
             aliases[name.removeprefix("LLM_ALIAS_").lower()] = value.strip()
-    for provider, key_var in KEY_ENV_VARS.items():
-        key = environ.get(key_var)
-        url = environ.get(f"{provider.upper()}_BASE_URL")
+    from llm_client._providers import providers as registered
+
+    for spec in registered():
+        key = environ.get(spec.key_variable)
+        url = environ.get(spec.base_url_variable)
         if key or url:
-            settings = providers.setdefault(provider, {})
+            settings = providers.setdefault(spec.name, {})
             if key:
                 settings["api_key"] = key
             if url:

@@ -48,7 +48,6 @@ logger = logging.getLogger("llm_client")
 T = TypeVar("T")
 
 _KEY_PATTERN = re.compile(r"\b(sk|pk|rk)-[A-Za-z0-9_\-*]{6,}|\bBearer\s+\S+", re.IGNORECASE)
-_QUOTA_CODES = frozenset({"1113"})
 _MAX_MESSAGE = 300
 
 
@@ -272,8 +271,23 @@ def _body_error(exc: BaseException) -> tuple[str | None, str | None]:
     return None, None
 
 
-def _quota_code_in(text: str) -> bool:
-    return re.search(r"""["']?code["']?\s*[:=]\s*["']?1113\b""", text) is not None
+def _quota_codes() -> frozenset[str]:
+    """Out-of-credit error codes every provider module declares (``ProviderSpec.quota_codes``).
+
+    All of them, whatever the route: the same API is often reached through a proxy, LiteLLM
+    or an ``openai/`` model with ``api_base``, and these codes mean nothing else.
+    """
+    from llm_client._providers import providers
+
+    return frozenset().union(*(p.quota_codes for p in providers()))
+
+
+def _quota_code_in(text: str, codes: frozenset[str]) -> bool:
+    if not codes:
+        return False
+    alternatives = "|".join(re.escape(code) for code in sorted(codes))
+    pattern = rf"""["']?code["']?\s*[:=]\s*["']?(?:{alternatives})\b"""
+    return re.search(pattern, text) is not None
 
 
 def _exception_chain(exc: BaseException, limit: int = 6) -> list[BaseException]:
@@ -357,7 +371,8 @@ def map_provider_error(
     code, body_message = _body_error(exc)
     detail = redact(body_message or str(exc), secrets)
     message = f"{provider} {model}: HTTP {status}: {detail}"
-    if code in _QUOTA_CODES or (code is None and _quota_code_in(str(exc))) or status == 402:
+    quota = _quota_codes()
+    if code in quota or (code is None and _quota_code_in(str(exc), quota)) or status == 402:
         return QuotaExhaustedError(message, status_code=status, **ctx)
     if status == 429:
         headers = getattr(getattr(exc, "response", None), "headers", None)

@@ -11,26 +11,32 @@ Model string                    Provider    Sent as / base URL                  
 ``litellm/<any>``               litellm     ``<any>`` through LiteLLM           litellm
 anything else                   litellm     as is, through LiteLLM              litellm
 ==============================  ==========  ==================================  ==============
+
+The providers themselves are declared one per module (:mod:`llm_client._providers.zai`, ...)
+and looked up in :mod:`llm_client._providers._registry`; this module only applies them.
 """
 
 from __future__ import annotations
 
 import base64
 import dataclasses
-import ipaddress
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pydantic import SecretStr
 
-from llm_client._config import KEY_ENV_VARS, LLMConfig
+from llm_client._config import LLMConfig
 from llm_client._errors import ConfigurationError
+from llm_client._guard import check_request_allowed, is_loopback_url
+from llm_client._providers._registry import provider_for_model, provider_named
+from llm_client._providers._spec import Backend, ProviderSpec
 
-__all__ = ["Route", "is_loopback", "resolve_route"]
+__all__ = ["Route", "Router", "resolve_route", "split_userinfo"]
 
-Backend = Literal["sdk", "litellm"]
+TEST_MODEL_NAME = "test"
+"""The model string of the offline test model (``llm_client.testing.TestModel()``)."""
 
 # Local servers (vLLM, llama.cpp, the FakeLLMServer) ignore the key but the SDK insists on one.
 _PLACEHOLDER_KEY = SecretStr("not-needed")
@@ -42,7 +48,7 @@ class Route:
 
     Attributes:
         model: Canonical model string (aliases resolved); used for prices and records.
-        provider: ``openrouter``, ``zai``, ``openai``, ``anthropic``, ``litellm`` or ``test``.
+        provider: The provider's name (``openrouter``, ``zai``, ..., ``litellm`` or ``test``).
         backend: ``sdk`` (openai SDK, OpenAI-compatible) or ``litellm``.
         wire_model: The ``model`` field actually sent.
         base_url: API base URL (None: LiteLLM's default for the provider).
@@ -51,6 +57,7 @@ class Route:
         test_model: The in-process transport for the offline test model.
         loopback: Whether the request stays on this machine.
         headers: Extra request headers (credentials taken out of ``base_url``; secret).
+        price_as: The model string to price (None: ``model``).
     """
 
     model: str
@@ -63,6 +70,7 @@ class Route:
     test_model: Any = None
     loopback: bool = False
     headers: Mapping[str, str] | None = field(default=None, repr=False)
+    price_as: str | None = None
 
     @property
     def price_model(self) -> str:
@@ -74,8 +82,8 @@ class Route:
         if self.provider == "test":
             from llm_client._pricing import price_for
 
-            return self.model if price_for(self.model) is not None else "test"
-        return self.model.removeprefix("litellm/")
+            return self.model if price_for(self.model) is not None else TEST_MODEL_NAME
+        return self.price_as or self.model
 
 
 def split_userinfo(url: str | None) -> tuple[str | None, dict[str, str] | None]:
@@ -106,35 +114,69 @@ def split_userinfo(url: str | None) -> tuple[str | None, dict[str, str] | None]:
     return urlunsplit(parts._replace(netloc=netloc)), {"Authorization": f"Basic {token}"}
 
 
-def is_loopback(url: str | None) -> bool:
-    """Whether ``url`` points at this machine (localhost, 127.0.0.0/8, ::1)."""
-    if not url:
-        return False
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+def _test_route(test_model: Any) -> Route:
+    name = str(getattr(test_model, "name", None) or TEST_MODEL_NAME)
+    return Route(
+        model=name,
+        provider="test",
+        backend="sdk",
+        wire_model=name,
+        base_url="http://test.invalid/v1",
+        api_key=_PLACEHOLDER_KEY,
+        test_model=test_model,
+        loopback=True,
+    )
+
+
+def _new_test_model() -> Any:
+    # The one place the core reaches for the test double: only when asked for "test".
+    from llm_client.testing import TestModel
+
+    return TestModel()
 
 
 def _key(
-    provider: str,
+    spec: ProviderSpec,
     config: LLMConfig,
     api_keys: Mapping[str, SecretStr],
     *,
     explicit_base: bool,
     base_url: str | None,
 ) -> SecretStr:
-    key = api_keys.get(provider) or config.api_key(provider)
+    key = api_keys.get(spec.name) or config.api_key(spec.name)
     if key is not None and key.get_secret_value():
         return key
-    if explicit_base or is_loopback(base_url):
+    if explicit_base or is_loopback_url(base_url):
         return _PLACEHOLDER_KEY
-    var = KEY_ENV_VARS.get(provider, f"{provider.upper()}_API_KEY")
     raise ConfigurationError(
-        f"no API key for {provider}: set {var} or pass api_keys={{{provider!r}: ...}}"
+        f"no API key for {spec.name}: set {spec.key_variable} or pass "
+        f"api_keys={{{spec.name!r}: ...}}"
+    )
+
+
+def _litellm_route(
+    name: str,
+    wire: str,
+    config: LLMConfig,
+    api_keys: Mapping[str, SecretStr],
+    api_base: str | None,
+) -> Route:
+    # LiteLLM routes by the string's first segment; keys and URLs are looked up by it too.
+    vendor = wire.split("/", 1)[0]
+    vendor_spec = provider_named(vendor)
+    key = api_keys.get(vendor) or config.api_key(vendor)
+    settings = config.providers.get(vendor)
+    base = api_base or (settings.base_url if settings is not None else None)
+    litellm_vendor = vendor_spec is not None and vendor_spec.backend == "litellm"
+    return Route(
+        model=name,
+        provider=vendor if litellm_vendor else "litellm",
+        backend="litellm",
+        wire_model=wire,
+        base_url=base,
+        api_key=key if key is not None else (_PLACEHOLDER_KEY if api_base is not None else None),
+        loopback=is_loopback_url(base),
+        price_as=name.removeprefix("litellm/"),
     )
 
 
@@ -144,6 +186,7 @@ def resolve_route(
     api_keys: Mapping[str, SecretStr],
     *,
     api_base: str | None = None,
+    test_model: Callable[[], Any] | None = None,
 ) -> Route:
     """Route a model string (or a ``TestModel``) to its provider.
 
@@ -152,14 +195,16 @@ def resolve_route(
         config: Aliases, base URLs and keys.
         api_keys: Keys passed to the client, by provider name (win over configuration).
         api_base: Explicit base URL for this call (OpenAI-compatible servers, LiteLLM).
+        test_model: Returns the test model ``"test"`` stands for (None: a new
+            ``llm_client.testing.TestModel()``).
 
     Returns:
-        The route.
+        The route, credentials taken out of its base URL.
 
     Raises:
         ConfigurationError: If the model string is empty or a needed key is missing.
     """
-    route = _resolve(model, config, api_keys, api_base=api_base)
+    route = _resolve(model, config, api_keys, api_base, test_model)
     base_url, headers = split_userinfo(route.base_url)
     if headers is None:
         return route
@@ -170,73 +215,66 @@ def _resolve(
     model: object,
     config: LLMConfig,
     api_keys: Mapping[str, SecretStr],
-    *,
-    api_base: str | None = None,
+    api_base: str | None,
+    test_model: Callable[[], Any] | None,
 ) -> Route:
     if not isinstance(model, str):
-        return Route(
-            model=str(getattr(model, "name", None) or "test"),
-            provider="test",
-            backend="sdk",
-            wire_model=str(getattr(model, "name", None) or "test"),
-            base_url="http://test.invalid/v1",
-            api_key=_PLACEHOLDER_KEY,
-            test_model=model,
-            loopback=True,
-        )
+        return _test_route(model)
     name = config.resolve_alias(model.strip())
     if not name:
         raise ConfigurationError("model must be a non-empty string")
-    if name == "test":
-        from llm_client.testing import TestModel
-
-        return resolve_route(TestModel(), config, api_keys)
-    explicit = api_base is not None
-    if name.startswith(("litellm/", "anthropic/")):
-        wire = name.removeprefix("litellm/")
-        vendor = wire.split("/", 1)[0]
-        key = api_keys.get(vendor) or config.api_key(vendor)
-        base = api_base or (
-            config.providers[vendor].base_url if vendor in config.providers else None
-        )
-        return Route(
-            model=name,
-            provider="anthropic" if vendor == "anthropic" else "litellm",
-            backend="litellm",
-            wire_model=wire,
-            base_url=base,
-            api_key=key if key is not None else (_PLACEHOLDER_KEY if explicit else None),
-            loopback=is_loopback(base),
-        )
-    if name.startswith("openrouter/"):
-        provider, wire = "openrouter", name.removeprefix("openrouter/")
-    elif name.startswith("zai/"):
-        provider, wire = "zai", name.removeprefix("zai/")
-    elif name.startswith("glm-"):
-        provider, wire = "zai", name
-    elif name.startswith("openai/"):
-        provider, wire = "openai", name.removeprefix("openai/")
-    else:
-        return Route(
-            model=name,
-            provider="litellm",
-            backend="litellm",
-            wire_model=name,
-            base_url=api_base,
-            api_key=_PLACEHOLDER_KEY if explicit else None,
-            loopback=is_loopback(api_base),
-        )
+    if name == TEST_MODEL_NAME:
+        return _test_route(test_model() if test_model is not None else _new_test_model())
+    found = provider_for_model(name)
+    if found is None:
+        return _litellm_route(name, name, config, api_keys, api_base)
+    spec, wire = found
+    if spec.backend == "litellm":
+        return _litellm_route(name, wire, config, api_keys, api_base)
     if not wire:
         raise ConfigurationError(f"model {name!r} names a provider but no model")
-    base = api_base or config.base_url(provider)
+    base = api_base or config.base_url(spec.name) or spec.base_url
     return Route(
         model=name,
-        provider=provider,
+        provider=spec.name,
         backend="sdk",
         wire_model=wire,
         base_url=base,
-        api_key=_key(provider, config, api_keys, explicit_base=explicit, base_url=base),
-        # OpenRouter reports what it charged only when asked to.
-        extra_body={"usage": {"include": True}} if provider == "openrouter" else None,
-        loopback=is_loopback(base),
+        api_key=_key(spec, config, api_keys, explicit_base=api_base is not None, base_url=base),
+        extra_body=spec.extra_body,
+        loopback=is_loopback_url(base),
+        price_as=spec.price_name(name),
     )
+
+
+class Router:
+    """Routes one client's model specs: aliases, ``"test"``, providers and the request guard.
+
+    Args:
+        config: Aliases, base URLs and keys.
+        api_keys: Keys passed to the client, by provider name.
+    """
+
+    def __init__(self, config: LLMConfig, api_keys: Mapping[str, SecretStr]) -> None:
+        self._config = config
+        self._keys = api_keys
+        self._test_model: Any = None
+
+    def route(self, spec: Any, api_base: str | None) -> Route:
+        """The route of one model spec, after the real-request guard allowed it.
+
+        Raises:
+            ConfigurationError: Unknown or keyless model.
+            RealRequestsBlockedError: Real requests are blocked and the route is not local.
+        """
+        route = resolve_route(
+            spec, self._config, self._keys, api_base=api_base, test_model=self._default_test_model
+        )
+        if not route.loopback:
+            check_request_allowed(route.base_url)
+        return route
+
+    def _default_test_model(self) -> Any:
+        if self._test_model is None:
+            self._test_model = _new_test_model()  # one per client: its SDK client is reused
+        return self._test_model
