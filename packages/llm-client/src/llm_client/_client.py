@@ -182,12 +182,7 @@ class LLMClient:
             BudgetExceededError: The cost sink refused the call.
         """
         options = CallOptions(
-            temperature=temperature,
-            max_tokens=max_tokens,
-            timeout=timeout,
-            step=step,
-            api_base=api_base,
-            max_validation_retries=max_validation_retries,
+            temperature, max_tokens, timeout, step, api_base, max_validation_retries
         )
         done: Completion[str | M] = await self._complete(messages, model, response_model, options)
         return done.output
@@ -280,19 +275,10 @@ class LLMClient:
         A failed call raises as :meth:`chat` does; the error's ``attempt_records`` holds every
         attempt it made (``total_cost(error.attempt_records)`` is what the failure cost).
         """
-        return await self._complete(
-            messages,
-            model,
-            response_model,
-            CallOptions(
-                temperature=temperature,
-                max_tokens=max_tokens,
-                timeout=timeout,
-                step=step,
-                api_base=api_base,
-                max_validation_retries=max_validation_retries,
-            ),
+        options = CallOptions(
+            temperature, max_tokens, timeout, step, api_base, max_validation_retries
         )
+        return await self._complete(messages, model, response_model, options)
 
     async def _complete(
         self,

@@ -20,7 +20,7 @@
     ├── InvalidMessagesError          bad input messages (empty, unknown role, no content)
     ├── UsageError                    token counts that cannot describe a real call (_usage.py)
     ├── TokenizerUnavailableError     the bundled offline tokenizer files are missing (_tokens.py)
-    ├── LLMTestingError               misuse of llm_client.testing (testing/_guard.py)
+    ├── LLMTestingError               misuse of llm_client.testing (testing/_errors.py)
     └── RealRequestsBlockedError      a real provider request while tests block them
 
 Messages never contain API keys: provider errors carry the provider's own message, which
@@ -152,16 +152,8 @@ class ResponseFormatError(ProviderError):
 
     retryable = True
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        status_code: int | None = None,
-        provider: str = "",
-        model: str = "",
-        reason: str = "",
-    ) -> None:
-        super().__init__(message, status_code=status_code, provider=provider, model=model)
+    def __init__(self, message: str, *, reason: str = "", **context: Any) -> None:
+        super().__init__(message, **context)
         self.reason = reason
 
 

@@ -29,6 +29,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from llm_client._errors import ConfigurationError, LLMClientError
+from llm_client._response import get_field as _get
 
 __all__ = [
     "ModelPrice", "PriceSource", "Usage", "UsageError", "cost_of", "normalize_usage", "sum_costs",
@@ -229,18 +230,6 @@ def cost_of(usage: Usage, price: ModelPrice) -> Decimal:
             + (usage.completion_tokens - usage.reasoning_tokens) * price.output
             + usage.reasoning_tokens * reasoning_price
         )
-
-
-def _get(obj: object, key: str) -> Any:
-    """Read ``key`` from a mapping or an object (pydantic model, SDK object); None if absent."""
-    if obj is None:
-        return None
-    if isinstance(obj, Mapping):
-        return obj.get(key)
-    try:
-        return getattr(obj, key, None)
-    except Exception:  # odd SDK objects may raise on unknown attributes
-        return None
 
 
 def _count(value: object, field: str) -> int:
