@@ -17,7 +17,8 @@ so switching a model never needs a code change::
 
 Environment overrides (highest precedence): ``LLM_MODEL_<STEP>="a,b"`` sets a step's chain,
 ``LLM_ALIAS_<NAME>=model`` sets an alias, ``<PROVIDER>_API_KEY`` and ``<PROVIDER>_BASE_URL``
-(``OPENROUTER``, ``ZAI``, ``OPENAI``, ``ANTHROPIC``) set a provider, and
+(``OPENROUTER``, ``ZAI``, ``OPENAI``, ``ANTHROPIC``, and any registered provider; see
+:mod:`llm_client._providers`) set a provider, and
 ``LLM_CLIENT_TIMEOUT`` the default timeout. Keys are ``SecretStr``: never printed.
 """
 
@@ -33,28 +34,10 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from llm_client._errors import ConfigurationError
 
-__all__ = ["CONFIG_ENV_VAR", "DEFAULT_BASE_URLS", "KEY_ENV_VARS", "LLMConfig", "ProviderSettings"]
+__all__ = ["CONFIG_ENV_VAR", "LLMConfig", "ProviderSettings"]
 
 CONFIG_ENV_VAR = "LLM_CLIENT_CONFIG"
 """Environment variable naming the TOML configuration file."""
-
-# The built-in providers' variables; the provider modules (llm_client/_providers/) are the
-# source of truth, these stay for code that read them in 0.1.
-KEY_ENV_VARS: dict[str, str] = {
-    "openrouter": "OPENROUTER_API_KEY",
-    "zai": "ZAI_API_KEY",
-    "openai": "OPENAI_API_KEY",
-    "anthropic": "ANTHROPIC_API_KEY",
-}
-"""The standard environment variable holding each provider's API key."""
-
-DEFAULT_BASE_URLS: dict[str, str] = {
-    "openrouter": "https://openrouter.ai/api/v1",
-    "zai": "https://api.z.ai/api/paas/v4",
-    "openai": "https://api.openai.com/v1",
-    "anthropic": "https://api.anthropic.com",
-}
-"""Each provider's public API base URL."""
 
 
 class ProviderSettings(BaseModel):
