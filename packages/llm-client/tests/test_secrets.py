@@ -112,7 +112,7 @@ def every_logger_at_debug(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.L
 
 
 @pytest.mark.parametrize("route", ["openai/gpt-4o-mini", "litellm/openai/gpt-4o-mini"])
-async def test_a_proxy_password_in_the_base_url_reaches_no_log(
+async def test_a_proxy_password_in_the_base_url_reaches_no_log_or_repr(
     fake_llm_server: FakeLLMServer, every_logger_at_debug: pytest.LogCaptureFixture, route: str
 ) -> None:
     import base64
@@ -130,7 +130,9 @@ async def test_a_proxy_password_in_the_base_url_reaches_no_log(
     assert fake_llm_server.requests[0].headers["authorization"] == "Basic [REDACTED]"
     records = every_logger_at_debug.records
     assert any(r.levelno == logging.DEBUG for r in records), "expected DEBUG records"
+    # A configuration is often logged whole: its repr must not show the password either.
     texts = [every_logger_at_debug.text, str(failed.value), repr(failed.value), client_repr]
+    texts += [repr(config), str(config), repr(config.providers["openai"])]
     texts += [r.getMessage() for r in records] + [str(r.args) for r in records]
     for text in texts:
         assert PROXY_SECRET not in text, text

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,12 @@ class ProviderSettings(BaseModel):
 
     base_url: str | None = None
     api_key: SecretStr | None = None
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # A proxy password in the URL (``https://user:secret@proxy/v1``) stays out of reprs,
+        # so logging a configuration never shows it.
+        for name, value in super().__repr_args__():
+            yield name, _mask_password(value) if name == "base_url" else value
 
 
 class LLMConfig(BaseModel):
@@ -160,6 +166,19 @@ class LLMConfig(BaseModel):
         """The configured key of ``provider`` (file or environment), or None."""
         settings = self.providers.get(provider)
         return None if settings is None else settings.api_key
+
+
+def _mask_password(url: object) -> object:
+    """``url`` with the password of its userinfo replaced by ``***``."""
+    if not isinstance(url, str) or "@" not in url:
+        return url
+    scheme, sep, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    userinfo, at, host = authority.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}{sep}{user}:***@{host}{slash}{path}"
 
 
 def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
