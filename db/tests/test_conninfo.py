@@ -118,3 +118,13 @@ def test_the_pool_never_sees_the_password() -> None:
     assert pg.display == "postgresql://app:***@db.example.com:6543/prod"
     assert pg.where == "db.example.com:6543/prod"
     assert pg.owns_pool
+
+
+def test_scrub_masks_the_password_but_not_short_ones() -> None:
+    from llm_common_db._conninfo import parse_conninfo
+
+    parsed = parse_conninfo(f"postgresql://app:{SECRET}@db/prod")
+    assert parsed.scrub(f"server said {SECRET}!") == "server said ***!"
+    assert SECRET not in repr(parsed)
+    short = parse_conninfo("postgresql://app:x@db/prod")
+    assert short.scrub("connection timeout expired") == "connection timeout expired"

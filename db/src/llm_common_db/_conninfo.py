@@ -88,8 +88,12 @@ class ParsedConninfo:
     where: str
 
     def scrub(self, text: str) -> str:
-        """``text`` with any verbatim occurrence of the password masked."""
-        if self.password:
+        """``text`` with any verbatim occurrence of the password masked.
+
+        A defence in depth (libpq's connection errors do not quote the password); passwords
+        shorter than 4 characters are left alone, or "x" would mangle every word with an x.
+        """
+        if self.password and len(self.password) >= 4:
             text = text.replace(self.password, MASK)
         return text
 
