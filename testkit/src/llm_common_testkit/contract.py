@@ -103,20 +103,38 @@ def _kind_params(kinds: tuple[Kind, ...]) -> list[Any]:
     ]
 
 
-def _resolve(error: type[BaseException] | str) -> type[BaseException]:
-    """An error class given directly or as ``"module.Name"`` (resolved when a check runs)."""
+def _resolve(error: type[BaseException] | str) -> type[BaseException] | None:
+    """An error class given directly or as ``"module.Name"``; None if it does not exist yet."""
     if not isinstance(error, str):
         return error
     module_name, _, attr = error.rpartition(".")
     try:
         found = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError, ValueError):
-        raise ContractViolation(
-            f"{error} does not exist yet: the package must define it (see the testkit README, "
-            "'Add a storage backend')"
-        ) from None
+        return None
     if not (isinstance(found, type) and issubclass(found, BaseException)):
         raise ContractViolation(f"{error} is not an exception class")
+    return found
+
+
+def _name(error: type[BaseException]) -> str:
+    return f"{error.__module__}.{error.__qualname__}"
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{_name(type(exc))}: {str(exc)[:300]}"
+
+
+def _expected(
+    error: type[BaseException] | str, exc: BaseException, what: str
+) -> type[BaseException]:
+    """The registered error class; a clear violation (saying what happened) if it is missing."""
+    found = _resolve(error)
+    if found is None:
+        raise ContractViolation(
+            f"{error} does not exist yet (the package must define it, see the testkit README, "
+            f"'Add a storage backend'); {what} raised {_describe(exc)}"
+        ) from exc
     return found
 
 
@@ -427,7 +445,6 @@ async def check_no_secret(backend: ContractBackend) -> None:
 async def check_unreachable(backend: ContractBackend) -> None:
     """An unreachable database -> the package's StoreUnavailableError within the timeout."""
     contract = backend.contract
-    expected = _resolve(contract.unavailable_error)
     where = f"{contract.package} ({backend.kind})"
     budget = contract.connect_timeout + 2
     dead: tuple[Any, ...] = ()
@@ -450,22 +467,22 @@ async def check_unreachable(backend: ContractBackend) -> None:
         if store is None:
             store = await backend.build(*dead)
         await asyncio.wait_for(contract.exercise(store), budget)
-    except expected:
-        elapsed = time.monotonic() - started
-        if elapsed > budget:
-            raise ContractViolation(
-                f"{where}: {expected.__name__} came after {elapsed:.1f} s (> {budget:.1f} s)"
-            ) from None
-        return
-    except TimeoutError:
-        raise ContractViolation(
-            f"{where}: {cut}, and the call was still waiting after {budget:.1f} s "
-            f"(connect_timeout {contract.connect_timeout} s + 2)"
-        ) from None
     except Exception as exc:
+        elapsed = time.monotonic() - started
+        expected = _expected(contract.unavailable_error, exc, f"{where}: {cut}")
+        if isinstance(exc, expected):
+            if elapsed > budget:
+                raise ContractViolation(
+                    f"{where}: {expected.__name__} came after {elapsed:.1f} s (> {budget:.1f} s)"
+                ) from None
+            return
+        if isinstance(exc, TimeoutError):
+            raise ContractViolation(
+                f"{where}: {cut}, and the call was still waiting after {budget:.1f} s "
+                f"(connect_timeout {contract.connect_timeout} s + 2)"
+            ) from None
         raise ContractViolation(
-            f"{where}: {cut}; expected {expected.__module__}.{expected.__name__}, got "
-            f"{type(exc).__module__}.{type(exc).__name__}: {exc}"
+            f"{where}: {cut}; expected {_name(expected)}, got {_describe(exc)}"
         ) from exc
     raise ContractViolation(f"{where}: {cut}, yet the call succeeded (is it really remote?)")
 
@@ -473,7 +490,6 @@ async def check_unreachable(backend: ContractBackend) -> None:
 async def check_corrupt_local_file(backend: ContractBackend) -> None:
     """Garbage in the local backend's file -> the package's StoreCorruptError naming the file."""
     contract = backend.contract
-    expected = _resolve(contract.corrupt_error)
     where = f"{contract.package} (local)"
     store = await backend.new_store()
     with suppress(Exception):
@@ -485,19 +501,19 @@ async def check_corrupt_local_file(backend: ContractBackend) -> None:
     try:
         again = await backend.new_store()
         await contract.exercise(again)
-    except expected as exc:
+    except Exception as exc:
+        expected = _expected(contract.corrupt_error, exc, f"{where}: a corrupt {path.name}")
+        if not isinstance(exc, expected):
+            raise ContractViolation(
+                f"{where}: a corrupt {path.name} raised {_describe(exc)}, expected "
+                f"{_name(expected)} naming the file and how to recover"
+            ) from exc
         names = {str(path), str(path.resolve())}
         if not any(name in str(exc) for name in names):
             raise ContractViolation(
                 f"{where}: {expected.__name__} does not name the file {path}: {exc}"
             ) from None
         return
-    except Exception as exc:
-        raise ContractViolation(
-            f"{where}: a corrupt {path.name} raised {type(exc).__module__}."
-            f"{type(exc).__name__} ({exc}), expected {expected.__module__}.{expected.__name__} "
-            "naming the file and how to recover"
-        ) from exc
     raise ContractViolation(f"{where}: garbage in {path} went unnoticed (no error)")
 
 
