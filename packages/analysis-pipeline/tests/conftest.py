@@ -47,7 +47,8 @@ CONTRACT = StoreContract(
     # Measured on main at 2026-12-02 06:00; each fails loudly once fixed ("remove it").
     known_gaps={
         "unreachable": "no StoreUnavailableError yet: a cut database raises RunStoreError, "
-        "an unreachable Supabase API keeps the call waiting past connect_timeout + 2 s",
+        "an unreachable Supabase API keeps the call waiting past connect_timeout + 2 s "
+        "(postgrest-py retries GETs with back-off by default)",
         "corrupt_local_file": "no StoreCorruptError yet: a corrupt pipeline.sqlite3 raises "
         "RunStoreError",
     },
