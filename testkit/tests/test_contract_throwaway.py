@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -258,119 +258,107 @@ class CloseOnceLocalKV(LocalKV):
         self.closed = True
 
 
-def _backend(request: pytest.FixtureRequest, tmp_path: Path, kind: Any, **over: Any) -> Any:
-    contract = StoreContract(**{**TOY.__dict__, **over})
-    return ContractBackend(contract, kind, CheckEnv(request, tmp_path))
+@pytest.fixture
+async def variant(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[Callable[..., ContractBackend]]:
+    """``variant(kind, **overrides)``: the toy registration with some fields swapped."""
+    made: list[ContractBackend] = []
+
+    def make(kind: Any, **over: Any) -> ContractBackend:
+        contract = StoreContract(**{**TOY.__dict__, **over})
+        backend = ContractBackend(contract, kind, CheckEnv(request, tmp_path / str(len(made))))
+        made.append(backend)
+        return backend
+
+    yield make
+    for backend in made:
+        await backend.aclose()
+
+
+class LeakyErrors(PostgresKV):
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self._url = url
+
+    async def _run(self, query: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        try:
+            return await super()._run(query, params)
+        except ToyUnavailableError:
+            raise ToyUnavailableError(f"cannot reach {self._url}") from None
+
+
+class VagueLocalKV(LocalKV):
+    def _load(self) -> dict[str, str]:
+        try:
+            return super()._load()
+        except ToyCorruptError:
+            raise ToyCorruptError("corrupt") from None
 
 
 @pytest.mark.postgres
-async def test_harness_catches_a_password_in_repr(
-    request: pytest.FixtureRequest, tmp_path: Path
+@pytest.mark.parametrize(
+    ("factory", "message"),
+    [
+        (LeakyPostgresKV, r"toy \(postgres\): the database password appears in repr\(store\)"),
+        (LeakyErrors, r"the database password appears in the ToyUnavailableError"),
+    ],
+)
+async def test_harness_catches_a_leaked_password(
+    variant: Callable[..., ContractBackend], factory: Any, message: str
 ) -> None:
-    backend = _backend(request, tmp_path, "postgres", postgres=LeakyPostgresKV)
-    try:
-        with pytest.raises(ContractViolation, match=r"toy \(postgres\): the database password "):
-            await check_no_secret(backend)
-    finally:
-        await backend.aclose()
+    with pytest.raises(ContractViolation, match=message):
+        await check_no_secret(variant("postgres", postgres=factory))
 
 
-@pytest.mark.postgres
-async def test_harness_catches_a_password_in_an_error(
-    request: pytest.FixtureRequest, tmp_path: Path
+@pytest.mark.parametrize(
+    ("local", "message"),
+    [
+        (RawCorruptLocalKV, r"raised json\.decoder\.JSONDecodeError"),
+        (VagueLocalKV, "ToyCorruptError does not name the file"),
+    ],
+)
+async def test_harness_catches_a_bad_corrupt_file_error(
+    variant: Callable[..., ContractBackend], local: Any, message: str
 ) -> None:
-    class LeakyErrors(PostgresKV):
-        def __init__(self, url: str) -> None:
-            super().__init__(url)
-            self._url = url
-
-        async def _run(self, query: str, params: tuple[Any, ...] = ()) -> list[Any]:
-            try:
-                return await super()._run(query, params)
-            except ToyUnavailableError:
-                raise ToyUnavailableError(f"cannot reach {self._url}") from None
-
-    backend = _backend(request, tmp_path, "postgres", postgres=LeakyErrors)
-    try:
-        with pytest.raises(ContractViolation, match="appears in the ToyUnavailableError"):
-            await check_no_secret(backend)
-    finally:
-        await backend.aclose()
-
-
-async def test_harness_catches_a_raw_error_from_a_corrupt_file(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> None:
-    backend = _backend(
-        request, tmp_path, "local", local=lambda p: RawCorruptLocalKV(p / "toy.json")
-    )
-    try:
-        with pytest.raises(ContractViolation, match=r"json\.decoder\.JSONDecodeError"):
-            await check_corrupt_local_file(backend)
-    finally:
-        await backend.aclose()
-
-
-async def test_harness_catches_an_error_that_does_not_name_the_file(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> None:
-    class Vague(LocalKV):
-        def _load(self) -> dict[str, str]:
-            try:
-                return super()._load()
-            except ToyCorruptError:
-                raise ToyCorruptError("corrupt") from None
-
-    backend = _backend(request, tmp_path, "local", local=lambda p: Vague(p / "toy.json"))
-    try:
-        with pytest.raises(ContractViolation, match="does not name the file"):
-            await check_corrupt_local_file(backend)
-    finally:
-        await backend.aclose()
+    backend = variant("local", local=lambda p: local(p / "toy.json"))
+    with pytest.raises(ContractViolation, match=message):
+        await check_corrupt_local_file(backend)
 
 
 @pytest.mark.postgres
 async def test_harness_catches_an_untranslated_outage(
-    request: pytest.FixtureRequest, tmp_path: Path
+    variant: Callable[..., ContractBackend],
 ) -> None:
-    backend = _backend(request, tmp_path, "postgres", postgres=UnwrappedPostgresKV)
-    try:
-        with pytest.raises(
-            ContractViolation, match=r"expected .*ToyUnavailableError, got llm_common_db\."
-        ):
-            await check_unreachable(backend)
-    finally:
-        await backend.aclose()
+    with pytest.raises(
+        ContractViolation, match=r"expected .*ToyUnavailableError, got llm_common_db\."
+    ):
+        await check_unreachable(variant("postgres", postgres=UnwrappedPostgresKV))
 
 
 async def test_harness_catches_a_second_aclose_that_raises(
-    request: pytest.FixtureRequest, tmp_path: Path
+    variant: Callable[..., ContractBackend],
 ) -> None:
-    backend = _backend(request, tmp_path, "local", local=lambda p: CloseOnceLocalKV(p / "t.json"))
+    backend = variant("local", local=lambda p: CloseOnceLocalKV(p / "t.json"))
     with pytest.raises(ContractViolation, match="the second aclose"):
         await check_aclose_idempotent(backend)
 
 
 async def test_missing_error_class_is_reported_by_name(
-    request: pytest.FixtureRequest, tmp_path: Path
+    variant: Callable[..., ContractBackend],
 ) -> None:
-    backend = _backend(request, tmp_path, "local", corrupt_error="toy_pkg.StoreCorruptError")
+    backend = variant("local", corrupt_error="toy_pkg.StoreCorruptError")
     with pytest.raises(ContractViolation, match=r"toy_pkg\.StoreCorruptError does not exist yet"):
         await check_corrupt_local_file(backend)
 
 
-async def test_known_gaps_are_strict(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+async def test_known_gaps_are_strict(variant: Callable[..., ContractBackend]) -> None:
     gap = {"corrupt_local_file": "raw JSON errors until the toy wraps them"}
-    broken = _backend(
-        request,
-        tmp_path / "a",
-        "local",
-        local=lambda p: RawCorruptLocalKV(p / "toy.json"),
-        known_gaps=gap,
-    )
+    local = lambda p: RawCorruptLocalKV(p / "toy.json")  # noqa: E731
+    broken = variant("local", local=local, known_gaps=gap)
     with pytest.raises(pytest.xfail.Exception, match="known gap in toy: raw JSON errors"):
         await _run(broken.contract, "corrupt_local_file", None, check_corrupt_local_file(broken))
-    fixed = _backend(request, tmp_path / "b", "local", known_gaps=gap)
+    fixed = variant("local", known_gaps=gap)
     with pytest.raises(pytest.fail.Exception, match="remove it from known_gaps"):
         await _run(fixed.contract, "corrupt_local_file", None, check_corrupt_local_file(fixed))
 

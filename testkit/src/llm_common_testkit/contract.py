@@ -86,6 +86,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 Kind = Literal["local", "postgres", "supabase"]
+_Check = Callable[["ContractBackend"], Awaitable[None]]
 BACKEND_KINDS: tuple[Kind, ...] = ("local", "postgres", "supabase")
 _REMOTE: tuple[Kind, ...] = ("postgres", "supabase")
 # Every library whose DEBUG output the secret checks read (psycopg caps its own at WARNING).
@@ -542,55 +543,35 @@ class GenericStoreContract:
     Needs the ``store_contract`` fixture from :meth:`StoreContract.fixtures`.
     """
 
-    @pytest.mark.parametrize("kind", _kind_params(BACKEND_KINDS))
-    async def test_aclose_is_idempotent(
-        self,
-        store_contract: StoreContract,
-        kind: Kind,
-        request: pytest.FixtureRequest,
-        tmp_path: Path,
-    ) -> None:
-        backend = ContractBackend(store_contract, kind, CheckEnv(request, tmp_path))
-        try:
-            await _run(store_contract, "aclose_idempotent", kind, check_aclose_idempotent(backend))
-        finally:
+    @pytest.fixture
+    async def contract_check(
+        self, store_contract: StoreContract, request: pytest.FixtureRequest, tmp_path: Path
+    ) -> AsyncIterator[Callable[[str, Kind | None, _Check], Awaitable[None]]]:
+        """Runs one check on a fresh backend of the registered package; closes it afterwards."""
+        opened: list[ContractBackend] = []
+
+        async def run(check_id: str, kind: Kind | None, check: _Check) -> None:
+            backend = ContractBackend(store_contract, kind or "local", CheckEnv(request, tmp_path))
+            opened.append(backend)
+            await _run(store_contract, check_id, kind, check(backend))
+
+        yield run
+        for backend in opened:
             await backend.aclose()
 
+    @pytest.mark.parametrize("kind", _kind_params(BACKEND_KINDS))
+    async def test_aclose_is_idempotent(self, contract_check: Any, kind: Kind) -> None:
+        await contract_check("aclose_idempotent", kind, check_aclose_idempotent)
+
     @pytest.mark.parametrize("kind", _kind_params(_REMOTE))
-    async def test_no_secret_in_repr_errors_or_logs(
-        self,
-        store_contract: StoreContract,
-        kind: Kind,
-        request: pytest.FixtureRequest,
-        tmp_path: Path,
-    ) -> None:
-        backend = ContractBackend(store_contract, kind, CheckEnv(request, tmp_path))
-        try:
-            await _run(store_contract, "no_secret", kind, check_no_secret(backend))
-        finally:
-            await backend.aclose()
+    async def test_no_secret_in_repr_errors_or_logs(self, contract_check: Any, kind: Kind) -> None:
+        await contract_check("no_secret", kind, check_no_secret)
 
     @pytest.mark.parametrize("kind", _kind_params(_REMOTE))
     async def test_unreachable_database_is_store_unavailable(
-        self,
-        store_contract: StoreContract,
-        kind: Kind,
-        request: pytest.FixtureRequest,
-        tmp_path: Path,
+        self, contract_check: Any, kind: Kind
     ) -> None:
-        backend = ContractBackend(store_contract, kind, CheckEnv(request, tmp_path))
-        try:
-            await _run(store_contract, "unreachable", kind, check_unreachable(backend))
-        finally:
-            await backend.aclose()
+        await contract_check("unreachable", kind, check_unreachable)
 
-    async def test_corrupt_local_file_is_store_corrupt(
-        self, store_contract: StoreContract, request: pytest.FixtureRequest, tmp_path: Path
-    ) -> None:
-        backend = ContractBackend(store_contract, "local", CheckEnv(request, tmp_path))
-        try:
-            await _run(
-                store_contract, "corrupt_local_file", None, check_corrupt_local_file(backend)
-            )
-        finally:
-            await backend.aclose()
+    async def test_corrupt_local_file_is_store_corrupt(self, contract_check: Any) -> None:
+        await contract_check("corrupt_local_file", None, check_corrupt_local_file)
