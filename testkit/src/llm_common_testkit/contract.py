@@ -47,9 +47,11 @@ the day it passes. Check ids: ``aclose_idempotent``, ``no_secret``, ``unreachabl
 from __future__ import annotations
 
 import asyncio
+import atexit
 import importlib
 import inspect
 import logging
+import os
 import secrets
 import socket
 import time
@@ -64,6 +66,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from ._databases import drop_role
 from ._proxy import TcpProxy
 from ._urls import replace_url, test_database_url
 
@@ -325,7 +328,8 @@ def _sentinel_role() -> tuple[str, str]:
     if _role:
         return _role[0]
     admin = test_database_url()
-    name = f"llmc_contract_{secrets.token_hex(4)}"
+    # The pid lets a later run drop the role of a crashed one (reap_leftovers).
+    name = f"llmc_contract_{os.getpid()}_{secrets.token_hex(4)}"
     password = f"llmc-sentinel-{secrets.token_hex(8)}"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(
@@ -334,15 +338,8 @@ def _sentinel_role() -> tuple[str, str]:
             )
         )
     _role.append((name, password))
-    import atexit
-
-    atexit.register(_drop_sentinel_role, admin, name)
+    atexit.register(drop_role, admin, name)
     return _role[0]
-
-
-def _drop_sentinel_role(admin: str, name: str) -> None:
-    with suppress(psycopg.Error), psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("drop role if exists {}").format(sql.Identifier(name)))
 
 
 # -- log capture -------------------------------------------------------------------------------
