@@ -416,26 +416,16 @@ class PostgresPool:
             # probe could fail on a stale socket although the server is back.
             with suppress(psycopg.Error, PoolClosed):
                 await self._pool.drain()
-        failed: asyncio.Future[BaseException] = asyncio.get_running_loop().create_future()
-        self._waiters.add(failed)
-        errors_before = self._pool.get_stats().get("connections_errors", 0)
-        getter: asyncio.Future[psycopg.AsyncConnection[Any]] = asyncio.ensure_future(
-            self._pool.getconn(timeout=self.connect_timeout)
-        )
+        stats = self._pool.get_stats()
+        errors_before = stats.get("connections_errors", 0)
         try:
-            pending: set[asyncio.Future[Any]] = {getter, failed}
-            await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-        except BaseException:
-            await self._abandon(getter)
-            raise
-        finally:
-            self._waiters.discard(failed)
-        if not getter.done():
-            await self._abandon(getter)
-            raise failed.result()
-        failed.cancel()
-        try:
-            return getter.result()
+            if not probe and stats.get("pool_available", 0) > 0:
+                # Fast path: an idle connection is there, nothing to connect, nothing to race.
+                conn: psycopg.AsyncConnection[Any] = await self._pool.getconn(
+                    timeout=self.connect_timeout
+                )
+                return conn
+            return await self._wait_for_connection()
         except PoolClosed:
             raise DatabaseUnavailableError(
                 f"the connection pool for {self.where} is closed", where=self.where
@@ -453,6 +443,27 @@ class PostgresPool:
             reason = f"timed out after {self.connect_timeout:.1f} s"
             self._trip(reason)
             raise self._unavailable(reason) from None
+
+    async def _wait_for_connection(self) -> psycopg.AsyncConnection[Any]:
+        """getconn, but a failed connect attempt (reported by the pool's worker) ends the wait."""
+        failed: asyncio.Future[BaseException] = asyncio.get_running_loop().create_future()
+        self._waiters.add(failed)
+        getter: asyncio.Future[psycopg.AsyncConnection[Any]] = asyncio.ensure_future(
+            self._pool.getconn(timeout=self.connect_timeout)
+        )
+        try:
+            pending: set[asyncio.Future[Any]] = {getter, failed}
+            await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            await self._abandon(getter)
+            raise
+        finally:
+            self._waiters.discard(failed)
+        if not getter.done():
+            await self._abandon(getter)
+            raise failed.result()
+        failed.cancel()
+        return getter.result()
 
     async def _abandon(self, getter: asyncio.Future[psycopg.AsyncConnection[Any]]) -> None:
         """Cancel a pending getconn; a connection it obtained anyway goes back to the pool."""
