@@ -13,6 +13,8 @@ when the app forgot the migrations. :class:`PostgresPool` fixes each once:
   fails the waiting callers at once instead of letting them sit out the timeout.
 * A circuit breaker: after a connect failure every caller fails immediately for
   ``breaker_interval`` seconds; then one caller probes, and its success closes the breaker.
+  A connection lost mid-query is reported but does not trip it: the idle connections are
+  dropped and the next caller connects afresh (after a server restart, that works at once).
 * psycopg_pool retries a failed connect with its own back-off for ``reconnect_timeout``
   (5 min by default), logging a warning per attempt. The breaker already decides when to try
   again, so owned pools give up at once (tiny ``reconnect_timeout``) and their per-attempt
@@ -324,8 +326,14 @@ class PostgresPool:
         except psycopg.OperationalError as exc:
             if not conn.broken:
                 raise
+            # Not a breaker trip: after a server restart every idle connection is dead although
+            # the server is back. Drop them, so the next caller connects afresh; if the server
+            # is really gone, that connect fails and trips the breaker.
+            if self._owns_pool:
+                with suppress(psycopg.Error, PoolClosed):
+                    await self._pool.drain()
             reason = f"connection lost: {self._scrub(_reason(exc))}"
-            self._trip(reason)
+            logger.info("PostgreSQL at %s: %s", self.where, reason)
             raise DatabaseUnavailableError(
                 f"PostgreSQL at {self.where} is unreachable ({reason})", where=self.where
             ) from exc
