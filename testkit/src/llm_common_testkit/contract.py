@@ -126,6 +126,8 @@ def _name(error: type[BaseException]) -> str:
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError) and not str(exc):  # our own wait_for gave up
+        return "nothing: the call was still waiting when the check's deadline passed"
     return f"{_name(type(exc))}: {str(exc)[:300]}"
 
 
