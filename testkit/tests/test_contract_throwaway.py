@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -319,6 +320,56 @@ async def test_harness_catches_a_leaked_password(
     ],
 )
 async def test_harness_catches_a_bad_corrupt_file_error(
+    variant: Callable[..., ContractBackend], local: Any, message: str
+) -> None:
+    backend = variant("local", local=lambda p: local(p / "toy.json"))
+    with pytest.raises(ContractViolation, match=message):
+        await check_corrupt_local_file(backend)
+
+
+class RecoveringLocalKV(LocalKV):
+    """Recovers from a corrupt file: moves it aside (nothing lost) and warns, or not."""
+
+    keep, warn = True, True
+
+    def _load(self) -> dict[str, str]:
+        try:
+            return super()._load()
+        except ToyCorruptError:
+            aside = self.path.with_name(self.path.name + ".corrupt")
+            if self.keep:
+                self.path.rename(aside)
+            else:
+                self.path.unlink()
+            if self.warn:
+                logging.getLogger("toy").warning("%s was corrupt: moved to %s", self.path, aside)
+            return {}
+
+
+class OverwritingLocalKV(RecoveringLocalKV):
+    keep = False
+
+
+class SilentLocalKV(RecoveringLocalKV):
+    warn = False
+
+
+async def test_a_recovery_that_keeps_the_file_and_warns_passes(
+    variant: Callable[..., ContractBackend],
+) -> None:
+    await check_corrupt_local_file(
+        variant("local", local=lambda p: RecoveringLocalKV(p / "toy.json"))
+    )
+
+
+@pytest.mark.parametrize(
+    ("local", "message"),
+    [
+        (OverwritingLocalKV, "not kept aside either"),
+        (SilentLocalKV, "without a warning naming the file"),
+    ],
+)
+async def test_harness_catches_a_lossy_or_silent_recovery(
     variant: Callable[..., ContractBackend], local: Any, message: str
 ) -> None:
     backend = variant("local", local=lambda p: local(p / "toy.json"))

@@ -30,7 +30,8 @@ and gets:
   ``aclose()`` idempotent on every backend; no secret (a password in the database URL, the
   Supabase keys) in ``repr``/``str``, error messages or any log line at DEBUG; an unreachable
   database -> the package's ``StoreUnavailableError`` within ``connect_timeout + 2`` s; a corrupt
-  local file -> the package's ``StoreCorruptError`` naming the file.
+  local file -> the package's ``StoreCorruptError`` naming the file, or a recovery that keeps
+  the damaged file aside and logs a warning naming it.
 
 Factories receive exactly ``local(tmp_path)``, ``postgres(url)`` and ``supabase(server, url)``
 (``server`` is the :class:`~llm_common_testkit.SupabaseServer`, ``url`` its database), plus any
@@ -360,8 +361,10 @@ class _Collect(logging.Handler):
 
 
 @contextmanager
-def _all_logs_at_debug() -> Iterator[list[str]]:
+def _all_logs_at_debug(level: int = logging.DEBUG) -> Iterator[list[str]]:
+    """Every log line (of ``level`` or above) while inside, with every library at DEBUG."""
     handler = _Collect()
+    handler.setLevel(level)
     saved = {name: logging.getLogger(name).level for name in _DEBUG_LOGGERS}
     root = logging.getLogger()
     root.addHandler(handler)
@@ -488,7 +491,9 @@ async def check_unreachable(backend: ContractBackend) -> None:
 
 
 async def check_corrupt_local_file(backend: ContractBackend) -> None:
-    """Garbage in the local backend's file -> the package's StoreCorruptError naming the file."""
+    """Garbage in the local backend's file -> either the package's StoreCorruptError naming the
+    file, or a recovery that loses nothing: the damaged file kept (moved aside) and a warning
+    naming it logged, and the store working again."""
     contract = backend.contract
     where = f"{contract.package} (local)"
     store = await backend.new_store()
@@ -497,10 +502,13 @@ async def check_corrupt_local_file(backend: ContractBackend) -> None:
     await store.aclose()
     path = contract.local_file(backend.tmp_path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"\x00\xffthis is not a database\x13\x37" * 512)
+    garbage = b"\x00\xffthis is not a database\x13\x37" * 512
+    path.write_bytes(garbage)
+    names = {str(path), str(path.resolve())}
     try:
-        again = await backend.new_store()
-        await contract.exercise(again)
+        with _all_logs_at_debug(level=logging.WARNING) as warnings:
+            again = await backend.new_store()
+            await contract.exercise(again)
     except Exception as exc:
         expected = _expected(contract.corrupt_error, exc, f"{where}: a corrupt {path.name}")
         if not isinstance(exc, expected):
@@ -508,13 +516,24 @@ async def check_corrupt_local_file(backend: ContractBackend) -> None:
                 f"{where}: a corrupt {path.name} raised {_describe(exc)}, expected "
                 f"{_name(expected)} naming the file and how to recover"
             ) from exc
-        names = {str(path), str(path.resolve())}
         if not any(name in str(exc) for name in names):
             raise ContractViolation(
                 f"{where}: {expected.__name__} does not name the file {path}: {exc}"
             ) from None
         return
-    raise ContractViolation(f"{where}: garbage in {path} went unnoticed (no error)")
+    kept = [
+        p for p in path.parent.rglob("*") if p != path and p.is_file() and p.read_bytes() == garbage
+    ]
+    if not kept:
+        raise ContractViolation(
+            f"{where}: no error for garbage in {path}, and it was not kept aside either "
+            "(unnoticed, or overwritten: whatever it held is lost)"
+        )
+    if not any(name in line or path.name in line for line in warnings for name in names):
+        raise ContractViolation(
+            f"{where}: recovered from a corrupt {path.name} (kept at {kept[0]}) without a "
+            "warning naming the file"
+        )
 
 
 async def _run(
