@@ -550,8 +550,8 @@ async def _run(
         pytest.xfail(f"known gap in {contract.package}: {gap} ({exc})")
     label = f"{check}[{kind}]" if kind else check
     pytest.fail(
-        f"{contract.package} now passes {label!r}: remove it from known_gaps in the "
-        "package's tests/conftest.py"
+        f"{contract.package} now passes {label!r}: remove it from the known_gaps of its "
+        "StoreContract registration (tests/conftest.py)"
     )
 
 
