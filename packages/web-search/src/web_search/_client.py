@@ -20,6 +20,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from ._cache import CacheEntry, SearchCache, default_cache_dir
 from ._cost import CostEstimate, CostRecord, CostSink
 from ._errors import (
+    BudgetExceededError,
     InvalidQueryError,
     ProviderError,
     RateLimitError,
@@ -331,7 +332,7 @@ class WebSearchClient:
             f"{call.request_id}-{attempt}", provider.name, provider.engine, step, price
         )
         sink = self.cost_sink
-        reservation = await sink.reserve(estimate) if sink is not None else None
+        reservation = await _reserve(sink, estimate) if sink is not None else None
         started = time.perf_counter()
         billed = False
         try:
@@ -353,7 +354,7 @@ class WebSearchClient:
                     provider=provider.name,
                 ) from None
             billed = status < 400
-            results = provider.parse_response(call, status, headers, content)
+            results = _parse(provider, call, status, headers, content)
         except BaseException as exc:
             if sink is not None:
                 if billed and isinstance(exc, ResponseFormatError):
@@ -398,3 +399,43 @@ class WebSearchClient:
                 "results": results,
             },
         )
+
+
+async def _reserve(sink: CostSink[Any], estimate: CostEstimate) -> Any:
+    """``sink.reserve``, with a budget refusal re-raised as this package's own error."""
+    try:
+        return await sink.reserve(estimate)
+    except Exception as exc:
+        if _is_budget_refusal(exc):
+            raise BudgetExceededError(str(exc) or type(exc).__name__) from exc
+        raise
+
+
+def _is_budget_refusal(exc: BaseException) -> bool:
+    """Whether ``exc`` or an exception in its cause chain is marked ``is_budget_refusal``."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if getattr(type(current), "is_budget_refusal", False):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _parse(
+    provider: SearchProvider, call: ProviderCall, status: int, headers: dict[str, str], body: bytes
+) -> list[SearchResult]:
+    """The provider's reading of an answer; anything but a typed error is a format error."""
+    try:
+        return provider.parse_response(call, status, headers, body)
+    except ProviderError:
+        raise
+    except Exception as exc:
+        # A provider (ours or an app's) tripping over an unforeseen body must not escape as a
+        # raw KeyError or IndexError: the answer was not the shape it expected.
+        raise ResponseFormatError(
+            f"{provider.name}: unexpected response shape ({type(exc).__name__})",
+            provider=provider.name,
+            status_code=status,
+        ) from exc
