@@ -7,13 +7,11 @@ version (garbage, an old layout, a wrong key) is logged and treated as a miss, n
 from __future__ import annotations
 
 import logging
-import os
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -176,11 +174,6 @@ class MemoryCache:
 
     def __len__(self) -> int:
         return len(self._data)
-
-
-def default_cache_dir() -> Path:
-    """``WEB_SEARCH_CACHE_DIR``, else ``.cache/web-search`` under the working directory."""
-    return Path(os.environ.get("WEB_SEARCH_CACHE_DIR") or Path.cwd() / ".cache" / "web-search")
 
 
 class SearchCache:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import aiohttp
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from ._cache import CacheEntry, SearchCache, default_cache_dir
+from ._cache import CacheEntry, SearchCache
 from ._cost import CostEstimate, CostRecord, CostSink
 from ._errors import (
     BudgetExceededError,
@@ -56,8 +56,9 @@ class WebSearchClient:
     Args:
         provider: A ``SearchProvider``, a provider name (``zai``, ``tavily``), or None for
             ``WEB_SEARCH_PROVIDER`` (default ``zai``).
-        cache: A ``SearchCache``; None means in-process plus ``LocalSearchCache`` under
-            ``WEB_SEARCH_CACHE_DIR`` (default ``./.cache/web-search``).
+        cache: A ``SearchCache``; None means in-process plus ``LocalSearchCache()`` in the
+            state directory (``$LLM_COMMON_DIR/web-search-cache``, else
+            ``./.llm-common/web-search-cache``).
         cost_sink: Receives reserve/settle/release for every upstream call (e.g. cost-tracker).
         api_key: Provider API key when ``provider`` is a name (default from the environment).
         base_url: Provider API root when ``provider`` is a name.
@@ -81,9 +82,7 @@ class WebSearchClient:
         retry: RetryPolicy | None = None,
     ) -> None:
         self.provider = make_provider(provider, api_key, base_url)
-        self.cache = (
-            cache if cache is not None else SearchCache(LocalSearchCache(default_cache_dir()))
-        )
+        self.cache = cache if cache is not None else SearchCache(LocalSearchCache())
         self.cost_sink = cost_sink
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
