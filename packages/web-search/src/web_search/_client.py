@@ -310,7 +310,7 @@ class WebSearchClient:
         except Exception as exc:
             first_failure = exc
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.retry.attempts),
+            stop=stop_after_attempt(self.retry.max_attempts),
             wait=self.retry.wait,
             retry=retry_if_exception(self._retryable),
             before_sleep=self._log_retry,

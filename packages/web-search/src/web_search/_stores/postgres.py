@@ -9,25 +9,18 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from web_search._errors import ConfigurationError
+from web_search._errors import ConfigurationError, MissingExtraError
 from web_search._types import CacheStats
 
-if TYPE_CHECKING:
+try:
+    from psycopg.types.json import Jsonb
     from psycopg_pool import AsyncConnectionPool
+except ImportError as exc:
+    raise MissingExtraError("PostgresSearchCache", "postgres") from exc
 
 __all__ = ["PostgresSearchCache"]
-
-
-def _pool_class() -> type[AsyncConnectionPool]:
-    try:
-        from psycopg_pool import AsyncConnectionPool
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise ConfigurationError(
-            "PostgresSearchCache needs psycopg: install 'web-search[postgres]'"
-        ) from exc
-    return AsyncConnectionPool
 
 
 async def _configure(conn: Any) -> None:
@@ -76,8 +69,7 @@ class PostgresSearchCache:
             return self._pool
         async with self._opening:
             if self._pool is None:
-                pool_class = _pool_class()
-                pool = pool_class(
+                pool = AsyncConnectionPool(
                     self._conninfo,
                     min_size=self._sizes[0],
                     max_size=self._sizes[1],
@@ -112,8 +104,6 @@ class PostgresSearchCache:
         query: str,
     ) -> None:
         """Upsert the entry (``web_search_cache_put``)."""
-        from psycopg.types.json import Jsonb
-
         await self._fetchone(
             "select public.web_search_cache_put(%s, %s, %s, %s, %s, %s)",
             (key, Jsonb(payload), expires_at, provider, query, now),

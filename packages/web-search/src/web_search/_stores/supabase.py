@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from web_search._errors import ConfigurationError
+from web_search._errors import MissingExtraError
 from web_search._types import CacheStats
 
-if TYPE_CHECKING:
-    from supabase import AsyncClient
+try:
+    from supabase import AsyncClient, acreate_client
+except ImportError as exc:
+    raise MissingExtraError("SupabaseSearchCache", "supabase") from exc
 
 __all__ = ["SupabaseSearchCache"]
 
@@ -38,17 +40,7 @@ class SupabaseSearchCache:
 
     @classmethod
     async def connect(cls, url: str, service_key: str) -> SupabaseSearchCache:
-        """Create the async client for ``url`` with ``service_key``.
-
-        Raises:
-            ConfigurationError: The ``supabase`` package is not installed.
-        """
-        try:
-            from supabase import acreate_client
-        except ImportError as exc:  # pragma: no cover - depends on the install
-            raise ConfigurationError(
-                "SupabaseSearchCache needs supabase: install 'web-search[supabase]'"
-            ) from exc
+        """Create the async client for ``url`` with ``service_key``."""
         return cls(await acreate_client(url, service_key), owns_client=True)
 
     async def _rpc(self, name: str, params: dict[str, Any]) -> Any:
