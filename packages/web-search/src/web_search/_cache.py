@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ._dates import parse_publish_date
+from ._errors import StoreError
 from ._stores._protocol import PersistentCache
 from ._types import Recency, SearchResult
 
@@ -200,6 +201,29 @@ class SearchCache:
         self.clock = clock
         self.stats_namespace = stats_namespace
         self.memory = MemoryCache(self.policy.memory_maxsize)
+        self._degraded = False
+
+    def _failed(self, action: str, exc: Exception) -> None:
+        # One WARNING per outage: during one, every search would otherwise log its own line.
+        # Only our own store errors are quoted (redacted); others by class, as they may not be.
+        detail = (
+            f"{type(exc).__name__}: {exc}" if isinstance(exc, StoreError) else type(exc).__name__
+        )
+        if self._degraded:
+            logger.debug("web-search cache: persistent %s failed (%s)", action, detail)
+            return
+        self._degraded = True
+        logger.warning(
+            "web-search cache: persistent %s failed (%s); serving from memory and upstream "
+            "until it answers again",
+            action,
+            detail,
+        )
+
+    def _answered(self) -> None:
+        if self._degraded:
+            self._degraded = False
+            logger.info("web-search cache: the persistent tier answers again")
 
     def memory_get(self, key: str, now: datetime) -> CacheEntry | None:
         """In-process lookup (synchronous: the hit path never yields)."""
@@ -212,11 +236,9 @@ class SearchCache:
         try:
             raw = await self.persistent.get(key, now)
         except Exception as exc:
-            logger.warning(
-                "web-search cache: persistent read failed (%s); treating as a miss",
-                type(exc).__name__,
-            )
+            self._failed("read", exc)
             return None
+        self._answered()
         if raw is None:
             return None
         try:
@@ -275,7 +297,9 @@ class SearchCache:
                 query=query,
             )
         except Exception as exc:
-            logger.warning("web-search cache: persistent write failed (%s)", type(exc).__name__)
+            self._failed("write", exc)
+        else:
+            self._answered()
 
     async def cleanup(self) -> int:
         """Drop expired entries from both tiers; returns how many persistent ones went."""
