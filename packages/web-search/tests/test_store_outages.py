@@ -15,16 +15,20 @@ from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
-from llm_common_testkit import TcpProxy
+from llm_common_testkit import TcpProxy, replace_url
 from llm_common_testkit.postgrest import SupabaseServer
+from psycopg_pool import AsyncConnectionPool
 from web_search import (
+    ConfigurationError,
     PersistentCache,
+    PostgresSearchCache,
     SearchCache,
     StoreUnavailableError,
     SupabaseSearchCache,
     WebSearchClient,
     ZaiSearchProvider,
 )
+from web_search._stores.postgres import DEFAULT_CONNECT_TIMEOUT
 from web_search.testing import FakeZaiSearchServer
 
 from .conftest import API_KEY, FAST_RETRY
@@ -68,11 +72,13 @@ async def _outage_then_recovery(
         assert (await client.search_detailed(f"during the outage {n}")).source == "upstream"
     assert (await client.search_detailed("during the outage 3")).source == "l1"
     assert time.monotonic() - started < SLACK  # the breaker answers at once: no more waits
-    # One line per layer for the whole outage (the pool's, the cache's), not one per search.
+    # One line per layer for the whole outage (the pool's, the cache's), not one per search;
+    # psycopg_pool adds one per pooled connection it finds dead (one here: searches were serial).
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
-    assert len(warnings) == 2, warnings
     assert sum("unreachable" in w and "failing fast" in w for w in warnings) == 1, warnings
     assert sum("persistent read failed" in w for w in warnings) == 1, warnings
+    assert sum("discarding closed connection" in w for w in warnings) <= 1, warnings
+    assert len(warnings) <= 3, warnings
     proxy.start()
 
     async def cache_answers() -> bool:
@@ -148,3 +154,77 @@ def blackhole() -> Iterator[int]:
         listener.bind(("127.0.0.1", 0))
         listener.listen(64)
         yield listener.getsockname()[1]
+
+
+PG_SECRET = "pg-SENTINEL-password-7c1d"
+
+
+@pytest.mark.postgres
+async def test_unreachable_postgres_costs_one_short_wait(
+    postgres_db: str,
+    tcp_proxy: TcpProxy,
+    server: FakeZaiSearchServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)  # every library's logs, psycopg_pool's included
+    url = replace_url(tcp_proxy.url_for(postgres_db), password=PG_SECRET)  # trust auth
+
+    async def make_store() -> PersistentCache:
+        return PostgresSearchCache(url, connect_timeout=1.0, breaker_interval=1.0)
+
+    store = await _outage_then_recovery(server, make_store, tcp_proxy, 1.0, caplog)
+    try:
+        tcp_proxy.stop()
+        with pytest.raises(StoreUnavailableError) as info:
+            await store.get("1" * 64, datetime.now(UTC))
+        seen = [repr(store), str(store), caplog.text, *_chain(info.value)]
+        seen += [str(r.args) for r in caplog.records]
+    finally:
+        await store.aclose()
+    assert all(PG_SECRET not in text for text in seen)
+    assert "***" in repr(store) or "pg-SENTINEL" not in repr(store)
+
+
+@pytest.mark.postgres
+async def test_a_hung_database_is_bounded_by_connect_timeout(
+    blackhole: int, server: FakeZaiSearchServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The 90 s of the probe: the server accepts but never answers."""
+    caplog.set_level(logging.DEBUG)
+    store = PostgresSearchCache(f"postgresql://postgres:{PG_SECRET}@127.0.0.1:{blackhole}/db")
+    async with _client(server, store) as client:
+        started = time.monotonic()
+        assert (await client.search_detailed("hung cache")).source == "upstream"
+        assert time.monotonic() - started < DEFAULT_CONNECT_TIMEOUT + SLACK
+        started = time.monotonic()
+        for n in range(20):
+            assert (await client.search_detailed(f"hung cache {n}")).source == "upstream"
+        assert time.monotonic() - started < SLACK
+    assert PG_SECRET not in caplog.text
+
+
+@pytest.mark.postgres
+async def test_pool_ownership(postgres_db: str) -> None:
+    owned = PostgresSearchCache.from_url(postgres_db)
+    assert owned.owns_client
+    assert await owned.get("0" * 64, datetime.now(UTC)) is None
+    await owned.aclose()
+    with pytest.raises(StoreUnavailableError):
+        await owned.get("0" * 64, datetime.now(UTC))
+
+    async with AsyncConnectionPool(
+        postgres_db, kwargs={"autocommit": True}, min_size=1, open=False
+    ) as pool:
+        borrowed = PostgresSearchCache(pool=pool)
+        assert not borrowed.owns_client
+        assert await borrowed.get("0" * 64, datetime.now(UTC)) is None
+        await borrowed.aclose()
+        assert not pool.closed  # the app's pool stays open
+        async with pool.connection() as conn:
+            await conn.execute("select 1")
+
+
+def test_a_bad_connection_string_is_a_configuration_error_without_the_password() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        PostgresSearchCache(f"postgresql://u:{PG_SECRET}@host/db?no_such_option=1")
+    assert all(PG_SECRET not in text for text in _chain(info.value))
