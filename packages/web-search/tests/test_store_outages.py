@@ -150,9 +150,7 @@ def _chain(exc: BaseException | None) -> list[str]:
 @pytest.fixture
 def blackhole() -> Iterator[int]:
     """A port that accepts TCP connections and never answers (a hung server)."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(64)
+    with socket.create_server(("127.0.0.1", 0), backlog=64) as listener:
         yield listener.getsockname()[1]
 
 
