@@ -24,6 +24,7 @@ __all__ = ["MAX_URL_CHARS", "ResultFields", "clean_text", "link_problem", "read_
 logger = logging.getLogger(__name__)
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_UNSAFE_IN_LINK = re.compile(r"[\s\x00-\x1f\x7f]")
 
 MAX_URL_CHARS = 2048
 """Longest link accepted as a source (what browsers and most servers reliably handle)."""
@@ -56,7 +57,7 @@ def link_problem(link: object) -> str | None:
         return "empty"
     if len(link) > MAX_URL_CHARS:
         return "too long"
-    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in link):
+    if _UNSAFE_IN_LINK.search(link):
         return "whitespace or control characters"
     try:
         parts = urlsplit(link)
