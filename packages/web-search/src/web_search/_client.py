@@ -263,12 +263,16 @@ class WebSearchClient:
         if len(calls) == 1:
             answers = [(groups[0], await self._call(calls[0], step))]
         else:
-            try:
-                async with asyncio.TaskGroup() as tg:
-                    tasks = [tg.create_task(self._call(call, step)) for call in calls]
-            except BaseExceptionGroup as group_error:
-                raise group_error.exceptions[0] from None
-            answers = [(g, t.result()) for g, t in zip(groups, tasks, strict=True)]
+            # Siblings of a failed call run to the end rather than being cancelled: a call
+            # already sent may be billed, and only a finished call can be settled as such.
+            found = await asyncio.gather(
+                *(self._call(call, step) for call in calls), return_exceptions=True
+            )
+            answers = []
+            for group, outcome in zip(groups, found, strict=True):
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                answers.append((group, outcome))
         results = merge_results(answers, spec.domains, spec.count)
         # Only an upstream "nothing found" is transient; post-filtering everything away is not.
         upstream_empty = not any(found for _, found in answers)
