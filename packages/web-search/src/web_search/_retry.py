@@ -32,8 +32,8 @@ class RetryPolicy:
     max_attempts: int
     initial_wait: float
     max_wait: float
-    max_retry_after: float
     jitter: float
+    max_retry_after: float
 
     def __init__(
         self,
