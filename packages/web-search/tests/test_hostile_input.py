@@ -69,6 +69,20 @@ async def test_unusable_links_are_dropped_and_counted(
     assert "SECRET" not in caplog.text
 
 
+async def test_unusable_icons_are_dropped_with_the_result_kept(
+    server: FakeZaiSearchServer, make_client: MakeClient
+) -> None:
+    icons = ["javascript:alert(1)", "data:image/svg+xml,<svg/onload=alert(1)>", GOOD[0]]
+    server.script(
+        Reply.ok(
+            [{"title": "t", "link": f"{GOOD[0]}/{i}", "icon": icon} for i, icon in enumerate(icons)]
+        )
+    )
+    async with make_client(None) as client:
+        results = await client.search("hostile icons")
+    assert [r.icon for r in results] == [None, None, GOOD[0]]
+
+
 async def test_tavily_links_pass_the_same_check(
     server: FakeZaiSearchServer, caplog: pytest.LogCaptureFixture
 ) -> None:

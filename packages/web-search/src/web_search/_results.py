@@ -174,6 +174,8 @@ def read_results(
         snippet = _text(provider, where, item, fields.snippet) or ""
         raw_date = _text(provider, where, item, fields.date) or None
         icon = _text(provider, where, item, fields.icon) or None
+        if icon is not None and link_problem(icon) is not None:
+            icon = None  # an app may put it in <img src>: the same rule as for links
         site = _text(provider, where, item, fields.site) or site_of(link)
         score = _score(item.get(fields.score)) if fields.score else None
         results.append(
