@@ -307,3 +307,27 @@ async def test_other_sink_failures_are_not_budget_refusals(
         with pytest.raises(ConnectionError):
             await client.search("ledger down")
     assert server.calls == 0
+
+
+@settings(
+    deadline=None, max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.text(st.characters(exclude_categories=()), max_size=120),  # lone surrogates included
+    st.lists(st.text(st.characters(exclude_categories=()), max_size=30), max_size=3),
+)
+async def test_any_query_text_is_a_search_or_a_typed_error_before_paying(
+    server: FakeZaiSearchServer, query: str, domains: list[str]
+) -> None:
+    server.reset()
+    sink = RecordingSink()
+    provider = ZaiSearchProvider(API_KEY, base_url=server.base_url)
+    async with WebSearchClient(provider, SearchCache(None), sink, retry=FAST_RETRY) as client:
+        try:
+            results = await client.search(query, domains=domains)
+        except InvalidQueryError:
+            assert server.calls == 0
+            assert sink.reserved == []
+            return
+    assert len(sink.settled) == server.calls >= 1
+    assert all(link_problem(r.url) is None for r in results)

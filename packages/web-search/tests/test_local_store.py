@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
+import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from web_search import (
     LocalSearchCache,
     SearchCache,
@@ -114,3 +118,22 @@ async def test_legacy_directory_variable_still_works_with_a_warning(
     with pytest.warns(DeprecationWarning, match="WEB_SEARCH_CACHE_DIR"):
         store = LocalSearchCache()
     assert await _directory(store) == tmp_path / "legacy"
+
+
+@settings(deadline=None, max_examples=15)
+@given(st.binary(max_size=8192))
+def test_any_bytes_as_the_cache_file_open_to_a_working_cache(content: bytes) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp) / "cache"
+        directory.mkdir()
+        (directory / "cache.db").write_bytes(content)
+
+        async def use() -> object:
+            store = LocalSearchCache(directory)
+            later = NOW + timedelta(hours=1)
+            await store.set("a" * 64, {"v": 1}, expires_at=later, now=NOW, provider="z", query="q")
+            got = await store.get("a" * 64, NOW)
+            await store.aclose()
+            return got
+
+        assert asyncio.run(use()) == '{"v":1}'
