@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -81,6 +82,25 @@ async def test_unusable_icons_are_dropped_with_the_result_kept(
     async with make_client(None) as client:
         results = await client.search("hostile icons")
     assert [r.icon for r in results] == [None, None, GOOD[0]]
+
+
+async def test_links_cached_before_the_check_are_not_served(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from web_search import LocalSearchCache, SearchResult
+    from web_search._cache import CacheEntry
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    urls = ["javascript:alert(1)", GOOD[0], "https://u:p@x.org/", GOOD[1]]
+    old = tuple(SearchResult(title=u, url=u, rank=n) for n, u in enumerate(urls, 1))
+    entry = CacheEntry(old, Decimal("0.01"), 1, now, now + timedelta(hours=1))
+    store = LocalSearchCache(tmp_path)
+    await store.set("k" * 64, entry.to_payload("k" * 64), expires_at=entry.expires_at, now=now,
+                    provider="zai", query="q")  # fmt: skip
+    got = await SearchCache(store).persistent_get("k" * 64, now)
+    await store.aclose()
+    assert got is not None
+    assert [(r.url, r.rank) for r in got.results] == [(GOOD[0], 1), (GOOD[1], 2)]
 
 
 async def test_tavily_links_pass_the_same_check(

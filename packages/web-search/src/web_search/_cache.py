@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from ._dates import parse_publish_date
 from ._errors import StoreError
+from ._results import link_problem
 from ._stores._protocol import PersistentCache
 from ._types import Recency, SearchResult
 
@@ -125,6 +126,10 @@ def decode_entry(raw: object, key: str) -> CacheEntry:
             )
             for item in data["results"]
         )
+        if any(link_problem(r.url) is not None for r in results):
+            # Stored by 0.1, which did not check links: such a link is never served.
+            kept = [r for r in results if link_problem(r.url) is None]
+            results = tuple(r.model_copy(update={"rank": n}) for n, r in enumerate(kept, 1))
         stored_at = datetime.fromisoformat(data["stored_at"])
         expires_at = datetime.fromisoformat(data["expires_at"])
         entry = CacheEntry(
