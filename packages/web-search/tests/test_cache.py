@@ -321,3 +321,36 @@ async def test_cleanup_drops_expired_entries(
         assert len(client.cache.memory) == 0  # both past the 1 h in-process TTL
         await client.search("evergreen")
     assert server.calls == 2
+
+
+async def test_failing_stats_flushes_warn_once_per_outage(
+    server: FakeZaiSearchServer,
+    make_client: MakeClient,
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+) -> None:
+    from web_search import CacheStats
+    from web_search._stats import FLUSH_EVERY
+
+    class StatsDown(LocalSearchCache):
+        attempts = 0
+
+        async def add_stats(self, namespace: str, delta: CacheStats) -> None:
+            StatsDown.attempts += 1
+            raise ConnectionError("stats table unreachable")
+
+    caplog.set_level(logging.DEBUG, logger="web_search")
+    async with make_client(StatsDown(tmp_path / "s")) as client:
+        await client.search("counted")
+        for flushes in range(1, 4):
+            for _ in range(FLUSH_EVERY):
+                await client.search("counted")  # an L1 hit: counted, never yields
+            deadline = asyncio.get_running_loop().time() + 10
+            while StatsDown.attempts < flushes:
+                assert asyncio.get_running_loop().time() < deadline
+                await asyncio.sleep(0.01)
+    lines = [
+        (r.levelno, r.getMessage()) for r in caplog.records if "flush failed" in r.getMessage()
+    ]
+    assert sum(level == logging.WARNING and "will retry" in m for level, m in lines) == 1
+    assert sum(level == logging.DEBUG for level, _ in lines) == 2
