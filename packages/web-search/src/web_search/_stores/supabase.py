@@ -135,7 +135,10 @@ class SupabaseSearchCache:
 
     async def cleanup(self, now: datetime) -> int:
         """Delete expired entries (``rpc/web_search_cache_cleanup``)."""
-        return int(await self._rpc("web_search_cache_cleanup", {"p_now": now.isoformat()}) or 0)
+        removed = await self._rpc("web_search_cache_cleanup", {"p_now": now.isoformat()})
+        if removed is not None and (isinstance(removed, bool) or not isinstance(removed, int)):
+            raise StoreError(f"web_search_cache_cleanup answered {type(removed).__name__}")
+        return removed or 0
 
     async def add_stats(self, namespace: str, delta: CacheStats) -> None:
         """Add ``delta`` atomically (``rpc/web_search_cache_stats_add``); money sent as text."""
@@ -168,17 +171,20 @@ class SupabaseSearchCache:
         if not rows:
             return CacheStats()
         row = rows[0]
-        if not isinstance(row, dict):
-            raise StoreError("web_search_cache_stats row is not an object")
-        return CacheStats(
-            l1_hits=int(row["l1_hits"]),
-            l2_hits=int(row["l2_hits"]),
-            coalesced=int(row["coalesced"]),
-            misses=int(row["misses"]),
-            upstream_calls=int(row["upstream_calls"]),
-            dollars_spent=Decimal(str(row["dollars_spent"])),
-            dollars_saved=Decimal(str(row["dollars_saved"])),
-        )
+        try:
+            return CacheStats(
+                l1_hits=int(row["l1_hits"]),
+                l2_hits=int(row["l2_hits"]),
+                coalesced=int(row["coalesced"]),
+                misses=int(row["misses"]),
+                upstream_calls=int(row["upstream_calls"]),
+                dollars_spent=Decimal(str(row["dollars_spent"])),
+                dollars_saved=Decimal(str(row["dollars_saved"])),
+            )
+        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+            raise StoreError(
+                f"web_search_cache_stats answered an unexpected row ({type(exc).__name__})"
+            ) from exc
 
     async def aclose(self) -> None:
         """Close the client's HTTP session if this object created the client."""
