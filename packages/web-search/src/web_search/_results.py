@@ -7,6 +7,7 @@ and a result whose link is not a usable web address never reaches a caller as a 
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -53,6 +54,11 @@ def link_problem(link: object) -> str | None:
     """
     if not isinstance(link, str):
         return "not text"
+    return _text_link_problem(link)
+
+
+@functools.lru_cache(maxsize=8192)  # pure; runs for every result parsed or read from L2
+def _text_link_problem(link: str) -> str | None:
     if not link:
         return "empty"
     if len(link) > MAX_URL_CHARS:
