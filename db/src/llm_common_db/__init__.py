@@ -17,6 +17,7 @@ from ._errors import (
     MigrationFailedError,
     MigrationFileError,
     MissingTablesError,
+    RollbackRefusedError,
 )
 from ._migrate import (
     Migration,
@@ -26,8 +27,10 @@ from ._migrate import (
     migrate,
     migrate_sync,
     migration_status,
+    repair,
 )
 from ._pool import PostgresPool
+from ._rollback import rollback
 
 __version__ = _version("llm-common-db")
 
@@ -42,6 +45,7 @@ __all__ = [
     "MigrationState",
     "MissingTablesError",
     "PostgresPool",
+    "RollbackRefusedError",
     "__version__",
     "default_migrations_dir",
     "discover_migrations",
@@ -49,4 +53,6 @@ __all__ = [
     "migrate_sync",
     "migration_status",
     "redact_conninfo",
+    "repair",
+    "rollback",
 ]

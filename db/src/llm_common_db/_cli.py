@@ -1,4 +1,4 @@
-"""``llm-common-db`` command line: apply migrations and show their status."""
+"""``llm-common-db`` command line: apply, check, repair and roll back migrations."""
 
 from __future__ import annotations
 
@@ -14,7 +14,15 @@ from rich.text import Text
 
 from ._conninfo import ParsedConninfo, parse_conninfo
 from ._errors import InvalidConnectionStringError, MigrationError
-from ._migrate import _run_in_thread, default_migrations_dir, migrate_sync, migration_status
+from ._migrate import (
+    MigrationState,
+    _run_in_thread,
+    default_migrations_dir,
+    migrate,
+    migration_status,
+    repair,
+)
+from ._rollback import rollback
 
 app = typer.Typer(
     help="Apply the llm-common SQL migrations to PostgreSQL / Supabase.",
@@ -24,9 +32,6 @@ app = typer.Typer(
 _out = Console()
 _err = Console(stderr=True)
 _T = TypeVar("_T")
-
-# The packages whose tables live in these migrations (what `--package` accepts).
-PACKAGES = ("cost-tracker", "web-search", "conversation-memory", "analysis-pipeline")
 
 DatabaseUrl = Annotated[
     str,
@@ -52,12 +57,12 @@ ConnectTimeout = Annotated[
     float,
     typer.Option("--connect-timeout", min=1, help="Seconds to wait for the database."),
 ]
-Package = Annotated[
-    str | None,
+Packages = Annotated[
+    list[str] | None,
     typer.Option(
         "--package",
-        help="The package whose tables you need (" + ", ".join(PACKAGES) + "). The files form "
-        "one ordered history, so every pending file is applied.",
+        help="Only the core files and this package's files (cost-tracker, web-search, "
+        "conversation-memory, analysis-pipeline); repeat for several. Default: every file.",
     ),
 ]
 
@@ -100,41 +105,150 @@ def _reason(parsed: ParsedConninfo, exc: Exception) -> str:
 def migrate_command(
     database_url: DatabaseUrl,
     directory: Directory = None,
-    package: Package = None,
+    package: Packages = None,
+    repair_drift: Annotated[
+        bool,
+        typer.Option(
+            "--repair",
+            help="Also re-apply the applied files whose tables or functions were dropped "
+            "(drift, see `status`); they are idempotent.",
+        ),
+    ] = False,
     connect_timeout: ConnectTimeout = 10.0,
 ) -> None:
     """Apply every migration the database has not recorded yet (safe to run concurrently)."""
-    if package is not None and package not in PACKAGES:
-        raise _fail(f"unknown package {package!r}: expected one of {', '.join(PACKAGES)}")
-    applied = _against(
-        database_url,
-        lambda: migrate_sync(database_url, directory, connect_timeout=connect_timeout),
-    )
+
+    async def run() -> tuple[list[str], dict[str, tuple[str, ...]], list[MigrationState]]:
+        applied = await migrate(
+            database_url, directory, connect_timeout=connect_timeout, packages=package
+        )
+        if repair_drift:
+            fixed = await repair(
+                database_url, directory, connect_timeout=connect_timeout, packages=package
+            )
+            return applied, fixed, []
+        # "up to date" must not hide tables dropped by hand: check the applied files' objects.
+        states = await migration_status(
+            database_url, directory, connect_timeout=connect_timeout, packages=package
+        )
+        return applied, {}, [s for s in states if s.state == "drift"]
+
+    applied, repaired, drifted = _against(database_url, lambda: _run_in_thread(run()))
     for name in applied:
         _out.print(f"[green]applied[/] {name}", highlight=False)
-    _out.print(f"{len(applied)} migration(s) applied" if applied else "database is up to date")
+    if drifted:
+        _print_drift(drifted)
+        raise _fail(_DRIFT_ERROR.format(len(drifted)))
+    for name, missing in repaired.items():
+        why = f" (restored {', '.join(missing)})" if missing else " (re-run after the repair)"
+        _out.print(f"[green]repaired[/] {name}{why}", highlight=False, soft_wrap=True)
+    if not applied and not repaired:
+        _out.print("database is up to date")
+    elif applied:
+        _out.print(f"{len(applied)} migration(s) applied")
 
 
 @app.command("status")
 def status_command(
     database_url: DatabaseUrl,
     directory: Directory = None,
+    package: Packages = None,
     connect_timeout: ConnectTimeout = 10.0,
 ) -> None:
-    """Show which migrations are applied, pending or changed since they were applied."""
+    """Show which migrations are applied, pending, changed, or drifted (objects dropped by hand).
+
+    Exits 1 when an applied file changed on disk or drifted.
+    """
     states = _against(
         database_url,
         lambda: _run_in_thread(
-            migration_status(database_url, directory, connect_timeout=connect_timeout)
+            migration_status(
+                database_url, directory, connect_timeout=connect_timeout, packages=package
+            )
         ),
     )
-    table = Table("version", "name", "state")
-    colour = {"applied": "green", "pending": "yellow", "changed": "red", "unknown": "magenta"}
+    table = Table("version", "name", "package", "state")
+    colour = {
+        "applied": "green",
+        "pending": "yellow",
+        "changed": "red",
+        "drift": "red",
+        "unknown": "magenta",
+    }
     for s in states:
-        table.add_row(s.version, s.name, f"[{colour[s.state]}]{s.state}[/]")
+        table.add_row(s.version, s.name, s.package or "", f"[{colour[s.state]}]{s.state}[/]")
     _out.print(table)
+    drifted = [s for s in states if s.state == "drift"]
+    _print_drift(drifted)
+    if drifted:
+        raise _fail(_DRIFT_ERROR.format(len(drifted)))
     if any(s.state == "changed" for s in states):
-        raise typer.Exit(code=1)
+        raise _fail("an applied migration file was changed on disk; never edit an applied file")
+
+
+_DRIFT_ERROR = (
+    "{} applied migration(s) drifted (objects dropped by hand): "
+    "run `llm-common-db migrate --repair` to restore them"
+)
+
+
+def _print_drift(drifted: list[MigrationState]) -> None:
+    for s in drifted:
+        for obj in s.missing:
+            _out.print(
+                f"drift: {obj} is missing (created by {s.version}_{s.name}.sql, applied)",
+                highlight=False,
+                soft_wrap=True,
+            )
+
+
+@app.command("rollback")
+def rollback_command(
+    database_url: DatabaseUrl,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            help="Roll back every applied file newer than this version (0: every file).",
+        ),
+    ] = None,
+    package: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--package",
+            help="Roll back this package's files (repeat for several; core goes last).",
+        ),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Drop tables and columns even when they hold rows."),
+    ] = False,
+    directory: Directory = None,
+    connect_timeout: ConnectTimeout = 10.0,
+) -> None:
+    """Undo applied migrations with their down files, newest first, each in one transaction.
+
+    Refuses (exit 1, nothing rolled back) when a down file would drop a table holding rows,
+    unless --force.
+    """
+    if to is None and not package:
+        raise _fail("say what to roll back: --to VERSION or --package NAME")
+    done = _against(
+        database_url,
+        lambda: _run_in_thread(
+            rollback(
+                database_url,
+                directory,
+                to=to,
+                packages=package,
+                force=force,
+                connect_timeout=connect_timeout,
+            )
+        ),
+    )
+    for name in done:
+        _out.print(f"[yellow]rolled back[/] {name}", highlight=False)
+    _out.print(f"{len(done)} migration(s) rolled back" if done else "nothing to roll back")
 
 
 @app.command("path")

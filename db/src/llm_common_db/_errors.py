@@ -5,7 +5,8 @@ Error tree::
     MigrationError                  base of everything this package raises
     ├── MigrationFileError          a file in the migrations directory is misnamed or unreadable
     ├── ChecksumMismatchError       an already-applied file changed on disk (drift)
-    └── MigrationFailedError        the database rejected a migration (its transaction rolled back)
+    ├── MigrationFailedError        the database rejected a migration (its transaction rolled back)
+    └── RollbackRefusedError        a down file would drop a table (or column) that holds rows
 
     DatabaseUnavailableError        PostgreSQL unreachable / timed out / circuit breaker open
     MissingTablesError              a package's tables are missing: names the migrate command
@@ -61,6 +62,30 @@ class MigrationFailedError(MigrationError):
         self.name = name
         self.sqlstate = sqlstate
         super().__init__(f"migration {version}_{name}.sql failed [{sqlstate}]: {detail}")
+
+
+class RollbackRefusedError(MigrationError):
+    """A rollback would drop a table, or a column of a table, that holds rows (pass ``force``).
+
+    Attributes:
+        filename: The migration whose down file would drop it.
+        table: The table, ``schema.name``.
+        rows: How many rows it holds.
+    """
+
+    def __init__(self, filename: str, what: str, table: str, rows: int) -> None:
+        self.filename = filename
+        self.table = table
+        self.rows = rows
+        holds = (
+            f"which holds {rows} row(s)"
+            if what.startswith("table")
+            else (f"of a table holding {rows} row(s)")
+        )
+        super().__init__(
+            f"refusing to roll back {filename}: it drops {what}, {holds}; "
+            "copy the data out first, or pass --force to drop it"
+        )
 
 
 class InvalidConnectionStringError(ValueError):
