@@ -122,26 +122,26 @@ def migrate_command(
         applied = await migrate(
             database_url, directory, connect_timeout=connect_timeout, packages=package
         )
+        fixed: dict[str, tuple[str, ...]] = {}
         if repair_drift:
             fixed = await repair(
                 database_url, directory, connect_timeout=connect_timeout, packages=package
             )
-            return applied, fixed, []
         # "up to date" must not hide tables dropped by hand: check the applied files' objects.
         states = await migration_status(
             database_url, directory, connect_timeout=connect_timeout, packages=package
         )
-        return applied, {}, [s for s in states if s.state == "drift"]
+        return applied, fixed, [s for s in states if s.state == "drift"]
 
     applied, repaired, drifted = _against(database_url, lambda: _run_in_thread(run()))
     for name in applied:
         _out.print(f"[green]applied[/] {name}", highlight=False)
-    if drifted:
-        _print_drift(drifted)
-        raise _fail(_DRIFT_ERROR.format(len(drifted)))
     for name, missing in repaired.items():
         why = f" (restored {', '.join(missing)})" if missing else " (re-run after the repair)"
         _out.print(f"[green]repaired[/] {name}{why}", highlight=False, soft_wrap=True)
+    if drifted:
+        _print_drift(drifted)
+        raise _fail(_DRIFT_AFTER_REPAIR if repair_drift else _DRIFT_ERROR.format(len(drifted)))
     if not applied and not repaired:
         _out.print("database is up to date")
     elif applied:
@@ -189,6 +189,13 @@ def status_command(
 _DRIFT_ERROR = (
     "{} applied migration(s) drifted (objects dropped by hand): "
     "run `llm-common-db migrate --repair` to restore them"
+)
+
+
+_DRIFT_AFTER_REPAIR = (
+    "re-applying the files did not restore everything (a foreign key dropped by CASCADE "
+    "belongs to a table that still exists): recreate it by hand, or roll the package back "
+    "(`llm-common-db rollback --package NAME`) and migrate it again"
 )
 
 

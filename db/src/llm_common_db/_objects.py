@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import psycopg
 
-Kind = Literal["table", "column", "function", "index", "policy", "trigger"]
+Kind = Literal["table", "column", "foreign key", "function", "index", "policy", "trigger"]
 
 _IDENT = r"(?:[a-z_][a-z0-9_$]*\.)?[a-z_][a-z0-9_$]*"
 _IF_NOT_EXISTS = r"(?:if\s+not\s+exists\s+)?"
@@ -44,6 +44,8 @@ _STATEMENTS = re.compile(
 _ADD_COLUMN = re.compile(rf"\badd\s+column\s+{_IF_NOT_EXISTS}([a-z_][a-z0-9_$]*)")
 _DROP_COLUMN = re.compile(rf"\bdrop\s+column\s+{_IF_EXISTS}([a-z_][a-z0-9_$]*)")
 _COMMENT = re.compile(r"--[^\n]*")
+_INLINE_FK = re.compile(r"^([a-z_][a-z0-9_$]*)\s[^,]*\breferences\s")
+_TABLE_FK = re.compile(r"\bforeign\s+key\s*\(\s*([a-z_][a-z0-9_$]*)\s*\)")
 _ARG_MODES = {"in", "inout", "variadic"}
 # Types whose name has several words: an argument starting with one of these has no name.
 _MULTIWORD_TYPES = {"double", "timestamp", "time", "character", "bit", "interval", "national"}
@@ -69,6 +71,7 @@ class SchemaObject:
     """One object a migration creates: ``kind`` and a qualified ``name``.
 
     ``name`` is ``schema.table`` for tables, ``schema.table.column`` for columns,
+    ``schema.table.column`` for foreign keys (the referencing column),
     ``schema.fn(type, ...)`` for functions, ``schema.index`` for indexes and
     ``schema.table:name`` for policies and triggers.
     """
@@ -157,7 +160,15 @@ def read_events(sql: str) -> list[Event]:
             obj = SchemaObject("function", f"{name}({_signature(args)})")
             events.append(("create" if match["create_function"] else "drop", obj))
         elif match["create_table"]:
-            events.append(("create", SchemaObject("table", _qualify(match["create_table"]))))
+            table = _qualify(match["create_table"])
+            events.append(("create", SchemaObject("table", table)))
+            opening = re.match(r"\s*\(", text[match.end() :])
+            if opening:
+                body, _ = _balanced(text, match.end() + opening.end())
+                for column in _foreign_keys(body):
+                    events.append(
+                        ("create", SchemaObject("foreign key", f"{table}.{column}", table))
+                    )
         elif match["drop_table"]:
             for name in match["drop_table"].split(","):
                 events.append(("drop", SchemaObject("table", _qualify(name.strip()))))
@@ -181,6 +192,18 @@ def read_events(sql: str) -> list[Event]:
                         name = f"{table}:{match[f'{verb}_{kind}']}"
                         events.append((verb, SchemaObject(kind, name, table)))
     return events
+
+
+def _foreign_keys(table_body: str) -> list[str]:
+    """The (single) columns of a ``create table`` body that reference another table."""
+    columns: list[str] = []
+    for item in _split_top_level(table_body):
+        fk = _TABLE_FK.search(item) if item.startswith(("constraint", "foreign")) else None
+        inline = None if fk else _INLINE_FK.match(item)
+        found = fk or inline
+        if found:
+            columns.append(found[1])
+    return columns
 
 
 def expected_objects(files: Sequence[tuple[str, str]]) -> dict[SchemaObject, str]:
@@ -244,6 +267,11 @@ _CHECKS: dict[str, str] = {
         "select exists (select 1 from pg_catalog.pg_trigger where tgrelid = to_regclass(%s)"
         " and tgname = %s)"
     ),
+    "foreign key": (
+        "select exists (select 1 from pg_catalog.pg_constraint c join pg_catalog.pg_attribute a"
+        " on a.attrelid = c.conrelid and a.attnum = any(c.conkey)"
+        " where c.conrelid = to_regclass(%s) and c.contype = 'f' and a.attname = %s)"
+    ),
 }
 
 
@@ -258,7 +286,7 @@ async def _exists(conn: psycopg.AsyncConnection[Any], obj: SchemaObject) -> bool
         return bool(row and row[0])
     if obj.kind in {"table", "index"}:
         params: tuple[str, ...] = (obj.name,)
-    elif obj.kind == "column":
+    elif obj.kind in {"column", "foreign key"}:
         table, _, column = obj.name.rpartition(".")
         params = (table, column)
     else:
