@@ -10,6 +10,8 @@ import pytest
 from llm_common_db import (
     MigrationError,
     MigrationFileError,
+    MissingTablesError,
+    PostgresPool,
     default_migrations_dir,
     discover_migrations,
     migrate,
@@ -130,3 +132,40 @@ def test_cli_unknown_package_is_one_error_line(empty_db: str) -> None:
     assert result.stderr.strip().count("\n") == 0
     assert result.stderr.startswith("error: unknown package 'chat'")
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("package", "query"),
+    [
+        ("cost-tracker", "select public.cost_batch('[]'::jsonb)"),
+        ("web-search", "select count(*) from public.web_search_cache"),
+        ("conversation-memory", "select count(*) from public.conversations"),
+        ("analysis-pipeline", "select count(*) from public.pipeline_runs"),
+    ],
+)
+async def test_the_command_a_missing_tables_error_names_creates_them(
+    empty_db: str, package: str, query: str
+) -> None:
+    pg = PostgresPool.from_url(empty_db, package=package)
+    try:
+        with pytest.raises(MissingTablesError) as info:
+            async with pg.connection() as conn:
+                await conn.execute(query)
+        command = info.value.command.replace("<url>", empty_db).split()
+        assert command[:2] == ["llm-common-db", "migrate"]
+        result = run_cli(*command[1:])
+        assert result.returncode == 0, result.stderr
+        async with pg.connection() as conn:
+            await conn.execute(query)
+    finally:
+        await pg.aclose()
+    others = {t for p, t in TABLES.items() if p != package}
+    assert not others & _public_tables(empty_db)  # that package's tables, nobody else's
+
+
+TABLES = {
+    "cost-tracker": "cost_tracking",
+    "web-search": "web_search_cache",
+    "conversation-memory": "conversations",
+    "analysis-pipeline": "pipeline_runs",
+}
