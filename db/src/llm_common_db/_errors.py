@@ -78,12 +78,12 @@ class RollbackRefusedError(MigrationError):
         self.table = table
         self.rows = rows
         holds = (
-            f"which holds {rows} row(s)"
+            f", which holds {rows} row(s)"
             if what.startswith("table")
-            else (f"of a table holding {rows} row(s)")
+            else f" of a table holding {rows} row(s)"
         )
         super().__init__(
-            f"refusing to roll back {filename}: it drops {what}, {holds}; "
+            f"refusing to roll back {filename}: it drops {what}{holds}; "
             "copy the data out first, or pass --force to drop it"
         )
 

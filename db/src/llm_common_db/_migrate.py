@@ -378,6 +378,18 @@ async def log_action(
     )
 
 
+async def relax_function_bodies(conn: psycopg.AsyncConnection[Any]) -> None:
+    """For the rest of the transaction, do not check SQL function bodies while re-running files.
+
+    Re-running an earlier file over a later file's schema can meet that later state mid-way: a
+    function body the earlier file creates may call a name the later file overloaded (e.g.
+    ``get_cost_total`` with an extra defaulted argument), which is ambiguous until the later
+    file, run next, drops the old signatures. pg_dump's restores switch the check off for the
+    same reason; every body was checked when its file was first applied.
+    """
+    await conn.execute("set local check_function_bodies = off")
+
+
 async def _drift(
     conn: psycopg.AsyncConnection[Any],
     migrations: Sequence[Migration],
@@ -491,6 +503,7 @@ async def repair(
                 and any(v < m.version for v in drift)
             )
         ]
+        await relax_function_bodies(conn)
         for m in rerun:
             await run_file(conn, m, m.path.read_bytes())
         still = await _drift(conn, applied, recorded)

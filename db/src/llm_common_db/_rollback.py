@@ -26,6 +26,7 @@ from ._migrate import (
     discover_migrations,
     known_packages,
     log_action,
+    relax_function_bodies,
     run_file,
 )
 from ._objects import SchemaObject, dropped_tables_and_columns
@@ -97,7 +98,10 @@ async def rollback(
                 await _refuse_data_loss(conn, migration, force)
                 assert migration.down is not None  # checked by _targets
                 await run_file(conn, migration, migration.down.read_bytes())
-                for earlier in _still_applied(migrations, recorded, migration):
+                restore = _still_applied(migrations, recorded, migration)
+                if restore:
+                    await relax_function_bodies(conn)
+                for earlier in restore:
                     await run_file(conn, earlier, earlier.path.read_bytes())
                 await conn.execute(
                     "delete from public.llm_common_schema_migrations where version = %s",
