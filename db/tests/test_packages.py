@@ -25,20 +25,18 @@ pytestmark = pytest.mark.postgres
 PACKAGES = ("cost-tracker", "web-search", "conversation-memory", "analysis-pipeline")
 
 
-def _public_tables(url: str) -> set[str]:
+def _names(url: str, view: str, schema_column: str, name_column: str) -> set[str]:
+    query = f"select {name_column} from information_schema.{view} where {schema_column} = 'public'"
     with psycopg.connect(url) as conn:
-        rows = conn.execute(
-            "select table_name from information_schema.tables where table_schema = 'public'"
-        ).fetchall()
-    return {r[0] for r in rows}
+        return {r[0] for r in conn.execute(query).fetchall()}  # type: ignore[arg-type]
+
+
+def _public_tables(url: str) -> set[str]:
+    return _names(url, "tables", "table_schema", "table_name")
 
 
 def _public_functions(url: str) -> set[str]:
-    with psycopg.connect(url) as conn:
-        rows = conn.execute(
-            "select routine_name from information_schema.routines where routine_schema = 'public'"
-        ).fetchall()
-    return {r[0] for r in rows}
+    return _names(url, "routines", "routine_schema", "routine_name")
 
 
 def test_every_shipped_file_has_a_package_and_a_down_file() -> None:

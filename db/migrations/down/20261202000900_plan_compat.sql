@@ -2,3 +2,4 @@
 
 drop function if exists public.get_monthly_cost(integer, integer);
 drop function if exists public.get_daily_cost(date);
+drop function if exists public.cost__plan_total(timestamptz, timestamptz);
