@@ -8,11 +8,18 @@ tables; alembic wants Python revision files. Here the server parses each whole f
 protocol, so dollar-quoted function bodies need no client-side parsing), a transaction-scoped
 advisory lock (``pg_advisory_xact_lock``) serialises concurrent runs — it works through Supabase's
 transaction pooler, where session-level locks would leak — and no prepared statements are used
-(``prepare_threshold=None``, which the pooler requires). It is ~150 lines.
+(``prepare_threshold=None``, which the pooler requires).
 
-Bookkeeping lives in one table, ``llm_common_schema_migrations(version, name, checksum,
-applied_at)``; the sha256 checksum of every applied file is verified on each run, and a changed
-file is an error (:class:`~llm_common_db.ChecksumMismatchError`), never silently re-applied.
+Bookkeeping lives in ``llm_common_schema_migrations(version, name, checksum, applied_at)``; the
+sha256 checksum of every applied file is verified on each run, and a changed file is an error
+(:class:`~llm_common_db.ChecksumMismatchError`), never silently re-applied. Every apply, rollback
+and repair is also logged in ``llm_common_schema_migration_log``.
+
+Which package each file belongs to is read from the directory's ``packages.toml`` (not from a
+header in the files: adding one would change the checksums databases already recorded);
+``--package`` applies the ``core`` files plus the named packages'. ``status`` also compares each
+applied file's objects with the catalog (:mod:`._objects`) to report drift, which
+:func:`repair` re-applies. Rolling back lives in :mod:`._rollback`.
 """
 
 from __future__ import annotations
@@ -465,15 +472,15 @@ async def repair(
     runs in one transaction under the migration lock; each re-applied file gets a ``repair``
     row in ``llm_common_schema_migration_log``.
 
+    Some drift cannot be repaired this way: a foreign key that went with a table dropped by
+    ``CASCADE`` belongs to a table that still exists, which ``create table if not exists`` leaves
+    alone. :func:`migration_status` still reports it afterwards.
+
     Args:
         database_url: As for :func:`migrate`.
         directory: As for :func:`migrate`.
         connect_timeout: As for :func:`migrate`.
         packages: Repair only the ``core`` files and these packages' files.
-
-    Some drift cannot be repaired this way: a foreign key that went with a table dropped by
-    ``CASCADE`` belongs to a table that still exists, which ``create table if not exists`` leaves
-    alone. :func:`migration_status` still reports it afterwards.
 
     Returns:
         {file name: objects it restored} for every re-applied file, in order (empty when
@@ -491,17 +498,11 @@ async def repair(
         drift = await _drift(conn, applied, recorded)
         if not drift:
             return {}
-        first = min(drift)
-        drifted_packages = {m.package for m in applied if m.version in drift}
+        package_of = {m.version: m.package for m in applied}
         rerun = [
             m
             for m in applied
-            if m.version in drift
-            or (
-                m.version > first
-                and (CORE in drifted_packages or m.package in drifted_packages)
-                and any(v < m.version for v in drift)
-            )
+            if any(v <= m.version and package_of[v] in {m.package, CORE} for v in drift)
         ]
         await relax_function_bodies(conn)
         for m in rerun:
