@@ -68,9 +68,11 @@ def test_a_file_missing_from_the_manifest_is_an_error(tmp_path: Path) -> None:
         discover_migrations(tmp_path)
 
 
-async def test_unknown_package_is_refused_before_connecting() -> None:
+async def test_unknown_package_is_refused_before_connecting(migrations_copy: Path) -> None:
     with pytest.raises(MigrationError, match="unknown package 'chat'"):
         await migrate("postgresql://postgres@127.0.0.1:1/none", packages=["chat"])
+    with pytest.raises(MigrationError, match=r"has no packages\.toml"):
+        await migrate("postgresql://postgres@127.0.0.1:1/none", migrations_copy, packages=["x"])
 
 
 def test_chat_app_database_holds_no_pipeline_or_cost_tables(empty_db: str) -> None:

@@ -127,3 +127,14 @@ def test_bookkeeping_table_is_hidden_from_api_roles(postgres_db: str) -> None:
                 "insert into llm_common_schema_migrations (version, name, checksum)"
                 " values ('x', 'y', 'z')"
             )
+
+
+def test_migration_log_is_hidden_from_api_roles(postgres_db: str) -> None:
+    with psycopg.connect(postgres_db) as owner:
+        assert owner.execute(
+            "select count(*) > 0 from llm_common_schema_migration_log where action = 'apply'"
+        ).fetchone() == (True,)
+        owner.execute("grant select on llm_common_schema_migration_log to anon")
+    with pg_as_user_sync(postgres_db, None) as conn:
+        row = conn.execute("select count(*) from llm_common_schema_migration_log").fetchone()
+        assert row == (0,)

@@ -251,13 +251,23 @@ def select_migrations(
     wanted = set(packages or ())
     if not wanted:
         return list(migrations)
-    known = known_packages(migrations)
-    unknown = sorted(wanted - set(known))
-    if unknown:
-        raise MigrationError(
-            f"unknown package {', '.join(map(repr, unknown))}: expected one of {', '.join(known)}"
-        )
+    check_packages(migrations, wanted)
     return [m for m in migrations if m.package is None or m.package in wanted | {CORE}]
+
+
+def check_packages(migrations: Sequence[Migration], wanted: Iterable[str]) -> None:
+    """Raise MigrationError naming the ``wanted`` packages no file belongs to."""
+    known = known_packages(migrations)
+    unknown = sorted(set(wanted) - set(known))
+    if not unknown:
+        return
+    names = ", ".join(map(repr, unknown))
+    if not known:
+        raise MigrationError(
+            f"unknown package {names}: this migrations directory has no {MANIFEST} "
+            "assigning files to packages"
+        )
+    raise MigrationError(f"unknown package {names}: expected one of {', '.join(known)}")
 
 
 async def _connect(database_url: str, connect_timeout: float) -> psycopg.AsyncConnection[Any]:

@@ -23,8 +23,8 @@ from ._migrate import (
     Migration,
     _connect,
     _lock_and_read,
+    check_packages,
     discover_migrations,
-    known_packages,
     log_action,
     relax_function_bodies,
     run_file,
@@ -74,12 +74,7 @@ async def rollback(
     if to is None and not wanted:
         raise MigrationError("say what to roll back: a version (--to) or a package (--package)")
     migrations = discover_migrations(directory)
-    known = known_packages(migrations)
-    unknown = sorted(wanted - set(known))
-    if unknown:
-        raise MigrationError(
-            f"unknown package {', '.join(map(repr, unknown))}: expected one of {', '.join(known)}"
-        )
+    check_packages(migrations, wanted)
     if to is not None and to != "0" and to not in {m.version for m in migrations}:
         raise MigrationError(f"unknown version {to!r}: use a version from `status`, or 0 for all")
     by_version = {m.version: m for m in migrations}
