@@ -1,4 +1,4 @@
-"""`llm-common-db migrate | status` never show a password (issue 17, defect 1).
+"""`llm-common-db migrate | status | rollback` never show a password (issue 17, defect 1).
 
 Run as a real subprocess, as an operator would: one `error: ...` line on stderr, exit 1, no
 traceback, the password nowhere in stdout or stderr, and done within the connect timeout.
@@ -17,6 +17,7 @@ import pytest
 from llm_common_testkit import replace_url
 
 SECRET = "Sentinel-cli-pw-4d81"
+COMMANDS = ["migrate", "status", "rollback --to 0", "migrate --repair"]
 
 
 def _cli(*args: str, timeout: float = 60) -> tuple[subprocess.CompletedProcess[str], float]:
@@ -62,7 +63,7 @@ def silent_port() -> Iterator[int]:
         yield sock.getsockname()[1]
 
 
-@pytest.mark.parametrize("command", ["migrate", "status"])
+@pytest.mark.parametrize("command", COMMANDS)
 @pytest.mark.parametrize(
     "url",
     [
@@ -73,13 +74,13 @@ def silent_port() -> Iterator[int]:
     ],
 )
 def test_malformed_url_is_one_redacted_line(command: str, url: str) -> None:
-    result, _ = _cli(command, "--database-url", url)
+    result, _ = _cli(*command.split(), "--database-url", url)
     line = _assert_one_clean_error(result)
     assert "invalid PostgreSQL connection string" in line
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("command", ["migrate", "status"])
+@pytest.mark.parametrize("command", COMMANDS)
 @pytest.mark.parametrize(
     ("part", "value", "reason"),
     [
@@ -91,20 +92,20 @@ def test_wrong_database_or_user(
     postgres_url: str, command: str, part: str, value: str, reason: str
 ) -> None:
     url = replace_url(postgres_url, password=SECRET, **{part: value})  # type: ignore[arg-type]
-    result, _ = _cli(command, "--database-url", url)
+    result, _ = _cli(*command.split(), "--database-url", url)
     line = _assert_one_clean_error(result)
     assert reason in line
     assert ":***@" in line  # the URL is shown, redacted
 
 
-@pytest.mark.parametrize("command", ["migrate", "status"])
+@pytest.mark.parametrize("command", COMMANDS)
 def test_unreachable_host_through_the_environment(command: str, closed_port: int) -> None:
     url = f"postgresql://postgres:{SECRET}@127.0.0.1:{closed_port}/postgres"
     env_url = os.environ.copy()
     env_url["DATABASE_URL"] = url
     env_url["COLUMNS"] = "80"
     result = subprocess.run(
-        [sys.executable, "-m", "llm_common_db", command],
+        [sys.executable, "-m", "llm_common_db", *command.split()],
         capture_output=True,
         text=True,
         timeout=60,
@@ -129,9 +130,10 @@ def test_unknown_package_is_refused() -> None:
 
 
 @pytest.mark.postgres
-def test_migrate_with_package_applies_the_history(empty_db: str) -> None:
+def test_migrate_with_package_applies_that_package_only(empty_db: str) -> None:
     url = replace_url(empty_db, password=SECRET)
     result, _ = _cli("migrate", "--package", "cost-tracker", "--database-url", url)
     assert result.returncode == 0, result.stderr
     assert "20261124000100_cost_tracking.sql" in result.stdout
+    assert "pipeline" not in result.stdout
     assert SECRET not in result.stdout + result.stderr
