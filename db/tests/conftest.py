@@ -22,6 +22,16 @@ def empty_db(_llmc_clones: ClonePool) -> Iterator[str]:
     _llmc_clones.release(name)
 
 
+@pytest.fixture
+def other_empty_db(_llmc_clones: ClonePool) -> Iterator[str]:
+    """A second brand-new database, to compare a schema with."""
+    admin = require_postgres()
+    name = new_database_name("_empty2")
+    url = create_database(admin, name)
+    yield url
+    _llmc_clones.release(name)
+
+
 OWN_FILES = ("20261124000000_core.sql", "20261124000400_pipeline.sql")
 
 

@@ -45,11 +45,16 @@ def _log(url: str) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize("package", sorted(PACKAGE_TABLES))
 def test_rollback_package_then_migrate_restores_the_same_schema(
-    empty_db: str, package: str
+    empty_db: str, other_empty_db: str, package: str
 ) -> None:
     assert run_cli("migrate", "--database-url", empty_db).returncode == 0
     before = schema_dump(empty_db)
     own = [m for m in discover_migrations() if m.package == package]
+    others = [p for p in PACKAGE_TABLES if p != package]
+    without: list[str] = []
+    for other in others:
+        without += ["--package", other]
+    assert run_cli("migrate", *without, "--database-url", other_empty_db).returncode == 0
 
     down = run_cli("rollback", "--package", package, "--database-url", empty_db)
     assert down.returncode == 0, down.stderr
@@ -59,6 +64,8 @@ def test_rollback_package_then_migrate_restores_the_same_schema(
     for other, table in PACKAGE_TABLES.items():
         if other != package:
             assert _exists(empty_db, table), other
+    # The down files remove exactly what the package's files add: nothing left behind.
+    assert schema_dump(empty_db) == schema_dump(other_empty_db)
     status = run_cli("status", "--database-url", empty_db)
     assert status.returncode == 0, status.stdout + status.stderr
     assert status.stdout.count("pending") == len(own)
@@ -74,18 +81,27 @@ def test_rollback_package_then_migrate_restores_the_same_schema(
     assert actions == ["apply"] * len(own) + ["rollback"] * len(own) + ["apply"] * len(own)
 
 
-async def test_rollback_to_version_and_to_zero_round_trip(empty_db: str) -> None:
+async def test_rollback_to_version_and_to_zero_round_trip(
+    empty_db: str, other_empty_db: str
+) -> None:
+    pristine = schema_dump(other_empty_db)
+    await migrate(other_empty_db, packages=[])  # every file
+    await migrate(empty_db, packages=["core"])
+    core_only = schema_dump(empty_db)
     await migrate(empty_db)
     before = schema_dump(empty_db)
+    assert before == schema_dump(other_empty_db)
     core = discover_migrations()[0]
     done = await rollback(empty_db, to=core.version)
     assert done == [m.filename for m in reversed(discover_migrations()[1:])]
     assert next(s.state for s in await migration_status(empty_db)) == "applied"
+    assert schema_dump(empty_db) == core_only
     await migrate(empty_db)
     assert schema_dump(empty_db) == before
 
     everything = await rollback(empty_db, to="0")
     assert everything[-1] == core.filename
+    assert schema_dump(empty_db) == pristine  # back to an empty database
     with psycopg.connect(empty_db) as conn:
         assert conn.execute("select to_regprocedure('auth.uid()')").fetchone() == (None,)
     await migrate(empty_db)
