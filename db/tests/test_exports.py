@@ -26,3 +26,8 @@ def test_postgres_plumbing_is_public() -> None:
     assert issubclass(llm_common_db.InvalidConnectionStringError, ValueError)
     assert issubclass(llm_common_db.DatabaseUnavailableError, Exception)
     assert issubclass(llm_common_db.MissingTablesError, Exception)
+
+
+def test_issue_12_commands_are_public() -> None:
+    assert {"repair", "rollback", "RollbackRefusedError"} <= set(llm_common_db.__all__)
+    assert issubclass(llm_common_db.RollbackRefusedError, llm_common_db.MigrationError)
