@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 import uuid
 from pathlib import Path
 
@@ -169,3 +170,20 @@ TABLES = {
     "conversation-memory": "conversations",
     "analysis-pipeline": "pipeline_runs",
 }
+
+
+def test_readme_table_matches_the_manifest() -> None:
+    """The README's per-package table lists each package's files as packages.toml does."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    manifest = tomllib.loads((default_migrations_dir() / "packages.toml").read_text())
+    rows = {}
+    for line in readme.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 3 and cells[1] == f"`llm-common-db migrate --package {cells[0]}`":
+            rows[cells[0]] = [name.strip(" `") for name in cells[2].split(",")]
+    expected = {
+        package: [name.split("_", 1)[1].removesuffix(".sql") for name in files]
+        for package, files in manifest.items()
+        if package != "core"
+    }
+    assert rows == expected
