@@ -43,7 +43,11 @@ _STATEMENTS = re.compile(
 )
 _ADD_COLUMN = re.compile(rf"\badd\s+column\s+{_IF_NOT_EXISTS}([a-z_][a-z0-9_$]*)")
 _DROP_COLUMN = re.compile(rf"\bdrop\s+column\s+{_IF_EXISTS}([a-z_][a-z0-9_$]*)")
+_RENAME_COLUMN = re.compile(
+    r"\brename\s+(?:column\s+)?([a-z_][a-z0-9_$]*)\s+to\s+([a-z_][a-z0-9_$]*)"
+)
 _COMMENT = re.compile(r"--[^\n]*")
+_NEXT_FUNCTION = re.compile(rf"\s*,\s*({_IDENT})\s*\(")
 _INLINE_FK = re.compile(r"^([a-z_][a-z0-9_$]*)\s[^,]*\breferences\s")
 _TABLE_FK = re.compile(r"\bforeign\s+key\s*\(\s*([a-z_][a-z0-9_$]*)\s*\)")
 _ARG_MODES = {"in", "inout", "variadic"}
@@ -154,11 +158,21 @@ def read_events(sql: str) -> list[Event]:
     text = _COMMENT.sub("", sql.lower())
     events: list[Event] = []
     for match in _STATEMENTS.finditer(text):
-        if match["create_function"] or match["drop_function"]:
-            name = _qualify(match["create_function"] or match["drop_function"])
+        if match["create_function"]:
             args, _ = _balanced(text, match.end())
-            obj = SchemaObject("function", f"{name}({_signature(args)})")
-            events.append(("create" if match["create_function"] else "drop", obj))
+            name = f"{_qualify(match['create_function'])}({_signature(args)})"
+            events.append(("create", SchemaObject("function", name)))
+        elif match["drop_function"]:
+            name, end = match["drop_function"], match.end()
+            while True:  # drop function a(...), b(...)
+                args, end = _balanced(text, end)
+                events.append(
+                    ("drop", SchemaObject("function", f"{_qualify(name)}({_signature(args)})"))
+                )
+                more = _NEXT_FUNCTION.match(text, end)
+                if more is None:
+                    break
+                name, end = more[1], more.end()
         elif match["create_table"]:
             table = _qualify(match["create_table"])
             events.append(("create", SchemaObject("table", table)))
@@ -179,6 +193,9 @@ def read_events(sql: str) -> list[Event]:
                 events.append(("create", SchemaObject("column", f"{table}.{column}", table)))
             for column in _DROP_COLUMN.findall(body):
                 events.append(("drop", SchemaObject("column", f"{table}.{column}", table)))
+            for old, new in _RENAME_COLUMN.findall(body):
+                events.append(("drop", SchemaObject("column", f"{table}.{old}", table)))
+                events.append(("create", SchemaObject("column", f"{table}.{new}", table)))
         elif match["create_index"] or match["drop_index"]:
             name = _qualify(match["create_index"] or match["drop_index"])
             on = re.match(rf"\s+on\s+(?:only\s+)?({_IDENT})", text[match.end() :])
