@@ -23,7 +23,7 @@ from conversation_memory._models import (
 )
 from conversation_memory._page_context import PageContextProvider, PageContextRegistry
 from conversation_memory._rolling import export_document, fold_turns, reach_newest_user_turn
-from conversation_memory._store import MessageStore
+from conversation_memory._stores._protocol import MessageStore
 from conversation_memory._summarizer import Summarizer
 from conversation_memory._tokens import content_tokens
 from conversation_memory._window import (

@@ -126,7 +126,9 @@ def _import_pool() -> type[AsyncConnectionPool[Any]]:
         import psycopg  # noqa: F401
         from psycopg_pool import AsyncConnectionPool
     except ImportError as exc:
-        raise MissingExtraError("postgres", exc.name or "psycopg") from exc
+        raise MissingExtraError(
+            "PostgresMessageStore", "postgres", missing=exc.name or "psycopg"
+        ) from exc
     return AsyncConnectionPool
 
 

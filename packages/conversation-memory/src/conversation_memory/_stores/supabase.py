@@ -47,7 +47,9 @@ def _check_installed() -> None:
         import postgrest  # noqa: F401
         import supabase  # noqa: F401
     except ImportError as exc:
-        raise MissingExtraError("supabase", exc.name or "supabase") from exc
+        raise MissingExtraError(
+            "SupabaseMessageStore", "supabase", missing=exc.name or "supabase"
+        ) from exc
 
 
 class SupabaseMessageStore:
