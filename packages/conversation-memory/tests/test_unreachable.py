@@ -1,0 +1,121 @@
+"""An unreachable database: a typed error within connect_timeout, and no secret anywhere.
+
+Every key, token and password here is a sentinel; after each failure the captured logs (DEBUG,
+every library's), the exception and its causes, and the store's repr are scanned for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conversation_memory import (
+    ConversationMemory,
+    StoreUnavailableError,
+    SupabaseMessageStore,
+)
+
+SENTINEL = "Sentinel-Secret-7f3a9c"
+
+
+@pytest.fixture
+def blackhole() -> Iterator[int]:
+    """A loopback port whose connection attempts hang: its accept queue is full, SYNs drop."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    fillers = []
+    for _ in range(3):
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(("127.0.0.1", port))
+        fillers.append(filler)
+    probe = socket.socket()
+    probe.settimeout(0.2)
+    with pytest.raises(TimeoutError):  # the premise of every test using this fixture
+        probe.connect(("127.0.0.1", port))
+    probe.close()
+    yield port
+    for filler in fillers:
+        filler.close()
+    server.close()
+
+
+def _texts(error: BaseException) -> str:
+    """The message of an exception and of everything in its cause/context chain."""
+    seen: list[str] = []
+    current: BaseException | None = error
+    while current is not None and len(seen) < 20:
+        seen.append(f"{type(current).__name__}: {current} {current!r}")
+        current = current.__cause__ or current.__context__
+    return "\n".join(seen)
+
+
+def _assert_no_secret(*texts: Any) -> None:
+    for text in texts:
+        assert SENTINEL not in str(text), text
+
+
+async def test_unreachable_supabase_is_unavailable_within_connect_timeout_and_leaks_nothing(
+    blackhole: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)  # the root logger: every library's records
+    store = SupabaseMessageStore.from_url(
+        f"http://127.0.0.1:{blackhole}",
+        f"service-key-{SENTINEL}",
+        access_token=f"jwt-{SENTINEL}",
+        connect_timeout=0.5,
+    )
+    memory = ConversationMemory(store, uuid.uuid4())
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailableError) as raised:
+        await memory.save_message("user", "hello")
+    with pytest.raises(StoreUnavailableError) as again:
+        await memory.history()
+    elapsed = time.monotonic() - started
+    await store.aclose()
+    assert elapsed < 3.0  # two operations, each bounded by connect_timeout (no retries)
+    _assert_no_secret(
+        _texts(raised.value), _texts(again.value), repr(store), repr(memory), caplog.text
+    )
+    assert "unavailable" in str(raised.value)
+
+
+async def test_a_store_from_url_owns_its_client_and_a_given_client_is_left_open(
+    supabase_server: Any,
+) -> None:
+    from supabase import acreate_client
+
+    user = str(uuid.uuid4())
+    owned = SupabaseMessageStore.from_url(
+        supabase_server.url, supabase_server.anon_key, access_token=supabase_server.jwt_for(user)
+    )
+    async with owned:
+        saved = await ConversationMemory(owned, user).save_message("user", "through from_url")
+    assert saved.seq == 1
+    assert repr(owned) == f"SupabaseMessageStore.from_url({supabase_server.url!r})"
+
+    client = await acreate_client(supabase_server.url, supabase_server.anon_key)
+    client.postgrest.auth(supabase_server.jwt_for(user))
+    try:
+        async with SupabaseMessageStore(client) as borrowed:
+            await ConversationMemory(borrowed, user).save_message("user", "borrowed client")
+        # Closing the store left the app's client working.
+        after = SupabaseMessageStore(client)
+        history = await ConversationMemory(after, user).history()
+        assert [m.content for m in history] == ["through from_url", "borrowed client"]
+    finally:
+        await client.postgrest.aclose()
+
+    client = await acreate_client(supabase_server.url, supabase_server.anon_key)
+    client.postgrest.auth(supabase_server.jwt_for(user))
+    handed_over = SupabaseMessageStore(client, owns_client=True)
+    assert len(await ConversationMemory(handed_over, user).history()) == 2
+    await handed_over.aclose()
+    assert client.postgrest.session.is_closed
