@@ -24,7 +24,10 @@ async def test_outage_during_summary_update_still_answers(
         tcp_proxy.stop()  # the database goes away while the model is writing the summary
         return Reply.text("A summary that cannot be stored.")
 
-    store = PostgresMessageStore(tcp_proxy.url_for(postgres_db), max_size=2, timeout=2)
+    # breaker_interval=0: the first call after the restart tries the database again at once.
+    store = PostgresMessageStore(
+        tcp_proxy.url_for(postgres_db), max_size=2, connect_timeout=2, breaker_interval=0
+    )
     async with store, LLMClient(retry=RetryPolicy(max_attempts=1)) as llm:
         memory = ConversationMemory(
             store,

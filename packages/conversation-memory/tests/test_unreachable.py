@@ -15,7 +15,11 @@ from typing import Any
 
 import pytest
 from conversation_memory import (
+    ConfigurationError,
     ConversationMemory,
+    ConversationMemoryError,
+    PostgresMessageStore,
+    StoreError,
     StoreUnavailableError,
     SupabaseMessageStore,
 )
@@ -119,3 +123,103 @@ async def test_a_store_from_url_owns_its_client_and_a_given_client_is_left_open(
     assert len(await ConversationMemory(handed_over, user).history()) == 2
     await handed_over.aclose()
     assert client.postgrest.session.is_closed
+
+
+async def test_unreachable_postgres_is_unavailable_within_connect_timeout_and_leaks_nothing(
+    blackhole: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    store = PostgresMessageStore.from_url(
+        f"postgresql://app:{SENTINEL}@127.0.0.1:{blackhole}/chat", connect_timeout=1.0
+    )
+    memory = ConversationMemory(store, uuid.uuid4())
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailableError) as raised:
+        await memory.save_message("user", "hello")
+    first = time.monotonic() - started
+    # The circuit breaker is open now: the next call fails at once, without a second wait.
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailableError) as again:
+        await memory.get_context()
+    second = time.monotonic() - started
+    await store.aclose()
+    assert 0.9 <= first < 3.0
+    assert second < 0.5
+    assert "unreachable" in str(raised.value)
+    _assert_no_secret(
+        _texts(raised.value), _texts(again.value), repr(store), repr(memory), caplog.text
+    )
+    # One warning per outage, not one per attempt.
+    assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) <= 2
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql://app:{SENTINEL}@127.0.0.1:5432/db?sslmode=nonsense",
+        f"host=127.0.0.1 password={SENTINEL} dbname",  # libpq's own error repeats the string
+        f"postgresql://app:{SENTINEL}@[::1:5432/db",
+    ],
+)
+async def test_a_malformed_connection_string_is_a_configuration_error_without_the_password(
+    url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    try:
+        store = PostgresMessageStore(url, connect_timeout=1.0)
+    except ConfigurationError as exc:
+        error: BaseException = exc
+    else:  # parsed, but the server refuses it: then a typed store error, still redacted
+        with pytest.raises(StoreError) as raised:
+            await store.open()
+        error = raised.value
+        _assert_no_secret(repr(store))
+        await store.aclose()
+    assert isinstance(error, ConversationMemoryError)
+    _assert_no_secret(_texts(error), caplog.text)
+
+
+async def test_a_missing_database_names_no_password(
+    postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from llm_common_testkit import replace_url
+
+    caplog.set_level(logging.DEBUG)
+    url = replace_url(postgres_url, user="postgres", password=SENTINEL, dbname="no_such_db_cm")
+    store = PostgresMessageStore.from_url(url, connect_timeout=2.0)
+    with pytest.raises(StoreUnavailableError) as raised:
+        await store.open()
+    await store.aclose()
+    _assert_no_secret(_texts(raised.value), repr(store), caplog.text)
+
+
+async def test_a_store_given_a_pool_never_closes_it_and_a_url_store_closes_its_own(
+    postgres_db: str,
+) -> None:
+    from psycopg_pool import AsyncConnectionPool
+
+    user = str(uuid.uuid4())
+    async with AsyncConnectionPool(
+        postgres_db, kwargs={"autocommit": True}, min_size=1, max_size=2, open=False
+    ) as pool:
+        async with PostgresMessageStore(pool=pool) as borrowed:
+            await ConversationMemory(borrowed, user).save_message("user", "on the app's pool")
+        assert not pool.closed
+        async with pool.connection() as conn:
+            cursor = await conn.execute(
+                "select count(*) from conversations where user_id = %s", (user,)
+            )
+            assert await cursor.fetchone() == (1,)
+
+    owned = PostgresMessageStore.from_url(postgres_db)
+    assert len(await ConversationMemory(owned, user).history()) == 1
+    await owned.aclose()
+    await owned.aclose()  # idempotent
+    with pytest.raises(StoreUnavailableError, match="closed"):
+        await ConversationMemory(owned, user).history()
+
+
+def test_timeout_is_a_deprecated_alias_of_connect_timeout() -> None:
+    with pytest.warns(DeprecationWarning, match="connect_timeout"):
+        store = PostgresMessageStore("postgresql://app@127.0.0.1:1/x", timeout=1.5)
+    assert store.connect_timeout == 1.5

@@ -104,7 +104,12 @@ def test_user_id_is_normalised(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("module", "extra"), [("psycopg_pool", "postgres"), ("supabase", "supabase")]
+    ("module", "extra"),
+    [
+        ("psycopg_pool", "postgres"),
+        ("llm_common_db", "postgres"),
+        ("supabase", "supabase"),
+    ],
 )
 def test_missing_extra_names_the_install_command(
     monkeypatch: pytest.MonkeyPatch, module: str, extra: str
@@ -128,7 +133,7 @@ def test_missing_extra_names_the_install_command(
 
 async def test_unreachable_postgres_is_a_typed_error_without_the_password() -> None:
     store = PostgresMessageStore(
-        "postgresql://app:s3cret-pw@127.0.0.1:1/nowhere?connect_timeout=1", timeout=1
+        "postgresql://app:s3cret-pw@127.0.0.1:1/nowhere?connect_timeout=1", connect_timeout=1
     )
     assert "s3cret" not in repr(store)
     with pytest.raises(StoreUnavailableError) as raised:

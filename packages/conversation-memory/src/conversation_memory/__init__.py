@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from conversation_memory._errors import (
     AccessDeniedError,
+    ConfigurationError,
     ContentTooLargeError,
     ConversationMemoryError,
     EmptyContentError,
@@ -69,6 +70,7 @@ __all__ = [
     "AccessDeniedError",
     "ChatClient",
     "CleanupReceipt",
+    "ConfigurationError",
     "ContentTooLargeError",
     "ContextSnapshot",
     "ConversationMemory",

@@ -8,6 +8,7 @@ The hierarchy::
     │   ├── EmptyContentError          content is empty or only whitespace
     │   └── ContentTooLargeError       content is longer than max_content_chars
     ├── InvalidIdentifierError         (also ValueError) user_id / conversation_id malformed
+    ├── ConfigurationError             (also ValueError) a store was set up wrongly (bad URL)
     ├── StoreError                     the backend failed; the operation did not happen
     │   ├── StoreUnavailableError      unreachable, timed out, circuit breaker open, closed
     │   ├── StoreCorruptError          the local file is not a valid database (names the file)
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 __all__ = [
     "AccessDeniedError",
+    "ConfigurationError",
     "ContentTooLargeError",
     "ConversationMemoryError",
     "EmptyContentError",
@@ -69,6 +71,13 @@ class ContentTooLargeError(InvalidMessageError):
 
 class InvalidIdentifierError(ConversationMemoryError, ValueError):
     """A user or conversation identifier is malformed."""
+
+
+class ConfigurationError(ConversationMemoryError, ValueError):
+    """A store or memory was configured wrongly (e.g. a connection string that cannot be parsed).
+
+    Messages never repeat a connection string or key.
+    """
 
 
 class StoreError(ConversationMemoryError):

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from conversation_memory._errors import (
     AccessDeniedError,
+    ConfigurationError,
     MissingExtraError,
     StoreError,
     StoreUnavailableError,
@@ -308,7 +309,7 @@ class _ClientFactory:
         try:
             client = AsyncClient(self.url, self._key, options)
         except Exception as exc:  # supabase's own "Invalid URL" / non-string checks
-            raise ValueError(f"invalid Supabase URL or key: {type(exc).__name__}") from None
+            raise ConfigurationError(f"invalid Supabase URL or key: {type(exc).__name__}") from None
         if self._access_token is not None:
             client.postgrest.auth(self._access_token)
         return client
