@@ -223,3 +223,25 @@ def test_timeout_is_a_deprecated_alias_of_connect_timeout() -> None:
     with pytest.warns(DeprecationWarning, match="connect_timeout"):
         store = PostgresMessageStore("postgresql://app@127.0.0.1:1/x", timeout=1.5)
     assert store.connect_timeout == 1.5
+
+
+async def test_a_database_without_the_migrations_says_which_command_creates_the_tables() -> None:
+    from llm_common_testkit import (
+        create_database,
+        drop_database,
+        new_database_name,
+        require_postgres,
+    )
+
+    admin = require_postgres()
+    name = new_database_name("cm_bare")
+    url = create_database(admin, name)
+    try:
+        store = PostgresMessageStore.from_url(url)
+        with pytest.raises(StoreError) as raised:
+            await ConversationMemory(store, uuid.uuid4()).save_message("user", "hello")
+        await store.aclose()
+    finally:
+        drop_database(admin, name)
+    assert not isinstance(raised.value, StoreUnavailableError)
+    assert "llm-common-db migrate --package conversation-memory" in str(raised.value)
