@@ -87,6 +87,17 @@ _SUMMARY_COLUMNS: Final = (
     "user_id, conversation_id, version, summary, covers_up_to_seq, covers_from_created_at, "
     "covers_to_created_at, model, created_at"
 )
+_CONTEXT: Final = f"""
+SELECT * FROM (
+    SELECT 'm', {_MESSAGE_COLUMNS}, NULL FROM conversations
+    WHERE user_id = ? AND conversation_id = ? ORDER BY seq DESC LIMIT ?
+)
+UNION ALL
+SELECT * FROM (
+    SELECT 's', {_SUMMARY_COLUMNS} FROM conversation_summaries
+    WHERE user_id = ? AND conversation_id = ? ORDER BY version DESC LIMIT 1
+)
+"""  # noqa: S608
 _SELECT_MESSAGES: Final = f"SELECT {_MESSAGE_COLUMNS} FROM conversations "  # noqa: S608
 _SELECT_SUMMARIES: Final = f"SELECT {_SUMMARY_COLUMNS} FROM conversation_summaries "  # noqa: S608
 
@@ -284,14 +295,12 @@ class LocalMessageStore:
     ) -> StoredMessage:
         """See :meth:`MessageStore.append`."""
         async with self._write() as db:
-            cursor = await db.execute(
+            [(seq,)] = await db.execute_fetchall(
                 "INSERT INTO conversation_counters (user_id, conversation_id, last_seq) "
                 "VALUES (?, ?, 1) ON CONFLICT (user_id, conversation_id) "
                 "DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq",
                 (user_id, conversation_id),
             )
-            (seq,) = cast(tuple[int], await cursor.fetchone())
-            await cursor.close()
             now = _micros(datetime.now(UTC))
             row = (user_id, conversation_id, seq, role, content, page, token_count, now)
             await db.execute(
@@ -303,22 +312,21 @@ class LocalMessageStore:
 
     async def load_context(self, user_id: str, conversation_id: str, limit: int) -> ContextSnapshot:
         """See :meth:`MessageStore.load_context`."""
-        async with self._read() as db:
-            summaries = await db.execute_fetchall(
-                _SELECT_SUMMARIES + "WHERE user_id = ? AND conversation_id = ? "
-                "ORDER BY version DESC LIMIT 1",
-                (user_id, conversation_id),
-            )
+        # One statement (one trip to the connection's thread), and so one consistent snapshot:
+        # the newest messages, then the latest summary as a row of kind 's'.
+        async with self._lend() as db:
             rows = await db.execute_fetchall(
-                _SELECT_MESSAGES + "WHERE user_id = ? AND conversation_id = ? "
-                "ORDER BY seq DESC LIMIT ?",
-                (user_id, conversation_id, limit),
+                _CONTEXT, (user_id, conversation_id, limit, user_id, conversation_id)
             )
-        latest = next(iter(summaries), None)
-        return ContextSnapshot(
-            summary=_summary(latest) if latest is not None else None,
-            recent=[_message(r) for r in reversed(list(rows))],
-        )
+        summary = None
+        recent = []
+        for kind, *row in rows:
+            if kind == "s":
+                summary = _summary(row)
+            else:
+                recent.append(_message(row[:8]))
+        recent.reverse()
+        return ContextSnapshot(summary=summary, recent=recent)
 
     async def history(
         self, user_id: str, conversation_id: str, limit: int, before_seq: int | None
@@ -359,13 +367,11 @@ class LocalMessageStore:
     ) -> Summary | None:
         """See :meth:`MessageStore.save_summary`."""
         async with self._write() as db:
-            cursor = await db.execute(
+            [(latest,)] = await db.execute_fetchall(
                 "SELECT coalesce(max(version), 0) FROM conversation_summaries "
                 "WHERE user_id = ? AND conversation_id = ?",
                 (user_id, conversation_id),
             )
-            (latest,) = cast(tuple[int], await cursor.fetchone())
-            await cursor.close()
             if latest != base_version:
                 return None
             row = (
@@ -437,6 +443,15 @@ class LocalMessageStore:
                 await cursor.close()
         return CleanupReceipt(cutoff, counts[0], counts[1], counts[2])
 
+    async def open(self) -> None:
+        """Open the file now (creating it and its tables if needed), not on first use.
+
+        Raises:
+            StoreCorruptError: If the file is not a valid database.
+            StoreUnavailableError: If it cannot be opened (or the store is closed).
+        """
+        await self._open()
+
     async def aclose(self) -> None:
         """Close every connection (and so end their threads). Idempotent."""
         async with self._opening:
@@ -447,7 +462,7 @@ class LocalMessageStore:
             await connection.close()
 
     async def __aenter__(self) -> LocalMessageStore:
-        await self._open()
+        await self.open()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
