@@ -26,6 +26,7 @@ from conversation_memory._rolling import export_document, fold_turns, reach_newe
 from conversation_memory._stores._protocol import MessageStore
 from conversation_memory._summarizer import Summarizer
 from conversation_memory._tokens import content_tokens
+from conversation_memory._tokens import exact_tokens as exact_count
 from conversation_memory._window import (
     context_head,
     fit_history,
@@ -70,6 +71,7 @@ class ConversationMemory:
         page_context_timeout: float = 2.0,
         max_content_chars: int = 32_000,
         token_model: str | None = None,
+        exact_tokens: bool = False,
     ) -> None:
         """Bind a store to one user's conversation.
 
@@ -92,7 +94,12 @@ class ConversationMemory:
             page_contexts: A registry of page-context providers shared across users.
             page_context_timeout: Default seconds a provider registered here may take.
             max_content_chars: Longest message content accepted by ``save_message``.
-            token_model: Model whose tokenizer counts tokens (None: cl100k_base).
+            token_model: Model whose tokenizer counts tokens when ``exact_tokens`` is set
+                (None: cl100k_base).
+            exact_tokens: Count tokens exactly with llm-client's offline tokenizer (loads
+                tiktoken's tables, several MB, on first use). False (default): a cheap count
+                that never undercounts (the UTF-8 length), so contexts stay within
+                ``max_context_tokens`` and may hold fewer messages than an exact count allows.
 
         Raises:
             InvalidIdentifierError: If ``user_id`` is not a UUID or ``conversation_id`` is
@@ -124,6 +131,7 @@ class ConversationMemory:
         self.auto_summarize = auto_summarize
         self.max_content_chars = max_content_chars
         self.token_model = token_model
+        self.exact_tokens = exact_tokens
         self._shared_pages = page_contexts
         self._own_pages = PageContextRegistry(timeout=page_context_timeout)
         self._summary_retry_at = 0.0
@@ -195,10 +203,11 @@ class ConversationMemory:
         checked_role = check_role(role)
         check_content(content, self.max_content_chars)
         check_page(page)
-        if len(content) > 2_000:  # long texts take milliseconds to encode: keep the loop free
-            tokens = await asyncio.to_thread(content_tokens, content, self.token_model)
+        if self.exact_tokens and len(content) > 2_000:
+            # Long texts take milliseconds to encode: keep the event loop free.
+            tokens = await asyncio.to_thread(exact_count, content, self.token_model)
         else:
-            tokens = content_tokens(content, self.token_model)
+            tokens = content_tokens(content, self.token_model, exact=self.exact_tokens)
         return await self.store.append(
             self.user_id, self.conversation_id, checked_role, content, page, tokens
         )
@@ -268,6 +277,7 @@ class ConversationMemory:
             max_messages=self.max_messages,
             max_context_tokens=self.max_context_tokens,
             token_model=self.token_model,
+            exact=self.exact_tokens,
         )
 
     async def _ensure_user_turn(self, recent: list[StoredMessage]) -> list[StoredMessage]:
