@@ -5,8 +5,9 @@ testkit's ``TcpProxy``; two app replicas (two stores, two pools) serve them. Rol
 are written by llm-client against its loopback ``FakeLLMServer``, which also plays the chat
 model. A third of the way in, the proxy cuts every database connection and refuses new ones
 (the "restart"); it comes back once the outage has been felt. A user whose save raised
-retries it, as an app would. Afterwards every history is complete and in order, and no
-context, summary or model request ever held another user's words.
+retries it, as an app would. Afterwards every history is complete and in order, no context,
+summary or model request ever held another user's words, and the database password (a
+sentinel) never showed in a log record (DEBUG, every library) or an error.
 
 Size: ``CHAT_CHAOS_USERS`` users x ``CHAT_CHAOS_TURNS`` question/answer turns (50 x 6 in CI).
 """
@@ -14,6 +15,7 @@ Size: ``CHAT_CHAOS_USERS`` users x ``CHAT_CHAOS_TURNS`` question/answer turns (5
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import time
@@ -33,7 +35,7 @@ from conversation_memory import (
 )
 from llm_client import LLMClient, RetryPolicy
 from llm_client.testing import FakeLLMServer, RecordedRequest, Reply
-from llm_common_testkit import TcpProxy
+from llm_common_testkit import TcpProxy, replace_url
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -45,6 +47,10 @@ DOWN_AT_LEAST = 1.0  # seconds the database stays away: a restart, not a blip
 RETRY_EVERY = 0.05
 TAG = re.compile(r"\bu\d{3}-[0-9a-f]{8}\b")
 SUMMARY_MARK = "You maintain the running summary"
+
+# The database URL carries this password (the test server trusts loopback, so it is never
+# checked); it must not show in any log line, at any level, or in any error.
+SENTINEL = "chat-chaos-Sentinel-Pw-51d2"
 
 T = TypeVar("T")
 
@@ -58,10 +64,21 @@ class Run:
     failures: Counter[str] = field(default_factory=Counter)
     landed_despite_error: int = 0
     crossed: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
     cut: asyncio.Event = field(default_factory=asyncio.Event)
     hurt: asyncio.Event = field(default_factory=asyncio.Event)
     waiting: set[str] = field(default_factory=set)
     restored: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def _chain(error: BaseException) -> str:
+    """An exception's text with its causes' (where a password would hide)."""
+    texts = []
+    current: BaseException | None = error
+    while current is not None and len(texts) < 10:
+        texts.append(f"{type(current).__name__}: {current!s} {current!r}")
+        current = current.__cause__ or current.__context__
+    return "\n".join(texts)
 
 
 def _model_reply(request: RecordedRequest) -> Reply:
@@ -113,6 +130,7 @@ async def _until_stored(
         except StoreError as exc:
             failed = True
             run.failures[type(exc).__name__] += 1
+            run.errors.append(_chain(exc))
             if time.monotonic() > deadline:
                 raise
             if run.cut.is_set() and not run.restored.is_set():
@@ -192,11 +210,14 @@ async def test_fifty_users_chat_through_a_database_restart(
     postgres_db: str,
     tcp_proxy: TcpProxy,
     llm_server: FakeLLMServer,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)  # every library's records, at every level
     started = time.monotonic()
     deadline = started + BUDGET_SECONDS - 10
     run = Run(outage_after=USERS * TURNS * 2 // 3)
-    stores = [_store(tcp_proxy.url_for(postgres_db)) for _ in range(REPLICAS)]
+    url = replace_url(tcp_proxy.url_for(postgres_db), password=SENTINEL)
+    stores = [_store(url) for _ in range(REPLICAS)]
     async with LLMClient(retry=RetryPolicy(max_attempts=1)) as llm:
         try:
             for store in stores:
@@ -219,6 +240,10 @@ async def test_fifty_users_chat_through_a_database_restart(
     assert set(run.failures) <= {"StoreUnavailableError"}, run.failures
     assert outage >= DOWN_AT_LEAST
     assert run.crossed == []
+    assert run.errors
+    assert not [e for e in run.errors if SENTINEL in e]
+    assert SENTINEL not in caplog.text
+    assert all(SENTINEL not in repr(store) for store in stores)
 
     # Every history complete and in order, read back directly (not through the proxy).
     async with PostgresMessageStore(postgres_db, max_size=4) as owner:
