@@ -145,3 +145,22 @@ async def test_unreachable_postgres_is_a_typed_error_without_the_password() -> N
 def test_a_directory_instead_of_a_database_file_is_a_clear_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="needs a database file, not a directory"):
         LocalMessageStore(tmp_path)
+
+
+def test_bad_settings_are_configuration_errors(tmp_path: Path) -> None:
+    from conversation_memory import ConfigurationError
+
+    cases = [
+        lambda: PostgresMessageStore("postgresql://app:pw@127.0.0.1/x", connect_timeout=0),
+        lambda: PostgresMessageStore(),
+        lambda: LocalMessageStore(tmp_path / "m.sqlite3", threads=0),
+        lambda: ConversationMemory(
+            LocalMessageStore(tmp_path / "m.sqlite3"), uuid.uuid4(), max_messages=0
+        ),
+    ]
+    for build in cases:
+        with pytest.raises(ConfigurationError) as raised:
+            build()
+        assert isinstance(raised.value, ValueError)
+        assert isinstance(raised.value, ConversationMemoryError)
+        assert "pw@" not in str(raised.value)

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from conversation_memory._errors import StoreError, SummarizationError
+from conversation_memory._errors import ConfigurationError, StoreError, SummarizationError
 from conversation_memory._models import (
     CleanupReceipt,
     DeletionReceipt,
@@ -104,7 +104,7 @@ class ConversationMemory:
         Raises:
             InvalidIdentifierError: If ``user_id`` is not a UUID or ``conversation_id`` is
                 malformed.
-            ValueError: If a limit is not positive.
+            ConfigurationError: If a limit is not positive (also a ValueError).
         """
         for name, value in (
             ("max_messages", max_messages),
@@ -114,7 +114,7 @@ class ConversationMemory:
             ("max_content_chars", max_content_chars),
         ):
             if value < 1:
-                raise ValueError(f"{name} must be at least 1, got {value}")
+                raise ConfigurationError(f"{name} must be at least 1, got {value}")
         self.store = store
         self.user_id = check_user_id(user_id)
         self.conversation_id = check_conversation_id(

@@ -23,7 +23,12 @@ from typing import Any, Final, cast
 
 import aiosqlite
 
-from conversation_memory._errors import StoreCorruptError, StoreError, StoreUnavailableError
+from conversation_memory._errors import (
+    ConfigurationError,
+    StoreCorruptError,
+    StoreError,
+    StoreUnavailableError,
+)
 from conversation_memory._models import (
     CleanupReceipt,
     ContextSnapshot,
@@ -178,10 +183,10 @@ class LocalMessageStore:
 
         Raises:
             StoreError: If ``path`` is a directory.
-            ValueError: If ``threads`` is not positive.
+            ConfigurationError: If ``threads`` is not positive.
         """
         if threads < 1:
-            raise ValueError(f"threads must be at least 1, got {threads}")
+            raise ConfigurationError(f"threads must be at least 1, got {threads}")
         self.path = Path(path) if path is not None else default_path()
         if self.path.is_dir():
             raise StoreError(

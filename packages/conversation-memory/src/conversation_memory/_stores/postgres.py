@@ -171,8 +171,8 @@ class PostgresMessageStore:
 
         Raises:
             MissingExtraError: If the ``postgres`` extra is not installed.
-            ConfigurationError: If neither ``conninfo`` nor ``pool`` is given, or ``conninfo``
-                cannot be parsed (the message never repeats it).
+            ConfigurationError: If neither ``conninfo`` nor ``pool`` is given, ``conninfo``
+                cannot be parsed (the message never repeats it) or a setting is out of range.
         """
         plumbing = _import_plumbing()
         if timeout is not None:
@@ -182,19 +182,19 @@ class PostgresMessageStore:
                 stacklevel=2,
             )
             connect_timeout = timeout
-        if pool is not None:
-            self._pg = plumbing.from_pool(
-                pool,
-                connect_timeout=connect_timeout,
-                breaker_interval=breaker_interval,
-                package=_PACKAGE,
-            )
-        elif conninfo:
-            from llm_common_db import InvalidConnectionStringError
-
-            try:
+        if pool is None and not conninfo:
+            raise ConfigurationError("PostgresMessageStore needs a conninfo (URL) or a pool")
+        try:  # a bad URL or setting is a ValueError there, never repeating the URL
+            if pool is not None:
+                self._pg = plumbing.from_pool(
+                    pool,
+                    connect_timeout=connect_timeout,
+                    breaker_interval=breaker_interval,
+                    package=_PACKAGE,
+                )
+            else:
                 self._pg = plumbing.from_url(
-                    conninfo,
+                    conninfo or "",
                     connect_timeout=connect_timeout,
                     min_size=min_size,
                     max_size=max_size,
@@ -202,10 +202,8 @@ class PostgresMessageStore:
                     package=_PACKAGE,
                     kwargs={"prepare_threshold": prepare_threshold},
                 )
-            except InvalidConnectionStringError as exc:
-                raise ConfigurationError(str(exc)) from exc
-        else:
-            raise ConfigurationError("PostgresMessageStore needs a conninfo (URL) or a pool")
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from exc
         self._user_role = user_role
         self._acting_user: str | None = None
 
