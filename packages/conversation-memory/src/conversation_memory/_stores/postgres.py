@@ -1,4 +1,4 @@
-"""PostgreSQL backend (psycopg 3, async pool); every atomic step is one SQL function call.
+"""PostgreSQL backend (psycopg 3 via llm-common-db's PostgresPool): each atomic step, one statement.
 
 Two modes:
 
