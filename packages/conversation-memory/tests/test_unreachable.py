@@ -245,3 +245,26 @@ async def test_a_database_without_the_migrations_says_which_command_creates_the_
         drop_database(admin, name)
     assert not isinstance(raised.value, StoreUnavailableError)
     assert "llm-common-db migrate --package conversation-memory" in str(raised.value)
+
+
+async def test_an_app_client_pointed_at_a_dead_port_fails_at_once_without_retry_sleeps(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from supabase import acreate_client
+
+    with socket.socket() as sock:  # a port nobody listens on: connections are refused
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    caplog.set_level(logging.DEBUG)
+    client = await acreate_client(f"http://127.0.0.1:{port}", f"anon-{SENTINEL}")
+    client.postgrest.auth(f"jwt-{SENTINEL}")
+    store = SupabaseMessageStore(client)
+    memory = ConversationMemory(store, uuid.uuid4())
+    started = time.monotonic()
+    try:
+        with pytest.raises(StoreUnavailableError) as raised:
+            await memory.history()  # a GET: postgrest-py would retry it after 1, 2, 4 s sleeps
+    finally:
+        await client.postgrest.aclose()
+    assert time.monotonic() - started < 1.0
+    _assert_no_secret(_texts(raised.value), repr(store), caplog.text)

@@ -133,6 +133,12 @@ class SupabaseMessageStore:
         import httpx
         from postgrest.exceptions import APIError
 
+        # postgrest-py retries a failed GET after sleeping 1, 2, 4... s; the store reports an
+        # outage at once instead (StoreUnavailableError), so its wait stays bounded by the
+        # client's connect timeout, whoever made the client.
+        no_retry = getattr(request, "retry", None)
+        if callable(no_retry):
+            request = no_retry(False)
         try:
             response = await request.execute()
         except APIError as exc:
