@@ -104,6 +104,8 @@ async def test_a_store_from_url_owns_its_client_and_a_given_client_is_left_open(
         saved = await ConversationMemory(owned, user).save_message("user", "through from_url")
     assert saved.seq == 1
     assert repr(owned) == f"SupabaseMessageStore.from_url({supabase_server.url!r})"
+    with pytest.raises(StoreUnavailableError, match="closed"):  # closed means closed
+        await ConversationMemory(owned, user).history()
 
     client = await acreate_client(supabase_server.url, supabase_server.anon_key)
     client.postgrest.auth(supabase_server.jwt_for(user))
@@ -268,3 +270,10 @@ async def test_an_app_client_pointed_at_a_dead_port_fails_at_once_without_retry_
         await client.postgrest.aclose()
     assert time.monotonic() - started < 1.0
     _assert_no_secret(_texts(raised.value), repr(store), caplog.text)
+
+
+def test_a_supabase_url_with_credentials_is_shown_without_them() -> None:
+    store = SupabaseMessageStore.from_url(
+        f"https://admin:{SENTINEL}@project.supabase.co", f"key-{SENTINEL}"
+    )
+    assert repr(store) == "SupabaseMessageStore.from_url('https://***@project.supabase.co')"

@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlsplit, urlunsplit
 
 from conversation_memory._errors import (
     AccessDeniedError,
@@ -85,6 +86,7 @@ class SupabaseMessageStore:
         self._owns_client = owns_client
         self._factory = factory
         self._creating = asyncio.Lock()
+        self._closed = False
 
     @classmethod
     def from_url(
@@ -117,12 +119,14 @@ class SupabaseMessageStore:
 
     def __repr__(self) -> str:
         if self._factory is not None:
-            return f"SupabaseMessageStore.from_url({self._factory.url!r})"
+            return f"SupabaseMessageStore.from_url({_without_userinfo(self._factory.url)!r})"
         return "SupabaseMessageStore()"
 
     async def _ready(self) -> AsyncClient:
         if self._client is not None:
             return self._client
+        if self._closed:
+            raise StoreUnavailableError("the store is closed")
         async with self._creating:
             if self._client is None:
                 assert self._factory is not None
@@ -272,9 +276,11 @@ class SupabaseMessageStore:
 
     async def aclose(self) -> None:
         """Close the client's connections if this store owns it (else the app does)."""
+        if not self._owns_client:
+            return
+        self._closed = True
         client, self._client = self._client, None
-        if client is None or not self._owns_client:
-            self._client = client
+        if client is None:
             return
         await client.postgrest.aclose()
         if self._factory is not None:
@@ -286,6 +292,13 @@ class SupabaseMessageStore:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+
+def _without_userinfo(url: str) -> str:
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
 
 
 class _ClientFactory:
