@@ -144,7 +144,7 @@ async def test_a_cancelled_save_leaves_no_half_write_and_the_store_usable(
         write_lock.execute("BEGIN IMMEDIATE")
         saving = asyncio.create_task(memory.save_message("user", "cancelled"))
         deadline = time.monotonic() + 10
-        while store._idle is not None and store._idle.qsize() and time.monotonic() < deadline:
+        while store._idle is not None and store._idle.idle and time.monotonic() < deadline:
             await asyncio.sleep(0)  # until the save holds the store's only connection
         assert not saving.done()
         saving.cancel()
@@ -191,3 +191,17 @@ def test_a_process_that_never_closes_its_store_still_exits(tmp_path: Path) -> No
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "done"
+
+
+def test_one_store_serves_several_event_loops_in_turn(tmp_path: Path) -> None:
+    store = LocalMessageStore(tmp_path / FILE, threads=1)
+    memory = ConversationMemory(store, uuid.uuid4())
+
+    async def burst(n: int) -> int:
+        # More concurrent saves than connections: some wait for one (on this loop).
+        await asyncio.gather(*(memory.save_message("user", f"{n}.{i}") for i in range(5)))
+        return len(await memory.history())
+
+    assert asyncio.run(burst(1)) == 5
+    assert asyncio.run(burst(2)) == 10  # a second asyncio.run(): a new loop, same store
+    asyncio.run(store.aclose())

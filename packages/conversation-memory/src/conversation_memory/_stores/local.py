@@ -10,6 +10,7 @@ why a transaction's statements never interleave with another task's.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import os
 import sqlite3
@@ -196,8 +197,8 @@ class LocalMessageStore:
         self._size = threads
         self._timeout = timeout
         self._connections: list[aiosqlite.Connection] = []
-        self._idle: asyncio.Queue[aiosqlite.Connection] | None = None
-        self._opening = asyncio.Lock()
+        self._idle: _Lender | None = None
+        self._opening: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         self._recycling: set[asyncio.Future[None]] = set()
         self._closed = False
 
@@ -225,8 +226,15 @@ class LocalMessageStore:
             raise
         return connection
 
-    async def _open(self) -> asyncio.Queue[aiosqlite.Connection]:
-        async with self._opening:
+    def _open_lock(self) -> asyncio.Lock:
+        # One lock per event loop: a store may serve several asyncio.run() calls in turn.
+        loop = asyncio.get_running_loop()
+        if self._opening is None or self._opening[0] is not loop:
+            self._opening = (loop, asyncio.Lock())
+        return self._opening[1]
+
+    async def _open(self) -> _Lender:
+        async with self._open_lock():
             if self._idle is not None:
                 return self._idle
             if self._closed:
@@ -244,18 +252,15 @@ class LocalMessageStore:
                     await connection.close()
                 raise
             self._connections = created
-            idle: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
-            for connection in self._connections:
-                idle.put_nowait(connection)
-            self._idle = idle
-            return idle
+            self._idle = _Lender(created)
+            return self._idle
 
     @asynccontextmanager
     async def _lend(self) -> AsyncIterator[aiosqlite.Connection]:
         if self._closed:
             raise StoreUnavailableError(f"the store {self.path} is closed")
         idle = self._idle if self._idle is not None else await self._open()
-        connection = await idle.get()
+        connection = await idle.take()
         try:
             with _translated(self.path):
                 yield connection
@@ -268,7 +273,7 @@ class LocalMessageStore:
             recycling.add_done_callback(self._recycling.discard)
             await asyncio.shield(recycling)
             raise
-        idle.put_nowait(connection)
+        idle.give(connection)
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -459,7 +464,7 @@ class LocalMessageStore:
 
     async def aclose(self) -> None:
         """Close every connection (and so end their threads). Idempotent."""
-        async with self._opening:
+        async with self._open_lock():
             self._closed = True
             connections, self._connections = self._connections, []
             self._idle = None
@@ -474,9 +479,47 @@ class LocalMessageStore:
         await self.aclose()
 
 
-async def _recycle(
-    connection: aiosqlite.Connection, idle: asyncio.Queue[aiosqlite.Connection]
-) -> None:
+class _Lender:
+    """The idle connections, lent one per operation; waiters queue in arrival order.
+
+    Not an asyncio.Queue: that binds to the first event loop it waits on, and a store may serve
+    several ``asyncio.run()`` calls in turn (scripts, CLIs). A waiter's future belongs to the
+    loop it waits on.
+    """
+
+    def __init__(self, connections: Iterable[aiosqlite.Connection]) -> None:
+        self._idle = list(connections)
+        self._waiters: collections.deque[asyncio.Future[aiosqlite.Connection]] = collections.deque()
+
+    @property
+    def idle(self) -> int:
+        """Connections not lent out."""
+        return len(self._idle)
+
+    async def take(self) -> aiosqlite.Connection:
+        while self._waiters and self._waiters[0].done():  # cancelled while waiting
+            self._waiters.popleft()
+        if self._idle and not self._waiters:
+            return self._idle.pop()
+        waiter: asyncio.Future[aiosqlite.Connection] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():  # handed one just as it was cancelled
+                self.give(waiter.result())
+            raise
+
+    def give(self, connection: aiosqlite.Connection) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done() and not waiter.get_loop().is_closed():
+                waiter.set_result(connection)
+                return
+        self._idle.append(connection)
+
+
+async def _recycle(connection: aiosqlite.Connection, idle: _Lender) -> None:
     try:
         # Statements run in order on the connection's thread: once this one is done, whatever
         # the interrupted operation had sent is done too, and in_transaction is settled.
@@ -486,7 +529,7 @@ async def _recycle(
     except (sqlite3.Error, ValueError):
         logger.debug("could not reset a SQLite connection after a failed operation", exc_info=True)
     finally:
-        idle.put_nowait(connection)
+        idle.give(connection)
 
 
 @contextmanager
