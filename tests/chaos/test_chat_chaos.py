@@ -264,10 +264,15 @@ async def test_fifty_users_chat_through_a_database_restart(
                 assert snapshot.summary.covers_up_to_seq < 2 * TURNS
     assert summaries >= USERS // 2
 
-    # Nothing the model was sent mixed two users (chat requests and summary requests alike).
+    # Nothing the model was sent mixed two users (chat requests and summary requests alike),
+    # and no summary was paid for twice (one whose save hit the outage is reused on retry).
+    summary_prompts = []
     for request in llm_server.requests:
         text = "\n".join(str(m.get("content", "")) for m in request.messages)
         assert len(set(TAG.findall(text))) == 1, text
+        if SUMMARY_MARK in text:
+            summary_prompts.append(text)
+    assert len(summary_prompts) == len(set(summary_prompts))
 
     assert elapsed < BUDGET_SECONDS
     print(  # the figures for the closing note (pytest -s shows them)

@@ -50,3 +50,36 @@ async def test_outage_during_summary_update_still_answers(
         assert saved.seq == 7
         history = await memory.history()
         assert [m.seq for m in history] == list(range(1, 8))
+
+
+async def test_a_summary_paid_for_during_an_outage_is_not_paid_for_again(
+    postgres_db: str, tcp_proxy: TcpProxy
+) -> None:
+    def answer_then_cut(request: object) -> Reply:
+        tcp_proxy.stop()  # the summary is paid for, then cannot be stored
+        return Reply.text("They compared a Roth and a traditional IRA.")
+
+    model = TestModel(handler=answer_then_cut)
+    store = PostgresMessageStore(
+        tcp_proxy.url_for(postgres_db), max_size=2, connect_timeout=2, breaker_interval=0
+    )
+    async with store, LLMClient(retry=RetryPolicy(max_attempts=1)) as llm:
+        memory = ConversationMemory(
+            store,
+            uuid.uuid4(),
+            max_messages=2,
+            summary_threshold=2,
+            summary_retry_interval=0,
+            summarizer=LLMSummarizer(llm, model=model),
+        )
+        for i in range(6):
+            await memory.save_message("user" if i % 2 == 0 else "assistant", f"t{i}")
+        assert [m["content"] for m in await memory.get_context()] == ["t4", "t5"]
+        assert model.request_count == 1
+        tcp_proxy.start()
+        context = await memory.get_context()  # the update is retried: stored, not re-paid
+        assert model.request_count == 1
+        assert context[0]["content"].endswith("They compared a Roth and a traditional IRA.")
+        snapshot = await store.load_context(memory.user_id, memory.conversation_id, 2)
+        assert snapshot.summary is not None
+        assert (snapshot.summary.version, snapshot.summary.covers_up_to_seq) == (1, 4)
