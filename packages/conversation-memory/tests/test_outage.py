@@ -17,6 +17,30 @@ from llm_client.testing import Reply, TestModel
 from llm_common_testkit import TcpProxy
 
 
+def _store(tcp_proxy: TcpProxy, postgres_db: str) -> PostgresMessageStore:
+    # breaker_interval=0: the first call after the restart tries the database again at once.
+    return PostgresMessageStore(
+        tcp_proxy.url_for(postgres_db), max_size=2, connect_timeout=2, breaker_interval=0
+    )
+
+
+async def _six_turns(
+    store: PostgresMessageStore, llm: LLMClient, model: TestModel
+) -> ConversationMemory:
+    """A memory whose next get_context folds t0-t3 into a summary (window: t4, t5)."""
+    memory = ConversationMemory(
+        store,
+        uuid.uuid4(),
+        max_messages=2,
+        summary_threshold=2,
+        summary_retry_interval=0,
+        summarizer=LLMSummarizer(llm, model=model),
+    )
+    for i in range(6):
+        await memory.save_message("user" if i % 2 == 0 else "assistant", f"t{i}")
+    return memory
+
+
 async def test_outage_during_summary_update_still_answers(
     postgres_db: str, tcp_proxy: TcpProxy, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -24,20 +48,9 @@ async def test_outage_during_summary_update_still_answers(
         tcp_proxy.stop()  # the database goes away while the model is writing the summary
         return Reply.text("A summary that cannot be stored.")
 
-    # breaker_interval=0: the first call after the restart tries the database again at once.
-    store = PostgresMessageStore(
-        tcp_proxy.url_for(postgres_db), max_size=2, connect_timeout=2, breaker_interval=0
-    )
+    store = _store(tcp_proxy, postgres_db)
     async with store, LLMClient(retry=RetryPolicy(max_attempts=1)) as llm:
-        memory = ConversationMemory(
-            store,
-            uuid.uuid4(),
-            max_messages=2,
-            summary_threshold=2,
-            summarizer=LLMSummarizer(llm, model=TestModel(handler=outage_then_answer)),
-        )
-        for i in range(6):
-            await memory.save_message("user" if i % 2 == 0 else "assistant", f"t{i}")
+        memory = await _six_turns(store, llm, TestModel(handler=outage_then_answer))
         with caplog.at_level(logging.WARNING, logger="conversation_memory"):
             context = await memory.get_context()
         assert [m["content"] for m in context] == ["t4", "t5"]
@@ -60,20 +73,9 @@ async def test_a_summary_paid_for_during_an_outage_is_not_paid_for_again(
         return Reply.text("They compared a Roth and a traditional IRA.")
 
     model = TestModel(handler=answer_then_cut)
-    store = PostgresMessageStore(
-        tcp_proxy.url_for(postgres_db), max_size=2, connect_timeout=2, breaker_interval=0
-    )
+    store = _store(tcp_proxy, postgres_db)
     async with store, LLMClient(retry=RetryPolicy(max_attempts=1)) as llm:
-        memory = ConversationMemory(
-            store,
-            uuid.uuid4(),
-            max_messages=2,
-            summary_threshold=2,
-            summary_retry_interval=0,
-            summarizer=LLMSummarizer(llm, model=model),
-        )
-        for i in range(6):
-            await memory.save_message("user" if i % 2 == 0 else "assistant", f"t{i}")
+        memory = await _six_turns(store, llm, model)
         assert [m["content"] for m in await memory.get_context()] == ["t4", "t5"]
         assert model.request_count == 1
         tcp_proxy.start()
