@@ -117,11 +117,15 @@ async def _until_stored(
     landed: Callable[[], Awaitable[T | None]] | None = None,
     deadline: float,
 ) -> T:
-    """Retry ``action`` through the outage, as an app would; count what the outage cost."""
-    failed = False
+    """Retry ``action`` through the outage, as an app would; count what the outage cost.
+
+    A save that failed with ``maybe_stored`` may have been committed although its answer was
+    cut: the user looks before saving it again. Any other failure is retried blindly, so a
+    save that landed without saying so would show as a duplicate in the history.
+    """
+    maybe_stored = False
     while True:
-        if failed and landed is not None:
-            # A save whose reply was cut may have committed: look before saving it again.
+        if maybe_stored and landed is not None:
             try:
                 found = await landed()
             except StoreError:
@@ -132,7 +136,7 @@ async def _until_stored(
         try:
             return await action()
         except StoreError as exc:
-            failed = True
+            maybe_stored = maybe_stored or getattr(exc, "maybe_stored", False)
             run.failures[type(exc).__name__] += 1
             run.errors.append(_chain(exc))
             if time.monotonic() > deadline:

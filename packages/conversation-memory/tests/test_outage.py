@@ -85,3 +85,52 @@ async def test_a_summary_paid_for_during_an_outage_is_not_paid_for_again(
         snapshot = await store.load_context(memory.user_id, memory.conversation_id, 2)
         assert snapshot.summary is not None
         assert (snapshot.summary.version, snapshot.summary.covers_up_to_seq) == (1, 4)
+
+
+async def test_a_save_cut_after_it_was_sent_says_it_may_have_been_stored(
+    postgres_db: str, tcp_proxy: TcpProxy
+) -> None:
+    import asyncio
+    import time
+
+    import psycopg
+
+    admin = await psycopg.AsyncConnection.connect(postgres_db, autocommit=True)
+    try:
+        # One slow insert, so the cut lands while the server is running it.
+        await admin.execute(
+            "create function slow_insert() returns trigger language plpgsql as $$ begin "
+            "if new.content = 'slow' then perform pg_sleep(1); end if; return new; end $$"
+        )
+        await admin.execute(
+            "create trigger slow_insert before insert on conversations "
+            "for each row execute function slow_insert()"
+        )
+        store = _store(tcp_proxy, postgres_db)
+        async with store:
+            memory = ConversationMemory(store, uuid.uuid4())
+            await memory.save_message("user", "first")
+            saving = asyncio.create_task(memory.save_message("user", "slow"))
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:  # poll: until the server sleeps in the trigger
+                cursor = await admin.execute(
+                    "select count(*) from pg_stat_activity where wait_event = 'PgSleep'"
+                )
+                if (await cursor.fetchone()) != (0,):
+                    break
+            tcp_proxy.stop()
+            with pytest.raises(StoreUnavailableError) as cut:
+                await saving
+            assert cut.value.maybe_stored  # sent: the server may (and here will) commit it
+            with pytest.raises(StoreUnavailableError) as refused:
+                await memory.save_message("user", "while the database is down")
+            assert not refused.value.maybe_stored  # never sent: safe to retry blindly
+            tcp_proxy.start()
+            deadline = time.monotonic() + 10
+            history = await memory.history()
+            while len(history) < 2 and time.monotonic() < deadline:  # the server finishes it
+                await asyncio.sleep(0.05)
+                history = await memory.history()
+        assert [m.content for m in history] == ["first", "slow"]  # it was stored after all
+    finally:
+        await admin.close()

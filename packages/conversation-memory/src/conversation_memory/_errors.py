@@ -85,7 +85,18 @@ class StoreError(ConversationMemoryError):
 
 
 class StoreUnavailableError(StoreError):
-    """The storage backend could not be reached."""
+    """The storage backend could not be reached (or the store is closed).
+
+    Attributes:
+        maybe_stored: True when a write was already on its way to the database when the
+            connection broke: the database may have applied it although no answer came back.
+            Check (e.g. ``await memory.history(limit=1)``) before saving the message again.
+            False: the write never reached the database, so retrying it is safe.
+    """
+
+    def __init__(self, message: str, *, maybe_stored: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_stored = maybe_stored
 
 
 class StoreCorruptError(StoreError):

@@ -198,7 +198,10 @@ class ConversationMemory:
             EmptyContentError: For empty or whitespace-only content.
             ContentTooLargeError: For content longer than ``max_content_chars``.
             InvalidMessageError: For a non-string content or a malformed page name.
-            StoreError: If the backend failed (nothing was stored).
+            StoreUnavailableError: If the backend could not be reached. Nothing was stored,
+                unless its ``maybe_stored`` is True: the connection broke after the write was
+                sent, so check the history before saving the message again.
+            StoreError: If the backend failed otherwise (nothing was stored).
         """
         checked_role = check_role(role)
         check_content(content, self.max_content_chars)

@@ -280,12 +280,16 @@ class PostgresMessageStore:
         await self.aclose()
 
     @asynccontextmanager
-    async def _conn(self, user_id: str | None) -> AsyncIterator[AsyncConnection[Any]]:
+    async def _conn(
+        self, user_id: str | None, *, write: bool = False
+    ) -> AsyncIterator[AsyncConnection[Any]]:
         import psycopg
         from llm_common_db import DatabaseUnavailableError, MissingTablesError
 
+        sent = False  # once a connection is in hand, a write may reach the server
         try:
             async with self._pg.connection() as conn:
+                sent = write
                 if self._acting_user is None:
                     yield conn
                     return
@@ -298,20 +302,27 @@ class PostgresMessageStore:
                     )
                     yield conn
         except DatabaseUnavailableError as exc:
-            raise StoreUnavailableError(str(exc)) from exc
+            raise StoreUnavailableError(str(exc), maybe_stored=sent) from exc
         except MissingTablesError as exc:
             raise StoreError(str(exc)) from exc
         except psycopg.errors.InsufficientPrivilege as exc:
             raise AccessDeniedError(f"PostgreSQL refused the operation: {_line(exc)}") from exc
         except psycopg.OperationalError as exc:
-            raise StoreUnavailableError(f"PostgreSQL failed: {_line(exc)}") from exc
+            raise StoreUnavailableError(
+                f"PostgreSQL failed: {_line(exc)}", maybe_stored=sent
+            ) from exc
         except psycopg.Error as exc:
             raise StoreError(f"PostgreSQL failed: {_line(exc)}") from exc
 
     async def _one(
-        self, user_id: str | None, query: str, params: tuple[Any, ...] | dict[str, Any]
+        self,
+        user_id: str | None,
+        query: str,
+        params: tuple[Any, ...] | dict[str, Any],
+        *,
+        write: bool = False,
     ) -> Any:
-        async with self._conn(user_id) as conn:
+        async with self._conn(user_id, write=write) as conn:
             cursor = await conn.execute(query, params)
             return await cursor.fetchone()
 
@@ -343,6 +354,7 @@ class PostgresMessageStore:
                 "page": page,
                 "token_count": token_count,
             },
+            write=True,
         )
         return message_from_json(dict(zip(_NAMES, row, strict=True)))
 
@@ -417,6 +429,7 @@ class PostgresMessageStore:
                 covers_to_created_at,
                 model,
             ),
+            write=True,
         )
         if row is None or row[0] is None:  # a NULL composite comes back as a row of NULLs
             return None
@@ -433,7 +446,9 @@ class PostgresMessageStore:
 
     async def delete_user(self, user_id: str) -> DeletionReceipt:
         """See :meth:`MessageStore.delete_user`."""
-        row = await self._one(user_id, "select public.conversation_delete_user(%s)", (user_id,))
+        row = await self._one(
+            user_id, "select public.conversation_delete_user(%s)", (user_id,), write=True
+        )
         counts = row[0]
         return DeletionReceipt(
             user_id, counts["messages"], counts["summaries"], counts["conversations"]
@@ -441,7 +456,9 @@ class PostgresMessageStore:
 
     async def cleanup(self, cutoff: datetime, *, user_id: str | None = None) -> CleanupReceipt:
         """See :meth:`MessageStore.cleanup`; a per-user view reaches only its user's rows."""
-        row = await self._one(user_id, "select public.conversation_cleanup(%s)", (cutoff,))
+        row = await self._one(
+            user_id, "select public.conversation_cleanup(%s)", (cutoff,), write=True
+        )
         counts = row[0]
         return CleanupReceipt(
             cutoff, counts["messages"], counts["summaries"], counts["conversations"]

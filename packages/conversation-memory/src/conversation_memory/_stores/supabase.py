@@ -133,7 +133,7 @@ class SupabaseMessageStore:
                 self._client = self._factory.create()
             return self._client
 
-    async def _execute(self, request: Any) -> Any:
+    async def _execute(self, request: Any, *, write: bool = False) -> Any:
         import httpx
         from postgrest.exceptions import APIError
 
@@ -150,13 +150,17 @@ class SupabaseMessageStore:
             if code in _DENIED:
                 raise AccessDeniedError(f"Supabase refused the operation: {exc.message}") from exc
             raise StoreError(f"Supabase failed ({code}): {exc.message}") from exc
-        except httpx.TransportError as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise StoreUnavailableError(f"Supabase is unavailable: {exc}") from exc
+        except httpx.TransportError as exc:  # the request may have been sent
+            raise StoreUnavailableError(
+                f"Supabase is unavailable: {exc}", maybe_stored=write
+            ) from exc
         return response.data
 
-    async def _rpc(self, function: str, params: Mapping[str, Any]) -> Any:
+    async def _rpc(self, function: str, params: Mapping[str, Any], *, write: bool = False) -> Any:
         client = await self._ready()
-        return await self._execute(client.rpc(function, dict(params)))
+        return await self._execute(client.rpc(function, dict(params)), write=write)
 
     async def append(
         self,
@@ -178,6 +182,7 @@ class SupabaseMessageStore:
                 "p_page": page,
                 "p_token_count": token_count,
             },
+            write=True,
         )
         row = data[0] if isinstance(data, list) else data
         return message_from_json(row)
@@ -246,6 +251,7 @@ class SupabaseMessageStore:
                 "p_covers_to_created_at": covers_to_created_at.isoformat(),
                 "p_model": model,
             },
+            write=True,
         )
         row = data[0] if isinstance(data, list) and data else data
         if not row or row.get("version") is None:  # NULL composite: another writer won
@@ -262,14 +268,16 @@ class SupabaseMessageStore:
 
     async def delete_user(self, user_id: str) -> DeletionReceipt:
         """See :meth:`MessageStore.delete_user`."""
-        counts = await self._rpc("conversation_delete_user", {"p_user_id": user_id})
+        counts = await self._rpc("conversation_delete_user", {"p_user_id": user_id}, write=True)
         return DeletionReceipt(
             user_id, counts["messages"], counts["summaries"], counts["conversations"]
         )
 
     async def cleanup(self, cutoff: datetime, *, user_id: str | None = None) -> CleanupReceipt:
         """See :meth:`MessageStore.cleanup`; with a user's JWT only that user's rows are reached."""
-        counts = await self._rpc("conversation_cleanup", {"p_cutoff": cutoff.isoformat()})
+        counts = await self._rpc(
+            "conversation_cleanup", {"p_cutoff": cutoff.isoformat()}, write=True
+        )
         return CleanupReceipt(
             cutoff, counts["messages"], counts["summaries"], counts["conversations"]
         )
