@@ -277,3 +277,34 @@ def test_a_supabase_url_with_credentials_is_shown_without_them() -> None:
         f"https://admin:{SENTINEL}@project.supabase.co", f"key-{SENTINEL}"
     )
     assert repr(store) == "SupabaseMessageStore.from_url('https://***@project.supabase.co')"
+
+
+async def test_a_supabase_write_cut_after_it_was_sent_says_it_may_have_been_stored() -> None:
+    import asyncio
+
+    async def read_then_hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(65536)  # the request arrived...
+        writer.close()  # ...and the answer never comes
+
+    server = await asyncio.start_server(read_then_hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    cut = SupabaseMessageStore.from_url(f"http://127.0.0.1:{port}", "anon", access_token="jwt")
+    refused = SupabaseMessageStore.from_url(f"http://127.0.0.1:{closed}", "anon")
+    try:
+        with pytest.raises(StoreUnavailableError) as sent:
+            await ConversationMemory(cut, uuid.uuid4()).save_message("user", "hello")
+        with pytest.raises(StoreUnavailableError) as read:
+            await ConversationMemory(cut, uuid.uuid4()).history()
+        with pytest.raises(StoreUnavailableError) as never:
+            await ConversationMemory(refused, uuid.uuid4()).save_message("user", "hello")
+    finally:
+        await cut.aclose()
+        await refused.aclose()
+        server.close()
+        await server.wait_closed()
+    assert sent.value.maybe_stored
+    assert not read.value.maybe_stored  # a read stores nothing
+    assert not never.value.maybe_stored
