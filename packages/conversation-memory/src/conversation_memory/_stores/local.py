@@ -538,7 +538,7 @@ def _translated(path: Path) -> Iterator[None]:
     try:
         yield
     except sqlite3.DatabaseError as exc:
-        if exc.sqlite_errorcode & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+        if (exc.sqlite_errorcode & 0xFF) in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
             raise StoreCorruptError(str(path), str(exc)) from exc
         if isinstance(exc, sqlite3.OperationalError):
             raise StoreUnavailableError(f"SQLite failed on {path}: {exc}") from exc
