@@ -1,0 +1,364 @@
+"""Machinery of the chaos suite: fault plans, the served ledger, the wired stack, resource counts.
+
+Loaded by ``conftest.py`` (as the ``chaos`` fixture) and by the worker subprocess
+(``_worker.py``) from its file path, so both processes build the stack the same way.
+
+Faults are injected at the network edge only, through the loopback servers' public scripting
+API: a handler on ``FakeLLMServer`` and a scripted reply queue on ``FakeZaiSearchServer``. Both
+record what they *served* (every answer that carries usage, every billed search) so the cost
+ledger can be checked against it to the Decimal, priced with llm-client's public pricing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "../shared/data/bills"  # read where the e2e test reads them; never copied
+SCALE = max(1, int(os.environ.get("CHAOS_SCALE", "1") or "1"))
+SEED = int(os.environ.get("CHAOS_SEED", "1717"))
+PROJECT = "chaos"
+SEARCH_MODEL = "search-prime"  # web-search records z.ai searches under its engine name
+
+# Chains: z.ai first for research/generate so the 1113 burst forces fallbacks; review differs.
+MODELS: dict[str, list[str]] = {
+    "research": ["zai/glm-4.6", "openai/gpt-4o-mini"],
+    "condense": ["openai/gpt-4o-mini", "zai/glm-4.6"],
+    "generate": ["zai/glm-4.6", "openai/gpt-4o-mini"],
+    "review": ["openai/gpt-4.1-mini", "openai/gpt-4o"],
+    "refine": ["openai/gpt-4o-mini", "zai/glm-4.6"],
+}
+WORKER_REVIEW = "gpt-4.1-nano"  # the doomed worker's reviewer: its requests are held
+
+
+def bills() -> list[tuple[str, str]]:
+    """(bill id, jurisdiction) of the twelve real bills."""
+    manifest = json.loads((DATA / "manifest.json").read_text())
+    return [(b["id"], b["jurisdiction"]) for b in manifest]
+
+
+def bill_text(bill_id: str) -> str:
+    return (DATA / f"{bill_id}.txt").read_text(encoding="utf-8")
+
+
+# -- the LLM side ---------------------------------------------------------------------------
+
+
+@dataclass
+class Served:
+    """One answer the fake provider served with usage: the provider charged for it."""
+
+    model: str  # as llm-client names it: "zai/glm-4.6", "openai/gpt-4o-mini"
+    prompt_tokens: int
+    completion_tokens: int
+    kind: str
+
+    def cost(self) -> Decimal:
+        from llm_client import Usage, cost_for
+
+        usage = Usage(prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens)
+        cost, source = cost_for(usage, self.model)
+        assert cost is not None, f"{self.model} is unpriced ({source})"
+        return cost
+
+
+@dataclass
+class LLMChaos:
+    """A ``FakeLLMServer`` handler that answers like the offline analyst, with seeded faults.
+
+    Rates are per request. Every 200 answer carries explicit usage and is appended to
+    ``served``; errors, hangs (until the client's timeout) and drops carry none.
+    """
+
+    seed: int = SEED
+    p_5xx: float = 0.08
+    p_hang: float = 0.03
+    p_429: float = 0.03
+    p_malformed: float = 0.04
+    retry_after: float = 0.2
+    burst_at: int = 25  # the z.ai 1113 burst starts at this z.ai request ...
+    burst_len: int = 6  # ... and lasts this many z.ai requests
+    held: set[str] = field(default_factory=set)  # models whose requests hang until released
+    faults: Counter[str] = field(default_factory=Counter)
+    served: list[Served] = field(default_factory=list)
+    requests: int = 0
+    held_now: int = 0
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+        self._lock = threading.Lock()
+        self._zai = 0
+        self.enabled = True
+
+    def __call__(self, request: Any) -> Any:
+        from analysis_pipeline import offline_handler
+        from llm_client.testing import Reply
+
+        zai = "/api/paas/v4" in request.path
+        model = f"{'zai' if zai else 'openai'}/{request.model}"
+        with self._lock:
+            self.requests += 1
+            if request.model in self.held:
+                self.held_now += 1
+                return Reply.hang()
+            draw = self._rng.random()
+            pick = self._rng.random()
+            zai_index = self._zai
+            if zai:
+                self._zai += 1
+        fault = None
+        if not self.enabled:
+            pass
+        elif zai and self.burst_at <= zai_index < self.burst_at + self.burst_len:
+            fault = "llm_zai_1113"
+            reply = Reply.zai_error(1113)
+        elif draw < self.p_5xx:
+            fault = "llm_5xx"
+            reply = Reply.error((500, 502, 503)[int(pick * 3)])
+        elif (draw := draw - self.p_5xx) < self.p_hang:
+            fault = "llm_hang"
+            reply = Reply.hang()
+        elif (draw := draw - self.p_hang) < self.p_429:
+            fault = "llm_429"
+            reply = Reply.error(429, retry_after=self.retry_after)
+        elif draw - self.p_429 < self.p_malformed:
+            fault = "llm_malformed"
+            return self._malformed(request, model, pick)
+        if fault is not None:
+            with self._lock:
+                self.faults[fault] += 1
+            return reply
+        answer = offline_handler(request) or Reply.auto()
+        return self._charge(request, model, answer, "ok")
+
+    def _charge(self, request: Any, model: str, reply: Any, kind: str) -> Any:
+        prompt = 1 + len(json.dumps(request.messages)) // 4
+        completion = 40 + len(request.messages) * 7
+        with self._lock:
+            self.served.append(Served(model, prompt, completion, kind))
+        return reply.with_usage(prompt_tokens=prompt, completion_tokens=completion)
+
+    def _malformed(self, request: Any, model: str, pick: float) -> Any:
+        from llm_client.testing import Reply
+
+        with self._lock:
+            self.faults["llm_malformed"] += 1
+        if pick < 0.5:  # invalid JSON where a structured answer is due: billed, re-asked
+            return self._charge(request, model, Reply.invalid_json(), "malformed_json")
+        # A completion of the wrong shape (no choices) that still reports usage: billed.
+        prompt = 1 + len(json.dumps(request.messages)) // 4
+        with self._lock:
+            self.served.append(Served(model, prompt, 0, "malformed_shape"))
+        body = {
+            "id": "chatcmpl-chaos",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": request.model,
+            "choices": [],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": 0, "total_tokens": prompt},
+        }
+        return Reply.error(200, body)
+
+    def served_cost(self) -> Decimal:
+        with self._lock:
+            return sum((s.cost() for s in self.served), Decimal(0))
+
+
+# -- the search side ------------------------------------------------------------------------
+
+
+@dataclass
+class SearchChaos:
+    """A seeded reply queue for ``FakeZaiSearchServer``: the i-th request gets ``plan[i]``."""
+
+    seed: int = SEED
+    length: int = 6000
+    p_5xx: float = 0.05
+    p_hang: float = 0.01
+    p_429: float = 0.03
+    p_malformed: float = 0.02
+    burst_at: int = 150
+    burst_len: int = 5
+    plan: list[tuple[str, Any]] = field(default_factory=list)
+
+    def install(self, server: Any) -> None:
+        from web_search.testing import Reply
+
+        rng = random.Random(self.seed + 1)
+        for i in range(self.length):
+            draw = rng.random()
+            if self.burst_at <= i < self.burst_at + self.burst_len:
+                self.plan.append(("search_zai_1113", Reply.insufficient_balance()))
+            elif draw < self.p_5xx:
+                self.plan.append(("search_5xx", Reply.server_error(rng.choice((500, 503)))))
+            elif (draw := draw - self.p_5xx) < self.p_hang:
+                self.plan.append(("search_hang", Reply.hang_forever()))
+            elif (draw := draw - self.p_hang) < self.p_429:
+                self.plan.append(("search_429", Reply.rate_limited(retry_after=0.2)))
+            elif draw - self.p_429 < self.p_malformed:
+                body = b'{"id": "x", "search_result": "not a list"'
+                self.plan.append(("search_malformed", Reply.raw(200, body)))
+            else:
+                self.plan.append(("ok", Reply.ok()))
+        server.script(*(reply for _, reply in self.plan))
+
+    def faults(self, calls: int) -> Counter[str]:
+        return Counter(kind for kind, _ in self.plan[:calls] if kind != "ok")
+
+    def billed(self, calls: int) -> int:
+        """Searches the provider charged for: answers with status < 400 that were delivered."""
+        seen = self.plan[:calls]
+        extra = max(0, calls - len(self.plan))  # past the plan: generated results
+        return extra + sum(kind in ("ok", "search_malformed") for kind, _ in seen)
+
+
+# -- the stack ------------------------------------------------------------------------------
+
+
+def llm_retry() -> Any:
+    """llm-client's RetryPolicy with short real waits, in whichever field names it has."""
+    from llm_client import RetryPolicy
+
+    names = {f.name for f in dataclasses.fields(RetryPolicy)}
+    first = "initial_wait" if "initial_wait" in names else "base"
+    kwargs: dict[str, Any] = {first: 0.02, "max_wait": 2.0, "jitter": 0.02}
+    return RetryPolicy(**kwargs)
+
+
+def search_retry() -> Any:
+    from web_search import RetryPolicy
+
+    return RetryPolicy(initial_wait=0.02, max_wait=0.2, max_retry_after=5.0)
+
+
+@dataclass
+class StackConfig:
+    db_url: str
+    llm_url: str  # FakeLLMServer.url
+    search_url: str  # FakeZaiSearchServer.base_url
+    outbox: str
+    daily_budget: str = "50"
+    llm_timeout: float = 1.0
+    reservation_ttl: float = 3600.0
+    llm_key: str = "sk-chaos-openai-key"
+    zai_key: str = "zai-chaos-key"
+    search_key: str = "zai-chaos-search-key"
+
+
+@dataclass
+class Stack:
+    pipeline: Any
+    tracker: Any
+    llm: Any
+    search: Any
+    runs: Any
+    cache: Any
+
+
+@contextlib.asynccontextmanager
+async def open_stack(cfg: StackConfig) -> AsyncIterator[Stack]:
+    """Pipeline + LLMClient + WebSearchClient + CostTracker on PostgreSQL, all on loopback."""
+    from analysis_pipeline import AnalysisPipeline, PipelineConfig, PostgresRunStore
+    from cost_tracker import CostTracker, PostgresCostStore
+    from llm_client import LLMClient, LLMConfig, ProviderSettings
+    from web_search import PostgresSearchCache, SearchCache, WebSearchClient
+    from web_search.services import LegislationSearchService
+
+    tracker = CostTracker(
+        PostgresCostStore(cfg.db_url, max_size=6),
+        daily_budget=cfg.daily_budget,
+        project=PROJECT,
+        outbox_path=cfg.outbox,
+        retry_interval=0.2,
+        reservation_ttl=cfg.reservation_ttl,
+    )
+    config = LLMConfig(
+        providers={
+            "openai": ProviderSettings(base_url=f"{cfg.llm_url}/v1", api_key=cfg.llm_key),
+            "zai": ProviderSettings(base_url=f"{cfg.llm_url}/api/paas/v4", api_key=cfg.zai_key),
+        },
+        default_timeout=cfg.llm_timeout,
+        max_validation_retries=2,
+    )
+    llm = LLMClient(cost_sink=tracker, config=config, retry=llm_retry())
+    cache = PostgresSearchCache(cfg.db_url, max_size=4)
+    search = WebSearchClient(
+        "zai",
+        cache=SearchCache(cache),
+        cost_sink=tracker,
+        api_key=cfg.search_key,
+        base_url=cfg.search_url,
+        timeout=1.0,
+        retry=search_retry(),
+    )
+    runs = PostgresRunStore(cfg.db_url, max_size=4, timeout=3.0)
+    pipeline_config = PipelineConfig(models=MODELS, search_concurrency=8)
+    pipeline = AnalysisPipeline(
+        llm, LegislationSearchService(search), tracker, runs, config=pipeline_config
+    )
+    await tracker.__aenter__()
+    try:
+        yield Stack(pipeline, tracker, llm, search, runs, cache)
+    finally:
+        for closing in (search.aclose, llm.aclose, runs.aclose):
+            with contextlib.suppress(Exception):
+                await closing()
+        await tracker.aclose()
+
+
+# -- resources ------------------------------------------------------------------------------
+
+
+def open_fds() -> tuple[int, int]:
+    """(descriptors, sockets) open in this process."""
+    fds = sockets = 0
+    for name in os.listdir("/proc/self/fd"):
+        fds += 1
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/self/fd/{name}").startswith("socket:"):
+                sockets += 1
+    return fds, sockets
+
+
+@dataclass
+class Peaks:
+    sockets: int = 0
+    tasks: int = 0
+    threads: int = 0
+
+
+async def sample_peaks(peaks: Peaks, stop: asyncio.Event, every: float = 0.05) -> None:
+    """Record the peak sockets, tasks and threads until ``stop`` is set."""
+    while not stop.is_set():
+        peaks.sockets = max(peaks.sockets, open_fds()[1])
+        peaks.tasks = max(peaks.tasks, len(asyncio.all_tasks()))
+        peaks.threads = max(peaks.threads, threading.active_count())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
+
+
+async def poll(predicate: Any, deadline: float, what: str, every: float = 0.05) -> Any:
+    """Await ``predicate()`` (sync or async) until truthy; fail after ``deadline`` seconds."""
+    end = time.monotonic() + deadline
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise TimeoutError(f"gave up waiting for {what} after {deadline:g} s")
+        await asyncio.sleep(every)
