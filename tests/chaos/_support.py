@@ -79,29 +79,64 @@ class Served:
 class LLMChaos:
     """A ``FakeLLMServer`` handler that answers like the offline analyst, with seeded faults.
 
-    Rates are per request. Every 200 answer carries explicit usage and is appended to
-    ``served``; errors, hangs (until the client's timeout) and drops carry none.
+    Rates are per request; ``schedule`` forces a fault kind at the n-th request after
+    ``enabled`` (so a small run still meets every kind), and the z.ai 1113 burst answers the
+    ``burst_len`` z.ai requests from the ``burst_at``-th one. Every 200 answer carries explicit
+    usage and is appended to ``served``; errors, hangs (until the client's timeout) and drops
+    carry none.
     """
 
     seed: int = SEED
     p_5xx: float = 0.08
     p_hang: float = 0.03
-    p_429: float = 0.03
-    p_malformed: float = 0.04
+    p_429: float = 0.04
+    p_malformed: float = 0.06
     retry_after: float = 0.2
-    burst_at: int = 25  # the z.ai 1113 burst starts at this z.ai request ...
-    burst_len: int = 6  # ... and lasts this many z.ai requests
+    burst_at: int = 6
+    burst_len: int = 4
+    schedule: dict[int, str] = field(
+        default_factory=lambda: {
+            1: "llm_5xx",
+            2: "llm_hang",
+            3: "llm_429",
+            4: "malformed_json",
+            5: "malformed_shape",
+        }
+    )
     held: set[str] = field(default_factory=set)  # models whose requests hang until released
     faults: Counter[str] = field(default_factory=Counter)
     served: list[Served] = field(default_factory=list)
     requests: int = 0
     held_now: int = 0
+    enabled: bool = True
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
         self._lock = threading.Lock()
+        self._n = 0
         self._zai = 0
-        self.enabled = True
+
+    def _pick(self, zai: bool) -> str:
+        """The fault for this request ("" for none); call with the lock held."""
+        n, self._n = self._n, self._n + 1
+        draw = self._rng.random()
+        if zai:
+            zai_index, self._zai = self._zai, self._zai + 1
+            if self.burst_at <= zai_index < self.burst_at + self.burst_len:
+                return "llm_zai_1113"
+        if n in self.schedule:
+            return self.schedule[n]
+        for kind, rate in (
+            ("llm_5xx", self.p_5xx),
+            ("llm_hang", self.p_hang),
+            ("llm_429", self.p_429),
+            ("malformed_json", self.p_malformed / 2),
+            ("malformed_shape", self.p_malformed / 2),
+        ):
+            if draw < rate:
+                return kind
+            draw -= rate
+        return ""
 
     def __call__(self, request: Any) -> Any:
         from analysis_pipeline import offline_handler
@@ -114,33 +149,22 @@ class LLMChaos:
             if request.model in self.held:
                 self.held_now += 1
                 return Reply.hang()
-            draw = self._rng.random()
-            pick = self._rng.random()
-            zai_index = self._zai
-            if zai:
-                self._zai += 1
-        fault = None
-        if not self.enabled:
-            pass
-        elif zai and self.burst_at <= zai_index < self.burst_at + self.burst_len:
-            fault = "llm_zai_1113"
-            reply = Reply.zai_error(1113)
-        elif draw < self.p_5xx:
-            fault = "llm_5xx"
-            reply = Reply.error((500, 502, 503)[int(pick * 3)])
-        elif (draw := draw - self.p_5xx) < self.p_hang:
-            fault = "llm_hang"
-            reply = Reply.hang()
-        elif (draw := draw - self.p_hang) < self.p_429:
-            fault = "llm_429"
-            reply = Reply.error(429, retry_after=self.retry_after)
-        elif draw - self.p_429 < self.p_malformed:
-            fault = "llm_malformed"
-            return self._malformed(request, model, pick)
-        if fault is not None:
-            with self._lock:
-                self.faults[fault] += 1
-            return reply
+            fault = self._pick(zai) if self.enabled else ""
+            if fault:
+                self.faults["llm_malformed" if "malformed" in fault else fault] += 1
+            status = (500, 502, 503)[self._n % 3]
+        if fault == "llm_zai_1113":
+            return Reply.zai_error(1113)
+        if fault == "llm_5xx":
+            return Reply.error(status)
+        if fault == "llm_hang":
+            return Reply.hang()
+        if fault == "llm_429":
+            return Reply.error(429, retry_after=self.retry_after)
+        if fault == "malformed_json":  # invalid JSON where a structured answer is due: billed
+            return self._charge(request, model, Reply.invalid_json(), "malformed_json")
+        if fault == "malformed_shape":
+            return self._wrong_shape(request, model)
         answer = offline_handler(request) or Reply.auto()
         return self._charge(request, model, answer, "ok")
 
@@ -151,14 +175,10 @@ class LLMChaos:
             self.served.append(Served(model, prompt, completion, kind))
         return reply.with_usage(prompt_tokens=prompt, completion_tokens=completion)
 
-    def _malformed(self, request: Any, model: str, pick: float) -> Any:
+    def _wrong_shape(self, request: Any, model: str) -> Any:
+        """A completion with no choices that still reports usage: the provider billed it."""
         from llm_client.testing import Reply
 
-        with self._lock:
-            self.faults["llm_malformed"] += 1
-        if pick < 0.5:  # invalid JSON where a structured answer is due: billed, re-asked
-            return self._charge(request, model, Reply.invalid_json(), "malformed_json")
-        # A completion of the wrong shape (no choices) that still reports usage: billed.
         prompt = 1 + len(json.dumps(request.messages)) // 4
         with self._lock:
             self.served.append(Served(model, prompt, 0, "malformed_shape"))
@@ -331,6 +351,11 @@ def open_fds() -> tuple[int, int]:
             if os.readlink(f"/proc/self/fd/{name}").startswith("socket:"):
                 sockets += 1
     return fds, sockets
+
+
+def worker_threads() -> int:
+    """Threads other than the event loop's default executor's (a bounded pool, reused)."""
+    return sum(not t.name.startswith("asyncio_") for t in threading.enumerate())
 
 
 @dataclass
