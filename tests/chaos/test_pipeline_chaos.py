@@ -22,6 +22,7 @@ import builtins
 import contextlib
 import dataclasses
 import json
+import os
 import re
 import signal
 import sys
@@ -35,6 +36,7 @@ import psycopg
 import pytest
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+SCALE = max(1, int(os.environ.get("CHAOS_SCALE", "1") or "1"))
 
 CONCURRENCY = 10
 # A failure reason naming a built-in exception ("...: IndexError: ...") means some layer let
@@ -85,6 +87,7 @@ class Outcome:
     detail: str = ""
 
 
+@pytest.mark.timeout(240 * SCALE)
 async def test_pipeline_survives_chaos(
     chaos: Any,
     postgres_db: str,
