@@ -17,6 +17,7 @@ import dataclasses
 import json
 import os
 import random
+import re
 import threading
 import time
 from collections import Counter
@@ -65,6 +66,8 @@ class Served:
     prompt_tokens: int
     completion_tokens: int
     kind: str
+    task: str = ""  # the pipeline's "Task:" tag (generate-analysis, ...)
+    bill: str = ""  # the "Bill:" line of the prompt (the run's bill id)
 
     def cost(self) -> Decimal:
         from llm_client import Usage, cost_for
@@ -172,7 +175,7 @@ class LLMChaos:
         prompt = 1 + len(json.dumps(request.messages)) // 4
         completion = 40 + len(request.messages) * 7
         with self._lock:
-            self.served.append(Served(model, prompt, completion, kind))
+            self.served.append(Served(model, prompt, completion, kind, *_tags(request)))
         return reply.with_usage(prompt_tokens=prompt, completion_tokens=completion)
 
     def _wrong_shape(self, request: Any, model: str) -> Any:
@@ -181,7 +184,7 @@ class LLMChaos:
 
         prompt = 1 + len(json.dumps(request.messages)) // 4
         with self._lock:
-            self.served.append(Served(model, prompt, 0, "malformed_shape"))
+            self.served.append(Served(model, prompt, 0, "malformed_shape", *_tags(request)))
         body = {
             "id": "chatcmpl-chaos",
             "object": "chat.completion",
@@ -195,6 +198,16 @@ class LLMChaos:
     def served_cost(self) -> Decimal:
         with self._lock:
             return sum((s.cost() for s in self.served), Decimal(0))
+
+
+def _tags(request: Any) -> tuple[str, str]:
+    from analysis_pipeline import task_of
+
+    bill = _BILL.search("\n".join(str(m.get("content") or "") for m in request.messages))
+    return task_of(request.messages), bill.group(1) if bill else ""
+
+
+_BILL = re.compile(r"^Bill: (\S+)", re.M)
 
 
 # -- the search side ------------------------------------------------------------------------

@@ -96,7 +96,7 @@ async def test_pipeline_survives_chaos(
     fresh_search_server: Any,
     tmp_path: Path,
 ) -> None:
-    from analysis_pipeline import AnalysisPipelineError, ResumeError
+    from analysis_pipeline import AnalysisPipelineError, ResumeError, RunStoreError
 
     started = time.monotonic()
     llm_chaos = chaos.LLMChaos(held={chaos.WORKER_REVIEW})
@@ -188,7 +188,7 @@ async def test_pipeline_survives_chaos(
             while True:
                 try:
                     await stack.pipeline.resume(run_id)
-                except ResumeError:
+                except (ResumeError, RunStoreError):  # live holder, or the store is down
                     if time.monotonic() > end:
                         outcomes.append(Outcome(run_id, "escaped", "resume refused for 90 s"))
                         return
@@ -223,6 +223,7 @@ async def test_pipeline_survives_chaos(
         if not cutter.done():  # every run ended before the load the cut waits for
             cutter.cancel()
             tcp_proxy.start()
+            outage["restored"] = time.monotonic() - started
         with contextlib.suppress(asyncio.CancelledError):
             await cutter
         await asyncio.wait_for(stack.tracker.wait_for_delivery(), 60)
@@ -248,7 +249,17 @@ async def test_pipeline_survives_chaos(
     run_rows = await asyncio.to_thread(
         _rows, postgres_db, "select id::text, bill_id, status, error from pipeline_runs"
     )
-    check(len(run_rows) == len(runs) + DOOMED, f"{len(run_rows)} runs stored")
+    # A run refused at creation (the store down) is not stored: fine if it paid nothing.
+    stored_bills = {r[1] for r in run_rows}
+    unstored = [o for o in outcomes if o.status == "failed" and o.bill_id not in stored_bills]
+    check(
+        len(run_rows) + len(unstored) == len(runs) + DOOMED,
+        f"{len(run_rows)} runs stored, {len(unstored)} refused at creation",
+    )
+    for o in unstored:
+        check("RunStoreError" in o.detail, f"{o.bill_id} not stored yet failed: {o.detail}")
+        paid = [s for s in llm_chaos.served if s.bill == o.bill_id]
+        check(not paid, f"{o.bill_id} was never stored but paid {len(paid)} answers")
     said = {o.detail if o.status == "completed" else o.bill_id: o.status for o in outcomes}
     stuck = [r[:3] for r in run_rows if r[2] not in ("completed", "failed")]
     check(not stuck, f"runs left running (id, bill, status): {stuck}")
@@ -317,6 +328,12 @@ async def test_pipeline_survives_chaos(
         f" extra {ledger_tokens - served_tokens}",
     )
     check(ledger_cost == served_cost, f"llm ledger ${ledger_cost} != served ${served_cost}")
+    # The killed worker's research and generate were paid once (its phase had no faults);
+    # resuming its runs elsewhere must not pay for them again.
+    for bill, _ in doomed:
+        for task in ("propose-queries", "generate-analysis"):
+            paid = [s for s in served if s.bill == f"DOOMED-{bill}" and s.task == task]
+            check(len(paid) == 1, f"DOOMED-{bill} {task} paid {len(paid)} times")
     check(
         len(search_rows) == billed_searches,
         f"{len(search_rows)} search rows for {billed_searches} billed searches",
