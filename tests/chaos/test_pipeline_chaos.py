@@ -104,6 +104,7 @@ async def test_pipeline_survives_chaos(
     search_chaos = chaos.SearchChaos(length=6000 * chaos.SCALE)
     search_chaos.install(fresh_search_server)
     db = tcp_proxy.url_for(postgres_db)  # every store goes through the proxy we cut
+    # A roomy budget: this scenario is about faults (test_budget_chaos.py makes one bind).
     cfg = chaos.StackConfig(
         db_url=db,
         llm_url=fresh_llm_server.url,
@@ -302,6 +303,8 @@ async def test_pipeline_survives_chaos(
     figures = {
         "runs": len(outcomes),
         "outcomes": dict(Counter(o.status for o in outcomes)),
+        "budget refusals": sum("budget refused" in o.detail for o in outcomes),
+        "daily budget": cfg.daily_budget,
         "faults injected": dict(faults),
         "faults total": sum(faults.values()),
         "llm requests": fresh_llm_server.request_count,
