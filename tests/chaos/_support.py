@@ -55,6 +55,14 @@ def bill_text(bill_id: str) -> str:
     return (DATA / f"{bill_id}.txt").read_text(encoding="utf-8")
 
 
+async def using(resource: Any, call: Any) -> Any:
+    """``await call(resource)``, then ``await resource.aclose()`` whatever happened."""
+    try:
+        return await call(resource)
+    finally:
+        await resource.aclose()
+
+
 # -- the LLM side ---------------------------------------------------------------------------
 
 
@@ -90,10 +98,7 @@ class LLMChaos:
     """
 
     seed: int = SEED
-    p_5xx: float = 0.08
-    p_hang: float = 0.03
-    p_429: float = 0.04
-    p_malformed: float = 0.06
+    rates: tuple[float, float, float, float] = (0.08, 0.03, 0.04, 0.06)  # 5xx, hang, 429, bad
     retry_after: float = 0.2
     burst_at: int = 6
     burst_len: int = 4
@@ -129,12 +134,13 @@ class LLMChaos:
                 return "llm_zai_1113"
         if n in self.schedule:
             return self.schedule[n]
+        p_5xx, p_hang, p_429, p_malformed = self.rates
         for kind, rate in (
-            ("llm_5xx", self.p_5xx),
-            ("llm_hang", self.p_hang),
-            ("llm_429", self.p_429),
-            ("malformed_json", self.p_malformed / 2),
-            ("malformed_shape", self.p_malformed / 2),
+            ("llm_5xx", p_5xx),
+            ("llm_hang", p_hang),
+            ("llm_429", p_429),
+            ("malformed_json", p_malformed / 2),
+            ("malformed_shape", p_malformed / 2),
         ):
             if draw < rate:
                 return kind
@@ -219,10 +225,7 @@ class SearchChaos:
 
     seed: int = SEED
     length: int = 6000
-    p_5xx: float = 0.05
-    p_hang: float = 0.01
-    p_429: float = 0.03
-    p_malformed: float = 0.02
+    rates: tuple[float, float, float, float] = (0.05, 0.01, 0.03, 0.02)  # 5xx, hang, 429, bad
     burst_at: int = 150
     burst_len: int = 5
     plan: list[tuple[str, Any]] = field(default_factory=list)
@@ -231,17 +234,18 @@ class SearchChaos:
         from web_search.testing import Reply
 
         rng = random.Random(self.seed + 1)
+        p_5xx, p_hang, p_429, p_malformed = self.rates
         for i in range(self.length):
             draw = rng.random()
             if self.burst_at <= i < self.burst_at + self.burst_len:
                 self.plan.append(("search_zai_1113", Reply.insufficient_balance()))
-            elif draw < self.p_5xx:
+            elif draw < p_5xx:
                 self.plan.append(("search_5xx", Reply.server_error(rng.choice((500, 503)))))
-            elif (draw := draw - self.p_5xx) < self.p_hang:
+            elif (draw := draw - p_5xx) < p_hang:
                 self.plan.append(("search_hang", Reply.hang_forever()))
-            elif (draw := draw - self.p_hang) < self.p_429:
+            elif (draw := draw - p_hang) < p_429:
                 self.plan.append(("search_429", Reply.rate_limited(retry_after=0.2)))
-            elif draw - self.p_429 < self.p_malformed:
+            elif draw - p_429 < p_malformed:
                 body = b'{"id": "x", "search_result": "not a list"'
                 self.plan.append(("search_malformed", Reply.raw(200, body)))
             else:
@@ -292,17 +296,19 @@ class StackConfig:
 
 
 @dataclass
-class Stack:
-    pipeline: Any
+class ChaosStack:
+    """What ``open_stack`` wired: the run store and search cache first, then their users."""
+
+    runs: Any
+    cache: Any
     tracker: Any
     llm: Any
     search: Any
-    runs: Any
-    cache: Any
+    pipeline: Any
 
 
 @contextlib.asynccontextmanager
-async def open_stack(cfg: StackConfig) -> AsyncIterator[Stack]:
+async def open_stack(cfg: StackConfig) -> AsyncIterator[ChaosStack]:
     """Pipeline + LLMClient + WebSearchClient + CostTracker on PostgreSQL, all on loopback."""
     from analysis_pipeline import AnalysisPipeline, PipelineConfig, PostgresRunStore
     from cost_tracker import CostTracker, PostgresCostStore
@@ -344,7 +350,7 @@ async def open_stack(cfg: StackConfig) -> AsyncIterator[Stack]:
     )
     await tracker.__aenter__()
     try:
-        yield Stack(pipeline, tracker, llm, search, runs, cache)
+        yield ChaosStack(runs, cache, tracker, llm, search, pipeline)
     finally:
         for closing in (search.aclose, llm.aclose, runs.aclose):
             with contextlib.suppress(Exception):

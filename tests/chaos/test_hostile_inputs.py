@@ -368,7 +368,7 @@ garbage = st.one_of(
 @_settings(10)
 @given(data=garbage)
 def test_garbage_local_files(
-    runner: asyncio.Runner, tmp_path_factory: pytest.TempPathFactory, data: bytes
+    runner: asyncio.Runner, tmp_path_factory: pytest.TempPathFactory, chaos: Any, data: bytes
 ) -> None:
     """Every local store on a garbage file: a typed error naming the file, or a working store."""
     from analysis_pipeline import AnalysisPipelineError, LocalRunStore
@@ -378,45 +378,33 @@ def test_garbage_local_files(
 
     root = tmp_path_factory.mktemp("garbage")
 
+    def put(name: str) -> Path:
+        (root / name).write_bytes(data)
+        return root / name
+
     async def cost() -> Any:
-        path = root / "costs.sqlite"
-        path.write_bytes(data)
-        tracker = CostTracker(LocalCostStore(path), outbox_path=root / "o.sqlite")
-        try:
-            await tracker.log_cost(CostMetrics(provider="p", model="m", cost="0.1"))
-            return await tracker.get_daily_cost()
-        finally:
-            await tracker.aclose()
+        tracker = CostTracker(LocalCostStore(put("costs.sqlite")), outbox_path=root / "o.sqlite")
+
+        async def use(t: Any) -> Any:
+            await t.log_cost(CostMetrics(provider="p", model="m", cost="0.1"))
+            return await t.get_daily_cost()
+
+        return await chaos.using(tracker, use)
 
     async def runs() -> Any:
-        path = root / "runs.sqlite3"
-        path.write_bytes(data)
-        store = LocalRunStore(path)
-        try:
-            return await store.list_runs()
-        finally:
-            await store.aclose()
+        return await chaos.using(LocalRunStore(put("runs.sqlite3")), lambda s: s.list_runs())
 
     async def chat() -> Any:
-        path = root / "chat.sqlite3"
-        path.write_bytes(data)
-        store = LocalMessageStore(path)
-        try:
-            return await store.export_user(str(uuid.uuid4()))
-        finally:
-            await store.aclose()
+        store = LocalMessageStore(put("chat.sqlite3"))
+        return await chaos.using(store, lambda s: s.export_user(str(uuid.uuid4())))
 
     async def cache() -> Any:
-        folder = root / "search-cache"
-        folder.mkdir(exist_ok=True)
-        (folder / "cache.db").write_bytes(data)
-        store = LocalSearchCache(folder)
-        try:
-            from datetime import UTC, datetime
+        from datetime import UTC, datetime
 
-            return await store.get("key", datetime.now(UTC))
-        finally:
-            await store.aclose()
+        (root / "search-cache").mkdir(exist_ok=True)
+        put("search-cache/cache.db")
+        store = LocalSearchCache(root / "search-cache")
+        return await chaos.using(store, lambda s: s.get("key", datetime.now(UTC)))
 
     for make, base, name in (
         (cost, CostTrackerError, "costs.sqlite"),

@@ -252,17 +252,11 @@ async def test_library_paths_leak_no_secret(
 
         async def runs(url: str = bad) -> None:
             store = PostgresRunStore(url, timeout=2.0)
-            try:
-                await store.get_run(str(uuid.uuid4()))
-            finally:
-                await store.aclose()
+            await chaos.using(store, lambda s: s.get_run(str(uuid.uuid4())))
 
         async def messages(url: str = bad) -> None:
             store = PostgresMessageStore(url)
-            try:
-                await store.export_user(str(uuid.uuid4()))
-            finally:
-                await store.aclose()
+            await chaos.using(store, lambda s: s.export_user(str(uuid.uuid4())))
 
         async def search(url: str = bad) -> None:
             cache = PostgresSearchCache(url)
