@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import os
 import random
@@ -266,19 +265,16 @@ class SearchChaos:
 
 
 def llm_retry() -> Any:
-    """llm-client's RetryPolicy with short real waits, in whichever field names it has."""
+    """llm-client's RetryPolicy with short real waits."""
     from llm_client import RetryPolicy
 
-    names = {f.name for f in dataclasses.fields(RetryPolicy)}
-    first = "initial_wait" if "initial_wait" in names else "base"
-    kwargs: dict[str, Any] = {first: 0.02, "max_wait": 2.0, "jitter": 0.02}
-    return RetryPolicy(**kwargs)
+    return RetryPolicy(initial_wait=0.02, max_wait=2.0, jitter=0.02, max_retry_after=5.0)
 
 
 def search_retry() -> Any:
     from web_search import RetryPolicy
 
-    return RetryPolicy(initial_wait=0.02, max_wait=0.2, max_retry_after=5.0)
+    return RetryPolicy(initial_wait=0.02, max_wait=0.2, jitter=0.02, max_retry_after=5.0)
 
 
 @dataclass

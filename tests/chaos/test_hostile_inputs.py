@@ -243,7 +243,7 @@ def search(runner: asyncio.Runner, search_fake_server: Any) -> Iterator[Any]:
         api_key="zai-x",
         base_url=search_fake_server.base_url,
         timeout=2.0,
-        retry=RetryPolicy(attempts=1),
+        retry=RetryPolicy(max_attempts=1),
     )
     yield client
     runner.run(client.aclose())
