@@ -290,6 +290,9 @@ async def test_pipeline_survives_chaos(
     reservations = await asyncio.to_thread(
         _rows, postgres_db, "select count(*), coalesce(sum(amount), 0) from cost_reservations"
     )
+    held = await asyncio.to_thread(
+        _rows, postgres_db, "select model, step from cost_reservations order by model, step"
+    )
     counters = await asyncio.to_thread(
         _rows,
         postgres_db,
@@ -348,7 +351,10 @@ async def test_pipeline_survives_chaos(
         check(Decimal(spent) == total, f"{kind} counter spent {spent}, ledger {total}")
         check(limit is None or Decimal(spent) <= Decimal(limit), f"{kind} overshot: {spent}")
         check(Decimal(reserved) == 0, f"{kind} counter still reserves {reserved}")
-    check(reservations[0][0] == 0, f"reservations left open (count, amount): {reservations[0]}")
+    check(
+        reservations[0][0] == 0,
+        f"reservations left open (count, amount): {reservations[0]}, (model, step): {held}",
+    )
     # Faults really happened, of every kind.
     for kind in ("llm_5xx", "llm_hang", "llm_429", "llm_malformed", "llm_zai_1113"):
         check(faults[kind] > 0, f"no {kind} injected")
