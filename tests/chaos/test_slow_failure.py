@@ -9,6 +9,7 @@ the circuit breaker answers the next ones at once instead of waiting again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -27,10 +28,15 @@ DEADLINE = 15.0  # past this an operation counts as hung and is abandoned
 async def black_hole() -> AsyncIterator[str]:
     """A PostgreSQL URL (with a password) whose server accepts and then says nothing."""
     held: list[asyncio.StreamWriter] = []
+    handlers: set[asyncio.Task[Any]] = set()
 
     async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        handlers.add(task)
         held.append(writer)
-        await reader.read()  # until the client gives up
+        with contextlib.suppress(ConnectionError):
+            await reader.read()  # until the client gives up
 
     server = await asyncio.start_server(swallow, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -38,6 +44,7 @@ async def black_hole() -> AsyncIterator[str]:
     server.close()
     for writer in held:
         writer.transport.abort()
+    await asyncio.gather(*handlers, return_exceptions=True)  # each ends on its aborted socket
     await server.wait_closed()
 
 
