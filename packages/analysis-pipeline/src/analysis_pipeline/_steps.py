@@ -42,21 +42,19 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
 def is_budget_error(exc: BaseException) -> bool:
     """Tell whether a budget refusal caused ``exc``.
 
-    llm-client, web-search and cost-tracker each define a ``BudgetExceededError``; the pipeline
-    recognises any of them (by class name, so it needs none of their internals), also inside a
-    fallback chain's ``AllModelsFailedError`` or an exception group.
+    A cost sink refuses a call by raising from ``reserve`` an exception whose class sets
+    ``is_budget_refusal = True`` (cost-tracker's ``BudgetExceededError`` does; llm-client and
+    web-search re-raise it as their own ``BudgetExceededError`` from the original). The flag is
+    looked for over the whole cause chain, inside a fallback chain's ``AllModelsFailedError``
+    and inside exception groups, so the pipeline needs no import of any of those packages.
 
     Args:
         exc: The failure.
 
     Returns:
-        True when a ``BudgetExceededError`` (or subclass) is in its cause chain.
+        True when an exception flagged as a budget refusal is in its cause chain.
     """
-    return any(
-        klass.__name__ == "BudgetExceededError"
-        for err in _causes(exc)
-        for klass in type(err).__mro__
-    )
+    return any(getattr(type(err), "is_budget_refusal", False) is True for err in _causes(exc))
 
 
 def unwrap_group(exc: BaseException) -> BaseException:
