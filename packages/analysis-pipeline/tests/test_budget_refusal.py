@@ -19,7 +19,7 @@ from llm_client import LLMClient
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples/bills/EX-AB0042-2026.txt"
 
 
-class SpendingCapReached(Exception):  # noqa: N818 - named like an app's own error would be
+class SpendingCapReached(Exception):
     """A sink's refusal with an app-specific name: only the flag says it is a budget refusal."""
 
     is_budget_refusal = True

@@ -12,11 +12,12 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 
 from analysis_pipeline._cli_render import (
     LiveSteps,
@@ -30,6 +31,7 @@ from analysis_pipeline._cli_render import (
 from analysis_pipeline._compare import compare_models, comparison_csv
 from analysis_pipeline._config import PipelineConfig
 from analysis_pipeline._errors import AnalysisPipelineError
+from analysis_pipeline._inputs import check_run_inputs
 from analysis_pipeline._offline import offline_models
 from analysis_pipeline._offline_search import OfflineSearch
 from analysis_pipeline._pipeline import AnalysisPipeline
@@ -76,8 +78,34 @@ def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
     try:
         return asyncio.run(main())
     except AnalysisPipelineError as exc:
-        err.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(1) from None
+        _fail(str(exc))
+    except Exception as exc:  # a provider, store or budget error: one line, never a traceback
+        _fail(f"{type(exc).__name__}: {exc}")
+
+
+def _fail(message: str) -> NoReturn:
+    err.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)  # one line, unwrapped
+    raise typer.Exit(1)
+
+
+def _read_bill(file: Path, bill_id: str, jurisdiction: str, max_chars: int) -> str:
+    """The bill's text, checked before any output: UTF-8, non-empty, within the size cap."""
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        _fail(f"cannot read {file}: {exc.strerror or exc}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        _fail(
+            f"{file} is not UTF-8 text (invalid byte 0x{raw[exc.start]:02x} at offset "
+            f"{exc.start}); convert it, e.g. iconv -f latin1 -t utf-8"
+        )
+    try:
+        check_run_inputs(bill_id, text, jurisdiction, max_chars)
+    except AnalysisPipelineError as exc:
+        _fail(f"{file}: {exc}" if not text.strip() else str(exc))
+    return text
 
 
 @contextlib.asynccontextmanager
@@ -178,7 +206,7 @@ def run(
     as_json: JsonOpt = False,
 ) -> None:
     """Analyse one bill: research, generate, review, refine; print analysis, review and cost."""
-    text = file.read_text(encoding="utf-8")
+    text = _read_bill(file, bill_id, jurisdiction, PipelineConfig().max_bill_chars)
     chosen = _parse_models(
         research=research_model, generate=generate_model, review=review_model,
         refine=refine_model, condense=condense_model,

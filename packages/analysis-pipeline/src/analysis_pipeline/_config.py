@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from ._errors import InvalidInputError
@@ -53,6 +54,12 @@ class PipelineConfig:
             loop stops early.
         pass_threshold: Score a review must reach to count as passed (besides ``passed`` and
             no factual errors).
+        max_bill_chars: Largest bill (characters) a run accepts; a larger one is refused with
+            ``InputTooLargeError`` before any call.
+        max_condense_calls: Most condense calls one run may make; a bill needing more is
+            refused before any call.
+        max_condense_cost: Most dollars one run's condensing may cost, by the models' price
+            bound before the run and by the settled cost while it runs; None for no cap.
     """
 
     models: dict[str, list[str]] = field(default_factory=dict)
@@ -70,10 +77,19 @@ class PipelineConfig:
     max_queries: int = 24
     min_improvement: float = 0.0
     pass_threshold: float = 0.0
+    max_bill_chars: int = 2_000_000
+    max_condense_calls: int = 200
+    max_condense_cost: Decimal | None = Decimal("1.00")
 
     def __post_init__(self) -> None:
         if self.search_concurrency < 1 or self.condense_concurrency < 1:
             raise InvalidInputError("concurrency bounds must be at least 1")
+        if self.max_bill_chars < 1 or self.max_condense_calls < 1:
+            raise InvalidInputError("max_bill_chars and max_condense_calls must be at least 1")
+        if self.max_condense_cost is not None:
+            self.max_condense_cost = Decimal(str(self.max_condense_cost))
+            if self.max_condense_cost < 0:
+                raise InvalidInputError("max_condense_cost must not be negative")
         if not 0 <= self.min_source_share < 1:
             raise InvalidInputError("min_source_share must be in [0, 1)")
         self.models = normalize_models(self.models)

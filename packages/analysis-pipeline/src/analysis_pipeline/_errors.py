@@ -4,6 +4,7 @@ The tree::
 
     AnalysisPipelineError
     ├── InvalidInputError        bad arguments (empty bill, unknown step, percent out of range)
+    │   └── InputTooLargeError   a bill or its condensing over a configured cap (nothing paid)
     ├── ConfigurationError       a backend extra is missing or a model setting is unusable
     ├── RunStoreError            the run store could not read or write
     │   └── RunNotFoundError     no run with that id
@@ -18,6 +19,7 @@ __all__ = [
     "AnalysisPipelineError",
     "BudgetRefusedError",
     "ConfigurationError",
+    "InputTooLargeError",
     "InvalidInputError",
     "PipelineRunError",
     "ResumeError",
@@ -32,6 +34,23 @@ class AnalysisPipelineError(Exception):
 
 class InvalidInputError(AnalysisPipelineError, ValueError):
     """An argument is unusable (empty bill text, unknown step name, percent out of range)."""
+
+
+class InputTooLargeError(InvalidInputError):
+    """A bill is larger than ``PipelineConfig.max_bill_chars``, or condensing it would take more
+    calls or dollars than ``max_condense_calls`` / ``max_condense_cost`` allow.
+
+    Raised before any paid call; no run is stored.
+
+    Attributes:
+        limit: The configured cap that was crossed.
+        actual: What the bill would need (characters, calls or dollars).
+    """
+
+    def __init__(self, message: str, *, limit: object, actual: object) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.actual = actual
 
 
 class ConfigurationError(AnalysisPipelineError):

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
+import llm_client
 from pydantic import BaseModel, Field
 
 from . import _prompts as prompts
 from ._condense import Chunk, condense_chunks, render_digest, split_chunks, split_sections
+from ._config import PipelineConfig
 from ._context import ContextPlanner
-from ._errors import PipelineRunError
+from ._errors import InputTooLargeError, PipelineRunError
 from ._progress import StepMeter
 from ._records import RunRecord
 from ._research import dedupe_sources, fit_sources, merge_queries
@@ -22,7 +26,13 @@ from ._steps import StepRunner, unwrap_group
 if TYPE_CHECKING:
     from ._pipeline import AnalysisPipeline
 
-__all__ = ["CondenseOutput", "Prepared", "ResearchOutput", "research_and_condense"]
+__all__ = [
+    "CondenseOutput",
+    "Prepared",
+    "ResearchOutput",
+    "plan_condense",
+    "research_and_condense",
+]
 
 
 class ResearchOutput(BaseModel):
@@ -58,6 +68,69 @@ class Prepared:
     bill: str
     sources: list[SourceRef]
     condensed: bool
+
+
+logger = logging.getLogger(__name__)
+
+
+def plan_condense(
+    bill_text: str,
+    planner: ContextPlanner,
+    config: PipelineConfig,
+    chain: list[Any],
+    *,
+    enforce: bool = True,
+) -> list[Chunk] | None:
+    """The chunks to condense, or None when the bill fits the analysis models as it is.
+
+    Checked before the run pays for anything: a bill whose condensing would take more calls
+    than ``config.max_condense_calls``, or cost more than ``config.max_condense_cost`` by the
+    price bound of the dearest priced model in the condense ``chain``, is refused (unless
+    ``enforce`` is false: a resumed run re-using its stored condensing).
+
+    Raises:
+        InputTooLargeError: Condensing would cross one of the caps.
+    """
+    if planner.count(bill_text) <= planner.bill_budget:
+        return None
+    chunks = split_chunks(bill_text, planner.chunk_tokens, planner.count)
+    if not enforce:
+        return chunks
+    if len(chunks) > config.max_condense_calls:
+        raise InputTooLargeError(
+            f"condensing this bill would take {len(chunks)} calls, more than the "
+            f"{config.max_condense_calls} allowed (PipelineConfig.max_condense_calls); use a "
+            "model with a larger context or raise the cap",
+            limit=config.max_condense_calls,
+            actual=len(chunks),
+        )
+    cap = config.max_condense_cost
+    if cap is None:
+        return chunks
+    overhead = config.prompt_reserve_tokens
+    bounds: list[Decimal] = []
+    for model in {m for m in chain if isinstance(m, str)}:
+        try:
+            per_call = [
+                llm_client.estimate_cost(
+                    planner.count(c.text) + overhead, config.condense_output_tokens, model
+                )
+                for c in chunks
+            ]
+        except Exception as exc:  # an unknown alias fails when the call is made, with its own error
+            logger.debug("no price bound for %r: %s", model, type(exc).__name__)
+            continue
+        priced = [c for c in per_call if c is not None]
+        if priced:
+            bounds.append(sum(priced, Decimal(0)))
+    if bounds and max(bounds) > cap:
+        raise InputTooLargeError(
+            f"condensing this bill could cost ${max(bounds):.4f} ({len(chunks)} calls), more "
+            f"than the ${cap} allowed (PipelineConfig.max_condense_cost)",
+            limit=cap,
+            actual=max(bounds),
+        )
+    return chunks
 
 
 def _opening(bill_text: str, planner: ContextPlanner) -> tuple[str, bool]:
@@ -108,13 +181,20 @@ async def _condense(
     pipeline: AnalysisPipeline,
     run: RunRecord,
     steps: StepRunner,
-    planner: ContextPlanner,
-    bill_text: str,
+    chunks: list[Chunk],
 ) -> CondenseOutput:
-    async def work(meter: StepMeter) -> CondenseOutput:
-        chunks = split_chunks(bill_text, planner.chunk_tokens, planner.count)
+    cap = pipeline.config.max_condense_cost
 
+    async def work(meter: StepMeter) -> CondenseOutput:
         async def extract(chunk: Chunk, index: int, total: int) -> ChunkExtraction:
+            if cap is not None and meter.cost is not None and meter.cost > cap:
+                # The price bound let the run start; the settled cost is what counts.
+                raise InputTooLargeError(
+                    f"condensing has cost ${meter.cost:.4f}, more than the ${cap} allowed "
+                    "(PipelineConfig.max_condense_cost)",
+                    limit=cap,
+                    actual=meter.cost,
+                )
             messages = prompts.condense_messages(
                 run.bill_id, run.jurisdiction, chunk.ref, index, total, chunk.text
             )
@@ -134,11 +214,20 @@ async def research_and_condense(
     steps: StepRunner,
     planner: ContextPlanner,
     bill_text: str,
+    chunks: list[Chunk] | None,
 ) -> Prepared:
     """Run research and, when the bill is too long for the analysis models, condense it.
 
     The two are independent, so they run concurrently: condensing a long bill costs no extra
     wall time beyond the slower of the two.
+
+    Args:
+        pipeline: The pipeline (search service and configuration).
+        run: The run.
+        steps: Runs and logs each step.
+        planner: Context budgets of the run's models.
+        bill_text: The bill.
+        chunks: The chunks to condense (from :func:`plan_condense`), None for none.
 
     Returns:
         The bill (or its digest) and the sources fitted to the remaining context budget.
@@ -146,13 +235,12 @@ async def research_and_condense(
     Raises:
         PipelineRunError: Even the condensed digest does not fit the analysis models.
     """
-    needs_condense = planner.count(bill_text) > planner.bill_budget
     try:
         async with asyncio.TaskGroup() as group:
             research = group.create_task(_research(pipeline, run, steps, planner, bill_text))
             condense = (
-                group.create_task(_condense(pipeline, run, steps, planner, bill_text))
-                if needs_condense
+                group.create_task(_condense(pipeline, run, steps, chunks))
+                if chunks is not None
                 else None
             )
     except BaseExceptionGroup as group_error:

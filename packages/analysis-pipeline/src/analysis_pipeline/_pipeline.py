@@ -15,9 +15,12 @@ from pydantic import BaseModel
 
 from . import _prompts as prompts
 from ._compare import ModelStats, compare_models
+from ._condense import Chunk
 from ._config import PipelineConfig, normalize_models
 from ._context import ContextPlanner
 from ._errors import BudgetRefusedError, InvalidInputError, PipelineRunError
+from ._flow import plan_condense
+from ._inputs import check_run_inputs
 from ._progress import ProgressCallback, add_costs
 from ._records import PipelineResult, RunRecord, StepRecord, StepSummary, utcnow
 from ._schemas import BillAnalysis, ReviewCritique
@@ -128,12 +131,15 @@ class AnalysisPipeline:
             The best-scoring analysis, the last review, per-step cost and latency.
 
         Raises:
-            InvalidInputError: Empty bill id/text/jurisdiction or ``max_rounds`` < 1.
+            InvalidInputError: Empty bill id/text/jurisdiction, text that is not valid Unicode
+                (lone surrogates) or ``max_rounds`` < 1; nothing is stored.
+            InputTooLargeError: The bill is over ``config.max_bill_chars``, or condensing it
+                would cross ``config.max_condense_calls`` / ``max_condense_cost``; refused
+                before any paid call, nothing stored.
             BudgetRefusedError: A budget refused a call; the run is stored as failed.
             PipelineRunError: Any other step failure; the run is stored as failed.
         """
-        if not bill_id.strip() or not bill_text.strip() or not jurisdiction.strip():
-            raise InvalidInputError("bill_id, bill_text and jurisdiction must be non-empty")
+        check_run_inputs(bill_id, bill_text, jurisdiction, self.config.max_bill_chars)
         if max_rounds < 1:
             raise InvalidInputError(f"max_rounds must be at least 1, got {max_rounds}")
         chains = await self.resolve_models(models)
@@ -152,7 +158,6 @@ class AnalysisPipeline:
             inputs_hash=digest,
             inputs=inputs,
         )
-        await self.store.save_run(run)
         return await self._execute(run, chains, {}, progress)
 
     async def resume(
@@ -187,7 +192,6 @@ class AnalysisPipeline:
         chains.update(_normalize_explicit(models))
         done = {s.key: s for s in await self.store.list_steps(run_id) if s.status == "completed"}
         run = run.model_copy(update={"status": "running", "error": None, "completed_at": None})
-        await self.store.save_run(run)
         return await self._execute(run, chains, done, progress)
 
     async def score(self, run_id: str, quality: float) -> None:
@@ -221,12 +225,17 @@ class AnalysisPipeline:
         progress: ProgressCallback | None,
     ) -> PipelineResult:
         started = time.perf_counter()
-        steps = StepRunner(self.llm, self.store, run.id, chains, done, progress)
         planner = ContextPlanner(self.config, chains, getattr(self.llm, "config", None))
         bill_text = str(run.inputs["bill_text"])
         max_rounds = int(run.inputs.get("max_rounds", 2))
+        # A resumed run whose condensing is stored re-uses it: the caps guard only new spend.
+        chunks = plan_condense(
+            bill_text, planner, self.config, chains["condense"], enforce="condense" not in done
+        )
+        await self.store.save_run(run)
+        steps = StepRunner(self.llm, self.store, run.id, chains, done, progress)
         try:
-            result = await self._flow(run, steps, planner, bill_text, max_rounds)
+            result = await self._flow(run, steps, planner, bill_text, max_rounds, chunks)
         except BaseException as exc:
             await self._fail(run, steps, exc, started)
             error = _as_run_error(run.id, steps.current, exc)
@@ -281,10 +290,11 @@ class AnalysisPipeline:
         planner: ContextPlanner,
         bill_text: str,
         max_rounds: int,
+        chunks: list[Chunk] | None,
     ) -> PipelineResult:
         from ._flow import research_and_condense
 
-        prepared = await research_and_condense(self, run, steps, planner, bill_text)
+        prepared = await research_and_condense(self, run, steps, planner, bill_text, chunks)
         bill, sources, condensed = prepared.bill, prepared.sources, prepared.condensed
         args = (run.bill_id, run.jurisdiction, bill, sources)
         draft = await steps.ask(
