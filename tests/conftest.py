@@ -171,6 +171,8 @@ async def make_stack(
         base.models = {"research": [ANALYST], "generate": [ANALYST], "review": [REVIEWER]}
         service = LegislationSearchService(search)
         runs = store if store is not None else LocalRunStore(tmp_path)
+        if store is None:
+            opened.append(runs)  # its connection has a thread of its own: close it
         pipeline = AnalysisPipeline(llm, service, tracker, runs, config=base)
         return Stack(pipeline, tracker, llm, search)
 

@@ -36,7 +36,8 @@ from analysis_pipeline._offline import offline_models
 from analysis_pipeline._offline_search import OfflineSearch
 from analysis_pipeline._pipeline import AnalysisPipeline
 from analysis_pipeline._records import PipelineResult
-from analysis_pipeline._stores import LocalRunStore
+from analysis_pipeline._stores import LocalRunStore, RunStore
+from analysis_pipeline._stores.local import default_state_dir
 
 __all__ = ["app"]
 
@@ -108,6 +109,11 @@ def _read_bill(file: Path, bill_id: str, jurisdiction: str, max_chars: int) -> s
     return text
 
 
+async def _with_store(store_dir: Path | None, work: Callable[[RunStore], Awaitable[T]]) -> T:
+    async with LocalRunStore(store_dir or default_state_dir()) as local:
+        return await work(local)
+
+
 @contextlib.asynccontextmanager
 async def _pipeline(
     store_dir: Path | None, context_tokens: int | None = None
@@ -116,7 +122,7 @@ async def _pipeline(
     from cost_tracker import CostTracker, LocalCostStore
     from llm_client import LLMClient
 
-    base = store_dir or Path(os.environ.get("LLM_COMMON_DIR") or ".llm-common")
+    base = store_dir or default_state_dir()
     store = LocalRunStore(base)
     config = PipelineConfig()
     if context_tokens:
@@ -253,7 +259,7 @@ def runs(
     as_json: JsonOpt = False,
 ) -> None:
     """List recent runs, newest first."""
-    found = _run(lambda: LocalRunStore(store).list_runs(limit=limit, bill_id=bill_id))
+    found = _run(lambda: _with_store(store, lambda s: s.list_runs(limit=limit, bill_id=bill_id)))
     if as_json:
         out.print_json(data=[r.model_dump(mode="json", exclude={"inputs"}) for r in found])
     else:
@@ -263,12 +269,11 @@ def runs(
 @app.command()
 def show(run_id: str, store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Show one run: its analysis, review and logged steps."""
-    local = LocalRunStore(store)
 
-    async def go() -> tuple[Any, Any]:
+    async def both(local: RunStore) -> tuple[Any, Any]:
         return await local.get_run(run_id), await local.list_steps(run_id)
 
-    record, steps = _run(go)
+    record, steps = _run(lambda: _with_store(store, both))
     if as_json:
         data = record.model_dump(mode="json", exclude={"inputs"})
         data["steps"] = [s.model_dump(mode="json") for s in steps]
@@ -294,7 +299,7 @@ def score(
     store: StoreOpt = None,
 ) -> None:
     """Record a manual quality score (0..1) for a run, used by ``compare``."""
-    _run(lambda: LocalRunStore(store).set_quality(run_id, quality))
+    _run(lambda: _with_store(store, lambda s: s.set_quality(run_id, quality)))
     out.print(f"run {run_id}: quality {quality:.2f}")
 
 
@@ -308,7 +313,7 @@ def compare(
 ) -> None:
     """Compare models at one step: runs, pass rate, scores, mean cost, p50/p95 latency."""
     since = datetime.now(UTC) - timedelta(days=days)
-    rows = _run(lambda: compare_models(LocalRunStore(store), since, None, step))
+    rows = _run(lambda: _with_store(store, lambda s: compare_models(s, since, None, step)))
     if csv is not None:
         csv.write_text(comparison_csv(rows), encoding="utf-8")
     if as_json:

@@ -60,6 +60,9 @@ class PipelineConfig:
             refused before any call.
         max_condense_cost: Most dollars one run's condensing may cost, by the models' price
             bound before the run and by the settled cost while it runs; None for no cap.
+        heartbeat_interval: Seconds between a running run's lease heartbeats.
+        lease_timeout: Seconds without a heartbeat after which a ``running`` run counts as
+            dead and ``resume`` may take it over (several heartbeats, to ride out a slow store).
     """
 
     models: dict[str, list[str]] = field(default_factory=dict)
@@ -80,6 +83,8 @@ class PipelineConfig:
     max_bill_chars: int = 2_000_000
     max_condense_calls: int = 200
     max_condense_cost: Decimal | None = Decimal("1.00")
+    heartbeat_interval: float = 5.0
+    lease_timeout: float = 30.0
 
     def __post_init__(self) -> None:
         if self.search_concurrency < 1 or self.condense_concurrency < 1:
@@ -90,6 +95,8 @@ class PipelineConfig:
             self.max_condense_cost = Decimal(str(self.max_condense_cost))
             if self.max_condense_cost < 0:
                 raise InvalidInputError("max_condense_cost must not be negative")
+        if not 0 < self.heartbeat_interval < self.lease_timeout:
+            raise InvalidInputError("heartbeat_interval must be positive and below lease_timeout")
         if not 0 <= self.min_source_share < 1:
             raise InvalidInputError("min_source_share must be in [0, 1)")
         self.models = normalize_models(self.models)

@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Collection
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -18,9 +19,10 @@ from ._compare import ModelStats, compare_models
 from ._condense import Chunk
 from ._config import PipelineConfig, normalize_models
 from ._context import ContextPlanner
-from ._errors import BudgetRefusedError, InvalidInputError, PipelineRunError
+from ._errors import BudgetRefusedError, InvalidInputError, LeaseLostError, PipelineRunError
 from ._flow import plan_condense
 from ._inputs import check_run_inputs
+from ._lease import LeaseKeeper, new_owner_id
 from ._progress import ProgressCallback, add_costs
 from ._records import PipelineResult, RunRecord, StepRecord, StepSummary, utcnow
 from ._schemas import BillAnalysis, ReviewCritique
@@ -72,8 +74,23 @@ class AnalysisPipeline:
         self.search = search
         self.costs = costs
         self.store: RunStore = store if store is not None else LocalRunStore()
+        self.owns_store = store is None
+        """Whether :meth:`aclose` closes the store (only one this pipeline made)."""
         self.config = config or PipelineConfig()
+        self.owner = new_owner_id()
+        """This pipeline's lease owner id (``host:pid:random``), see :meth:`resume`."""
         install_metering(search)
+
+    async def __aenter__(self) -> AnalysisPipeline:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the run store if this pipeline made it (a store given to it is the caller's)."""
+        if self.owns_store:
+            await self.store.aclose()
 
     async def resolve_models(self, models: dict[str, Any] | None = None) -> dict[str, list[Any]]:
         """Work out the model chain of every step.
@@ -157,8 +174,12 @@ class AnalysisPipeline:
             models=names,
             inputs_hash=digest,
             inputs=inputs,
+            lease_owner=self.owner,
+            heartbeat_at=utcnow(),
         )
-        return await self._execute(run, chains, {}, progress)
+        planner, chunks = self._plan(run, chains, {})
+        await self.store.save_run(run)
+        return await self._execute(run, chains, {}, progress, planner, chunks)
 
     async def resume(
         self,
@@ -181,8 +202,15 @@ class AnalysisPipeline:
         Returns:
             The run's result.
 
+        A run is resumed only when no live process runs it: a ``running`` run whose lease is
+        fresh (its process heartbeats every ``config.heartbeat_interval`` seconds) is refused;
+        one whose heartbeat is older than ``config.lease_timeout`` (the process died) is taken
+        over. Two concurrent resumes of one run: exactly one proceeds.
+
         Raises:
             RunNotFoundError: No such run.
+            RunInProgressError: A live process is running it.
+            InputTooLargeError: Condensing still to do would cross a configured cap.
             PipelineRunError: The run failed again (it stays resumable).
         """
         run = await self.store.get_run(run_id)
@@ -190,9 +218,13 @@ class AnalysisPipeline:
             raise InvalidInputError(f"run {run_id} has no stored inputs to resume from")
         chains: dict[str, list[Any]] = {s: list(c) for s, c in run.models.items()}
         chains.update(_normalize_explicit(models))
+        stored = await self.store.list_steps(run_id)
+        planner, chunks = self._plan(run, chains, {s.key for s in stored if s.output})
+        # Atomic: of two resumes only one gets the lease, and a live run's owner keeps it.
+        run = await self.store.claim_run(run_id, self.owner, self.config.lease_timeout)
+        # Read after the claim: the previous owner cannot add steps any more.
         done = {s.key: s for s in await self.store.list_steps(run_id) if s.status == "completed"}
-        run = run.model_copy(update={"status": "running", "error": None, "completed_at": None})
-        return await self._execute(run, chains, done, progress)
+        return await self._execute(run, chains, done, progress, planner, chunks)
 
     async def score(self, run_id: str, quality: float) -> None:
         """Record a manual quality score (0..1) for a run.
@@ -217,26 +249,49 @@ class AnalysisPipeline:
         """
         return await compare_models(self.store, since, until, step)
 
+    def _plan(
+        self, run: RunRecord, chains: dict[str, list[Any]], done: Collection[str]
+    ) -> tuple[ContextPlanner, list[Chunk] | None]:
+        """Context budgets and the chunks to condense, checked against the caps before paying."""
+        planner = ContextPlanner(self.config, chains, getattr(self.llm, "config", None))
+        # A resumed run whose condensing is stored re-uses it: the caps guard only new spend.
+        chunks = plan_condense(
+            str(run.inputs["bill_text"]),
+            planner,
+            self.config,
+            chains["condense"],
+            enforce="condense" not in done,
+        )
+        return planner, chunks
+
     async def _execute(
         self,
         run: RunRecord,
         chains: dict[str, list[Any]],
         done: dict[str, StepRecord],
         progress: ProgressCallback | None,
+        planner: ContextPlanner,
+        chunks: list[Chunk] | None,
     ) -> PipelineResult:
         started = time.perf_counter()
-        planner = ContextPlanner(self.config, chains, getattr(self.llm, "config", None))
         bill_text = str(run.inputs["bill_text"])
         max_rounds = int(run.inputs.get("max_rounds", 2))
-        # A resumed run whose condensing is stored re-uses it: the caps guard only new spend.
-        chunks = plan_condense(
-            bill_text, planner, self.config, chains["condense"], enforce="condense" not in done
-        )
-        await self.store.save_run(run)
         steps = StepRunner(self.llm, self.store, run.id, chains, done, progress)
+        lease = LeaseKeeper(
+            self.store, run.id, self.owner, self.config.heartbeat_interval, steps.fence
+        )
         try:
-            result = await self._flow(run, steps, planner, bill_text, max_rounds, chunks)
+            async with lease:
+                result = await self._flow(run, steps, planner, bill_text, max_rounds, chunks)
         except BaseException as exc:
+            if lease.lost:
+                # The run is someone else's now: write nothing over their state.
+                task = asyncio.current_task()
+                if task is not None and isinstance(exc, asyncio.CancelledError):
+                    task.uncancel()
+                raise LeaseLostError(
+                    run.id, steps.current, "another process took the run over (lease lost)"
+                ) from None
             await self._fail(run, steps, exc, started)
             error = _as_run_error(run.id, steps.current, exc)
             if error is exc:

@@ -65,6 +65,9 @@ class RunRecord(BaseModel):
         error: Why the run failed.
         started_at: When the run started (UTC).
         completed_at: When it completed or failed (UTC).
+        lease_owner: The process running it (while ``running``), see ``resume``.
+        heartbeat_at: That process's last heartbeat (UTC); a ``running`` run whose heartbeat
+            is older than the lease timeout is dead and may be resumed.
     """
 
     id: str = Field(default_factory=new_run_id)
@@ -87,6 +90,8 @@ class RunRecord(BaseModel):
     error: str | None = None
     started_at: datetime = Field(default_factory=utcnow)
     completed_at: datetime | None = None
+    lease_owner: str | None = None
+    heartbeat_at: datetime | None = None
 
 
 class StepRecord(BaseModel):

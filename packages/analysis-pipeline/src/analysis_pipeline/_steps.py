@@ -96,6 +96,11 @@ class StepRunner:
         self.paid_completion_tokens = 0
         self._last_started = "research"
         self._failed_step: str | None = None
+        self._fenced = False
+
+    def fence(self) -> None:
+        """Stop writing to the store: another process took the run over."""
+        self._fenced = True
 
     @property
     def current(self) -> str:
@@ -200,6 +205,8 @@ class StepRunner:
             record = self._record(key, step, round_no, meter, started, t0)
             record.status = "failed"
             record.error = f"{type(exc).__name__}: {exc}"[:2000]
+            if self._fenced:
+                raise
             try:
                 await asyncio.shield(self.store.save_step(record))
             except Exception:

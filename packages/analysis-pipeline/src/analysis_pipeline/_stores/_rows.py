@@ -54,6 +54,8 @@ def run_to_row(run: RunRecord) -> dict[str, Any]:
         "error": run.error,
         "started_at": run.started_at.isoformat(),
         "finished_at": None if run.completed_at is None else run.completed_at.isoformat(),
+        "lease_owner": run.lease_owner,
+        "heartbeat_at": None if run.heartbeat_at is None else run.heartbeat_at.isoformat(),
     }
 
 
@@ -83,6 +85,8 @@ def run_from_row(row: dict[str, Any]) -> RunRecord:
         error=row.get("error"),
         started_at=_ts(row["started_at"]),
         completed_at=_ts_or_none(row.get("finished_at")),
+        lease_owner=row.get("lease_owner"),
+        heartbeat_at=_ts_or_none(row.get("heartbeat_at")),
     )
 
 

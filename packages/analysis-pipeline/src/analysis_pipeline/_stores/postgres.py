@@ -20,7 +20,12 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "pip install 'analysis-pipeline[postgres]'"
     ) from exc
 
-from analysis_pipeline._errors import InvalidInputError, RunNotFoundError, RunStoreError
+from analysis_pipeline._errors import (
+    InvalidInputError,
+    RunInProgressError,
+    RunNotFoundError,
+    StoreError,
+)
 from analysis_pipeline._records import RunRecord, StepRecord
 from analysis_pipeline._stores._rows import run_from_row, run_to_row, step_from_row, step_to_row
 
@@ -30,6 +35,7 @@ _RUN_COLUMNS = (
     "id", "bill_id", "jurisdiction", "status", "models", "input_hash", "inputs", "result",
     "review_passed", "review_score", "manual_quality_score", "rounds", "total_cost",
     "prompt_tokens", "completion_tokens", "latency_ms", "error", "started_at", "finished_at",
+    "lease_owner", "heartbeat_at",
 )  # fmt: skip
 _STEP_COLUMNS = (
     "run_id", "step", "round", "model", "status", "output", "cost", "prompt_tokens",
@@ -66,7 +72,7 @@ class PostgresRunStore:
         min_size: Pool connections kept open.
         max_size: Pool connections at most.
         pool: An existing ``AsyncConnectionPool`` to use instead (not closed by ``aclose``).
-        timeout: Seconds to wait for a connection before failing with ``RunStoreError``.
+        timeout: Seconds to wait for a connection before failing with ``StoreError``.
     """
 
     def __init__(
@@ -102,7 +108,7 @@ class PostgresRunStore:
             except PoolTimeout:
                 await self._pool.close()
                 # The connection string may hold a password: never put it in the message.
-                raise RunStoreError(
+                raise StoreError(
                     f"cannot connect to PostgreSQL within {self._timeout:g} s"
                 ) from None
             self._opened = True
@@ -115,14 +121,13 @@ class PostgresRunStore:
                 await cur.execute(sql, params)
                 return list(await cur.fetchall()) if cur.description else []
         except pg_errors.Error as exc:
-            raise RunStoreError(
-                f"PostgreSQL run store failed: {type(exc).__name__}: {exc}"
-            ) from exc
+            raise StoreError(f"PostgreSQL run store failed: {type(exc).__name__}: {exc}") from exc
 
     async def save_run(self, run: RunRecord) -> None:
         """Insert or replace the run with ``run.id``."""
         row = run_to_row(run)
         row["started_at"], row["finished_at"] = run.started_at, run.completed_at
+        row["heartbeat_at"] = run.heartbeat_at
         row["total_cost"] = run.cost if run.cost is not None else 0
         await self._fetch(_UPSERT_RUN, _params(row, _RUN_COLUMNS))
 
@@ -132,13 +137,36 @@ class PostgresRunStore:
             rows = await self._fetch(
                 "select * from public.pipeline_runs where id = %s::uuid", (run_id,)
             )
-        except RunStoreError as exc:
+        except StoreError as exc:
             if isinstance(exc.__cause__, pg_errors.InvalidTextRepresentation):
                 raise RunNotFoundError(run_id) from None
             raise
         if not rows:
             raise RunNotFoundError(run_id)
         return run_from_row(rows[0])
+
+    async def claim_run(self, run_id: str, owner: str, lease_seconds: float) -> RunRecord:
+        """Take the run's lease unless a live process holds it (``pipeline_claim_run``)."""
+        try:
+            rows = await self._fetch(
+                "select * from public.pipeline_claim_run(%s::uuid, %s, %s)",
+                (run_id, owner, lease_seconds),
+            )
+        except StoreError as exc:
+            if isinstance(exc.__cause__, pg_errors.InvalidTextRepresentation):
+                raise RunNotFoundError(run_id) from None
+            raise
+        if rows:
+            return run_from_row(rows[0])
+        run = await self.get_run(run_id)  # RunNotFoundError when there is none
+        raise RunInProgressError(run_id, run.lease_owner, run.heartbeat_at)
+
+    async def heartbeat(self, run_id: str, owner: str) -> bool:
+        """Refresh the lease; return False when ``owner`` no longer holds a running run."""
+        rows = await self._fetch(
+            "select public.pipeline_heartbeat(%s::uuid, %s) as held", (run_id, owner)
+        )
+        return bool(rows and rows[0]["held"])
 
     async def list_runs(
         self,
@@ -208,9 +236,7 @@ class PostgresRunStore:
                         (step, priority, model),
                     )
         except pg_errors.Error as exc:
-            raise RunStoreError(
-                f"PostgreSQL run store failed: {type(exc).__name__}: {exc}"
-            ) from exc
+            raise StoreError(f"PostgreSQL run store failed: {type(exc).__name__}: {exc}") from exc
 
     async def aclose(self) -> None:
         """Close the pool if this store opened it."""

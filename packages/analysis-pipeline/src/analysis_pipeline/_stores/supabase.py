@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 try:
+    import httpx
     from postgrest.exceptions import APIError
     from supabase import AsyncClient, acreate_client
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
@@ -18,7 +19,13 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "the Supabase run store needs the supabase extra: pip install 'analysis-pipeline[supabase]'"
     ) from exc
 
-from analysis_pipeline._errors import InvalidInputError, RunNotFoundError, RunStoreError
+from analysis_pipeline._errors import (
+    InvalidInputError,
+    RunInProgressError,
+    RunNotFoundError,
+    StoreError,
+    StoreUnavailableError,
+)
 from analysis_pipeline._records import RunRecord, StepRecord
 from analysis_pipeline._stores._rows import run_from_row, run_to_row, step_from_row, step_to_row
 
@@ -47,7 +54,9 @@ class SupabaseRunStore:
         try:
             response = await query.execute()
         except APIError as exc:
-            raise RunStoreError(f"Supabase run store failed: {exc.code}: {exc.message}") from exc
+            raise StoreError(f"Supabase run store failed: {exc.code}: {exc.message}") from exc
+        except httpx.TransportError as exc:
+            raise StoreUnavailableError(f"Supabase unreachable: {type(exc).__name__}") from exc
         data = response.data
         return list(data) if isinstance(data, list) else []
 
@@ -62,13 +71,38 @@ class SupabaseRunStore:
             rows = await self._exec(
                 self._client.table("pipeline_runs").select("*").eq("id", run_id).limit(1)
             )
-        except RunStoreError as exc:
+        except StoreError as exc:
             if getattr(exc.__cause__, "code", None) == "22P02":  # not a uuid: no such run
                 raise RunNotFoundError(run_id) from None
             raise
         if not rows:
             raise RunNotFoundError(run_id)
         return run_from_row(rows[0])
+
+    async def claim_run(self, run_id: str, owner: str, lease_seconds: float) -> RunRecord:
+        """Take the run's lease unless a live process holds it (the ``pipeline_claim_run`` RPC)."""
+        args = {"p_run_id": run_id, "p_owner": owner, "p_lease_seconds": lease_seconds}
+        try:
+            rows = await self._exec(self._client.rpc("pipeline_claim_run", args))
+        except StoreError as exc:
+            if getattr(exc.__cause__, "code", None) == "22P02":  # not a uuid: no such run
+                raise RunNotFoundError(run_id) from None
+            raise
+        if rows:
+            return run_from_row(rows[0])
+        run = await self.get_run(run_id)  # RunNotFoundError when there is none
+        raise RunInProgressError(run_id, run.lease_owner, run.heartbeat_at)
+
+    async def heartbeat(self, run_id: str, owner: str) -> bool:
+        """Refresh the lease; return False when ``owner`` no longer holds a running run."""
+        query = self._client.rpc("pipeline_heartbeat", {"p_run_id": run_id, "p_owner": owner})
+        try:
+            response = await query.execute()
+        except APIError as exc:
+            raise StoreError(f"Supabase run store failed: {exc.code}: {exc.message}") from exc
+        except httpx.TransportError as exc:
+            raise StoreUnavailableError(f"Supabase unreachable: {type(exc).__name__}") from exc
+        return response.data is True
 
     async def list_runs(
         self,
