@@ -117,6 +117,7 @@ class StepRunner:
             step=step,
             cost_so_far=self.paid_cost or Decimal(0),
             tokens_so_far=self.paid_prompt_tokens + self.paid_completion_tokens,
+            run_id=self.run_id,
             **fields,
         )
         try:
