@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from ._errors import InvalidInputError
@@ -63,6 +64,8 @@ class PipelineConfig:
         heartbeat_interval: Seconds between a running run's lease heartbeats.
         lease_timeout: Seconds without a heartbeat after which a ``running`` run counts as
             dead and ``resume`` may take it over (several heartbeats, to ride out a slow store).
+        journal_dir: Where paid step results wait when the run store cannot take them
+            (``resume`` hands them over); ``<state dir>/pipeline-journal`` when None.
     """
 
     models: dict[str, list[str]] = field(default_factory=dict)
@@ -85,6 +88,7 @@ class PipelineConfig:
     max_condense_cost: Decimal | None = Decimal("1.00")
     heartbeat_interval: float = 5.0
     lease_timeout: float = 30.0
+    journal_dir: Path | None = None
 
     def __post_init__(self) -> None:
         if self.search_concurrency < 1 or self.condense_concurrency < 1:

@@ -22,6 +22,7 @@ from ._context import ContextPlanner
 from ._errors import BudgetRefusedError, InvalidInputError, LeaseLostError, PipelineRunError
 from ._flow import plan_condense
 from ._inputs import check_run_inputs
+from ._journal import StepJournal
 from ._lease import LeaseKeeper, new_owner_id
 from ._progress import ProgressCallback, add_costs
 from ._records import PipelineResult, RunRecord, StepRecord, StepSummary, utcnow
@@ -29,6 +30,7 @@ from ._schemas import BillAnalysis, ReviewCritique
 from ._search import install_metering
 from ._steps import StepRunner, is_budget_error
 from ._stores import LocalRunStore, RunStore
+from ._stores.local import default_state_dir
 
 if TYPE_CHECKING:
     from cost_tracker import CostTracker
@@ -77,6 +79,9 @@ class AnalysisPipeline:
         self.owns_store = store is None
         """Whether :meth:`aclose` closes the store (only one this pipeline made)."""
         self.config = config or PipelineConfig()
+        self.journal = StepJournal(
+            self.config.journal_dir or default_state_dir() / "pipeline-journal"
+        )
         self.owner = new_owner_id()
         """This pipeline's lease owner id (``host:pid:random``), see :meth:`resume`."""
         install_metering(search)
@@ -222,6 +227,8 @@ class AnalysisPipeline:
         planner, chunks = self._plan(run, chains, {s.key for s in stored if s.output})
         # Atomic: of two resumes only one gets the lease, and a live run's owner keeps it.
         run = await self.store.claim_run(run_id, self.owner, self.config.lease_timeout)
+        # Steps paid for while the store was unreachable: hand them over before anything else.
+        await self.journal.flush(self.store, run_id)
         # Read after the claim: the previous owner cannot add steps any more.
         done = {s.key: s for s in await self.store.list_steps(run_id) if s.status == "completed"}
         return await self._execute(run, chains, done, progress, planner, chunks)
@@ -276,7 +283,7 @@ class AnalysisPipeline:
         started = time.perf_counter()
         bill_text = str(run.inputs["bill_text"])
         max_rounds = int(run.inputs.get("max_rounds", 2))
-        steps = StepRunner(self.llm, self.store, run.id, chains, done, progress)
+        steps = StepRunner(self.llm, self.store, run.id, chains, done, progress, self.journal)
         lease = LeaseKeeper(
             self.store, run.id, self.owner, self.config.heartbeat_interval, steps.fence
         )

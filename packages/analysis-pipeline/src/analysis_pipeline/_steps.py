@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from ._errors import StoreError
+from ._journal import StepJournal
 from ._progress import ProgressCallback, ProgressEvent, ProgressKind, StepMeter, add_costs
 from ._records import StepName, StepRecord, StepSummary, utcnow
 from ._stores import RunStore
@@ -83,8 +85,10 @@ class StepRunner:
         chains: dict[str, list[Any]],
         done: dict[str, StepRecord],
         progress: ProgressCallback | None,
+        journal: StepJournal,
     ) -> None:
         self.llm = llm
+        self.journal = journal
         self.store = store
         self.run_id = run_id
         self.chains = chains
@@ -217,7 +221,16 @@ class StepRunner:
         self._pay(meter)
         record = self._record(key, step, round_no, meter, started, t0)
         record.output = output.model_dump(mode="json")
-        await self.store.save_step(record)
+        try:
+            await self.store.save_step(record)
+        except StoreError as exc:
+            # Paid for: keep it where resume finds it, rather than pay for it again.
+            path = await self.journal.keep(record)
+            logger.warning(
+                "run %s: step %s journaled to %s (the run store failed: %s)",
+                self.run_id, key, path, exc,
+            )  # fmt: skip
+            raise
         self.summaries.append(
             StepSummary(
                 key=key,
