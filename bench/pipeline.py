@@ -129,9 +129,7 @@ class Harness:
     async def run(self, bill_id: str, text: str, jurisdiction: str) -> Any:
         from analysis_pipeline import AnalysisPipeline
 
-        pipeline = AnalysisPipeline(
-            self.llm, self.service, self.tracker, self.store, config=self.config
-        )
+        pipeline = AnalysisPipeline(self.llm, self.service, store=self.store, config=self.config)
         try:
             return await pipeline.run(bill_id, text, jurisdiction)
         except Exception as exc:  # counted and reported: a bench never hides failures

@@ -173,7 +173,7 @@ async def make_stack(
         runs = store if store is not None else LocalRunStore(tmp_path)
         if store is None:
             opened.append(runs)  # its connection has a thread of its own: close it
-        pipeline = AnalysisPipeline(llm, service, tracker, runs, config=base)
+        pipeline = AnalysisPipeline(llm, service, store=runs, config=base)
         return Stack(pipeline, tracker, llm, search)
 
     yield make

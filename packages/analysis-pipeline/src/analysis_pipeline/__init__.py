@@ -2,7 +2,7 @@
 
 Example:
     >>> from analysis_pipeline import AnalysisPipeline, LocalRunStore
-    >>> pipeline = AnalysisPipeline(llm, search, costs, LocalRunStore(".llm-common"))
+    >>> pipeline = AnalysisPipeline(llm, search, store=LocalRunStore(".llm-common"))
     >>> result = await pipeline.run("CA-AB1482-2019", text, "California")
 """
 

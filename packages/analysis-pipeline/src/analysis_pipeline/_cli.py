@@ -131,7 +131,7 @@ async def _pipeline(
     async with contextlib.aclosing(store), tracker, LLMClient(cost_sink=tracker) as llm:
         if _offline():
             yield (
-                AnalysisPipeline(llm, OfflineSearch(), tracker, store, config=config),
+                AnalysisPipeline(llm, OfflineSearch(), store=store, config=config),
                 dict(offline_models()),
             )
             return
@@ -146,7 +146,7 @@ async def _pipeline(
             client = WebSearchClient("zai", cost_sink=tracker)
             search = _legislation_service(client)
         try:
-            yield AnalysisPipeline(llm, search, tracker, store, config=config), {}
+            yield AnalysisPipeline(llm, search, store=store, config=config), {}
         finally:
             if client is not None:
                 await client.aclose()

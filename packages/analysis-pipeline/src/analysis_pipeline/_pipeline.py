@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import time
+import warnings
 from collections.abc import Collection
 from datetime import datetime
 from decimal import Decimal
@@ -27,7 +28,6 @@ from ._lease import LeaseKeeper, new_owner_id
 from ._progress import ProgressCallback, add_costs
 from ._records import PipelineResult, RunRecord, StepRecord, StepSummary, utcnow
 from ._schemas import BillAnalysis, ReviewCritique
-from ._search import install_metering
 from ._steps import StepRunner, is_budget_error
 from ._stores import LocalRunStore, RunStore
 from ._stores.local import default_state_dir
@@ -51,13 +51,14 @@ class AnalysisPipeline:
         search: A ``web_search.services.LegislationSearchService`` (its client reporting to the
             same ``CostTracker``), or any object with an async ``search(query, step=...)``
             (a bare ``WebSearchClient``, :class:`OfflineSearch`).
-        costs: The ``cost_tracker.CostTracker`` receiving every call's cost (kept for reports).
+        costs: Deprecated and never read: costs reach cost-tracker through the LLM and search
+            clients' own cost sinks. Passing it warns; it will be removed in 0.3.
         store: Where runs and steps are logged; a :class:`LocalRunStore` under ``.llm-common/``
             when omitted.
         config: Models, context sizes and concurrency bounds.
 
     Example:
-        >>> pipeline = AnalysisPipeline(llm, search, costs, LocalRunStore())
+        >>> pipeline = AnalysisPipeline(llm, search, store=LocalRunStore())
         >>> result = await pipeline.run("XX-AB0000-2026", text, "Exampleland")
         >>> result.analysis.impacts[0].category
         'housing'
@@ -72,6 +73,14 @@ class AnalysisPipeline:
         *,
         config: PipelineConfig | None = None,
     ) -> None:
+        if costs is not None:
+            warnings.warn(
+                "AnalysisPipeline(costs=...) is never read and is deprecated (removed in 0.3): "
+                "give the CostTracker to LLMClient and WebSearchClient as their cost_sink, and "
+                "pass the store as store=...",
+                DeprecationWarning,
+                stacklevel=2,
+            )
         self.llm = llm
         self.search = search
         self.costs = costs
@@ -84,7 +93,6 @@ class AnalysisPipeline:
         )
         self.owner = new_owner_id()
         """This pipeline's lease owner id (``host:pid:random``), see :meth:`resume`."""
-        install_metering(search)
 
     async def __aenter__(self) -> AnalysisPipeline:
         return self
