@@ -36,6 +36,7 @@ from analysis_pipeline._offline import offline_models
 from analysis_pipeline._offline_search import OfflineSearch
 from analysis_pipeline._pipeline import AnalysisPipeline
 from analysis_pipeline._records import PipelineResult
+from analysis_pipeline._registry import STEP_NAMES
 from analysis_pipeline._stores import LocalRunStore, RunStore
 from analysis_pipeline._stores.local import default_state_dir
 
@@ -166,6 +167,18 @@ def _parse_models(**given: str | None) -> dict[str, list[str]]:
     }
 
 
+def _parse_model_options(options: list[str]) -> dict[str, list[str]]:
+    """``["review=a,b", ...]`` as step chains, every step checked against the registry."""
+    chosen: dict[str, list[str]] = {}
+    for option in options:
+        step, sep, value = option.partition("=")
+        step = step.strip()
+        if not sep or step not in STEP_NAMES:
+            _fail(f"--model takes STEP=MODEL with STEP one of {', '.join(STEP_NAMES)}: {option!r}")
+        chosen.update(_parse_models(**{step: value}))
+    return chosen
+
+
 def _print_result(result: PipelineResult, as_json: bool) -> None:
     if as_json:
         out.print_json(result.model_dump_json())
@@ -204,6 +217,13 @@ def run(
     review_model: Annotated[str | None, typer.Option(help="Model(s) for review.")] = None,
     refine_model: Annotated[str | None, typer.Option(help="Model(s) for refine.")] = None,
     condense_model: Annotated[str | None, typer.Option(help="Model(s) for condense.")] = None,
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model",
+            help=f"STEP=MODEL[,FALLBACK...] for any step ({', '.join(STEP_NAMES)}); repeatable.",
+        ),
+    ] = None,
     max_rounds: Annotated[int, typer.Option(min=1, help="Review rounds at most.")] = 2,
     context_tokens: Annotated[
         int | None, typer.Option(help="Cap every model's context window (e.g. 8192).")
@@ -217,6 +237,7 @@ def run(
         research=research_model, generate=generate_model, review=review_model,
         refine=refine_model, condense=condense_model,
     )  # fmt: skip
+    chosen.update(_parse_model_options(model or []))
 
     async def go() -> PipelineResult:
         async with _pipeline(store, context_tokens) as (pipeline, defaults):

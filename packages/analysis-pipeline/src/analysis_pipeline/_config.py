@@ -9,21 +9,17 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import InvalidInputError
+from ._registry import STEP_NAMES
 
 __all__ = ["DEFAULT_MODELS", "PIPELINE_STEPS", "ModelChoice", "PipelineConfig", "normalize_models"]
 
-PIPELINE_STEPS: tuple[str, ...] = ("research", "condense", "generate", "review", "refine")
+PIPELINE_STEPS: tuple[str, ...] = STEP_NAMES
+"""Every step name, from the step registry."""
 
 ModelChoice = str | Sequence[str]
 """One model string (or alias) or a fallback chain tried in order."""
 
-DEFAULT_MODELS: dict[str, list[str]] = {
-    "research": ["test"],
-    "condense": ["test"],
-    "generate": ["test"],
-    "review": ["test"],
-    "refine": ["test"],
-}
+DEFAULT_MODELS: dict[str, list[str]] = {name: ["test"] for name in STEP_NAMES}
 """Used only when neither the call, the run store, this config nor llm-client name a model."""
 
 

@@ -10,24 +10,22 @@ import time
 import warnings
 from collections.abc import Collection
 from datetime import datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
-from . import _prompts as prompts
 from ._compare import ModelStats, compare_models
 from ._condense import Chunk
 from ._config import PipelineConfig, normalize_models
 from ._context import ContextPlanner
 from ._errors import BudgetRefusedError, InvalidInputError, LeaseLostError, PipelineRunError
-from ._flow import plan_condense
+from ._flow import Flow, plan_condense
 from ._inputs import check_run_inputs
 from ._journal import StepJournal
 from ._lease import LeaseKeeper, new_owner_id
 from ._progress import ProgressCallback, add_costs
-from ._records import PipelineResult, RunRecord, StepRecord, StepSummary, utcnow
-from ._schemas import BillAnalysis, ReviewCritique
+from ._records import PipelineResult, RunRecord, StepRecord, utcnow
+from ._registry import STEPS
 from ._steps import StepRunner, is_budget_error
 from ._stores import LocalRunStore, RunStore
 from ._stores.local import default_state_dir
@@ -122,12 +120,13 @@ class AnalysisPipeline:
         stored = await self.store.get_model_configs()
         llm_config = getattr(self.llm, "config", None)
         chains: dict[str, list[Any]] = {}
-        for step in ("generate", "review", "research", "condense", "refine"):
+        for entry in STEPS:  # a step that borrows a chain comes after its lender
+            step = entry.name
             chain = explicit.get(step) or stored.get(step) or self.config.models.get(step)
             if not chain and llm_config is not None and step in getattr(llm_config, "steps", {}):
                 chain = list(llm_config.steps[step])
-            if not chain and step in ("research", "condense", "refine"):
-                chain = chains["generate"]
+            if not chain and entry.borrows is not None:
+                chain = chains[entry.borrows]
             chains[step] = list(chain or ["test"])
         if [_model_name(m) for m in chains["review"]] == [
             _model_name(m) for m in chains["generate"]
@@ -297,7 +296,8 @@ class AnalysisPipeline:
         )
         try:
             async with lease:
-                result = await self._flow(run, steps, planner, bill_text, max_rounds, chunks)
+                flow = Flow(self.search, self.config, run, steps, planner)
+                result = await flow.analyse(bill_text, max_rounds, chunks)
         except BaseException as exc:
             if lease.lost:
                 # The run is someone else's now: write nothing over their state.
@@ -353,76 +353,6 @@ class AnalysisPipeline:
             logger.exception("could not mark run %s as failed", run.id)
         logger.warning("pipeline run %s failed: %s", run.id, reason)
 
-    async def _flow(
-        self,
-        run: RunRecord,
-        steps: StepRunner,
-        planner: ContextPlanner,
-        bill_text: str,
-        max_rounds: int,
-        chunks: list[Chunk] | None,
-    ) -> PipelineResult:
-        from ._flow import research_and_condense
-
-        prepared = await research_and_condense(self, run, steps, planner, bill_text, chunks)
-        bill, sources, condensed = prepared.bill, prepared.sources, prepared.condensed
-        args = (run.bill_id, run.jurisdiction, bill, sources)
-        draft = await steps.ask(
-            "generate",
-            "generate",
-            0,
-            prompts.generate_messages(*args, condensed=condensed),
-            BillAnalysis,
-        )
-        current = _attach_sources(draft, sources)
-        best: tuple[BillAnalysis, ReviewCritique] | None = None
-        last: ReviewCritique | None = None
-        rounds = 0
-        for round_no in range(1, max_rounds + 1):
-            rounds = round_no
-            critique = await steps.ask(
-                f"review:{round_no}",
-                "review",
-                round_no,
-                prompts.review_messages(*args, current, condensed=condensed),
-                ReviewCritique,
-            )
-            improved = last is None or critique.score > last.score + self.config.min_improvement
-            last = critique
-            if best is None or critique.score > best[1].score:
-                best = (current, critique)
-            if self._passed(critique) or round_no == max_rounds or not improved:
-                break
-            refined = await steps.ask(
-                f"refine:{round_no}",
-                "refine",
-                round_no,
-                prompts.refine_messages(*args, current, critique, condensed=condensed),
-                BillAnalysis,
-            )
-            current = _attach_sources(refined, sources)
-        assert best is not None
-        assert last is not None
-        analysis, review = best
-        return PipelineResult(
-            run_id=run.id,
-            bill_id=run.bill_id,
-            analysis=analysis,
-            review=last,
-            passed=self._passed(review),
-            score=review.score,
-            rounds=rounds,
-            steps=steps.summaries,
-            total_cost=_sum_costs(steps.summaries),
-            total_tokens=sum(s.prompt_tokens + s.completion_tokens for s in steps.summaries),
-            latency_ms=0.0,
-            condensed=condensed,
-        )
-
-    def _passed(self, critique: ReviewCritique) -> bool:
-        # A review that passes a draft while listing factual errors counts as failed.
-        return critique.effective_pass and critique.score >= self.config.pass_threshold
-
 
 def _normalize_explicit(models: dict[str, Any] | None) -> dict[str, list[Any]]:
     """Like :func:`normalize_models` but lets test-model objects through unchanged."""
@@ -439,18 +369,6 @@ def _normalize_explicit(models: dict[str, Any] | None) -> dict[str, list[Any]]:
 
 def _model_name(model: Any) -> str:
     return model if isinstance(model, str) else str(getattr(model, "name", type(model).__name__))
-
-
-def _attach_sources(analysis: BillAnalysis, sources: list[Any]) -> BillAnalysis:
-    cited = {sid for impact in analysis.impacts for sid in impact.cited_source_ids}
-    return analysis.model_copy(update={"sources": [s for s in sources if s.id in cited]})
-
-
-def _sum_costs(steps: list[StepSummary]) -> Decimal | None:
-    total: Decimal | None = None
-    for step in steps:
-        total = add_costs(total, step.cost)
-    return total
 
 
 def _reason(step: str, exc: BaseException) -> str:

@@ -7,15 +7,9 @@ from decimal import Decimal
 from typing import Any
 
 from analysis_pipeline._records import RunRecord, StepRecord
+from analysis_pipeline._registry import step_key
 
 __all__ = ["run_from_row", "run_to_row", "step_from_row", "step_key", "step_to_row"]
-
-_ROUNDLESS = frozenset({"research", "condense", "generate"})
-
-
-def step_key(step: str, round_no: int) -> str:
-    """The step's key within its run: ``generate`` or ``review:2``."""
-    return step if step in _ROUNDLESS else f"{step}:{round_no}"
 
 
 def _dec(value: Any) -> Decimal | None:
