@@ -45,7 +45,7 @@ ANALYST, REVIEWER = "openai/gpt-4o-mini", "openai/gpt-4.1-mini"
 def serve(kind: str, latency: float) -> None:
     """Subprocess entry: run one loopback server until stdin closes."""
     if kind == "llm":
-        from analysis_pipeline import offline_handler
+        from analysis_pipeline.testing import offline_handler
         from llm_client.testing import FakeLLMServer, Reply
 
         def slow(request: Any) -> Any:

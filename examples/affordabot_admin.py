@@ -27,13 +27,12 @@ from analysis_pipeline import (
     BudgetRefusedError,
     InvalidInputError,
     LocalRunStore,
-    OfflineSearch,
     PipelineRunError,
     RolloutFlag,
     RunNotFoundError,
     comparison_csv,
-    offline_models,
 )
+from analysis_pipeline.testing import OfflineSearch, offline_models
 from fastapi import APIRouter, FastAPI, HTTPException
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field

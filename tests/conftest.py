@@ -25,7 +25,7 @@ def _llm_server() -> Iterator[Any]:
 @pytest.fixture
 def llm_server(_llm_server: Any) -> Any:
     """The loopback OpenAI-compatible server answering bill-specific, schema-valid JSON."""
-    from analysis_pipeline import offline_handler
+    from analysis_pipeline.testing import offline_handler
 
     _llm_server.reset()
     _llm_server.handler = offline_handler

@@ -12,7 +12,8 @@ import asyncio
 import sys
 from pathlib import Path
 
-from analysis_pipeline import AnalysisPipeline, LocalRunStore, OfflineSearch, PipelineConfig
+from analysis_pipeline import AnalysisPipeline, LocalRunStore, PipelineConfig
+from analysis_pipeline.testing import OfflineSearch
 from llm_client import LLMClient, LLMConfig, ProviderSettings
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples/bills/EX-AB0042-2026.txt"

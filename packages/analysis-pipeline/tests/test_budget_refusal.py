@@ -6,14 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from analysis_pipeline import (
-    AnalysisPipeline,
-    BudgetRefusedError,
-    LocalRunStore,
-    OfflineSearch,
-    PipelineRunError,
-    offline_models,
-)
+from analysis_pipeline import AnalysisPipeline, BudgetRefusedError, LocalRunStore, PipelineRunError
+from analysis_pipeline.testing import OfflineSearch, offline_models
 from llm_client import LLMClient
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples/bills/EX-AB0042-2026.txt"

@@ -15,10 +15,9 @@ from analysis_pipeline import (
     InputTooLargeError,
     InvalidInputError,
     LocalRunStore,
-    OfflineSearch,
     PipelineConfig,
-    offline_handler,
 )
+from analysis_pipeline.testing import OfflineSearch, offline_handler
 from llm_client import LLMClient, LLMConfig, ProviderSettings
 from llm_client.testing import FakeLLMServer, TestModel
 

@@ -11,10 +11,12 @@ from analysis_pipeline import (
     AnalysisPipeline,
     InvalidInputError,
     LocalRunStore,
-    OfflineSearch,
     PipelineConfig,
     PipelineRunError,
     ProgressEvent,
+)
+from analysis_pipeline.testing import (
+    OfflineSearch,
     offline_answer,
     offline_handler,
     structured_reply,

@@ -12,16 +12,15 @@ from analysis_pipeline import (
     BillAnalysis,
     InvalidInputError,
     LocalRunStore,
-    OfflineSearch,
     PipelineConfig,
     ReviewCritique,
     StepRecord,
-    offline_answer,
 )
 from analysis_pipeline._cli import app
 from analysis_pipeline._config import PIPELINE_STEPS
 from analysis_pipeline._registry import STEP_NAMES, STEPS, spec, step_key
 from analysis_pipeline._stores._rows import step_from_row, step_to_row
+from analysis_pipeline.testing import OfflineSearch, offline_answer
 from llm_client import LLMClient
 from pydantic import ValidationError
 from typer.testing import CliRunner

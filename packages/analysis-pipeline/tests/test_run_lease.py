@@ -20,13 +20,11 @@ import pytest
 from analysis_pipeline import (
     AnalysisPipeline,
     LocalRunStore,
-    OfflineSearch,
     PipelineConfig,
     PipelineResult,
     RunInProgressError,
-    offline_handler,
-    task_of,
 )
+from analysis_pipeline.testing import OfflineSearch, offline_handler, task_of
 from llm_client import LLMClient, LLMConfig, ProviderSettings, count_tokens
 from llm_client.testing import FakeLLMServer, RecordedRequest, Reply
 

@@ -9,14 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from analysis_pipeline import (
-    AnalysisPipeline,
-    OfflineSearch,
-    PipelineConfig,
-    PipelineRunError,
-    offline_handler,
-    task_of,
-)
+from analysis_pipeline import AnalysisPipeline, PipelineConfig, PipelineRunError
+from analysis_pipeline.testing import OfflineSearch, offline_handler, task_of
 from llm_client import LLMClient, LLMConfig, ProviderSettings, count_tokens
 from llm_client.testing import FakeLLMServer, RecordedRequest, Reply
 

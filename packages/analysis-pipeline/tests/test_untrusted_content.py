@@ -6,7 +6,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from analysis_pipeline import AnalysisPipeline, LocalRunStore, offline_handler, task_of
+from analysis_pipeline import AnalysisPipeline, LocalRunStore
+from analysis_pipeline.testing import offline_handler, task_of
 from llm_client import LLMClient, LLMConfig, ProviderSettings
 from llm_client.testing import FakeLLMServer
 from web_search import SearchCache, WebSearchClient

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from analysis_pipeline import AnalysisPipeline, LocalRunStore, offline_models
+from analysis_pipeline import AnalysisPipeline, LocalRunStore
+from analysis_pipeline.testing import offline_models
 from llm_client import LLMClient
 from web_search import SearchCache, WebSearchClient
 from web_search.services import LegislationSearchService

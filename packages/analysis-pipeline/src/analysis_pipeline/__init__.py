@@ -28,8 +28,6 @@ from ._errors import (
     StoreError,
     StoreUnavailableError,
 )
-from ._offline import offline_answer, offline_handler, offline_models, structured_reply, task_of
-from ._offline_search import OfflineSearch
 from ._pipeline import AnalysisPipeline
 from ._progress import ProgressEvent
 from ._records import PipelineResult, RunRecord, StepRecord, StepSummary
@@ -68,7 +66,6 @@ __all__ = [
     "Magnitude",
     "MissingExtraError",
     "ModelStats",
-    "OfflineSearch",
     "PipelineConfig",
     "PipelineResult",
     "PipelineRunError",
@@ -93,19 +90,34 @@ __all__ = [
     "__version__",
     "compare_models",
     "comparison_csv",
-    "offline_answer",
-    "offline_handler",
-    "offline_models",
     "rollout",
-    "structured_reply",
-    "task_of",
 ]
 
 
+# Moved to analysis_pipeline.testing in 0.2 (the core never imports test doubles).
+_MOVED_TO_TESTING = frozenset(
+    {"OfflineSearch", "offline_answer", "offline_handler", "offline_models", "structured_reply",
+     "task_of"}
+)  # fmt: skip
+
+
 def __getattr__(name: str) -> object:
-    # The PostgreSQL and Supabase stores import their drivers lazily (optional extras).
+    # One lazy-export style: the PostgreSQL and Supabase stores import their drivers (optional
+    # extras) only when asked for; a missing extra raises MissingExtraError.
     if name in {"PostgresRunStore", "SupabaseRunStore"}:
         from . import _stores
 
         return getattr(_stores, name)
+    if name in _MOVED_TO_TESTING:
+        import warnings
+
+        from . import testing
+
+        warnings.warn(
+            f"analysis_pipeline.{name} moved to analysis_pipeline.testing.{name}; the old name "
+            "will be removed in 0.3",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(testing, name)
     raise AttributeError(f"module 'analysis_pipeline' has no attribute {name!r}")

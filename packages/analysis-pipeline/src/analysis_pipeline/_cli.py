@@ -32,13 +32,12 @@ from analysis_pipeline._compare import compare_models, comparison_csv
 from analysis_pipeline._config import PipelineConfig
 from analysis_pipeline._errors import AnalysisPipelineError
 from analysis_pipeline._inputs import check_run_inputs
-from analysis_pipeline._offline import offline_models
-from analysis_pipeline._offline_search import OfflineSearch
 from analysis_pipeline._pipeline import AnalysisPipeline
 from analysis_pipeline._records import PipelineResult
 from analysis_pipeline._registry import STEP_NAMES
 from analysis_pipeline._stores import LocalRunStore, RunStore
 from analysis_pipeline._stores.local import default_state_dir
+from analysis_pipeline.testing import OfflineSearch, offline_models  # an app may use them
 
 __all__ = ["app"]
 
