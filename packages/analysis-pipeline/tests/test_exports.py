@@ -3,6 +3,7 @@
 import importlib.metadata
 
 import analysis_pipeline
+import pytest
 
 
 def test_version_comes_from_metadata() -> None:
@@ -27,7 +28,6 @@ def test_testing_module_exports_the_offline_stand_ins() -> None:
 
 def test_moved_names_still_work_with_a_deprecation_warning() -> None:
     import analysis_pipeline.testing as testing
-    import pytest
 
     for name in ("OfflineSearch", "offline_models", "offline_handler", "task_of"):
         with pytest.warns(DeprecationWarning, match="analysis_pipeline.testing"):
@@ -45,3 +45,26 @@ def test_the_core_never_imports_the_testing_package() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("name", "blocked", "extra"),
+    [("PostgresRunStore", "psycopg", "postgres"), ("SupabaseRunStore", "supabase", "supabase")],
+)
+def test_a_missing_extra_names_what_to_install(name: str, blocked: str, extra: str) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        f"import sys; sys.modules[{blocked!r}] = None\n"
+        "import analysis_pipeline as ap\n"
+        "try:\n"
+        f"    ap.{name}\n"
+        "except ap.MissingExtraError as exc:\n"
+        "    assert isinstance(exc, ImportError)\n"
+        "    print(exc.package, exc.extra, exc, sep='|')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    package, got_extra, message = done.stdout.strip().split("|")
+    assert (package, got_extra) == ("analysis-pipeline", extra)
+    assert message == f"{name} needs the {extra!r} extra: pip install 'analysis-pipeline[{extra}]'"

@@ -14,11 +14,10 @@ try:
     from psycopg.rows import dict_row
     from psycopg.types.json import Jsonb
     from psycopg_pool import AsyncConnectionPool, PoolTimeout
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError(
-        "the PostgreSQL run store needs the postgres extra: "
-        "pip install 'analysis-pipeline[postgres]'"
-    ) from exc
+except ImportError as exc:
+    from analysis_pipeline._errors import MissingExtraError
+
+    raise MissingExtraError("PostgresRunStore", "postgres") from exc
 
 from analysis_pipeline._errors import (
     InvalidInputError,

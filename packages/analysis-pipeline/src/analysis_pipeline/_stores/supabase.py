@@ -14,10 +14,10 @@ try:
     import httpx
     from postgrest.exceptions import APIError
     from supabase import AsyncClient, acreate_client
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError(
-        "the Supabase run store needs the supabase extra: pip install 'analysis-pipeline[supabase]'"
-    ) from exc
+except ImportError as exc:
+    from analysis_pipeline._errors import MissingExtraError
+
+    raise MissingExtraError("SupabaseRunStore", "supabase") from exc
 
 from analysis_pipeline._errors import (
     InvalidInputError,
