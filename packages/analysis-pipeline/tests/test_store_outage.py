@@ -44,7 +44,7 @@ async def test_store_cut_when_generate_finishes_then_resume_pays_nothing_twice(
         settings = LLMConfig(providers={"openai": ProviderSettings(base_url=server.base_url)})
         async with LLMClient(config=settings) as llm:
             # The first process: its run store goes away just as generate is paid for.
-            store = PostgresRunStore(url, timeout=1.0)
+            store = PostgresRunStore(url, connect_timeout=1.0)
             pipeline = AnalysisPipeline(llm, OfflineSearch(), store=store, config=config)
             try:
                 with pytest.raises(PipelineRunError) as failed:
@@ -60,7 +60,7 @@ async def test_store_cut_when_generate_finishes_then_resume_pays_nothing_twice(
             # The database is back; another process resumes once the first one's lease expired.
             tcp_proxy.start()
             server.handler = offline_handler
-            store = PostgresRunStore(url, timeout=5.0)
+            store = PostgresRunStore(url, connect_timeout=5.0, breaker_interval=0.5)
             try:
                 deadline = time.monotonic() + 30
                 while True:
