@@ -68,3 +68,26 @@ async def test_a_given_pool_is_never_closed(postgres_db: str) -> None:
         assert owned.owns_pool
         assert await owned.list_runs() == []
         await owned.aclose()
+
+
+async def test_supabase_store_unreachable_is_a_quick_typed_error() -> None:
+    import socket
+    import warnings
+
+    from analysis_pipeline import SupabaseRunStore
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"supabase.*")
+        store = await SupabaseRunStore.connect(
+            f"http://127.0.0.1:{port}", f"key-{SECRET}", connect_timeout=1.0
+        )
+    assert store.owns_client
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailableError) as failed:
+        await store.list_runs()
+    assert time.monotonic() - started < 3
+    assert SECRET not in str(failed.value)
+    await store.aclose()

@@ -13,7 +13,7 @@ from typing import Any
 try:
     import httpx
     from postgrest.exceptions import APIError
-    from supabase import AsyncClient, acreate_client
+    from supabase import AsyncClient, AsyncClientOptions, acreate_client
 except ImportError as exc:
     from analysis_pipeline._errors import MissingExtraError
 
@@ -37,15 +37,27 @@ class SupabaseRunStore:
 
     Args:
         client: An async Supabase client (``await acreate_client(url, service_key)``).
+        owns_client: Whether ``aclose()`` closes the client (``connect`` builds one it owns).
     """
 
-    def __init__(self, client: AsyncClient) -> None:
+    def __init__(self, client: AsyncClient, *, owns_client: bool = False) -> None:
         self._client = client
+        self.owns_client = owns_client
 
     @classmethod
-    async def connect(cls, url: str, key: str) -> SupabaseRunStore:
-        """Create the async client for ``url`` with ``key`` (never logged) and wrap it."""
-        return cls(await acreate_client(url, key))
+    async def connect(cls, url: str, key: str, *, connect_timeout: float = 5.0) -> SupabaseRunStore:
+        """Create an async client for ``url`` with ``key`` (never logged) that this store owns.
+
+        Args:
+            url: The project URL.
+            key: The service role key.
+            connect_timeout: Longest wait for an answer before ``StoreUnavailableError``.
+        """
+        # No client-side retries: an outage fails within connect_timeout (paid steps are journaled).
+        options = AsyncClientOptions(
+            postgrest_client_timeout=connect_timeout, postgrest_client_retry=False
+        )
+        return cls(await acreate_client(url, key, options=options), owns_client=True)
 
     def __repr__(self) -> str:
         return f"SupabaseRunStore(url={str(self._client.supabase_url)!r})"
@@ -170,4 +182,7 @@ class SupabaseRunStore:
         )
 
     async def aclose(self) -> None:
-        """Nothing to release: the caller owns the client."""
+        """Close the client if this store made it (``connect``); a given client is the app's."""
+        if self.owns_client:
+            self.owns_client = False
+            await self._client.postgrest.aclose()
