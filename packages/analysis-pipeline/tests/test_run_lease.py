@@ -45,11 +45,14 @@ def llm_server() -> Iterator[FakeLLMServer]:
         yield server
 
 
-@pytest.fixture(params=["local", pytest.param("postgres", marks=pytest.mark.postgres)])
+BACKENDS = ["local", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=BACKENDS)
 def store_spec(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "local":
-        return str(tmp_path / "state")
-    return str(request.getfixturevalue("postgres_db"))
+    """Where the child and the resuming pipelines keep runs: a directory or a database URL."""
+    local = request.param == "local"
+    return str(tmp_path / "state") if local else str(request.getfixturevalue("postgres_db"))
 
 
 def _store(spec: str) -> Any:

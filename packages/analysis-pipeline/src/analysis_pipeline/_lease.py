@@ -15,7 +15,6 @@ import os
 import socket
 import uuid
 from collections.abc import Callable
-from types import TracebackType
 
 from ._errors import StoreError
 from ._stores import RunStore
@@ -67,12 +66,7 @@ class LeaseKeeper:
         self._task = asyncio.create_task(self._beat(running), name=f"lease:{self.run_id}")
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()

@@ -75,10 +75,6 @@ async def run_searches(
             search, bill_id, bill_text, jurisdiction, propose, meter, concurrency, on_progress
         )
     extra = merge_queries(await propose())
-    if isinstance(search, WebSearchClient):
-        return await _web_client_searches(
-            search, bill_id, jurisdiction, extra, meter, concurrency, on_progress
-        )
     return await _client_searches(search, bill_id, jurisdiction, extra, meter, concurrency,
                                   on_progress)  # fmt: skip
 
@@ -128,24 +124,8 @@ async def _service_searches(
     return _fused(packages, meter, on_progress)
 
 
-async def _web_client_searches(
-    client: WebSearchClient,
-    bill_id: str,
-    jurisdiction: str,
-    extra: Sequence[str],
-    meter: StepMeter,
-    concurrency: int,
-    on_progress: Callable[[int, int], None],
-) -> tuple[list[str], list[SourceRef]]:
-    queries = merge_queries([f"{bill_id} {jurisdiction}"], extra)
-    on_progress(0, len(queries))
-    planned = [PlannedQuery(kind="extra", text=q, domains=()) for q in queries]
-    package = await run_research(client, bill_id, jurisdiction, planned, concurrency=concurrency)
-    return _fused([package], meter, on_progress)
-
-
 async def _client_searches(
-    client: Any,  # any object with an async search(query, step=...): no cost is reported
+    client: Any,
     bill_id: str,
     jurisdiction: str,
     extra: Sequence[str],
@@ -154,6 +134,14 @@ async def _client_searches(
     on_progress: Callable[[int, int], None],
 ) -> tuple[list[str], list[SourceRef]]:
     queries = merge_queries([f"{bill_id} {jurisdiction}"], extra)
+    if isinstance(client, WebSearchClient):  # its research package reports what it cost
+        on_progress(0, len(queries))
+        planned = [PlannedQuery(kind="extra", text=q, domains=()) for q in queries]
+        package = await run_research(
+            client, bill_id, jurisdiction, planned, concurrency=concurrency
+        )
+        return _fused([package], meter, on_progress)
+    # Any other object with an async search(query, step=...): searches counted, no cost.
     gate = asyncio.Semaphore(concurrency)
     done = 0
 

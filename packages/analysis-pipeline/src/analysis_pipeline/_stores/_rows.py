@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from analysis_pipeline._errors import RunInProgressError
 from analysis_pipeline._records import RunRecord, StepRecord
 from analysis_pipeline._registry import step_key
 
-__all__ = ["run_from_row", "run_to_row", "step_from_row", "step_key", "step_to_row"]
+__all__ = [
+    "claimed_or_refused",
+    "run_from_row",
+    "run_to_row",
+    "step_from_row",
+    "step_key",
+    "step_to_row",
+]
 
 
 def _dec(value: Any) -> Decimal | None:
@@ -125,3 +134,18 @@ def step_from_row(row: dict[str, Any]) -> StepRecord:
         started_at=_ts(row["started_at"]),
         completed_at=_ts_or_none(row.get("finished_at")),
     )
+
+
+async def claimed_or_refused(
+    rows: list[dict[str, Any]], run_id: str, get_run: Callable[[str], Awaitable[RunRecord]]
+) -> RunRecord:
+    """The run ``pipeline_claim_run`` returned, or why it returned none.
+
+    Raises:
+        RunNotFoundError: No such run (from ``get_run``).
+        RunInProgressError: The run exists: a live process holds its lease.
+    """
+    if rows:
+        return run_from_row(rows[0])
+    run = await get_run(run_id)
+    raise RunInProgressError(run_id, run.lease_owner, run.heartbeat_at)

@@ -36,13 +36,18 @@ except ImportError as exc:
 from analysis_pipeline._errors import (
     ConfigurationError,
     InvalidInputError,
-    RunInProgressError,
     RunNotFoundError,
     StoreError,
     StoreUnavailableError,
 )
 from analysis_pipeline._records import RunRecord, StepRecord
-from analysis_pipeline._stores._rows import run_from_row, run_to_row, step_from_row, step_to_row
+from analysis_pipeline._stores._rows import (
+    claimed_or_refused,
+    run_from_row,
+    run_to_row,
+    step_from_row,
+    step_to_row,
+)
 
 __all__ = ["PostgresRunStore"]
 
@@ -203,10 +208,7 @@ class PostgresRunStore:
             if isinstance(exc.__cause__, pg_errors.InvalidTextRepresentation):
                 raise RunNotFoundError(run_id) from None
             raise
-        if rows:
-            return run_from_row(rows[0])
-        run = await self.get_run(run_id)  # RunNotFoundError when there is none
-        raise RunInProgressError(run_id, run.lease_owner, run.heartbeat_at)
+        return await claimed_or_refused(rows, run_id, self.get_run)
 
     async def heartbeat(self, run_id: str, owner: str) -> bool:
         """Refresh the lease; return False when ``owner`` no longer holds a running run."""

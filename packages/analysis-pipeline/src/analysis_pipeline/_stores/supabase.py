@@ -21,13 +21,18 @@ except ImportError as exc:
 
 from analysis_pipeline._errors import (
     InvalidInputError,
-    RunInProgressError,
     RunNotFoundError,
     StoreError,
     StoreUnavailableError,
 )
 from analysis_pipeline._records import RunRecord, StepRecord
-from analysis_pipeline._stores._rows import run_from_row, run_to_row, step_from_row, step_to_row
+from analysis_pipeline._stores._rows import (
+    claimed_or_refused,
+    run_from_row,
+    run_to_row,
+    step_from_row,
+    step_to_row,
+)
 
 __all__ = ["SupabaseRunStore"]
 
@@ -62,14 +67,16 @@ class SupabaseRunStore:
     def __repr__(self) -> str:
         return f"SupabaseRunStore(url={str(self._client.supabase_url)!r})"
 
-    async def _exec(self, query: Any) -> list[dict[str, Any]]:
+    async def _send(self, query: Any) -> Any:
         try:
-            response = await query.execute()
+            return await query.execute()
         except APIError as exc:
             raise StoreError(f"Supabase run store failed: {exc.code}: {exc.message}") from exc
         except httpx.TransportError as exc:
             raise StoreUnavailableError(f"Supabase unreachable: {type(exc).__name__}") from exc
-        data = response.data
+
+    async def _exec(self, query: Any) -> list[dict[str, Any]]:
+        data = (await self._send(query)).data
         return list(data) if isinstance(data, list) else []
 
     async def save_run(self, run: RunRecord) -> None:
@@ -100,21 +107,12 @@ class SupabaseRunStore:
             if getattr(exc.__cause__, "code", None) == "22P02":  # not a uuid: no such run
                 raise RunNotFoundError(run_id) from None
             raise
-        if rows:
-            return run_from_row(rows[0])
-        run = await self.get_run(run_id)  # RunNotFoundError when there is none
-        raise RunInProgressError(run_id, run.lease_owner, run.heartbeat_at)
+        return await claimed_or_refused(rows, run_id, self.get_run)
 
     async def heartbeat(self, run_id: str, owner: str) -> bool:
         """Refresh the lease; return False when ``owner`` no longer holds a running run."""
         query = self._client.rpc("pipeline_heartbeat", {"p_run_id": run_id, "p_owner": owner})
-        try:
-            response = await query.execute()
-        except APIError as exc:
-            raise StoreError(f"Supabase run store failed: {exc.code}: {exc.message}") from exc
-        except httpx.TransportError as exc:
-            raise StoreUnavailableError(f"Supabase unreachable: {type(exc).__name__}") from exc
-        return response.data is True
+        return (await self._send(query)).data is True
 
     async def list_runs(
         self,
