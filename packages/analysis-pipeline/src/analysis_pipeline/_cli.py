@@ -194,16 +194,21 @@ async def _with_live(
     state = LiveSteps(title)
     if as_json:
         return await work(lambda event: None)
+    shown: list[Live] = []
+
+    def on_event(event: Any) -> None:
+        state.update(event)
+        if not shown:  # from the first step on: a refusal before it prints no empty table
+            shown.append(Live(state, console=err, refresh_per_second=8, transient=False))
+            shown[0].start()
+        shown[0].refresh()
+
     try:
-        with Live(state, console=err, refresh_per_second=8, transient=False) as live:
-
-            def on_event(event: Any) -> None:
-                state.update(event)
-                live.refresh()
-
-            return await work(on_event)
+        return await work(on_event)
     finally:
-        err.print()  # after the last frame: piped output has no newline after it otherwise
+        if shown:
+            shown[0].stop()
+            err.print()  # after the last frame: piped output has no newline after it otherwise
 
 
 @app.command()
