@@ -48,5 +48,5 @@ async def main(spec: str, base_url: str, heartbeat: float, lease: float) -> None
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    beat, lease = (float(args[2]), float(args[3])) if len(args) > 3 else (0.2, 2.5)
+    beat, lease = (float(args[2]), float(args[3])) if len(args) > 3 else (0.25, 5.0)
     asyncio.run(main(args[0], args[1], beat, lease))

@@ -91,3 +91,25 @@ async def test_supabase_store_unreachable_is_a_quick_typed_error() -> None:
     assert time.monotonic() - started < 3
     assert SECRET not in str(failed.value)
     await store.aclose()
+
+
+async def test_supabase_store_bounds_a_client_that_retries() -> None:
+    import socket
+    import warnings
+
+    from analysis_pipeline import SupabaseRunStore
+    from supabase import acreate_client
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with warnings.catch_warnings():  # the app's client, with postgrest-py's default retries
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"supabase.*")
+        client = await acreate_client(f"http://127.0.0.1:{port}", "service-key")
+    store = SupabaseRunStore(client, connect_timeout=1.0)
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailableError):
+        await store.get_model_configs()
+    assert time.monotonic() - started < 2.5
+    await store.aclose()
+    await client.postgrest.aclose()

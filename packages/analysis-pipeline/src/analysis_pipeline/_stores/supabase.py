@@ -7,6 +7,7 @@ float ever touches it.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ except ImportError as exc:
     raise MissingExtraError("SupabaseRunStore", "supabase") from exc
 
 from analysis_pipeline._errors import (
+    ConfigurationError,
     InvalidInputError,
     RunNotFoundError,
     StoreError,
@@ -43,11 +45,18 @@ class SupabaseRunStore:
     Args:
         client: An async Supabase client (``await acreate_client(url, service_key)``).
         owns_client: Whether ``aclose()`` closes the client (``connect`` builds one it owns).
+        connect_timeout: Longest wait for the API to answer one call (whatever retries the
+            client makes meanwhile) before ``StoreUnavailableError``.
     """
 
-    def __init__(self, client: AsyncClient, *, owns_client: bool = False) -> None:
+    def __init__(
+        self, client: AsyncClient, *, owns_client: bool = False, connect_timeout: float = 5.0
+    ) -> None:
+        if connect_timeout <= 0:
+            raise ConfigurationError("connect_timeout must be positive")
         self._client = client
         self.owns_client = owns_client
+        self.connect_timeout = connect_timeout
 
     @classmethod
     async def connect(cls, url: str, key: str, *, connect_timeout: float = 5.0) -> SupabaseRunStore:
@@ -62,14 +71,20 @@ class SupabaseRunStore:
         options = AsyncClientOptions(
             postgrest_client_timeout=connect_timeout, postgrest_client_retry=False
         )
-        return cls(await acreate_client(url, key, options=options), owns_client=True)
+        client = await acreate_client(url, key, options=options)
+        return cls(client, owns_client=True, connect_timeout=connect_timeout)
 
     def __repr__(self) -> str:
         return f"SupabaseRunStore(url={str(self._client.supabase_url)!r})"
 
     async def _send(self, query: Any) -> Any:
         try:
-            return await query.execute()
+            async with asyncio.timeout(self.connect_timeout):
+                return await query.execute()
+        except TimeoutError as exc:
+            raise StoreUnavailableError(
+                f"Supabase did not answer within {self.connect_timeout:g} s"
+            ) from exc
         except APIError as exc:
             raise StoreError(f"Supabase run store failed: {exc.code}: {exc.message}") from exc
         except httpx.TransportError as exc:
