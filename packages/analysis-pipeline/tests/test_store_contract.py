@@ -13,6 +13,7 @@ from analysis_pipeline import (
     RunStore,
     StepRecord,
 )
+from llm_common_testkit.contract import GenericStoreContract
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -177,3 +178,7 @@ async def test_two_concurrent_claims_of_a_dead_run_one_wins(store: RunStore) -> 
     assert len(winners) == 1, outcomes
     assert all(isinstance(o, RunInProgressError) for o in outcomes if o not in winners)
     assert (await store.get_run(run.id)).lease_owner == winners[0].lease_owner
+
+
+class TestGenericStoreContract(GenericStoreContract):
+    """The testkit's checks every backend of every package passes (see conftest.CONTRACT)."""

@@ -17,7 +17,10 @@ from cost_tracker import (
     InvalidRecordError,
     UnpricedCostError,
 )
-from ct_testlib import MakeTracker, Record, estimate
+from llm_common_testkit.contract import GenericStoreContract
+from llm_common_testkit.costs import Record, estimate
+
+from .conftest import MakeTracker
 
 NOW = datetime.now(UTC)
 TODAY = NOW.date()
@@ -230,3 +233,7 @@ async def test_export_csv_and_json_keep_exact_money(make_tracker: MakeTracker) -
     assert [CostMetrics.model_validate(item).metadata for item in data if item["cost"]] == [
         {"attempt": 2}
     ]
+
+
+class TestGenericStoreContract(GenericStoreContract):
+    """The testkit's checks every backend of every package passes (see conftest.CONTRACT)."""
