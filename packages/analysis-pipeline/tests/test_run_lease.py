@@ -35,12 +35,15 @@ HEARTBEAT, LEASE = 0.25, 5.0  # generous: a loaded CI machine can stall a proces
 @pytest.fixture
 def llm_server() -> Iterator[FakeLLMServer]:
     def handle(request: RecordedRequest) -> Reply | None:
-        if task_of(request.messages) == "generate-analysis" and server.hold_generate:
-            return Reply.hang()
-        return offline_handler(request)
+        if task_of(request.messages) != "generate-analysis":
+            return offline_handler(request)
+        if server.generate_after is None:  # type: ignore[attr-defined]
+            return Reply.hang()  # until the process that asked is killed
+        answer = offline_handler(request)
+        return Reply.hang(server.generate_after, then=answer)  # type: ignore[attr-defined]
 
     with FakeLLMServer() as server:
-        server.hold_generate = True  # type: ignore[attr-defined]
+        server.generate_after = None  # type: ignore[attr-defined]
         server.handler = handle
         yield server
 
@@ -146,7 +149,8 @@ async def test_a_live_run_is_refused_and_a_killed_one_is_taken_over_once(
             return datetime.now(UTC) - run.heartbeat_at > timedelta(seconds=LEASE + 0.3)
 
         await _wait_until(lease_expired, "the killed child's lease to expire")
-        llm_server.hold_generate = False  # type: ignore[attr-defined]
+        # The winner's generate takes a while, so the other resume surely meets a live run.
+        llm_server.generate_after = 2.0  # type: ignore[attr-defined]
         rivals = [await _pipeline(llm, store_spec, stores) for _ in range(2)]
         outcomes = await asyncio.gather(*(p.resume(run_id) for p in rivals), return_exceptions=True)
     results = [o for o in outcomes if isinstance(o, PipelineResult)]
