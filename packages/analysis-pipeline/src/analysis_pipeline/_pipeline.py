@@ -202,8 +202,14 @@ class AnalysisPipeline:
     ) -> PipelineResult:
         """Continue a failed (or interrupted) run from its last completed step.
 
-        Completed steps are re-used from the store, so nothing is paid for twice. Resuming a
-        completed run rebuilds its result without any call.
+        Completed steps are re-used from the store (and steps journaled during a store outage
+        are handed to it first), so nothing is paid for twice. Resuming a completed run
+        rebuilds its result without any call.
+
+        A run is resumed only when no live process runs it: a ``running`` run whose lease is
+        fresh (its process heartbeats every ``config.heartbeat_interval`` seconds) is refused;
+        one whose heartbeat is older than ``config.lease_timeout`` (the process died) is taken
+        over. Two concurrent resumes of one running run: exactly one proceeds.
 
         Args:
             run_id: The run to continue.
@@ -213,11 +219,6 @@ class AnalysisPipeline:
 
         Returns:
             The run's result.
-
-        A run is resumed only when no live process runs it: a ``running`` run whose lease is
-        fresh (its process heartbeats every ``config.heartbeat_interval`` seconds) is refused;
-        one whose heartbeat is older than ``config.lease_timeout`` (the process died) is taken
-        over. Two concurrent resumes of one run: exactly one proceeds.
 
         Raises:
             RunNotFoundError: No such run.
@@ -230,8 +231,8 @@ class AnalysisPipeline:
             raise InvalidInputError(f"run {run_id} has no stored inputs to resume from")
         chains: dict[str, list[Any]] = {s: list(c) for s, c in run.models.items()}
         chains.update(_normalize_explicit(models))
-        stored = await self.store.list_steps(run_id)
-        planner, chunks = self._plan(run, chains, {s.key for s in stored if s.output})
+        kept = [*await self.store.list_steps(run_id), *self.journal.pending(run_id)]
+        planner, chunks = self._plan(run, chains, {s.key for s in kept if s.output})
         # Atomic: of two resumes only one gets the lease, and a live run's owner keeps it.
         run = await self.store.claim_run(run_id, self.owner, self.config.lease_timeout)
         # Steps paid for while the store was unreachable: hand them over before anything else.
