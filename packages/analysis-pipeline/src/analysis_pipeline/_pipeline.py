@@ -330,6 +330,9 @@ class AnalysisPipeline:
                 "completed_at": utcnow(),
             }
         )
+        # The last heartbeat may be seconds old: make sure the run is still ours to finish.
+        if not await self.store.heartbeat(run.id, self.owner):
+            raise LeaseLostError(run.id, steps.current, "another process took the run over")
         await self.store.save_run(finished)
         return result
 
