@@ -28,13 +28,7 @@ from analysis_pipeline._errors import (
     StoreUnavailableError,
 )
 from analysis_pipeline._records import RunRecord, StepRecord
-from analysis_pipeline._stores._rows import (
-    claimed_or_refused,
-    run_from_row,
-    run_to_row,
-    step_from_row,
-    step_to_row,
-)
+from analysis_pipeline._stores import _rows
 
 __all__ = ["SupabaseRunStore"]
 
@@ -97,7 +91,7 @@ class SupabaseRunStore:
     async def save_run(self, run: RunRecord) -> None:
         """Insert or replace the run with ``run.id``."""
         table = self._client.table("pipeline_runs")
-        await self._exec(table.upsert(run_to_row(run), on_conflict="id"))
+        await self._exec(table.upsert(_rows.run_to_row(run), on_conflict="id"))
 
     async def get_run(self, run_id: str) -> RunRecord:
         """Return the run; raise ``RunNotFoundError`` when there is none."""
@@ -111,7 +105,7 @@ class SupabaseRunStore:
             raise
         if not rows:
             raise RunNotFoundError(run_id)
-        return run_from_row(rows[0])
+        return _rows.run_from_row(rows[0])
 
     async def claim_run(self, run_id: str, owner: str, lease_seconds: float) -> RunRecord:
         """Take the run's lease unless a live process holds it (the ``pipeline_claim_run`` RPC)."""
@@ -122,7 +116,7 @@ class SupabaseRunStore:
             if getattr(exc.__cause__, "code", None) == "22P02":  # not a uuid: no such run
                 raise RunNotFoundError(run_id) from None
             raise
-        return await claimed_or_refused(rows, run_id, self.get_run)
+        return await _rows.claimed_or_refused(rows, run_id, self.get_run)
 
     async def heartbeat(self, run_id: str, owner: str) -> bool:
         """Refresh the lease; return False when ``owner`` no longer holds a running run."""
@@ -148,12 +142,12 @@ class SupabaseRunStore:
         query = query.order("started_at", desc=True)
         if limit is not None:
             query = query.limit(limit)
-        return [run_from_row(r) for r in await self._exec(query)]
+        return [_rows.run_from_row(r) for r in await self._exec(query)]
 
     async def save_step(self, step: StepRecord) -> None:
         """Insert or replace the step with ``(run_id, step, round)``."""
         table = self._client.table("pipeline_steps")
-        await self._exec(table.upsert(step_to_row(step), on_conflict="run_id,step,round"))
+        await self._exec(table.upsert(_rows.step_to_row(step), on_conflict="run_id,step,round"))
 
     async def list_steps(self, run_id: str) -> list[StepRecord]:
         """Return the run's steps in the order they started."""
@@ -164,7 +158,7 @@ class SupabaseRunStore:
             .order("started_at")
             .order("round")
         )
-        return [step_from_row(r) for r in await self._exec(query)]
+        return [_rows.step_from_row(r) for r in await self._exec(query)]
 
     async def set_quality(self, run_id: str, quality: float) -> None:
         """Record a manual quality score 0..1; raise ``RunNotFoundError`` for unknown runs."""
