@@ -147,7 +147,7 @@ class LLMChaos:
         return ""
 
     def __call__(self, request: Any) -> Any:
-        from analysis_pipeline import offline_handler
+        from analysis_pipeline.testing import offline_handler
         from llm_client.testing import Reply
 
         zai = "/api/paas/v4" in request.path
@@ -206,7 +206,7 @@ class LLMChaos:
 
 
 def _tags(request: Any) -> tuple[str, str]:
-    from analysis_pipeline import task_of
+    from analysis_pipeline.testing import task_of
 
     bill = _BILL.search("\n".join(str(m.get("content") or "") for m in request.messages))
     return task_of(request.messages), bill.group(1) if bill else ""
@@ -339,10 +339,18 @@ async def open_stack(cfg: StackConfig) -> AsyncIterator[ChaosStack]:
         timeout=1.0,
         retry=search_retry(),
     )
-    runs = PostgresRunStore(cfg.db_url, max_size=4, timeout=3.0)
-    pipeline_config = PipelineConfig(models=MODELS, search_concurrency=8)
+    runs = PostgresRunStore(cfg.db_url, max_size=4, connect_timeout=3.0)
+    # A short lease, so a killed worker's runs are taken over within seconds; the journal of
+    # paid-but-unstored steps lives beside the outboxes, shared with the worker process.
+    pipeline_config = PipelineConfig(
+        models=MODELS,
+        search_concurrency=8,
+        heartbeat_interval=0.5,
+        lease_timeout=4.0,
+        journal_dir=Path(cfg.outbox).parent / "pipeline-journal",
+    )
     pipeline = AnalysisPipeline(
-        llm, LegislationSearchService(search), tracker, runs, config=pipeline_config
+        llm, LegislationSearchService(search), store=runs, config=pipeline_config
     )
     await tracker.__aenter__()
     try:

@@ -337,17 +337,16 @@ def test_bill_texts(
         AnalysisPipeline,
         AnalysisPipelineError,
         LocalRunStore,
-        OfflineSearch,
         PipelineResult,
-        offline_models,
     )
+    from analysis_pipeline.testing import OfflineSearch, offline_models
     from llm_client import LLMClient
 
     async def run() -> Any:
         store = LocalRunStore(tmp_path_factory.mktemp("runs") / "runs.sqlite3")
         async with LLMClient() as llm:
             try:
-                pipeline = AnalysisPipeline(llm, OfflineSearch(), None, store)
+                pipeline = AnalysisPipeline(llm, OfflineSearch(), store=store)
                 return await pipeline.run(bill_id, text, jurisdiction, offline_models())
             finally:
                 await store.aclose()

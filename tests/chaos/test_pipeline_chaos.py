@@ -248,7 +248,10 @@ async def test_pipeline_survives_chaos(
     check(len(outcomes) == len(runs) + DOOMED, f"{len(outcomes)} outcomes")
 
     run_rows = await asyncio.to_thread(
-        _rows, postgres_db, "select id::text, bill_id, status, error from pipeline_runs"
+        _rows,
+        postgres_db,
+        "select id::text, bill_id, status, error,"
+        " round(extract(epoch from now() - heartbeat_at)) from pipeline_runs",
     )
     # A run refused at creation (the store down) is not stored: fine if it paid nothing.
     stored_bills = {r[1] for r in run_rows} | {r[0] for r in run_rows}  # resumes carry the id
@@ -262,8 +265,8 @@ async def test_pipeline_survives_chaos(
         paid = [s for s in llm_chaos.served if s.bill == o.bill_id]
         check(not paid, f"{o.bill_id} was never stored but paid {len(paid)} answers")
     said = {o.detail if o.status == "completed" else o.bill_id: o.status for o in outcomes}
-    stuck = [r[:3] for r in run_rows if r[2] not in ("completed", "failed")]
-    check(not stuck, f"runs left running (id, bill, status): {stuck}")
+    stuck = [(*r[:3], r[4]) for r in run_rows if r[2] not in ("completed", "failed")]
+    check(not stuck, f"runs left running (id, bill, status, heartbeat age s): {stuck}")
     reasonless = [r[:3] for r in run_rows if r[2] == "failed" and not (r[3] or "").strip()]
     check(not reasonless, f"runs failed without a reason: {reasonless}")
     contradicted = [r[:3] for r in run_rows if said.get(r[0]) == "completed" != r[2]]
@@ -378,7 +381,7 @@ def _retries(requests: list[Any]) -> int:
 
 def _fallback_requests(requests: list[Any]) -> int:
     # Steps whose chain starts on z.ai and that still ran on the OpenAI route.
-    from analysis_pipeline import task_of
+    from analysis_pipeline.testing import task_of
 
     firsts = {"generate-analysis", "propose-queries"}
     return sum(

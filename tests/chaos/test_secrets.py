@@ -132,7 +132,8 @@ async def test_library_paths_leak_no_secret(
     debug_logs: pytest.LogCaptureFixture,
     tmp_path: Path,
 ) -> None:
-    from analysis_pipeline import PostgresRunStore, offline_handler
+    from analysis_pipeline import PostgresRunStore
+    from analysis_pipeline.testing import offline_handler
     from conversation_memory import ConversationMemory, LLMSummarizer, PostgresMessageStore
     from cost_tracker import CostMetrics, CostTracker, PostgresCostStore, SupabaseCostStore
     from llm_client import CostEstimate, LLMClient, LLMClientError, LLMConfig, ProviderSettings
@@ -251,7 +252,7 @@ async def test_library_paths_leak_no_secret(
                 await tracker.aclose()
 
         async def runs(url: str = bad) -> None:
-            store = PostgresRunStore(url, timeout=2.0)
+            store = PostgresRunStore(url, connect_timeout=2.0)
             await chaos.using(store, lambda s: s.get_run(str(uuid.uuid4())))
 
         async def messages(url: str = bad) -> None:
@@ -319,7 +320,8 @@ def _cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProc
 
 
 async def test_clis_leak_no_secret(chaos: Any, postgres_db: str, tmp_path: Path) -> None:
-    from analysis_pipeline import AnalysisPipeline, LocalRunStore, OfflineSearch, offline_models
+    from analysis_pipeline import AnalysisPipeline, LocalRunStore
+    from analysis_pipeline.testing import OfflineSearch, offline_models
     from cost_tracker import CostMetrics, CostTracker, PostgresCostStore
     from llm_client import LLMClient
 
@@ -330,7 +332,7 @@ async def test_clis_leak_no_secret(chaos: Any, postgres_db: str, tmp_path: Path)
         await tracker.log_cost(CostMetrics(provider="p", model="m", cost=Decimal("0.02")))
     store_dir = tmp_path / "runs"
     async with LLMClient() as llm:
-        pipeline = AnalysisPipeline(llm, OfflineSearch(), None, LocalRunStore(store_dir))
+        pipeline = AnalysisPipeline(llm, OfflineSearch(), store=LocalRunStore(store_dir))
         bill, where = chaos.bills()[1]
         result = await pipeline.run(bill, chaos.bill_text(bill), where, offline_models())
         await pipeline.store.aclose()
