@@ -134,6 +134,18 @@ def _describe(exc: BaseException) -> str:
     return f"{_name(type(exc))}: {str(exc)[:300]}"
 
 
+def _require(
+    error: type[BaseException] | str, exc: BaseException, what: str, wanted: str = ""
+) -> type[BaseException]:
+    """The registered error class, if ``exc`` is one; else a violation saying what came."""
+    expected = _expected(error, exc, what)
+    if not isinstance(exc, expected):
+        raise ContractViolation(
+            f"{what} raised {_describe(exc)}, expected {_name(expected)}{wanted}"
+        ) from exc
+    return expected
+
+
 def _expected(
     error: type[BaseException] | str, exc: BaseException, what: str
 ) -> type[BaseException]:
@@ -546,12 +558,7 @@ async def check_hung_database_fails_fast(backend: ContractBackend) -> None:
                         f"{where}: call {call} to a hung server took {elapsed:.1f} s and was "
                         f"still waiting (allowed {allowed:.1f} s: {why})"
                     ) from None
-                expected = _expected(contract.unavailable_error, exc, f"{where}: a hung server")
-                if not isinstance(exc, expected):
-                    raise ContractViolation(
-                        f"{where}: call {call} to a hung server raised {_describe(exc)}, "
-                        f"expected {_name(expected)}"
-                    ) from exc
+                _require(contract.unavailable_error, exc, f"{where}: call {call} to a hung server")
                 if elapsed > allowed:
                     raise ContractViolation(
                         f"{where}: call {call} to a hung server took {elapsed:.1f} s "
@@ -581,12 +588,8 @@ async def check_corrupt_local_file(backend: ContractBackend) -> None:
             again = await backend.new_store()
             await contract.exercise(again)
     except Exception as exc:
-        expected = _expected(contract.corrupt_error, exc, f"{where}: a corrupt {path.name}")
-        if not isinstance(exc, expected):
-            raise ContractViolation(
-                f"{where}: a corrupt {path.name} raised {_describe(exc)}, expected "
-                f"{_name(expected)} naming the file and how to recover"
-            ) from exc
+        what, wanted = f"{where}: a corrupt {path.name}", " naming the file and how to recover"
+        expected = _require(contract.corrupt_error, exc, what, wanted)
         if not any(name in str(exc) for name in names):
             raise ContractViolation(
                 f"{where}: {expected.__name__} does not name the file {path}: {exc}"
