@@ -32,6 +32,11 @@ class CostTrackerError(Exception):
 class BudgetExceededError(CostTrackerError):
     """A reservation was refused because it would cross a budget.
 
+    ``is_budget_refusal = True`` marks it for the producers of the cost-sink protocol:
+    llm-client and web-search recognise a refusal by this class attribute (over the cause
+    chain, never by class name) and re-raise it as their own ``BudgetExceededError``
+    (``from`` this one, same message), so an app catching ``LLMClientError`` sees it.
+
     Attributes:
         project: Project whose budget refused the reservation.
         kind: ``"daily"`` or ``"monthly"``.
@@ -41,6 +46,8 @@ class BudgetExceededError(CostTrackerError):
         reserved: Spend held by other open reservations in the period.
         requested: The amount that was asked for (None when unpriced).
     """
+
+    is_budget_refusal = True
 
     def __init__(
         self,

@@ -59,6 +59,14 @@ def _money(value: Decimal | int | str | None, name: str) -> Decimal | None:
     return amount
 
 
+def _in_project(metrics: CostMetrics, project: str) -> CostMetrics:
+    # CostMetrics' project defaults to PROJECT_NAME/"default" when left out; a tracker's own
+    # records belong to the tracker's project unless the caller named one.
+    if "project" in metrics.model_fields_set:
+        return metrics
+    return metrics.model_copy(update={"project": project})
+
+
 class CostTracker(OutboxMixin, ReportsMixin):
     """Records costs, reports spend and enforces budgets; a cost sink for llm-client/web-search.
 
@@ -252,7 +260,7 @@ class CostTracker(OutboxMixin, ReportsMixin):
             InvalidRecordError: The record cannot be stored as given.
         """
         metrics = (
-            record
+            _in_project(record, reservation.project)
             if isinstance(record, CostMetrics)
             else CostMetrics.from_record(record, project=reservation.project)
         )
@@ -271,12 +279,16 @@ class CostTracker(OutboxMixin, ReportsMixin):
         Spend already happened, so this never refuses; the next :meth:`reserve` does.
         If a remote database is unreachable, the record goes to the durable outbox.
 
+        A record that does not name a project is filed under the tracker's project (so it
+        counts against this tracker's budgets); a record that names a project explicitly is
+        filed where it says, counted on that project's counters without this tracker's limits.
+
         Args:
             metrics: The record.
         """
         if not isinstance(metrics, CostMetrics):
             raise InvalidRecordError("log_cost expects CostMetrics (see CostMetrics.from_record)")
-        await self._shielded(self._write(None, metrics))
+        await self._shielded(self._write(None, _in_project(metrics, self.project)))
 
     async def _write(self, reservation_id: str | None, metrics: CostMetrics) -> None:
         context = self._context(metrics.timestamp, metrics.project)
