@@ -78,8 +78,14 @@ class CostTracker(OutboxMixin, ReportsMixin):
         on_alert: Called with a :class:`BudgetAlert` (sync or async); default logs a warning.
         tz: IANA time zone days and months are counted in (default UTC).
         project: Project of this tracker (default ``PROJECT_NAME`` env, else ``"default"``).
-        reservation_ttl: Seconds after which a reservation left open by a crashed caller
-            may be reclaimed.
+        reservation_ttl: Seconds after which any reservation left open may be reclaimed
+            (the backstop; a crashed holder's reservations go back much sooner, see
+            ``holder_timeout``).
+        heartbeat_interval: Seconds between the heartbeats of this tracker's holder row
+            while it holds reservations (default 5).
+        holder_timeout: A holder whose last heartbeat is older than this many seconds counts
+            as crashed: its reservations are reclaimed by the next reserve of the project
+            (default 15; must exceed ``heartbeat_interval``).
         outbox_path: File of the durable outbox for remote stores (default
             ``.llm-common/cost-outbox.sqlite`` or ``$COST_TRACKER_OUTBOX``).
         retry_interval: First delay in seconds of the background outbox delivery (doubling up
@@ -97,6 +103,8 @@ class CostTracker(OutboxMixin, ReportsMixin):
         tz: str = "UTC",
         project: str | None = None,
         reservation_ttl: float = 3600.0,
+        heartbeat_interval: float = 5.0,
+        holder_timeout: float = 15.0,
         outbox_path: str | os.PathLike[str] | None = None,
         retry_interval: float | None = 1.0,
     ) -> None:
@@ -117,6 +125,16 @@ class CostTracker(OutboxMixin, ReportsMixin):
         if reservation_ttl <= 0:
             raise InvalidRecordError("reservation_ttl must be positive")
         self.reservation_ttl = reservation_ttl
+        if heartbeat_interval <= 0 or holder_timeout <= heartbeat_interval:
+            raise InvalidRecordError(
+                "heartbeat_interval must be positive and holder_timeout longer than it"
+            )
+        self.heartbeat_interval = heartbeat_interval
+        self.holder_timeout = holder_timeout
+        # One holder per tracker instance: its reservations die with it (see _heartbeat_loop).
+        self.holder_id = f"{os.getpid()}-{uuid.uuid4()}"
+        self._holder: asyncio.Task[None] | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
         self.outbox = Outbox(outbox_path)
         self.retry_interval = retry_interval
         self._down = False
@@ -200,13 +218,9 @@ class CostTracker(OutboxMixin, ReportsMixin):
                 reserved=status.reserved if status else Decimal(0),
                 requested=None,
             )
+        await self._register_holder()
+        # The store reclaims expired and dead-holder reservations itself before its check.
         outcome = await self._reserve_once(reservation, estimate, context)
-        if (
-            not outcome.granted
-            and await self._guard(self.store.expire_reservations(self.project)) > 0
-        ):
-            # Reservations abandoned by crashed callers were reclaimed: ask once more.
-            outcome = await self._reserve_once(reservation, estimate, context)
         if not outcome.granted:
             raise BudgetExceededError(
                 project=self.project,
@@ -234,6 +248,7 @@ class CostTracker(OutboxMixin, ReportsMixin):
                     provider=estimate.provider,
                     model=estimate.model,
                     step=estimate.step,
+                    holder_id=self.holder_id,
                 )
             )
         )
@@ -243,6 +258,32 @@ class CostTracker(OutboxMixin, ReportsMixin):
             # The caller gave up, but the store may still grant: give the money straight back.
             task.add_done_callback(lambda done: self._release_if_granted(done, reservation))
             raise
+
+    async def _register_holder(self) -> None:
+        # Every concurrent first reserve waits for the same registration; a failed one is
+        # retried by the next reserve.
+        if self._holder is None or (
+            self._holder.done() and (self._holder.cancelled() or self._holder.exception())
+        ):
+            self._holder = asyncio.ensure_future(
+                self._guard(self.store.heartbeat(self.holder_id, self.holder_timeout))
+            )
+        await asyncio.shield(self._holder)
+        if self._heartbeat is None and not self._closed:
+            self._heartbeat = asyncio.get_running_loop().create_task(self._heartbeat_loop())
+
+    async def _heartbeat_loop(self) -> None:
+        failing = False
+        while True:
+            await asyncio.sleep(self.heartbeat_interval)
+            try:
+                await self.store.heartbeat(self.holder_id, self.holder_timeout)
+            except Exception as exc:  # the database may be away; the next beat tries again
+                if not failing:
+                    logger.warning("cost-tracker heartbeat failed (%s)", type(exc).__name__)
+                failing = True
+                continue
+            failing = False
 
     def _release_if_granted(self, done: asyncio.Task[ReserveOutcome], res: Reservation) -> None:
         if done.cancelled() or done.exception() is not None or not done.result().granted:
@@ -366,6 +407,10 @@ class CostTracker(OutboxMixin, ReportsMixin):
         self._closed = True
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
+        for task in (self._heartbeat, self._holder):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if self._flusher is not None:
             self._flusher.cancel()
             await asyncio.gather(self._flusher, return_exceptions=True)

@@ -14,13 +14,16 @@ from typing import Any
 from cost_tracker._models import BudgetAlert, CostMetrics
 
 __all__ = [
+    "HOLDER_INDEX",
     "RECORD_COLUMNS",
     "SCHEMA",
+    "UPGRADES",
     "adjust",
     "counter",
     "default_local_dir",
     "from_us",
     "give_back",
+    "reclaim",
     "record_from_row",
     "record_params",
     "save",
@@ -69,9 +72,15 @@ create table if not exists cost_reservations (
     day text not null,
     month text not null,
     amount text not null,
-    expires_us integer not null
+    expires_us integer not null,
+    holder_id text
 ) without rowid;
 create index if not exists cost_reservations_expiry on cost_reservations (project, expires_us);
+create table if not exists cost_reservation_holders (
+    id text primary key,
+    heartbeat_us integer not null,
+    stale_after_us integer not null
+) without rowid;
 create table if not exists cost_budget_alerts (
     project text not null,
     kind text not null,
@@ -82,6 +91,20 @@ create table if not exists cost_budget_alerts (
     primary key (project, kind, period_start)
 ) without rowid;
 """
+
+# Files made before reservations had holders get the column (SQLite has no ADD COLUMN IF NOT
+# EXISTS; the index needs the column).
+UPGRADES = (
+    (
+        "cost_reservations",
+        "holder_id",
+        "alter table cost_reservations add column holder_id text",
+    ),
+)
+HOLDER_INDEX = (
+    "create index if not exists cost_reservations_holder on cost_reservations (holder_id) "
+    "where holder_id is not null"
+)
 
 RECORD_COLUMNS = (
     "idempotency_id, project, provider, model, step, cost, prompt_tokens, completion_tokens, "
@@ -223,3 +246,19 @@ def give_back(conn: sqlite3.Connection, closed: Iterable[tuple[str, date, date, 
                 limit=None,
                 threshold=None,
             )
+
+
+def reclaim(conn: sqlite3.Connection, project: str | None, now_us: int) -> int:
+    """Give back the reservations past their expiry or whose holder stopped beating."""
+    rows = conn.execute(
+        "delete from cost_reservations where (? is null or project = ?) and ("
+        " expires_us <= ? or holder_id in ("
+        "  select id from cost_reservation_holders where heartbeat_us + stale_after_us < ?))"
+        " returning project, day, month, amount",
+        (project, project, now_us, now_us),
+    ).fetchall()
+    give_back(
+        conn,
+        [(r[0], date.fromisoformat(r[1]), date.fromisoformat(r[2]), Decimal(r[3])) for r in rows],
+    )
+    return len(rows)

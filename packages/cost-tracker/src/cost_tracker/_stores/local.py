@@ -25,13 +25,16 @@ from cost_tracker._models import BreakdownRow, CostMetrics
 from cost_tracker._periods import load_zone
 from cost_tracker._stores._batch import Batcher
 from cost_tracker._stores._sqlite import (
+    HOLDER_INDEX,
     RECORD_COLUMNS,
     SCHEMA,
+    UPGRADES,
     adjust,
     counter,
     default_local_dir,
     from_us,
     give_back,
+    reclaim,
     record_from_row,
     record_params,
     save,
@@ -93,6 +96,11 @@ class LocalCostStore:
             conn.execute("pragma journal_mode=wal")
             conn.execute(f"pragma synchronous={self._synchronous}")
             conn.executescript(SCHEMA)
+            for table, column, statement in UPGRADES:
+                columns = {row[1] for row in conn.execute(f"pragma table_info({table})")}
+                if column not in columns:
+                    conn.execute(statement)
+            conn.execute(HOLDER_INDEX)
             self._conn = conn
         return self._conn
 
@@ -143,9 +151,11 @@ class LocalCostStore:
         provider: str | None = None,
         model: str | None = None,
         step: str | None = None,
+        holder_id: str | None = None,
     ) -> ReserveOutcome:
         """See :meth:`CostStore.reserve`."""
-        expires = us(datetime.now(UTC)) + int(ttl_seconds * 1_000_000)
+        now = us(datetime.now(UTC))
+        expires = now + int(ttl_seconds * 1_000_000)
 
         def tx(conn: sqlite3.Connection) -> ReserveOutcome:
             exists = conn.execute(
@@ -153,6 +163,8 @@ class LocalCostStore:
             ).fetchone()
             if exists:
                 return ReserveOutcome(granted=True)
+            # Abandoned holds go back before the check (every caller sees the room).
+            reclaim(conn, project, now)
             checks = (
                 ("daily", budget.day, budget.daily_limit),
                 ("monthly", budget.month, budget.monthly_limit),
@@ -167,7 +179,9 @@ class LocalCostStore:
                     values[2] = limit
                 save(conn, project, kind, period, values)
             conn.execute(
-                "insert into cost_reservations values (?, ?, ?, ?, ?, ?, ?)",
+                "insert into cost_reservations "
+                "(id, idempotency_id, project, day, month, amount, expires_us, holder_id) "
+                "values (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     reservation_id,
                     idempotency_id,
@@ -176,6 +190,7 @@ class LocalCostStore:
                     budget.month.isoformat(),
                     str(amount),
                     expires,
+                    holder_id,
                 ),
             )
             return ReserveOutcome(granted=True)
@@ -258,23 +273,28 @@ class LocalCostStore:
     async def expire_reservations(self, project: str | None) -> int:
         """See :meth:`CostStore.expire_reservations`."""
         now = us(datetime.now(UTC))
+        return await self._write(lambda conn: reclaim(conn, project, now))
 
-        def tx(conn: sqlite3.Connection) -> int:
-            rows = conn.execute(
-                "delete from cost_reservations where expires_us <= ? "
-                "and (? is null or project = ?) returning project, day, month, amount",
-                (now, project, project),
-            ).fetchall()
-            give_back(
-                conn,
-                [
-                    (r[0], date.fromisoformat(r[1]), date.fromisoformat(r[2]), Decimal(r[3]))
-                    for r in rows
-                ],
+    async def heartbeat(self, holder_id: str, stale_after: float) -> None:
+        """See :meth:`CostStore.heartbeat`."""
+        now = us(datetime.now(UTC))
+        stale_us = int(stale_after * 1_000_000)
+
+        def tx(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "insert into cost_reservation_holders values (?, ?, ?) on conflict (id) "
+                "do update set heartbeat_us = excluded.heartbeat_us, "
+                "stale_after_us = excluded.stale_after_us",
+                (holder_id, now, stale_us),
             )
-            return len(rows)
+            conn.execute(
+                "delete from cost_reservation_holders as h where h.id <> ? "
+                "and h.heartbeat_us + h.stale_after_us < ? and not exists ("
+                " select 1 from cost_reservations r where r.holder_id = h.id)",
+                (holder_id, now),
+            )
 
-        return await self._write(tx)
+        await self._write(tx)
 
     # --- reads ----------------------------------------------------------------------------
 

@@ -208,6 +208,7 @@ class PostgresCostStore:
         provider: str | None = None,
         model: str | None = None,
         step: str | None = None,
+        holder_id: str | None = None,
     ) -> ReserveOutcome:
         """See :meth:`CostStore.reserve`."""
         result = await self._batcher.submit(
@@ -222,6 +223,7 @@ class PostgresCostStore:
                 "provider": provider,
                 "model": model,
                 "step": step,
+                "holder_id": holder_id,
             }
         )
         return reserve_outcome_from_json(result)
@@ -247,6 +249,13 @@ class PostgresCostStore:
     async def release(self, reservation_id: str) -> bool:
         """See :meth:`CostStore.release`."""
         return bool(await self._batcher.submit({"op": "release", "reservation_id": reservation_id}))
+
+    async def heartbeat(self, holder_id: str, stale_after: float) -> None:
+        """See :meth:`CostStore.heartbeat`."""
+        await self._fetch(
+            "select public.cost_heartbeat(%s::text, %s::double precision)",
+            (holder_id, stale_after),
+        )
 
     async def expire_reservations(self, project: str | None) -> int:
         """See :meth:`CostStore.expire_reservations`."""

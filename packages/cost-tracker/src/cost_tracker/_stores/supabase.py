@@ -116,6 +116,7 @@ class SupabaseCostStore:
         provider: str | None = None,
         model: str | None = None,
         step: str | None = None,
+        holder_id: str | None = None,
     ) -> ReserveOutcome:
         """See :meth:`CostStore.reserve`."""
         result = await self._rpc(
@@ -133,6 +134,7 @@ class SupabaseCostStore:
                 "p_provider": provider,
                 "p_model": model,
                 "p_step": step,
+                "p_holder_id": holder_id,
             },
         )
         return reserve_outcome_from_json(result)
@@ -162,6 +164,12 @@ class SupabaseCostStore:
     async def release(self, reservation_id: str) -> bool:
         """See :meth:`CostStore.release`."""
         return bool(await self._rpc("cost_release", {"p_reservation_id": reservation_id}))
+
+    async def heartbeat(self, holder_id: str, stale_after: float) -> None:
+        """See :meth:`CostStore.heartbeat`."""
+        await self._rpc(
+            "cost_heartbeat", {"p_holder_id": holder_id, "p_stale_after_seconds": stale_after}
+        )
 
     async def expire_reservations(self, project: str | None) -> int:
         """See :meth:`CostStore.expire_reservations`."""
