@@ -42,23 +42,38 @@ class ReportsMixin:
         return None if all_projects else (project or self.project)
 
     async def get_daily_cost(
-        self, day: date | None = None, *, project: str | None = None, all_projects: bool = False
+        self,
+        day: date | None = None,
+        *,
+        project: str | None = None,
+        all_projects: bool = False,
+        server_rows_only: bool = False,
     ) -> Decimal:
-        """Exact priced spend of a local calendar day (default: today in the tracker's zone)."""
+        """Exact priced spend of a local calendar day (default: today in the tracker's zone).
+
+        ``server_rows_only`` leaves out rows end users wrote through the Supabase API.
+        """
         day = day or self.periods.day_of(datetime.now(UTC))
         start, end = self.periods.day_bounds(day)
+        scope = self._scope(project, all_projects)
         return await self._guard(
-            self.store.total_cost(start, end, self._scope(project, all_projects))
+            self.store.total_cost(start, end, scope, server_only=server_rows_only)
         )
 
     async def get_monthly_cost(
-        self, month: date | None = None, *, project: str | None = None, all_projects: bool = False
+        self,
+        month: date | None = None,
+        *,
+        project: str | None = None,
+        all_projects: bool = False,
+        server_rows_only: bool = False,
     ) -> Decimal:
         """Exact priced spend of the calendar month containing ``month`` (default: this one)."""
         month = month or self.periods.month_of(datetime.now(UTC))
         start, end = self.periods.month_bounds(month)
+        scope = self._scope(project, all_projects)
         return await self._guard(
-            self.store.total_cost(start, end, self._scope(project, all_projects))
+            self.store.total_cost(start, end, scope, server_only=server_rows_only)
         )
 
     async def get_cost_breakdown(
@@ -69,10 +84,12 @@ class ReportsMixin:
         *,
         project: str | None = None,
         all_projects: bool = False,
+        server_rows_only: bool = False,
     ) -> list[BreakdownRow]:
         """Spend in ``[start, end)`` grouped by model, step, project or local day.
 
         Dates mean local midnight in the tracker's zone; ``end`` is exclusive.
+        ``server_rows_only`` leaves out rows end users wrote through the Supabase API.
         """
         if group_by not in GROUP_BY:
             raise InvalidRecordError(f"group_by must be one of {GROUP_BY}, not {group_by!r}")
@@ -83,6 +100,7 @@ class ReportsMixin:
                 group_by,
                 self._scope(project, all_projects),
                 self.periods.name,
+                server_only=server_rows_only,
             )
         )
 
@@ -93,11 +111,14 @@ class ReportsMixin:
         *,
         project: str | None = None,
         all_projects: bool = False,
+        server_rows_only: bool = False,
     ) -> list[CostMetrics]:
-        """Records in ``[start, end)``, oldest first."""
+        """Records in ``[start, end)``, oldest first (``server_rows_only``: see breakdowns)."""
         scope = self._scope(project, all_projects)
         start_utc, end_utc = self.periods.to_utc(start), self.periods.to_utc(end)
-        return await self._guard(self.store.records(start_utc, end_utc, scope))
+        return await self._guard(
+            self.store.records(start_utc, end_utc, scope, server_only=server_rows_only)
+        )
 
     async def export(
         self,
@@ -107,9 +128,16 @@ class ReportsMixin:
         *,
         project: str | None = None,
         all_projects: bool = False,
+        server_rows_only: bool = False,
     ) -> str:
         """Records in ``[start, end)`` as CSV or JSON text (money as exact decimal strings)."""
-        records = await self.get_records(start, end, project=project, all_projects=all_projects)
+        records = await self.get_records(
+            start,
+            end,
+            project=project,
+            all_projects=all_projects,
+            server_rows_only=server_rows_only,
+        )
         return render_records(records, format)
 
     async def budget_status(

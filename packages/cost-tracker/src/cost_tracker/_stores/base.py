@@ -155,18 +155,31 @@ class CostStore(Protocol):
         """Release reservations past their expiry or of dead holders; returns how many."""
         ...
 
-    async def total_cost(self, start: datetime, end: datetime, project: str | None) -> Decimal:
-        """Exact priced spend in ``[start, end)``."""
+    async def total_cost(
+        self, start: datetime, end: datetime, project: str | None, *, server_only: bool = False
+    ) -> Decimal:
+        """Exact priced spend in ``[start, end)``.
+
+        ``server_only`` leaves out rows end users wrote through the database API (a store no
+        end user can write to ignores it).
+        """
         ...
 
     async def breakdown(
-        self, start: datetime, end: datetime, group_by: GroupBy, project: str | None, tz: str
+        self,
+        start: datetime,
+        end: datetime,
+        group_by: GroupBy,
+        project: str | None,
+        tz: str,
+        *,
+        server_only: bool = False,
     ) -> list[BreakdownRow]:
         """Spend in ``[start, end)`` grouped by ``group_by`` (days in zone ``tz``)."""
         ...
 
     async def records(
-        self, start: datetime, end: datetime, project: str | None
+        self, start: datetime, end: datetime, project: str | None, *, server_only: bool = False
     ) -> list[CostMetrics]:
         """Records in ``[start, end)``, oldest first."""
         ...

@@ -298,8 +298,10 @@ class LocalCostStore:
 
     # --- reads ----------------------------------------------------------------------------
 
-    async def total_cost(self, start: datetime, end: datetime, project: str | None) -> Decimal:
-        """See :meth:`CostStore.total_cost`."""
+    async def total_cost(
+        self, start: datetime, end: datetime, project: str | None, *, server_only: bool = False
+    ) -> Decimal:
+        """See :meth:`CostStore.total_cost` (every local row is server-written)."""
         rows = await self._select(
             "select cost from cost_tracking where ts_us >= ? and ts_us < ? "
             "and (? is null or project = ?) and cost is not null",
@@ -308,7 +310,14 @@ class LocalCostStore:
         return sum((Decimal(row[0]) for row in rows), _ZERO)
 
     async def breakdown(
-        self, start: datetime, end: datetime, group_by: GroupBy, project: str | None, tz: str
+        self,
+        start: datetime,
+        end: datetime,
+        group_by: GroupBy,
+        project: str | None,
+        tz: str,
+        *,
+        server_only: bool = False,
     ) -> list[BreakdownRow]:
         """See :meth:`CostStore.breakdown`."""
         rows = await self._select(
@@ -337,7 +346,7 @@ class LocalCostStore:
         return [BreakdownRow(key, *values) for key, values in ordered]
 
     async def records(
-        self, start: datetime, end: datetime, project: str | None
+        self, start: datetime, end: datetime, project: str | None, *, server_only: bool = False
     ) -> list[CostMetrics]:
         """See :meth:`CostStore.records`."""
         rows = await self._select(

@@ -263,27 +263,36 @@ class PostgresCostStore:
             await self._fetch("select public.cost_expire_reservations(%s::text)", (project,))
         )
 
-    async def total_cost(self, start: datetime, end: datetime, project: str | None) -> Decimal:
+    async def total_cost(
+        self, start: datetime, end: datetime, project: str | None, *, server_only: bool = False
+    ) -> Decimal:
         """See :meth:`CostStore.total_cost`."""
         value = await self._fetch(
-            "select public.get_cost_total(%s::text, %s::timestamptz, %s::timestamptz)",
-            (project, start, end),
+            "select public.get_cost_total(%s::text, %s::timestamptz, %s::timestamptz, %s)",
+            (project, start, end, server_only),
         )
         return Decimal(value)
 
     async def breakdown(
-        self, start: datetime, end: datetime, group_by: GroupBy, project: str | None, tz: str
+        self,
+        start: datetime,
+        end: datetime,
+        group_by: GroupBy,
+        project: str | None,
+        tz: str,
+        *,
+        server_only: bool = False,
     ) -> list[BreakdownRow]:
         """See :meth:`CostStore.breakdown`."""
         result = await self._fetch(
             "select public.cost_breakdown_json(%s::timestamptz, %s::timestamptz, %s::text, "
-            "%s::text, %s::text)",
-            (start, end, group_by, project, tz),
+            "%s::text, %s::text, %s)",
+            (start, end, group_by, project, tz, server_only),
         )
         return breakdown_from_json(result)
 
     async def records(
-        self, start: datetime, end: datetime, project: str | None
+        self, start: datetime, end: datetime, project: str | None, *, server_only: bool = False
     ) -> list[CostMetrics]:
         """See :meth:`CostStore.records`."""
         out: list[CostMetrics] = []
@@ -291,8 +300,8 @@ class PostgresCostStore:
         while True:
             page = await self._fetch(
                 "select public.cost_records_json(%s::timestamptz, %s::timestamptz, %s::text, "
-                "%s::integer, %s::bigint)",
-                (start, end, project, 1000, after),
+                "%s::integer, %s::bigint, %s)",
+                (start, end, project, 1000, after, server_only),
             )
             out.extend(record_from_json(item) for item in page)
             if len(page) < 1000:

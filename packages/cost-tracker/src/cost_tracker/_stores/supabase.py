@@ -7,6 +7,7 @@ ways, because JSON numbers would pass through floats.
 
 from __future__ import annotations
 
+import warnings
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -55,15 +56,29 @@ class SupabaseCostStore:
     Args:
         client: An async Supabase client (``await supabase.acreate_client(url, key)``), made
             with the service role key on a backend.
-        close_client: Whether :meth:`aclose` closes the client's HTTP session (True for
+        owns_client: Whether :meth:`aclose` closes the client's HTTP session (True for
             stores made by :meth:`connect`).
+        close_client: Deprecated alias of ``owns_client`` (removed in 0.3).
     """
 
     remote = True
 
-    def __init__(self, client: AsyncClient, *, close_client: bool = False) -> None:
+    def __init__(
+        self,
+        client: AsyncClient,
+        *,
+        owns_client: bool = False,
+        close_client: bool | None = None,
+    ) -> None:
+        if close_client is not None:
+            warnings.warn(
+                "SupabaseCostStore(close_client=...) is deprecated; use owns_client=...",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            owns_client = close_client
         self._client = client
-        self._close_client = close_client
+        self._close_client = owns_client
         self._http: httpx.AsyncClient | None = None
 
     @classmethod
@@ -84,7 +99,7 @@ class SupabaseCostStore:
         except BaseException:
             await http.aclose()
             raise
-        store = cls(client, close_client=True)
+        store = cls(client, owns_client=True)
         store._http = http
         return store
 
@@ -175,13 +190,22 @@ class SupabaseCostStore:
         """See :meth:`CostStore.expire_reservations`."""
         return int(await self._rpc("cost_expire_reservations", {"p_project": project}))
 
-    async def total_cost(self, start: datetime, end: datetime, project: str | None) -> Decimal:
+    async def total_cost(
+        self, start: datetime, end: datetime, project: str | None, *, server_only: bool = False
+    ) -> Decimal:
         """See :meth:`CostStore.total_cost`."""
-        rows = await self.breakdown(start, end, "project", project, "UTC")
+        rows = await self.breakdown(start, end, "project", project, "UTC", server_only=server_only)
         return sum((row.total_cost for row in rows), Decimal(0))
 
     async def breakdown(
-        self, start: datetime, end: datetime, group_by: GroupBy, project: str | None, tz: str
+        self,
+        start: datetime,
+        end: datetime,
+        group_by: GroupBy,
+        project: str | None,
+        tz: str,
+        *,
+        server_only: bool = False,
     ) -> list[BreakdownRow]:
         """See :meth:`CostStore.breakdown`."""
         result = await self._rpc(
@@ -192,12 +216,13 @@ class SupabaseCostStore:
                 "p_group_by": group_by,
                 "p_project": project,
                 "p_tz": tz,
+                "p_server_only": server_only,
             },
         )
         return breakdown_from_json(result)
 
     async def records(
-        self, start: datetime, end: datetime, project: str | None
+        self, start: datetime, end: datetime, project: str | None, *, server_only: bool = False
     ) -> list[CostMetrics]:
         """See :meth:`CostStore.records`."""
         out: list[CostMetrics] = []
@@ -211,6 +236,7 @@ class SupabaseCostStore:
                     "p_project": project,
                     "p_limit": 1000,
                     "p_after_id": after,
+                    "p_server_only": server_only,
                 },
             )
             out.extend(record_from_json(item) for item in page)
