@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -73,6 +73,12 @@ Project = Annotated[
 Zone = Annotated[str, typer.Option("--tz", help="IANA time zone days are counted in.")]
 
 
+def _fail(message: str) -> NoReturn:
+    # One plain line on stderr: no markup (paths may hold brackets), no wrapping, no traceback.
+    typer.echo(f"error: {' '.join(message.split())}", err=True)
+    raise typer.Exit(code=1)
+
+
 def _day(value: str, option: str) -> date:
     try:
         return date.fromisoformat(value)
@@ -110,8 +116,7 @@ def _run(
     try:
         return asyncio.run(main())
     except CostTrackerError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(code=1) from None
+        _fail(str(exc))
 
 
 def _range(since: str, until: str | None) -> tuple[date, date]:
@@ -210,11 +215,9 @@ def migrate(database_url: DatabaseUrl = None) -> None:
     try:
         import llm_common_db
     except ImportError:
-        console.print("[red]error:[/red] migrations need llm-common-db: pip install llm-common-db")
-        raise typer.Exit(code=1) from None
+        _fail("migrations need llm-common-db: pip install llm-common-db")
     try:
         applied = asyncio.run(llm_common_db.migrate(database_url))
     except llm_common_db.MigrationError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(code=1) from None
+        _fail(str(exc))
     console.print(f"applied {len(applied)} migration(s)")

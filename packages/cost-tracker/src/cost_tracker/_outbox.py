@@ -20,7 +20,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from cost_tracker._errors import StoreError
 from cost_tracker._models import CostMetrics
+from cost_tracker._stores._sqlite import corrupt_error
 from cost_tracker._stores.base import BudgetContext
 
 T = TypeVar("T")
@@ -99,10 +101,20 @@ class Outbox:
 
     def _use(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` on the outbox's connection (opened on first use), one thread at a time."""
-        with self._lock:
-            if self._conn is None:
-                self._conn = self._connect()
-            return fn(self._conn)
+        try:
+            with self._lock:
+                if self._conn is None:
+                    self._conn = self._connect()
+                return fn(self._conn)
+        except sqlite3.DatabaseError as exc:
+            recovery = (
+                "move it aside and keep it (it may hold costs not yet delivered; the sqlite3 "
+                "shell's '.recover' can read them); a new outbox is created on the next start"
+            )
+            raise (
+                corrupt_error(exc, self.path, recovery)
+                or StoreError(f"SQLite error on the outbox {self.path}: {exc}")
+            ) from None
 
     def close(self) -> None:
         """Close the outbox's connection (it reopens on the next use)."""
@@ -116,6 +128,15 @@ class Outbox:
         conn = sqlite3.connect(
             self.path, timeout=30.0, isolation_level=None, check_same_thread=False
         )
+        try:
+            self._set_up(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    @staticmethod
+    def _set_up(conn: sqlite3.Connection) -> None:
         # FULL: an outboxed record is the only copy of money spent; it must survive power loss.
         conn.execute("pragma journal_mode=wal")
         conn.execute("pragma synchronous=FULL")
@@ -130,7 +151,6 @@ class Outbox:
             " attempts integer not null default 0,"
             " last_error text)"
         )
-        return conn
 
     async def add(
         self,

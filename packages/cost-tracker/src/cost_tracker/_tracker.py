@@ -15,6 +15,7 @@ from typing import Any, Literal, TypeVar
 from cost_tracker._delivery import OutboxMixin
 from cost_tracker._errors import (
     BudgetExceededError,
+    ConfigurationError,
     InvalidRecordError,
     StoreUnavailableError,
     UnpricedCostError,
@@ -57,6 +58,13 @@ def _money(value: Decimal | int | str | None, name: str) -> Decimal | None:
     if not amount.is_finite() or amount < 0:
         raise InvalidRecordError(f"{name} must be a finite, non-negative amount")
     return amount
+
+
+def _setting(value: Decimal | int | str | None, name: str) -> Decimal | None:
+    try:
+        return _money(value, name)
+    except InvalidRecordError as exc:
+        raise ConfigurationError(str(exc)) from None
 
 
 def _in_project(metrics: CostMetrics, project: str) -> CostMetrics:
@@ -113,20 +121,20 @@ class CostTracker(OutboxMixin, ReportsMixin):
 
             store = LocalCostStore()
         self.store = store
-        self.daily_budget = _money(daily_budget, "daily_budget")
-        self.monthly_budget = _money(monthly_budget, "monthly_budget")
-        threshold = _money(alert_threshold, "alert_threshold")
+        self.daily_budget = _setting(daily_budget, "daily_budget")
+        self.monthly_budget = _setting(monthly_budget, "monthly_budget")
+        threshold = _setting(alert_threshold, "alert_threshold")
         if threshold is None or not 0 < threshold <= 1:
-            raise InvalidRecordError("alert_threshold must be in (0, 1]")
+            raise ConfigurationError("alert_threshold must be in (0, 1]")
         self.alert_threshold = threshold
         self.on_alert = on_alert
         self.periods = Periods(load_zone(tz))
         self.project = project or default_project()
         if reservation_ttl <= 0:
-            raise InvalidRecordError("reservation_ttl must be positive")
+            raise ConfigurationError("reservation_ttl must be positive")
         self.reservation_ttl = reservation_ttl
         if heartbeat_interval <= 0 or holder_timeout <= heartbeat_interval:
-            raise InvalidRecordError(
+            raise ConfigurationError(
                 "heartbeat_interval must be positive and holder_timeout longer than it"
             )
         self.heartbeat_interval = heartbeat_interval

@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from cost_tracker._errors import StoreCorruptError
 from cost_tracker._models import BudgetAlert, CostMetrics
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "SCHEMA",
     "UPGRADES",
     "adjust",
+    "corrupt_error",
     "counter",
     "default_local_dir",
     "from_us",
@@ -262,3 +264,15 @@ def reclaim(conn: sqlite3.Connection, project: str | None, now_us: int) -> int:
         [(r[0], date.fromisoformat(r[1]), date.fromisoformat(r[2]), Decimal(r[3])) for r in rows],
     )
     return len(rows)
+
+
+def corrupt_error(exc: BaseException, path: Path, recovery: str) -> StoreCorruptError | None:
+    """A StoreCorruptError naming ``path`` if ``exc`` says the file is no SQLite database."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if not isinstance(exc, sqlite3.DatabaseError) or not (
+        name.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")) or "file is not a database" in str(exc)
+    ):
+        return None
+    return StoreCorruptError(
+        str(path), f"{path} is not a valid SQLite database ({name or exc}): {recovery}"
+    )

@@ -21,6 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from cost_tracker._errors import StoreError
 from cost_tracker._models import BreakdownRow, CostMetrics
 from cost_tracker._periods import load_zone
 from cost_tracker._stores._batch import Batcher
@@ -30,6 +31,7 @@ from cost_tracker._stores._sqlite import (
     SCHEMA,
     UPGRADES,
     adjust,
+    corrupt_error,
     counter,
     default_local_dir,
     from_us,
@@ -93,14 +95,18 @@ class LocalCostStore:
         if self._conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None)
-            conn.execute("pragma journal_mode=wal")
-            conn.execute(f"pragma synchronous={self._synchronous}")
-            conn.executescript(SCHEMA)
-            for table, column, statement in UPGRADES:
-                columns = {row[1] for row in conn.execute(f"pragma table_info({table})")}
-                if column not in columns:
-                    conn.execute(statement)
-            conn.execute(HOLDER_INDEX)
+            try:
+                conn.execute("pragma journal_mode=wal")
+                conn.execute(f"pragma synchronous={self._synchronous}")
+                conn.executescript(SCHEMA)
+                for table, column, statement in UPGRADES:
+                    columns = {row[1] for row in conn.execute(f"pragma table_info({table})")}
+                    if column not in columns:
+                        conn.execute(statement)
+                conn.execute(HOLDER_INDEX)
+            except BaseException:
+                conn.close()
+                raise
             self._conn = conn
         return self._conn
 
@@ -108,11 +114,26 @@ class LocalCostStore:
         def call() -> T:
             return fn(self._connection())
 
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        except sqlite3.DatabaseError as exc:
+            raise self._corrupt(exc) from None
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        result: T = await self._batcher.submit(fn)
+        try:
+            result: T = await self._batcher.submit(fn)
+        except sqlite3.DatabaseError as exc:
+            raise self._corrupt(exc) from None
         return result
+
+    def _corrupt(self, exc: sqlite3.DatabaseError) -> Exception:
+        # A file that is not a database must not surface as a raw sqlite3 error.
+        recovery = (
+            "move it aside (keep it: its records may be recoverable with the sqlite3 shell's "
+            "'.recover'); a new store is created in its place on the next start"
+        )
+        error = corrupt_error(exc, self.path, recovery)
+        return error or StoreError(f"SQLite error on {self.path}: {exc}")
 
     def _apply_batch(
         self, conn: sqlite3.Connection, fns: list[Callable[[sqlite3.Connection], Any]]

@@ -13,6 +13,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from cost_tracker._errors import MissingExtraError
+
 try:
     import psycopg
     import psycopg.errors
@@ -20,9 +22,7 @@ try:
     from psycopg.types.json import Jsonb
     from psycopg_pool import AsyncConnectionPool, PoolTimeout
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError(
-        "the PostgreSQL backend needs the postgres extra: pip install 'cost-tracker[postgres]'"
-    ) from exc
+    raise MissingExtraError("PostgresCostStore", "postgres") from exc
 
 from cost_tracker._errors import StoreError, StoreUnavailableError
 from cost_tracker._models import BreakdownRow, CostMetrics
@@ -182,6 +182,8 @@ class PostgresCostStore:
     async def _run_batch(self, ops: list[dict[str, Any]]) -> list[Any]:
         try:
             return list(await self._fetch("select public.cost_batch(%s::jsonb)", (Jsonb(ops),)))
+        except StoreUnavailableError:
+            raise
         except StoreError:
             if len(ops) == 1:
                 raise
@@ -192,6 +194,8 @@ class PostgresCostStore:
                 results.extend(
                     await self._fetch("select public.cost_batch(%s::jsonb)", (Jsonb([op]),))
                 )
+            except StoreUnavailableError:
+                raise
             except StoreError as exc:
                 results.append(exc)
         return results

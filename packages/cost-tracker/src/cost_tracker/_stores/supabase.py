@@ -12,14 +12,14 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from cost_tracker._errors import MissingExtraError
+
 try:
     import httpx
     from postgrest.exceptions import APIError
     from supabase import AsyncClient, AsyncClientOptions, acreate_client
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError(
-        "the Supabase backend needs the supabase extra: pip install 'cost-tracker[supabase]'"
-    ) from exc
+    raise MissingExtraError("SupabaseCostStore", "supabase") from exc
 
 from cost_tracker._errors import StoreError, StoreUnavailableError
 from cost_tracker._models import BreakdownRow, CostMetrics
