@@ -27,7 +27,7 @@ from cost_tracker._models import (
     CostRecordLike,
     Reservation,
 )
-from cost_tracker._stores.base import BudgetStatus, CostStore
+from cost_tracker._stores._protocol import BudgetStatus, CostStore
 from cost_tracker._stores.local import LocalCostStore
 from cost_tracker._tracker import AlertCallback, CostTracker
 

@@ -17,7 +17,7 @@ from rich.table import Table
 
 from cost_tracker._errors import CostTrackerError
 from cost_tracker._models import BreakdownRow
-from cost_tracker._stores.base import CostStore
+from cost_tracker._stores._protocol import CostStore
 from cost_tracker._tracker import CostTracker
 
 __all__ = ["app"]

@@ -7,12 +7,12 @@ import inspect
 import logging
 import os
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, TypeVar
 
-from cost_tracker._delivery import OutboxMixin
+from cost_tracker._delivery import Delivery
 from cost_tracker._errors import (
     BudgetExceededError,
     ConfigurationError,
@@ -20,7 +20,9 @@ from cost_tracker._errors import (
     StoreUnavailableError,
     UnpricedCostError,
 )
+from cost_tracker._export import render_records
 from cost_tracker._models import (
+    BreakdownRow,
     BudgetAlert,
     CostEstimateLike,
     CostMetrics,
@@ -30,10 +32,12 @@ from cost_tracker._models import (
 )
 from cost_tracker._outbox import Outbox
 from cost_tracker._periods import Periods, load_zone
-from cost_tracker._reports import ReportsMixin
-from cost_tracker._stores.base import (
+from cost_tracker._stores._protocol import (
+    GROUP_BY,
     BudgetContext,
+    BudgetStatus,
     CostStore,
+    GroupBy,
     ReserveOutcome,
 )
 
@@ -75,7 +79,7 @@ def _in_project(metrics: CostMetrics, project: str) -> CostMetrics:
     return metrics.model_copy(update={"project": project})
 
 
-class CostTracker(OutboxMixin, ReportsMixin):
+class CostTracker:
     """Records costs, reports spend and enforces budgets; a cost sink for llm-client/web-search.
 
     Args:
@@ -143,12 +147,8 @@ class CostTracker(OutboxMixin, ReportsMixin):
         self.holder_id = f"{os.getpid()}-{uuid.uuid4()}"
         self._holder: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
-        self.outbox = Outbox(outbox_path)
-        self.retry_interval = retry_interval
-        self._down = False
+        self._delivery = Delivery(store, Outbox(outbox_path), retry_interval, self._fire_all)
         self._closed = False
-        self._flush_lock = asyncio.Lock()
-        self._flusher: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
 
     def __repr__(self) -> str:
@@ -160,9 +160,18 @@ class CostTracker(OutboxMixin, ReportsMixin):
 
     async def __aenter__(self) -> CostTracker:
         # Writes left in the outbox by an earlier process are delivered in the background.
-        if self.store.remote and await self.outbox.count() > 0:
-            self._start_flusher()
+        await self._delivery.start()
         return self
+
+    @property
+    def outbox(self) -> Outbox:
+        """The durable outbox of this tracker's writes to a remote store."""
+        return self._delivery.outbox
+
+    @property
+    def retry_interval(self) -> float | None:
+        """First delay of the background outbox delivery (None: no background task)."""
+        return self._delivery.retry_interval
 
     async def __aexit__(self, *_: object) -> None:
         await self.aclose()
@@ -245,7 +254,7 @@ class CostTracker(OutboxMixin, ReportsMixin):
         self, reservation: Reservation, estimate: CostEstimateLike, context: BudgetContext
     ) -> ReserveOutcome:
         task = asyncio.ensure_future(
-            self._guard(
+            self._delivery.guard(
                 self.store.reserve(
                     reservation_id=reservation.id,
                     project=reservation.project,
@@ -274,7 +283,7 @@ class CostTracker(OutboxMixin, ReportsMixin):
             self._holder.done() and (self._holder.cancelled() or self._holder.exception())
         ):
             self._holder = asyncio.ensure_future(
-                self._guard(self.store.heartbeat(self.holder_id, self.holder_timeout))
+                self._delivery.guard(self.store.heartbeat(self.holder_id, self.holder_timeout))
             )
         await asyncio.shield(self._holder)
         if self._heartbeat is None and not self._closed:
@@ -320,7 +329,7 @@ class CostTracker(OutboxMixin, ReportsMixin):
         if not reservation.held:
             return
         context = BudgetContext(day=reservation.day, month=reservation.month)
-        await self._shielded(self._deliver("release", reservation.id, None, context))
+        await self._shielded(self._delivery.deliver("release", reservation.id, None, context))
 
     async def log_cost(self, metrics: CostMetrics) -> None:
         """Store one cost record (at most once per ``idempotency_id``) and count its spend.
@@ -341,39 +350,10 @@ class CostTracker(OutboxMixin, ReportsMixin):
 
     async def _write(self, reservation_id: str | None, metrics: CostMetrics) -> None:
         context = self._context(metrics.timestamp, metrics.project)
-        await self._deliver("settle", reservation_id, metrics, context)
+        await self._delivery.deliver("settle", reservation_id, metrics, context)
 
-    async def _deliver(
-        self,
-        op: Literal["settle", "release"],
-        reservation_id: str | None,
-        metrics: CostMetrics | None,
-        context: BudgetContext,
-    ) -> None:
-        if self.store.remote and self._down:
-            await self._to_outbox(op, reservation_id, metrics, context)
-            return
-        try:
-            await self._apply(op, reservation_id, metrics, context)
-        except StoreUnavailableError:
-            if not self.store.remote:
-                raise
-            await self._to_outbox(op, reservation_id, metrics, context)
-
-    async def _apply(
-        self,
-        op: Literal["settle", "release"],
-        reservation_id: str | None,
-        metrics: CostMetrics | None,
-        context: BudgetContext,
-    ) -> None:
-        if op == "release":
-            assert reservation_id is not None
-            await self._guard(self.store.release(reservation_id))
-            return
-        assert metrics is not None
-        outcome = await self._guard(self.store.settle(reservation_id, metrics, context))
-        for alert in outcome.alerts:
+    async def _fire_all(self, alerts: Sequence[BudgetAlert]) -> None:
+        for alert in alerts:
             await self._fire(alert)
 
     async def _fire(self, alert: BudgetAlert) -> None:
@@ -393,6 +373,150 @@ class CostTracker(OutboxMixin, ReportsMixin):
                 await result
         except Exception:
             logger.exception("budget alert callback failed (the spend is recorded)")
+
+    # --- outbox -----------------------------------------------------------------------------
+
+    async def flush_outbox(self) -> int:
+        """Deliver every pending outbox entry now; returns how many were delivered.
+
+        Raises:
+            StoreUnavailableError: The database is still unreachable (entries stay queued).
+        """
+        return await self._delivery.flush()
+
+    async def outbox_size(self) -> int:
+        """Number of operations waiting in the outbox."""
+        return await self.outbox.count()
+
+    async def wait_for_delivery(self) -> None:
+        """Wait until the background delivery has emptied the outbox (returns at once if idle)."""
+        await self._delivery.wait()
+
+    # --- reports ----------------------------------------------------------------------------
+
+    def _scope(self, project: str | None, all_projects: bool) -> str | None:
+        return None if all_projects else (project or self.project)
+
+    async def get_daily_cost(
+        self,
+        day: date | None = None,
+        *,
+        project: str | None = None,
+        all_projects: bool = False,
+        server_rows_only: bool = False,
+    ) -> Decimal:
+        """Exact priced spend of a local calendar day (default: today in the tracker's zone).
+
+        ``server_rows_only`` leaves out rows end users wrote through the Supabase API.
+        """
+        day = day or self.periods.day_of(datetime.now(UTC))
+        start, end = self.periods.day_bounds(day)
+        scope = self._scope(project, all_projects)
+        return await self._delivery.guard(
+            self.store.total_cost(start, end, scope, server_only=server_rows_only)
+        )
+
+    async def get_monthly_cost(
+        self,
+        month: date | None = None,
+        *,
+        project: str | None = None,
+        all_projects: bool = False,
+        server_rows_only: bool = False,
+    ) -> Decimal:
+        """Exact priced spend of the calendar month containing ``month`` (default: this one)."""
+        month = month or self.periods.month_of(datetime.now(UTC))
+        start, end = self.periods.month_bounds(month)
+        scope = self._scope(project, all_projects)
+        return await self._delivery.guard(
+            self.store.total_cost(start, end, scope, server_only=server_rows_only)
+        )
+
+    async def get_cost_breakdown(
+        self,
+        start: date | datetime,
+        end: date | datetime,
+        group_by: GroupBy = "model",
+        *,
+        project: str | None = None,
+        all_projects: bool = False,
+        server_rows_only: bool = False,
+    ) -> list[BreakdownRow]:
+        """Spend in ``[start, end)`` grouped by model, step, project or local day.
+
+        Dates mean local midnight in the tracker's zone; ``end`` is exclusive.
+        ``server_rows_only`` leaves out rows end users wrote through the Supabase API.
+        """
+        if group_by not in GROUP_BY:
+            raise InvalidRecordError(f"group_by must be one of {GROUP_BY}, not {group_by!r}")
+        return await self._delivery.guard(
+            self.store.breakdown(
+                self.periods.to_utc(start),
+                self.periods.to_utc(end),
+                group_by,
+                self._scope(project, all_projects),
+                self.periods.name,
+                server_only=server_rows_only,
+            )
+        )
+
+    async def get_records(
+        self,
+        start: date | datetime,
+        end: date | datetime,
+        *,
+        project: str | None = None,
+        all_projects: bool = False,
+        server_rows_only: bool = False,
+    ) -> list[CostMetrics]:
+        """Records in ``[start, end)``, oldest first (``server_rows_only``: see breakdowns)."""
+        scope = self._scope(project, all_projects)
+        start_utc, end_utc = self.periods.to_utc(start), self.periods.to_utc(end)
+        return await self._delivery.guard(
+            self.store.records(start_utc, end_utc, scope, server_only=server_rows_only)
+        )
+
+    async def export(
+        self,
+        start: date | datetime,
+        end: date | datetime,
+        format: Literal["csv", "json"] = "csv",
+        *,
+        project: str | None = None,
+        all_projects: bool = False,
+        server_rows_only: bool = False,
+    ) -> str:
+        """Records in ``[start, end)`` as CSV or JSON text (money as exact decimal strings)."""
+        records = await self.get_records(
+            start,
+            end,
+            project=project,
+            all_projects=all_projects,
+            server_rows_only=server_rows_only,
+        )
+        return render_records(records, format)
+
+    async def budget_status(
+        self, kind: Literal["daily", "monthly"] = "daily", period: date | None = None
+    ) -> BudgetStatus:
+        """Counters (spent, reserved, open reservations) of a budget period of this project."""
+        now = datetime.now(UTC)
+        default = self.periods.day_of(now) if kind == "daily" else self.periods.month_of(now)
+        return await self._delivery.guard(
+            self.store.budget_status(self.project, kind, period or default)
+        )
+
+    async def _status_or_none(self, kind: str, period: date) -> BudgetStatus | None:
+        try:
+            return await self._delivery.guard(self.store.budget_status(self.project, kind, period))
+        except StoreUnavailableError:
+            return None
+
+    async def expire_reservations(self, *, all_projects: bool = False) -> int:
+        """Release reservations past ``reservation_ttl`` (left open by crashed callers)."""
+        return await self._delivery.guard(
+            self.store.expire_reservations(None if all_projects else self.project)
+        )
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -419,9 +543,4 @@ class CostTracker(OutboxMixin, ReportsMixin):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-        if self._flusher is not None:
-            self._flusher.cancel()
-            await asyncio.gather(self._flusher, return_exceptions=True)
-            self._flusher = None
-        await self.store.aclose()
-        await asyncio.to_thread(self.outbox.close)
+        await self._delivery.aclose()

@@ -23,19 +23,19 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from cost_tracker._errors import StoreError, StoreUnavailableError
 from cost_tracker._models import BreakdownRow, CostMetrics
-from cost_tracker._stores._shared import (
-    alerts_from_json,
-    breakdown_from_json,
-    budget_status_from_json,
-    record_from_json,
-    reserve_outcome_from_json,
-)
-from cost_tracker._stores.base import (
+from cost_tracker._stores._protocol import (
     BudgetContext,
     BudgetStatus,
     GroupBy,
     ReserveOutcome,
     WriteOutcome,
+)
+from cost_tracker._stores._rows import (
+    alerts_from_json,
+    breakdown_from_json,
+    budget_status_from_json,
+    record_from_json,
+    reserve_outcome_from_json,
 )
 
 __all__ = ["SupabaseCostStore"]
