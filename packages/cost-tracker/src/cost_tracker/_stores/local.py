@@ -17,7 +17,8 @@ import asyncio
 import json
 import os
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -40,7 +41,6 @@ from cost_tracker._stores._protocol import (
 __all__ = ["LocalCostStore", "corrupt_error", "default_local_dir"]
 
 T = TypeVar("T")
-Op = Callable[[aiosqlite.Connection], Awaitable[Any]]
 
 _ZERO = Decimal(0)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -119,33 +119,6 @@ _RECORD_COLUMNS = (
     "cached_prompt_tokens, reasoning_tokens, success, error, latency_ms, user_id, metadata, ts_us"
 )
 
-# One statement moves both counters of a write: new rows start from the deltas, existing rows
-# add them with Decimal arithmetic (dec_add), and the first known limit sticks.
-_ADJUST = (
-    "insert into cost_budget_periods "
-    "(project, kind, period_start, limit_amount, reserved, spent, unpriced_calls) "
-    "values (?, ?, ?, ?, ?, ?, ?) on conflict (project, kind, period_start) do update set "
-    "reserved = dec_add(reserved, excluded.reserved), spent = dec_add(spent, excluded.spent), "
-    "unpriced_calls = unpriced_calls + excluded.unpriced_calls, "
-    "limit_amount = coalesce(limit_amount, excluded.limit_amount)"
-)
-
-# A reservation holds on both counters; a new limit replaces the recorded one.
-_HOLD = (
-    "insert into cost_budget_periods "
-    "(project, kind, period_start, limit_amount, reserved, spent, unpriced_calls) "
-    "values (?, ?, ?, ?, ?, ?, ?) on conflict (project, kind, period_start) do update set "
-    "reserved = dec_add(reserved, excluded.reserved), "
-    "limit_amount = coalesce(excluded.limit_amount, limit_amount)"
-)
-
-_RECLAIM = (
-    "delete from cost_reservations where (? is null or project = ?) and ("
-    " expires_us <= ? or holder_id in ("
-    "  select id from cost_reservation_holders where heartbeat_us + stale_after_us < ?))"
-    " returning project, day, month, amount"
-)
-
 
 def default_local_dir() -> Path:
     """``$LLM_COMMON_DIR`` or ``.llm-common`` under the current directory."""
@@ -171,10 +144,6 @@ def _us(moment: datetime) -> int:
 
 def _from_us(micros: int) -> datetime:
     return _EPOCH + timedelta(microseconds=micros)
-
-
-def _dec_add(left: str | None, right: str | None) -> str:
-    return str(Decimal(left or 0) + Decimal(right or 0))
 
 
 def _text(amount: Decimal | None) -> str | None:
@@ -223,28 +192,372 @@ def _record_from_row(row: Sequence[Any]) -> CostMetrics:
     )
 
 
-def _closed(rows: Iterable[Sequence[Any]]) -> list[tuple[str, date, date, Decimal]]:
-    return [(r[0], date.fromisoformat(r[1]), date.fromisoformat(r[2]), Decimal(r[3])) for r in rows]
+# --- group commit: a batch of writes is planned in Python, applied in a few statements ---------
+#
+# SQLite serialises writers (BEGIN IMMEDIATE), so inside the transaction the batch can read the
+# counters it touches once, apply its writes in order in Python (each with its own outcome,
+# exactly as if they ran one by one) and write the results back: a handful of statements per
+# batch instead of several per write (each statement is a hop to aiosqlite's thread).
 
 
-async def _give_back(
-    conn: aiosqlite.Connection, closed: list[tuple[str, date, date, Decimal]]
-) -> None:
-    if closed:
-        await conn.executemany(
-            _ADJUST,
-            [
-                (project, kind, period.isoformat(), None, str(-amount), "0", 0)
-                for project, day, month, amount in closed
-                for kind, period in (("daily", day), ("monthly", month))
-            ],
+@dataclass(frozen=True, slots=True)
+class _Reserve:
+    id: str
+    project: str
+    amount: Decimal
+    budget: BudgetContext
+    expires_us: int
+    idempotency_id: str | None
+    holder_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Settle:
+    reservation_id: str | None
+    record: CostMetrics
+    budget: BudgetContext
+
+
+@dataclass(frozen=True, slots=True)
+class _Release:
+    reservation_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Reclaim:
+    project: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Heartbeat:
+    holder_id: str
+    stale_us: int
+
+
+_Write = _Reserve | _Settle | _Release | _Reclaim | _Heartbeat
+_Key = tuple[str, str, str]  # project, kind, period_start
+_Closed = tuple[str, date, date, Decimal]  # project, day, month, amount
+
+
+@dataclass(slots=True)
+class _Counter:
+    reserved: Decimal = _ZERO
+    spent: Decimal = _ZERO
+    limit: Decimal | None = None
+    unpriced: int = 0
+
+
+def _marks(count: int, width: int = 1) -> str:
+    row = "(" + ", ".join("?" * width) + ")" if width > 1 else "?"
+    return ", ".join([row] * count)
+
+
+def _closed(rows: Iterable[Sequence[Any]]) -> dict[str, _Closed]:
+    return {
+        r[0]: (r[1], date.fromisoformat(r[2]), date.fromisoformat(r[3]), Decimal(r[4]))
+        for r in rows
+    }
+
+
+def _periods(project: str, day: date, month: date) -> list[tuple[_Key, str, date]]:
+    return [
+        ((project, "daily", day.isoformat()), "daily", day),
+        ((project, "monthly", month.isoformat()), "monthly", month),
+    ]
+
+
+class _Batch:
+    """One transaction's worth of writes, applied in order with their own outcomes."""
+
+    def __init__(self, conn: aiosqlite.Connection, writes: list[_Write], now_us: int) -> None:
+        self.conn = conn
+        self.writes = writes
+        self.now = now_us
+        self.counters: dict[_Key, _Counter] = {}
+        self.dirty: set[_Key] = set()
+
+    async def run(self) -> list[Any]:
+        await self._heartbeats()
+        reclaimed = await self._reclaim()
+        closed = await self._close_reservations()
+        existing = await self._existing_reservations()
+        stored = await self._insert_records()
+        await self._load_counters(reclaimed, closed)
+        for _, items in reclaimed:
+            for gone, amount in items:
+                self._move(gone, release=amount)
+        results: list[Any] = []
+        new_reservations: list[tuple[Any, ...]] = []
+        alerts: dict[_Key, tuple[int, BudgetAlert]] = {}
+        reclaim_counts = {project: len(gone) for project, gone in reclaimed}
+        for index, write in enumerate(self.writes):
+            if isinstance(write, _Reserve):
+                results.append(self._reserve(write, write.id in existing, new_reservations))
+                existing.add(write.id)
+            elif isinstance(write, _Settle):
+                results.append(self._settle(write, index, closed, stored, alerts))
+            elif isinstance(write, _Release):
+                results.append(self._release(write, closed))
+            elif isinstance(write, _Reclaim):
+                scope = write.project
+                results.append(
+                    sum(reclaim_counts.values()) if scope is None else reclaim_counts.get(scope, 0)
+                )
+            else:
+                results.append(None)
+        await self._write_back(new_reservations)
+        won = await self._insert_alerts([alert for _, alert in alerts.values()])
+        for key, (index, alert) in alerts.items():
+            if key in won:
+                outcome = results[index]
+                results[index] = WriteOutcome(
+                    outcome.stored, outcome.released, (*outcome.alerts, alert)
+                )
+        return results
+
+    # --- reads and bulk statements -------------------------------------------------------
+
+    async def _heartbeats(self) -> None:
+        beats = [w for w in self.writes if isinstance(w, _Heartbeat)]
+        if not beats:
+            return
+        await self.conn.executemany(
+            "insert into cost_reservation_holders values (?, ?, ?) on conflict (id) "
+            "do update set heartbeat_us = excluded.heartbeat_us, "
+            "stale_after_us = excluded.stale_after_us",
+            [(beat.holder_id, self.now, beat.stale_us) for beat in beats],
+        )
+        await self.conn.execute(
+            "delete from cost_reservation_holders as h "
+            "where h.heartbeat_us + h.stale_after_us < ? and not exists ("
+            " select 1 from cost_reservations r where r.holder_id = h.id)",
+            (self.now,),
         )
 
+    async def _reclaim(self) -> list[tuple[str, list[tuple[_Closed, Decimal]]]]:
+        # Abandoned holds (expired, or their holder stopped beating) go back before any check.
+        scopes = {w.project for w in self.writes if isinstance(w, _Reserve | _Reclaim)}
+        if not scopes:
+            return []
+        every = None in scopes
+        projects = sorted(p for p in scopes if p is not None)
+        where = "1" if every else f"project in ({_marks(len(projects))})"
+        rows = await self.conn.execute_fetchall(
+            f"delete from cost_reservations where {where} and ("  # noqa: S608
+            " expires_us <= ? or holder_id in ("
+            "  select id from cost_reservation_holders where heartbeat_us + stale_after_us < ?))"
+            " returning id, project, day, month, amount",
+            (*([] if every else projects), self.now, self.now),
+        )
+        by_project: dict[str, list[tuple[_Closed, Decimal]]] = {}
+        for gone in _closed(rows).values():
+            by_project.setdefault(gone[0], []).append((gone, gone[3]))
+        return list(by_project.items())
 
-async def _reclaim(conn: aiosqlite.Connection, project: str | None, now_us: int) -> int:
-    rows = list(await conn.execute_fetchall(_RECLAIM, (project, project, now_us, now_us)))
-    await _give_back(conn, _closed(rows))
-    return len(rows)
+    async def _close_reservations(self) -> dict[str, _Closed]:
+        ids = sorted(
+            {
+                w.reservation_id
+                for w in self.writes
+                if isinstance(w, _Settle | _Release) and w.reservation_id is not None
+            }
+        )
+        if not ids:
+            return {}
+        rows = await self.conn.execute_fetchall(
+            f"delete from cost_reservations where id in ({_marks(len(ids))}) "  # noqa: S608
+            "returning id, project, day, month, amount",
+            ids,
+        )
+        return _closed(rows)
+
+    async def _existing_reservations(self) -> set[str]:
+        ids = [w.id for w in self.writes if isinstance(w, _Reserve)]
+        if not ids:
+            return set()
+        rows = await self.conn.execute_fetchall(
+            f"select id from cost_reservations where id in ({_marks(len(ids))})",  # noqa: S608
+            ids,
+        )
+        return {row[0] for row in rows}
+
+    async def _insert_records(self) -> set[str]:
+        records = [w.record for w in self.writes if isinstance(w, _Settle)]
+        if not records:
+            return set()
+        params = [value for record in records for value in _record_params(record)]
+        width = len(_record_params(records[0]))
+        rows = await self.conn.execute_fetchall(
+            f"insert or ignore into cost_tracking ({_RECORD_COLUMNS}) "  # noqa: S608
+            f"values {_marks(len(records), width)} returning idempotency_id",
+            params,
+        )
+        return {row[0] for row in rows}
+
+    async def _load_counters(
+        self, reclaimed: list[tuple[str, list[tuple[_Closed, Decimal]]]], closed: dict[str, _Closed]
+    ) -> None:
+        keys: set[_Key] = set()
+        gone = [item for _, items in reclaimed for item, _ in items] + list(closed.values())
+        for project, day, month, _ in gone:
+            keys.update(key for key, _, _ in _periods(project, day, month))
+        for write in self.writes:
+            if isinstance(write, _Reserve):
+                keys.update(
+                    k for k, _, _ in _periods(write.project, write.budget.day, write.budget.month)
+                )
+            elif isinstance(write, _Settle):
+                keys.update(
+                    k
+                    for k, _, _ in _periods(
+                        write.record.project, write.budget.day, write.budget.month
+                    )
+                )
+        if not keys:
+            return
+        ordered = sorted(keys)
+        rows = await self.conn.execute_fetchall(
+            "select project, kind, period_start, reserved, spent, limit_amount, unpriced_calls "  # noqa: S608
+            "from cost_budget_periods where (project, kind, period_start) in "
+            f"(values {_marks(len(ordered), 3)})",
+            [value for key in ordered for value in key],
+        )
+        for row in rows:
+            limit = None if row[5] is None else Decimal(row[5])
+            self.counters[(row[0], row[1], row[2])] = _Counter(
+                Decimal(row[3]), Decimal(row[4]), limit, row[6]
+            )
+
+    def _counter(self, key: _Key) -> _Counter:
+        self.dirty.add(key)
+        return self.counters.setdefault(key, _Counter())
+
+    def _move(self, closed: _Closed, *, release: Decimal) -> None:
+        project, day, month, _ = closed
+        for key, _, _ in _periods(project, day, month):
+            self._counter(key).reserved -= release
+
+    # --- the writes, in order ------------------------------------------------------------
+
+    def _reserve(self, w: _Reserve, exists: bool, out: list[tuple[Any, ...]]) -> ReserveOutcome:
+        if exists:
+            return ReserveOutcome(granted=True)
+        limits = (w.budget.daily_limit, w.budget.monthly_limit)
+        periods = _periods(w.project, w.budget.day, w.budget.month)
+        for (key, kind, period), limit in zip(periods, limits, strict=True):
+            current = self.counters.get(key, _Counter())
+            if limit is not None and current.spent + current.reserved + w.amount > limit:
+                return ReserveOutcome(False, kind, period, limit, current.spent, current.reserved)
+        for (key, _, _), limit in zip(periods, limits, strict=True):
+            counter = self._counter(key)
+            counter.reserved += w.amount
+            if limit is not None:
+                counter.limit = limit
+        out.append(
+            (
+                w.id,
+                w.idempotency_id,
+                w.project,
+                w.budget.day.isoformat(),
+                w.budget.month.isoformat(),
+                str(w.amount),
+                w.expires_us,
+                w.holder_id,
+            )
+        )
+        return ReserveOutcome(granted=True)
+
+    def _settle(
+        self,
+        w: _Settle,
+        index: int,
+        closed: dict[str, _Closed],
+        stored_ids: set[str],
+        alerts: dict[_Key, tuple[int, BudgetAlert]],
+    ) -> WriteOutcome:
+        gone = closed.pop(w.reservation_id, None) if w.reservation_id is not None else None
+        stored = w.record.idempotency_id in stored_ids
+        stored_ids.discard(w.record.idempotency_id)  # a repeated id in one batch counts once
+        if gone is None and not stored:
+            return WriteOutcome(stored=False)
+        project, day, month, release = w.record.project, w.budget.day, w.budget.month, _ZERO
+        if gone is not None:
+            project, day, month, release = gone
+        spend = w.record.cost if stored and w.record.cost is not None else _ZERO
+        limits = (w.budget.daily_limit, w.budget.monthly_limit)
+        threshold = w.budget.threshold
+        for (key, kind, period), limit in zip(_periods(project, day, month), limits, strict=True):
+            counter = self._counter(key)
+            counter.reserved -= release
+            counter.spent += spend
+            counter.unpriced += int(stored and w.record.cost is None)
+            if counter.limit is None:
+                counter.limit = limit
+            if (
+                limit is not None
+                and threshold is not None
+                and counter.spent >= limit * threshold
+                and key not in alerts
+            ):
+                alerts[key] = (
+                    index,
+                    BudgetAlert(project, kind, period, counter.spent, limit, threshold),
+                )
+        return WriteOutcome(stored=stored, released=gone is not None)
+
+    def _release(self, w: _Release, closed: dict[str, _Closed]) -> bool:
+        gone = closed.pop(w.reservation_id, None)
+        if gone is None:
+            return False
+        self._move(gone, release=gone[3])
+        return True
+
+    # --- write back ----------------------------------------------------------------------
+
+    async def _write_back(self, new_reservations: list[tuple[Any, ...]]) -> None:
+        if self.dirty:
+            await self.conn.executemany(
+                "insert into cost_budget_periods "
+                "(project, kind, period_start, limit_amount, reserved, spent, unpriced_calls) "
+                "values (?, ?, ?, ?, ?, ?, ?) on conflict (project, kind, period_start) "
+                "do update set limit_amount = excluded.limit_amount, "
+                "reserved = excluded.reserved, spent = excluded.spent, "
+                "unpriced_calls = excluded.unpriced_calls",
+                [
+                    (*key, _text(c.limit), str(c.reserved), str(c.spent), c.unpriced)
+                    for key in sorted(self.dirty)
+                    for c in (self.counters[key],)
+                ],
+            )
+        if new_reservations:
+            await self.conn.executemany(
+                "insert into cost_reservations "
+                "(id, idempotency_id, project, day, month, amount, expires_us, holder_id) "
+                "values (?, ?, ?, ?, ?, ?, ?, ?)",
+                new_reservations,
+            )
+
+    async def _insert_alerts(self, alerts: list[BudgetAlert]) -> set[_Key]:
+        if not alerts:
+            return set()
+        rows = await self.conn.execute_fetchall(
+            "insert or ignore into cost_budget_alerts values "  # noqa: S608
+            f"{_marks(len(alerts), 6)} returning project, kind, period_start",
+            [
+                value
+                for a in alerts
+                for value in (
+                    a.project,
+                    a.kind,
+                    a.period.isoformat(),
+                    str(a.spent),
+                    str(a.budget),
+                    str(a.threshold),
+                )
+            ],
+        )
+        # Only the writer that inserts the period's alert row fires it, across processes.
+        return {(row[0], row[1], row[2]) for row in rows}
 
 
 class LocalCostStore:
@@ -275,7 +588,7 @@ class LocalCostStore:
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._open_lock = asyncio.Lock()
-        self._batcher: Batcher[Op, Any] = Batcher(self._run_batch)
+        self._batcher: Batcher[_Write, Any] = Batcher(self._run_batch)
 
     def __repr__(self) -> str:
         return f"LocalCostStore(path={str(self.path)!r})"
@@ -306,7 +619,6 @@ class LocalCostStore:
                     if column not in columns:
                         await conn.execute(statement)
                 await conn.execute(_HOLDER_INDEX)
-            await conn.create_function("dec_add", 2, _dec_add, deterministic=True)
         except BaseException:
             await conn.close()
             raise
@@ -321,12 +633,11 @@ class LocalCostStore:
         error = corrupt_error(exc, self.path, recovery)
         return error or StoreError(f"SQLite error on {self.path}: {exc}")
 
-    async def _write(self, op: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+    async def _write(self, write: _Write) -> Any:
         try:
-            result: T = await self._batcher.submit(op)
+            return await self._batcher.submit(write)
         except sqlite3.Error as exc:
             raise self._translate(exc) from None
-        return result
 
     async def _read(self, query: str, params: tuple[Any, ...] = ()) -> list[Any]:
         try:
@@ -335,27 +646,27 @@ class LocalCostStore:
         except sqlite3.Error as exc:
             raise self._translate(exc) from None
 
-    async def _run_batch(self, ops: list[Op]) -> Sequence[Any]:
+    async def _run_batch(self, writes: list[_Write]) -> Sequence[Any]:
         writer, _ = await self._connections()
         try:
-            return await self._transaction(writer, ops)
+            return await self._transaction(writer, writes)
         except Exception:
-            if len(ops) == 1:
+            if len(writes) == 1:
                 raise
         # One failing write must not fail the others: one transaction each instead.
         results: list[Any] = []
-        for op in ops:
+        for write in writes:
             try:
-                results.extend(await self._transaction(writer, [op]))
+                results.extend(await self._transaction(writer, [write]))
             except Exception as exc:
                 results.append(exc)
         return results
 
     @staticmethod
-    async def _transaction(conn: aiosqlite.Connection, ops: list[Op]) -> list[Any]:
+    async def _transaction(conn: aiosqlite.Connection, writes: list[_Write]) -> list[Any]:
         await conn.execute("begin immediate")
         try:
-            results = [await op(conn) for op in ops]
+            results = await _Batch(conn, writes, _us(datetime.now(UTC))).run()
             await conn.execute("commit")
         except BaseException:
             if conn.in_transaction:
@@ -380,151 +691,31 @@ class LocalCostStore:
         holder_id: str | None = None,
     ) -> ReserveOutcome:
         """See :meth:`CostStore.reserve`."""
-        now = _us(datetime.now(UTC))
-        expires = now + int(ttl_seconds * 1_000_000)
-        checks = (
-            ("daily", budget.day, budget.daily_limit),
-            ("monthly", budget.month, budget.monthly_limit),
+        expires = _us(datetime.now(UTC)) + int(ttl_seconds * 1_000_000)
+        write = _Reserve(
+            reservation_id, project, amount, budget, expires, idempotency_id, holder_id
         )
-
-        async def tx(conn: aiosqlite.Connection) -> ReserveOutcome:
-            if await conn.execute_fetchall(
-                "select 1 from cost_reservations where id = ?", (reservation_id,)
-            ):
-                return ReserveOutcome(granted=True)
-            # Abandoned holds go back before the check (every caller sees the room).
-            await _reclaim(conn, project, now)
-            rows = await conn.execute_fetchall(
-                "select kind, reserved, spent from cost_budget_periods where project = ? "
-                "and ((kind = 'daily' and period_start = ?) "
-                "or (kind = 'monthly' and period_start = ?))",
-                (project, budget.day.isoformat(), budget.month.isoformat()),
-            )
-            held = {row[0]: (Decimal(row[1]), Decimal(row[2])) for row in rows}
-            for kind, period, limit in checks:
-                reserved, spent = held.get(kind, (_ZERO, _ZERO))
-                if limit is not None and spent + reserved + amount > limit:
-                    return ReserveOutcome(False, kind, period, limit, spent, reserved)
-            await conn.executemany(
-                _HOLD,
-                [
-                    (project, kind, period.isoformat(), _text(limit), str(amount), "0", 0)
-                    for kind, period, limit in checks
-                ],
-            )
-            await conn.execute(
-                "insert into cost_reservations "
-                "(id, idempotency_id, project, day, month, amount, expires_us, holder_id) "
-                "values (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    reservation_id,
-                    idempotency_id,
-                    project,
-                    budget.day.isoformat(),
-                    budget.month.isoformat(),
-                    str(amount),
-                    expires,
-                    holder_id,
-                ),
-            )
-            return ReserveOutcome(granted=True)
-
-        return await self._write(tx)
+        outcome: ReserveOutcome = await self._write(write)
+        return outcome
 
     async def settle(
         self, reservation_id: str | None, record: CostMetrics, budget: BudgetContext
     ) -> WriteOutcome:
         """See :meth:`CostStore.settle`."""
-        params = _record_params(record)
-
-        async def tx(conn: aiosqlite.Connection) -> WriteOutcome:
-            closed = None
-            if reservation_id is not None:
-                gone = _closed(
-                    await conn.execute_fetchall(
-                        "delete from cost_reservations where id = ? "
-                        "returning project, day, month, amount",
-                        (reservation_id,),
-                    )
-                )
-                closed = gone[0] if gone else None
-            stored = bool(
-                await conn.execute_fetchall(
-                    f"insert or ignore into cost_tracking ({_RECORD_COLUMNS}) "  # noqa: S608
-                    "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning id",
-                    params,
-                )
-            )
-            if closed is None and not stored:
-                return WriteOutcome(stored=False)
-            project, day, month, release = record.project, budget.day, budget.month, _ZERO
-            if closed is not None:
-                project, day, month, release = closed
-            spend = record.cost if stored and record.cost is not None else _ZERO
-            unpriced = int(stored and record.cost is None)
-            kinds = (("daily", day, budget.daily_limit), ("monthly", month, budget.monthly_limit))
-            alerts = []
-            for kind, period, limit in kinds:
-                [(spent,)] = await conn.execute_fetchall(
-                    f"{_ADJUST} returning spent",
-                    (
-                        project,
-                        kind,
-                        period.isoformat(),
-                        _text(limit),
-                        str(-release),
-                        str(spend),
-                        unpriced,
-                    ),
-                )
-                alert = await _alert(conn, project, kind, period, Decimal(spent), limit, budget)
-                if alert is not None:
-                    alerts.append(alert)
-            return WriteOutcome(stored=stored, released=closed is not None, alerts=tuple(alerts))
-
-        return await self._write(tx)
+        outcome: WriteOutcome = await self._write(_Settle(reservation_id, record, budget))
+        return outcome
 
     async def release(self, reservation_id: str) -> bool:
         """See :meth:`CostStore.release`."""
-
-        async def tx(conn: aiosqlite.Connection) -> bool:
-            closed = _closed(
-                await conn.execute_fetchall(
-                    "delete from cost_reservations where id = ? "
-                    "returning project, day, month, amount",
-                    (reservation_id,),
-                )
-            )
-            await _give_back(conn, closed)
-            return bool(closed)
-
-        return await self._write(tx)
+        return bool(await self._write(_Release(reservation_id)))
 
     async def expire_reservations(self, project: str | None) -> int:
         """See :meth:`CostStore.expire_reservations`."""
-        now = _us(datetime.now(UTC))
-        return await self._write(lambda conn: _reclaim(conn, project, now))
+        return int(await self._write(_Reclaim(project)))
 
     async def heartbeat(self, holder_id: str, stale_after: float) -> None:
         """See :meth:`CostStore.heartbeat`."""
-        now = _us(datetime.now(UTC))
-        stale_us = int(stale_after * 1_000_000)
-
-        async def tx(conn: aiosqlite.Connection) -> None:
-            await conn.execute(
-                "insert into cost_reservation_holders values (?, ?, ?) on conflict (id) "
-                "do update set heartbeat_us = excluded.heartbeat_us, "
-                "stale_after_us = excluded.stale_after_us",
-                (holder_id, now, stale_us),
-            )
-            await conn.execute(
-                "delete from cost_reservation_holders as h where h.id <> ? "
-                "and h.heartbeat_us + h.stale_after_us < ? and not exists ("
-                " select 1 from cost_reservations r where r.holder_id = h.id)",
-                (holder_id, now),
-            )
-
-        await self._write(tx)
+        await self._write(_Heartbeat(holder_id, int(stale_after * 1_000_000)))
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -610,23 +801,3 @@ class LocalCostStore:
                 if conn is not None:
                     await conn.close()
             self._writer = self._reader = None
-
-
-async def _alert(
-    conn: aiosqlite.Connection,
-    project: str,
-    kind: str,
-    period: date,
-    spent: Decimal,
-    limit: Decimal | None,
-    budget: BudgetContext,
-) -> BudgetAlert | None:
-    threshold = budget.threshold
-    if limit is None or threshold is None or spent < limit * threshold:
-        return None
-    won = await conn.execute_fetchall(
-        "insert or ignore into cost_budget_alerts values (?, ?, ?, ?, ?, ?) returning 1",
-        (project, kind, period.isoformat(), str(spent), str(limit), str(threshold)),
-    )
-    # Only the writer that inserts the period's alert row fires it, across processes.
-    return BudgetAlert(project, kind, period, spent, limit, threshold) if won else None
