@@ -82,18 +82,22 @@ class SupabaseCostStore:
         self._http: httpx.AsyncClient | None = None
 
     @classmethod
-    async def connect(cls, url: str, key: str, *, http_timeout: float = 30.0) -> SupabaseCostStore:
-        """Create the async client for ``url`` with ``key`` and wrap it.
+    async def connect(
+        cls, url: str, key: str, *, http_timeout: float = 30.0, connect_timeout: float = 5.0
+    ) -> SupabaseCostStore:
+        """Create the async client for ``url`` with ``key`` and wrap it (the store owns it).
 
         Args:
             url: Project URL (``https://<ref>.supabase.co``).
             key: API key (service role key on backends; never logged).
             http_timeout: HTTP timeout in seconds.
+            connect_timeout: Seconds to wait for a connection: an unreachable server is a
+                StoreUnavailableError within about that time (the write goes to the outbox).
 
         Returns:
             The store.
         """
-        http = httpx.AsyncClient(timeout=http_timeout)
+        http = httpx.AsyncClient(timeout=httpx.Timeout(http_timeout, connect=connect_timeout))
         try:
             client = await acreate_client(url, key, options=AsyncClientOptions(httpx_client=http))
         except BaseException:
