@@ -12,3 +12,17 @@ def test_version_comes_from_metadata() -> None:
 def test_all_names_resolve() -> None:
     for name in llm_common_db.__all__:
         assert hasattr(llm_common_db, name), name
+
+
+def test_postgres_plumbing_is_public() -> None:
+    plumbing = {
+        "DatabaseUnavailableError",
+        "InvalidConnectionStringError",
+        "MissingTablesError",
+        "PostgresPool",
+        "redact_conninfo",
+    }
+    assert plumbing <= set(llm_common_db.__all__)
+    assert issubclass(llm_common_db.InvalidConnectionStringError, ValueError)
+    assert issubclass(llm_common_db.DatabaseUnavailableError, Exception)
+    assert issubclass(llm_common_db.MissingTablesError, Exception)

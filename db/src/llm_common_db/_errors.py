@@ -6,6 +6,14 @@ Error tree::
     ├── MigrationFileError          a file in the migrations directory is misnamed or unreadable
     ├── ChecksumMismatchError       an already-applied file changed on disk (drift)
     └── MigrationFailedError        the database rejected a migration (its transaction rolled back)
+
+    DatabaseUnavailableError        PostgreSQL unreachable / timed out / circuit breaker open
+    MissingTablesError              a package's tables are missing: names the migrate command
+    InvalidConnectionStringError    (a ValueError) a connection string libpq cannot parse
+
+The last three come from :class:`~llm_common_db.PostgresPool`, the plumbing every package's
+PostgreSQL store shares; stores translate them into their own ``StoreError`` tree. No message
+of any of them contains a password.
 """
 
 from __future__ import annotations
@@ -53,3 +61,41 @@ class MigrationFailedError(MigrationError):
         self.name = name
         self.sqlstate = sqlstate
         super().__init__(f"migration {version}_{name}.sql failed [{sqlstate}]: {detail}")
+
+
+class InvalidConnectionStringError(ValueError):
+    """A PostgreSQL connection string libpq cannot parse.
+
+    The message never repeats the string: libpq's own parse errors quote it, password included.
+    """
+
+
+class DatabaseUnavailableError(Exception):
+    """PostgreSQL cannot be reached: refused, timed out, or the circuit breaker is open.
+
+    The message names ``host:port/dbname`` and the reason, never the password.
+
+    Attributes:
+        where: ``host:port/dbname`` of the database.
+    """
+
+    def __init__(self, message: str, *, where: str = "") -> None:
+        super().__init__(message)
+        self.where = where
+
+
+class MissingTablesError(Exception):
+    """A package's tables or SQL functions do not exist: its migrations were not applied.
+
+    Attributes:
+        package: The distribution whose tables are missing (e.g. ``cost-tracker``).
+        command: The command that creates them.
+    """
+
+    def __init__(self, package: str, detail: str = "") -> None:
+        self.package = package
+        self.command = f"llm-common-db migrate --package {package} --database-url <url>"
+        message = f"tables for {package} are missing: run `{self.command}`"
+        if detail:
+            message += f" ({detail})"
+        super().__init__(message)

@@ -30,6 +30,7 @@ from typing import Any, Literal, TypeVar
 import psycopg
 from psycopg.pq import TransactionStatus
 
+from ._conninfo import parse_conninfo
 from ._errors import ChecksumMismatchError, MigrationFailedError, MigrationFileError
 
 __all__ = [
@@ -150,8 +151,11 @@ def discover_migrations(directory: Path | str | None = None) -> list[Migration]:
 
 
 async def _connect(database_url: str, connect_timeout: float) -> psycopg.AsyncConnection[Any]:
+    # Parsed first: libpq's parse errors quote the string, password included.
+    parsed = parse_conninfo(database_url)
     return await psycopg.AsyncConnection.connect(
-        database_url,
+        parsed.conninfo,
+        password=parsed.password,
         autocommit=True,  # every transaction below is an explicit conn.transaction() block
         prepare_threshold=None,  # Supabase's transaction pooler breaks server-side prepares
         connect_timeout=max(1, round(connect_timeout)),
@@ -203,7 +207,9 @@ async def migrate(
         MigrationFailedError: The database rejected a file (that file rolled back; earlier
             files in this run stay applied).
         MigrationFileError: A misnamed or duplicate file.
-        psycopg.OperationalError: The database cannot be reached.
+        InvalidConnectionStringError: ``database_url`` cannot be parsed (not echoed).
+        psycopg.OperationalError: The database cannot be reached (the message names host,
+            port, user and database, never the password).
     """
     migrations = discover_migrations(directory)
     applied: list[str] = []
