@@ -9,11 +9,23 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from cost_tracker import CostMetrics, CostTracker, StoreUnavailableError
+from cost_tracker import CostMetrics, CostTracker, Reservation, StoreUnavailableError
 from ct_testlib import Record, estimate
 from llm_common_testkit import TcpProxy
 
 pytestmark = pytest.mark.postgres
+
+
+async def reserve_when_back(tracker: CostTracker) -> Reservation:
+    """Poll (with a deadline) until the store answers again."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while True:
+        try:
+            return await tracker.reserve(estimate(Decimal("0.01")))
+        except StoreUnavailableError:
+            assert loop.time() < deadline, "the database never came back"
+            await asyncio.sleep(0.05)
 
 
 async def test_every_record_arrives_exactly_once_after_an_outage(
@@ -28,7 +40,9 @@ async def test_every_record_arrives_exactly_once_after_an_outage(
         return sent[-1]
 
     with TcpProxy.for_url(postgres_db) as proxy:
-        store = PostgresCostStore(proxy.url_for(postgres_db), max_size=4, timeout=2.0)
+        store = PostgresCostStore(
+            proxy.url_for(postgres_db), max_size=4, connect_timeout=2.0, breaker_interval=0.2
+        )
         tracker = CostTracker(
             store,
             daily_budget="100",
@@ -53,8 +67,9 @@ async def test_every_record_arrives_exactly_once_after_an_outage(
                 "settle", None, sent[0], tracker._context(sent[0].timestamp, "outage")
             )
             proxy.start()
-            # Budgets work again as soon as the database answers, before any flush.
-            await tracker.release(await tracker.reserve(estimate(Decimal("0.01"))))
+            # Budgets work again as soon as the database answers (once the circuit breaker's
+            # short interval has passed), before any flush.
+            await tracker.release(await reserve_when_back(tracker))
             assert await tracker.flush_outbox() == 32
             assert await tracker.outbox_size() == 0
             assert await tracker.flush_outbox() == 0
@@ -75,7 +90,9 @@ async def test_background_delivery_resumes_by_itself(postgres_db: str, tmp_path:
     from cost_tracker import PostgresCostStore
 
     with TcpProxy.for_url(postgres_db) as proxy:
-        store = PostgresCostStore(proxy.url_for(postgres_db), max_size=2, timeout=2.0)
+        store = PostgresCostStore(
+            proxy.url_for(postgres_db), max_size=2, connect_timeout=2.0, breaker_interval=0.2
+        )
         tracker = CostTracker(
             store, project="auto", outbox_path=tmp_path / "outbox.sqlite", retry_interval=0.05
         )

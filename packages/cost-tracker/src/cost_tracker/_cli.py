@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
@@ -113,6 +114,10 @@ def _run(
         async with tracker:
             return await work(tracker)
 
+    if not logging.getLogger().handlers:
+        # The error line says what went wrong; library warnings about the same outage
+        # (Python's last-resort handler prints them) would only repeat it.
+        logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     try:
         return asyncio.run(main())
     except CostTrackerError as exc:
