@@ -153,3 +153,28 @@ class Estimate:
     model: str | None = None
     step: str | None = None
     amount: Decimal | None = Decimal("0.01")
+
+
+@pytest.mark.postgres
+async def test_missing_migrations_name_the_command(tmp_path: Path) -> None:
+    from cost_tracker import CostMetrics, CostTracker, PostgresCostStore, StoreError
+    from llm_common_testkit import (
+        create_database,
+        drop_database,
+        new_database_name,
+        require_postgres,
+    )
+
+    admin = require_postgres()
+    name = new_database_name("_bare")
+    url = create_database(admin, name)
+    try:
+        tracker = CostTracker(
+            PostgresCostStore(url), outbox_path=tmp_path / "outbox.sqlite", retry_interval=None
+        )
+        async with tracker:
+            with pytest.raises(StoreError) as missing:
+                await tracker.log_cost(CostMetrics(provider="p", cost=Decimal("0.1")))
+        assert "llm-common-db migrate --package cost-tracker" in str(missing.value)
+    finally:
+        drop_database(admin, name)
