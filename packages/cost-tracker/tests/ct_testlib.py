@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -68,3 +71,25 @@ async def make_store(kind: str, request: pytest.FixtureRequest, tmp_path: Path) 
 
     server = request.getfixturevalue("supabase_server")
     return SupabaseCostStore(await acreate_client(server.url, server.service_key))
+
+
+def run_report(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``cost-tracker report --since 2026-04-01 ARGS`` in a fresh interpreter."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PGPASSWORD")}
+    env["COLUMNS"] = "80"  # rich wraps at the terminal width: one line must stay one line
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from cost_tracker._cli import app; app()",
+            "report",
+            "--since",
+            "2026-04-01",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )

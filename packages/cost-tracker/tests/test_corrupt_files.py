@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from cost_tracker import CostMetrics, CostTracker, LocalCostStore, StoreCorruptError, StoreError
+from ct_testlib import run_report
 
 GARBAGE = b"this is not a database, just bytes left by a broken copy\n" * 200
 
@@ -55,21 +54,7 @@ async def test_a_corrupt_outbox_is_a_typed_error_naming_the_file(
 
 def test_the_report_command_prints_one_error_line(tmp_path: Path) -> None:
     path = corrupt_store(tmp_path / "costs")
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from cost_tracker._cli import app; app()",
-            "report",
-            "--since",
-            "2026-04-01",
-            "--local-dir",
-            str(tmp_path / "costs"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_report("--local-dir", str(tmp_path / "costs"))
     assert done.returncode == 1
     assert done.stdout == ""
     lines = done.stderr.splitlines()

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -19,32 +17,15 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from ct_testlib import run_report
 from llm_common_testkit import replace_url
 
 SECRET = "Sentinel-cost-pw-93c1"
 
 
 def report(url: str) -> tuple[subprocess.CompletedProcess[str], float]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PGPASSWORD")}
-    env["COLUMNS"] = "80"
     started = time.monotonic()
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from cost_tracker._cli import app; app()",
-            "report",
-            "--since",
-            "2026-04-01",
-            "--database-url",
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        check=False,
-    )
+    done = run_report("--database-url", url)
     return done, time.monotonic() - started
 
 
