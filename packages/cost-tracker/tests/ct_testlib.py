@@ -73,23 +73,20 @@ async def make_store(kind: str, request: pytest.FixtureRequest, tmp_path: Path) 
     return SupabaseCostStore(await acreate_client(server.url, server.service_key))
 
 
-def run_report(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``cost-tracker report --since 2026-04-01 ARGS`` in a fresh interpreter."""
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``cost-tracker ARGS`` in a fresh interpreter, as an operator runs it."""
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PGPASSWORD")}
     env["COLUMNS"] = "80"  # rich wraps at the terminal width: one line must stay one line
     return subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from cost_tracker._cli import app; app()",
-            "report",
-            "--since",
-            "2026-04-01",
-            *args,
-        ],
+        [sys.executable, "-c", "from cost_tracker._cli import app; app()", *args],
         capture_output=True,
         text=True,
         timeout=120,
         env=env,
         check=False,
     )
+
+
+def run_report(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``cost-tracker report --since 2026-04-01 ARGS`` in a fresh interpreter."""
+    return run_cli("report", "--since", "2026-04-01", *args)

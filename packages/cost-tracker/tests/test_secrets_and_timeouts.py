@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from ct_testlib import run_report
+from ct_testlib import run_cli, run_report
 from llm_common_testkit import replace_url
 
 SECRET = "Sentinel-cost-pw-93c1"
@@ -51,6 +51,14 @@ def one_clean_error(done: subprocess.CompletedProcess[str]) -> str:
 def test_a_malformed_connection_string_is_one_redacted_line(url: str) -> None:
     done, _ = report(url)
     one_clean_error(done)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [f"postgresql://postgres:{SECRET}@[::1/db", f"postgresql://postgres:{SECRET}@127.0.0.1:1/db"],
+)
+def test_db_migrate_failures_are_one_redacted_line(url: str) -> None:
+    one_clean_error(run_cli("db", "migrate", "--database-url", url))
 
 
 def test_an_unreachable_database_is_one_redacted_line_within_the_timeout() -> None:

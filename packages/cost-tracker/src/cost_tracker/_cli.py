@@ -223,6 +223,17 @@ def migrate(database_url: DatabaseUrl = None) -> None:
         _fail("migrations need llm-common-db: pip install llm-common-db")
     try:
         applied = asyncio.run(llm_common_db.migrate(database_url))
-    except llm_common_db.MigrationError as exc:
-        _fail(str(exc))
+    except llm_common_db.InvalidConnectionStringError as exc:
+        _fail(str(exc))  # says what is wrong without repeating the string
+    except Exception as exc:  # a CLI prints one line, never a traceback
+        where = llm_common_db.redact_conninfo(database_url)
+        _fail(f"cannot migrate {where}: {_without_password(str(exc), database_url)}")
     console.print(f"applied {len(applied)} migration(s)")
+
+
+def _without_password(text: str, conninfo: str) -> str:
+    # libpq's messages do not quote the password today; make sure none ever gets printed.
+    from psycopg.conninfo import conninfo_to_dict
+
+    password = conninfo_to_dict(conninfo).get("password")
+    return text.replace(str(password), "***") if password else text
