@@ -68,3 +68,22 @@ def test_a_missing_extra_names_what_to_install(name: str, module: str, extra: st
     first, message = done.stdout.splitlines()
     assert first == f"MissingExtraError cost-tracker {extra} True"
     assert message == f"{name} needs the {extra!r} extra: pip install 'cost-tracker[{extra}]'"
+
+
+def test_local_files_follow_the_state_directory_rule(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from cost_tracker._outbox import default_outbox_path
+
+    monkeypatch.delenv("COST_TRACKER_OUTBOX", raising=False)
+    monkeypatch.setenv("LLM_COMMON_DIR", str(tmp_path / "state"))
+    assert LocalCostStore().path == tmp_path / "state" / "cost-tracker.sqlite"
+    assert default_outbox_path() == tmp_path / "state" / "cost-outbox.sqlite"
+    monkeypatch.delenv("LLM_COMMON_DIR")
+    monkeypatch.chdir(tmp_path)
+    assert LocalCostStore().path.resolve() == tmp_path / ".llm-common" / "cost-tracker.sqlite"
+    assert default_outbox_path().resolve() == tmp_path / ".llm-common" / "cost-outbox.sqlite"
+    # A package-specific path still wins.
+    assert LocalCostStore(tmp_path / "mine.sqlite").path == tmp_path / "mine.sqlite"
+    monkeypatch.setenv("COST_TRACKER_OUTBOX", str(tmp_path / "box.sqlite"))
+    assert default_outbox_path() == tmp_path / "box.sqlite"

@@ -237,7 +237,7 @@ class CostTracker:
             )
         await self._register_holder()
         # The store reclaims expired and dead-holder reservations itself before its check.
-        outcome = await self._reserve_once(reservation, estimate, context)
+        outcome = await self._reserve_in_store(reservation, estimate, context)
         if not outcome.granted:
             raise BudgetExceededError(
                 project=self.project,
@@ -250,7 +250,7 @@ class CostTracker:
             )
         return reservation
 
-    async def _reserve_once(
+    async def _reserve_in_store(
         self, reservation: Reservation, estimate: CostEstimateLike, context: BudgetContext
     ) -> ReserveOutcome:
         task = asyncio.ensure_future(
