@@ -359,7 +359,9 @@ async def test_no_cost_record_is_lost_while_the_database_is_down(
 
     completions: list[Any] = []
     with TcpProxy.for_url(postgres_db) as proxy:
-        store = PostgresCostStore(proxy.url_for(postgres_db), max_size=4, timeout=1.0)
+        store = PostgresCostStore(
+            proxy.url_for(postgres_db), max_size=4, connect_timeout=1.0, breaker_interval=0
+        )
         tracker = CostTracker(
             store, project="outage", outbox_path=tmp_path / "outbox.sqlite", retry_interval=None
         )
@@ -443,7 +445,9 @@ async def test_with_a_budget_an_unreachable_database_refuses_calls_before_sendin
     from cost_tracker import PostgresCostStore
 
     with TcpProxy.for_url(postgres_db) as proxy:
-        store = PostgresCostStore(proxy.url_for(postgres_db), max_size=2, timeout=1.0)
+        store = PostgresCostStore(
+            proxy.url_for(postgres_db), max_size=2, connect_timeout=1.0, breaker_interval=0
+        )
         tracker = CostTracker(
             store,
             daily_budget="1",
@@ -540,7 +544,9 @@ async def test_no_cost_record_is_lost_when_the_database_dies_under_concurrent_ca
 
     llm_fake.handler = handler
     try:
-        store = PostgresCostStore(proxy.url_for(postgres_db), max_size=4, timeout=1.0)
+        store = PostgresCostStore(
+            proxy.url_for(postgres_db), max_size=4, connect_timeout=1.0, breaker_interval=0
+        )
         tracker = CostTracker(
             store, project="outage2", outbox_path=tmp_path / "outbox.sqlite", retry_interval=None
         )

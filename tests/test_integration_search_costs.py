@@ -527,7 +527,7 @@ async def test_a_database_password_stays_out_of_errors_and_logs_of_a_refused_cal
         port = probe.getsockname()[1]
     caplog.set_level(logging.DEBUG)
     store = PostgresCostStore(
-        f"postgresql://postgres:{password}@127.0.0.1:{port}/costs", timeout=0.5, connect_timeout=1
+        f"postgresql://postgres:{password}@127.0.0.1:{port}/costs", connect_timeout=1
     )
     tracker = CostTracker(store, daily_budget="1", outbox_path=tmp_path / "o", retry_interval=None)
     async with (

@@ -21,12 +21,7 @@ from cost_tracker._errors import ConfigurationError, MissingExtraError
 try:
     import psycopg
     import psycopg.errors
-    from llm_common_db import (
-        DatabaseUnavailableError,
-        InvalidConnectionStringError,
-        MissingTablesError,
-        PostgresPool,
-    )
+    from llm_common_db import DatabaseUnavailableError, MissingTablesError, PostgresPool
     from psycopg.rows import TupleRow
     from psycopg.types.json import Jsonb
     from psycopg_pool import AsyncConnectionPool
@@ -111,17 +106,17 @@ class PostgresCostStore:
                 stacklevel=2,
             )
             connect_timeout = timeout
-        if isinstance(pool, PostgresPool):
-            self._pg = pool
-        elif pool is not None:
-            self._pg = PostgresPool.from_pool(
-                pool,
-                connect_timeout=connect_timeout,
-                breaker_interval=breaker_interval,
-                package="cost-tracker",
-            )
-        else:
-            try:
+        try:
+            if isinstance(pool, PostgresPool):
+                self._pg = pool
+            elif pool is not None:
+                self._pg = PostgresPool.from_pool(
+                    pool,
+                    connect_timeout=connect_timeout,
+                    breaker_interval=breaker_interval,
+                    package="cost-tracker",
+                )
+            else:
                 self._pg = PostgresPool.from_url(
                     conninfo,
                     connect_timeout=connect_timeout,
@@ -130,8 +125,8 @@ class PostgresCostStore:
                     breaker_interval=breaker_interval,
                     package="cost-tracker",
                 )
-            except InvalidConnectionStringError as exc:
-                raise ConfigurationError(str(exc)) from None
+        except ValueError as exc:  # InvalidConnectionStringError or an unusable setting
+            raise ConfigurationError(str(exc)) from None
         self._batcher: Batcher[dict[str, Any], Any] = Batcher(
             self._run_batch, max_inflight=max(1, min(4, max_size // 4))
         )
