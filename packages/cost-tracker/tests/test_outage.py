@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -84,6 +85,26 @@ async def test_every_record_arrives_exactly_once_after_an_outage(
         )
         counts = dict(await cursor.fetchall())
     assert counts == {**{r.idempotency_id: 1 for r in sent}, settled_id: 1}
+
+
+async def test_an_outage_is_one_warning_not_one_per_write(
+    postgres_db: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from cost_tracker import PostgresCostStore
+
+    caplog.set_level(logging.WARNING)
+    with TcpProxy.for_url(postgres_db) as proxy:
+        store = PostgresCostStore(proxy.url_for(postgres_db), connect_timeout=1.0)
+        tracker = CostTracker(
+            store, project="quiet", outbox_path=tmp_path / "outbox.sqlite", retry_interval=None
+        )
+        async with tracker:
+            proxy.stop()
+            for _ in range(20):
+                await tracker.log_cost(CostMetrics(provider="p", cost=Decimal("1")))
+            assert await tracker.outbox_size() == 20
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) <= 2, [r.getMessage() for r in warnings]  # the pool's and the outbox's
 
 
 async def test_background_delivery_resumes_by_itself(postgres_db: str, tmp_path: Path) -> None:

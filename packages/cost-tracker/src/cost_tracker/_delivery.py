@@ -49,6 +49,7 @@ class Delivery:
         self.retry_interval = retry_interval
         self._on_alerts = on_alerts
         self._down = False
+        self._warned = False
         self._flush_lock = asyncio.Lock()
         self._flusher: asyncio.Task[None] | None = None
 
@@ -60,7 +61,7 @@ class Delivery:
             self._down = True
             raise
         # The store answered: writes may go to it directly again (the outbox drains apart).
-        self._down = False
+        self._down = self._warned = False
         return result
 
     async def start(self) -> None:
@@ -110,7 +111,10 @@ class Delivery:
         context: BudgetContext,
     ) -> None:
         await self.outbox.add(op, reservation_id, metrics, context)
-        logger.warning("cost database unreachable; %s kept in the outbox %s", op, self.outbox.path)
+        # One warning per outage, not one per write.
+        log = logger.debug if self._warned else logger.warning
+        self._warned = True
+        log("cost database unreachable; %s kept in the outbox %s", op, self.outbox.path)
         self._start_flusher()
 
     async def flush(self) -> int:
