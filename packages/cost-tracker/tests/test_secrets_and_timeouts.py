@@ -167,3 +167,28 @@ async def test_missing_migrations_name_the_command(tmp_path: Path) -> None:
         assert "llm-common-db migrate --package cost-tracker" in str(missing.value)
     finally:
         drop_database(admin, name)
+
+
+async def test_an_unreachable_supabase_fails_fast_and_keeps_records(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    from cost_tracker import CostMetrics, CostTracker, StoreUnavailableError, SupabaseCostStore
+
+    caplog.set_level(logging.DEBUG)
+    with silent_server() as sock:  # accepts, never answers: only the timeouts end the wait
+        port = sock.getsockname()[1]
+        store = await SupabaseCostStore.connect(
+            f"http://127.0.0.1:{port}", SECRET, http_timeout=1.0, connect_timeout=1.0
+        )
+        tracker = CostTracker(
+            store, daily_budget="1", outbox_path=tmp_path / "outbox.sqlite", retry_interval=None
+        )
+        loop = asyncio.get_running_loop()
+        async with tracker:
+            started = loop.time()
+            with pytest.raises(StoreUnavailableError) as unavailable:
+                await tracker.reserve(Estimate(str(uuid.uuid4())))
+            assert loop.time() - started < 5.0
+            await tracker.log_cost(CostMetrics(provider="p", cost=Decimal("0.1")))
+            assert await tracker.outbox_size() == 1
+    assert SECRET not in caplog.text + str(unavailable.value) + repr(store)
