@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -167,3 +168,30 @@ class _Estimate:
     provider: str = "p"
     model: str | None = None
     step: str | None = None
+
+
+def test_the_report_command_can_leave_out_end_user_rows(postgres_db: str, tmp_path: Path) -> None:
+    from cost_tracker._cli import app
+    from typer.testing import CliRunner
+
+    async def rows() -> None:
+        await seed(postgres_db, tmp_path)  # server rows: 0.1 + 0.2 + 5
+        async with await psycopg.AsyncConnection.connect(postgres_db, autocommit=True) as owner:
+            await owner.execute("select cost_allow_project('rls')")
+        async with pg_as_user(postgres_db, ALICE) as conn:
+            await conn.execute(
+                "insert into cost_tracking (idempotency_id, project, provider, cost, user_id) "
+                "values (%s, 'rls', 'p', 1000, %s)",
+                (str(uuid.uuid4()), ALICE),
+            )
+
+    asyncio.run(rows())
+    today = datetime.now(UTC).date().isoformat()
+    args = ["report", "--since", today, "--database-url", postgres_db, "--by", "project"]
+    runner = CliRunner()
+    everything = runner.invoke(app, args)
+    server_only = runner.invoke(app, [*args, "--server-rows-only"])
+    assert everything.exit_code == server_only.exit_code == 0, everything.output
+    assert "1005.3" in everything.output
+    assert "1005.3" not in server_only.output
+    assert "5.3" in server_only.output

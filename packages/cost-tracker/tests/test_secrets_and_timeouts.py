@@ -191,3 +191,18 @@ async def test_an_unreachable_supabase_fails_fast_and_keeps_records(
             await tracker.log_cost(CostMetrics(provider="p", cost=Decimal("0.1")))
             assert await tracker.outbox_size() == 1
     assert SECRET not in caplog.text + str(unavailable.value) + repr(store)
+
+
+def test_the_report_command_honours_connect_timeout() -> None:
+    with silent_server() as sock:
+        port = sock.getsockname()[1]
+        started = time.monotonic()
+        done = run_report(
+            "--database-url",
+            f"postgresql://postgres:{SECRET}@127.0.0.1:{port}/c",
+            "--connect-timeout",
+            "1",
+        )
+        elapsed = time.monotonic() - started
+    assert "unreachable" in one_clean_error(done)
+    assert elapsed < 15  # interpreter start-up included; the default wait alone is 5 s

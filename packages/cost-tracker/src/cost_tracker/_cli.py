@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -72,6 +73,17 @@ Project = Annotated[
     str | None, typer.Option("--project", help="Only this project (default: all projects).")
 ]
 Zone = Annotated[str, typer.Option("--tz", help="IANA time zone days are counted in.")]
+ConnectTimeout = Annotated[
+    float,
+    typer.Option("--connect-timeout", min=0.1, help="Seconds to wait for the database."),
+]
+ServerRowsOnly = Annotated[
+    bool,
+    typer.Option(
+        "--server-rows-only",
+        help="Leave out rows end users wrote through the Supabase API.",
+    ),
+]
 
 
 def _fail(message: str) -> NoReturn:
@@ -87,26 +99,35 @@ def _day(value: str, option: str) -> date:
         raise typer.BadParameter(f"{value!r} is not a YYYY-MM-DD date", param_hint=option) from None
 
 
-def _store(database_url: str | None, local_dir: Path | None) -> CostStore:
-    if database_url:
-        from cost_tracker._stores.postgres import PostgresCostStore
+@dataclass(frozen=True)
+class _Source:
+    """Where a command reads costs from."""
 
-        return PostgresCostStore(database_url, max_size=2)
-    from cost_tracker._stores.local import LocalCostStore
+    database_url: str | None
+    local_dir: Path | None
+    connect_timeout: float
 
-    return LocalCostStore(local_dir)
+    def store(self) -> CostStore:
+        if self.database_url:
+            from cost_tracker._stores.postgres import PostgresCostStore
+
+            return PostgresCostStore(
+                self.database_url, max_size=2, connect_timeout=self.connect_timeout
+            )
+        from cost_tracker._stores.local import LocalCostStore
+
+        return LocalCostStore(self.local_dir)
 
 
 def _run(
-    database_url: str | None,
-    local_dir: Path | None,
+    source: _Source,
     tz: str,
     project: str | None,
     work: Callable[[CostTracker], Awaitable[T]],
 ) -> T:
     async def main() -> T:
         tracker = CostTracker(
-            _store(database_url, local_dir),
+            source.store(),
             tz=tz,
             project=project or os.environ.get("PROJECT_NAME") or "default",
             retry_interval=None,
@@ -141,16 +162,22 @@ def report(
     tz: Zone = "UTC",
     database_url: DatabaseUrl = None,
     local_dir: LocalDir = None,
+    connect_timeout: ConnectTimeout = 5.0,
+    server_rows_only: ServerRowsOnly = False,
 ) -> None:
     """Print spend between two days grouped by model, step, project or day."""
     start, end = _range(since, until)
     rows: list[BreakdownRow] = _run(
-        database_url,
-        local_dir,
+        _Source(database_url, local_dir, connect_timeout),
         tz,
         project,
         lambda t: t.get_cost_breakdown(
-            start, end, by.value, project=project, all_projects=project is None
+            start,
+            end,
+            by.value,
+            project=project,
+            all_projects=project is None,
+            server_rows_only=server_rows_only,
         ),
     )
     table = Table(title=f"Spend {start.isoformat()} .. {(end - timedelta(days=1)).isoformat()}")
@@ -193,15 +220,23 @@ def export(
     tz: Zone = "UTC",
     database_url: DatabaseUrl = None,
     local_dir: LocalDir = None,
+    connect_timeout: ConnectTimeout = 5.0,
+    server_rows_only: ServerRowsOnly = False,
 ) -> None:
     """Export the records between two days as CSV or JSON (exact decimal money)."""
     start, end = _range(since, until)
     text: str = _run(
-        database_url,
-        local_dir,
+        _Source(database_url, local_dir, connect_timeout),
         tz,
         project,
-        lambda t: t.export(start, end, format.value, project=project, all_projects=project is None),
+        lambda t: t.export(
+            start,
+            end,
+            format.value,
+            project=project,
+            all_projects=project is None,
+            server_rows_only=server_rows_only,
+        ),
     )
     if output is None:
         typer.echo(text, nl=False)
