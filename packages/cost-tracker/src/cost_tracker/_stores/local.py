@@ -283,13 +283,12 @@ class _Batch:
         existing = await self._existing_reservations()
         stored = await self._insert_records()
         await self._load_counters(reclaimed, closed)
-        for _, items in reclaimed:
-            for gone, amount in items:
-                self._move(gone, release=amount)
+        for gone in (item for items in reclaimed.values() for item in items):
+            self._move(gone, release=gone[3])
         results: list[Any] = []
         new_reservations: list[tuple[Any, ...]] = []
         alerts: dict[_Key, tuple[int, BudgetAlert]] = {}
-        reclaim_counts = {project: len(gone) for project, gone in reclaimed}
+        reclaim_counts = {project: len(gone) for project, gone in reclaimed.items()}
         for index, write in enumerate(self.writes):
             if isinstance(write, _Reserve):
                 results.append(self._reserve(write, write.id in existing, new_reservations))
@@ -334,11 +333,11 @@ class _Batch:
             (self.now,),
         )
 
-    async def _reclaim(self) -> list[tuple[str, list[tuple[_Closed, Decimal]]]]:
+    async def _reclaim(self) -> dict[str, list[_Closed]]:
         # Abandoned holds (expired, or their holder stopped beating) go back before any check.
         scopes = {w.project for w in self.writes if isinstance(w, _Reserve | _Reclaim)}
         if not scopes:
-            return []
+            return {}
         every = None in scopes
         projects = sorted(p for p in scopes if p is not None)
         where = "1" if every else f"project in ({_marks(len(projects))})"
@@ -349,10 +348,10 @@ class _Batch:
             " returning id, project, day, month, amount",
             (*([] if every else projects), self.now, self.now),
         )
-        by_project: dict[str, list[tuple[_Closed, Decimal]]] = {}
+        by_project: dict[str, list[_Closed]] = {}
         for gone in _closed(rows).values():
-            by_project.setdefault(gone[0], []).append((gone, gone[3]))
-        return list(by_project.items())
+            by_project.setdefault(gone[0], []).append(gone)
+        return by_project
 
     async def _close_reservations(self) -> dict[str, _Closed]:
         ids = sorted(
@@ -395,24 +394,18 @@ class _Batch:
         return {row[0] for row in rows}
 
     async def _load_counters(
-        self, reclaimed: list[tuple[str, list[tuple[_Closed, Decimal]]]], closed: dict[str, _Closed]
+        self, reclaimed: dict[str, list[_Closed]], closed: dict[str, _Closed]
     ) -> None:
-        keys: set[_Key] = set()
-        gone = [item for _, items in reclaimed for item, _ in items] + list(closed.values())
-        for project, day, month, _ in gone:
-            keys.update(key for key, _, _ in _periods(project, day, month))
+        gone = [item for items in reclaimed.values() for item in items] + list(closed.values())
+        touched = [(project, day, month) for project, day, month, _ in gone]
         for write in self.writes:
             if isinstance(write, _Reserve):
-                keys.update(
-                    k for k, _, _ in _periods(write.project, write.budget.day, write.budget.month)
-                )
+                touched.append((write.project, write.budget.day, write.budget.month))
             elif isinstance(write, _Settle):
-                keys.update(
-                    k
-                    for k, _, _ in _periods(
-                        write.record.project, write.budget.day, write.budget.month
-                    )
-                )
+                touched.append((write.record.project, write.budget.day, write.budget.month))
+        keys = {
+            key for project, day, month in touched for key, _, _ in _periods(project, day, month)
+        }
         if not keys:
             return
         ordered = sorted(keys)
