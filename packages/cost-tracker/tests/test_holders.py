@@ -27,12 +27,15 @@ class Estimate:
     step: str = "s"
     amount: Decimal = Decimal("0.9")
 
-async def main(backend: str, where: str, outbox: str) -> None:
+async def main(backend: str, where: str, outbox: str, key: str = "") -> None:
     if backend == "local":
         store = LocalCostStore(where)
-    else:
+    elif backend == "postgres":
         from cost_tracker import PostgresCostStore
         store = PostgresCostStore(where, max_size=2)
+    else:
+        from cost_tracker import SupabaseCostStore
+        store = await SupabaseCostStore.connect(where, key)
     tracker = CostTracker(store, daily_budget="1", project="crash", heartbeat_interval=0.2,
                           holder_timeout=1.0, outbox_path=outbox, retry_interval=None)
     async with tracker:
@@ -46,15 +49,27 @@ asyncio.run(main(*sys.argv[1:]))
 HOLDER_TIMEOUT = 1.0
 
 
-@pytest.mark.parametrize("backend", ["local", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "local",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("supabase", marks=pytest.mark.postgres),
+    ],
+)
 async def test_a_killed_holders_reservation_comes_back_within_seconds(
     backend: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    where = (
-        str(tmp_path / "costs") if backend == "local" else request.getfixturevalue("postgres_db")
-    )
+    key = ""
+    if backend == "local":
+        where = str(tmp_path / "costs")
+    elif backend == "postgres":
+        where = request.getfixturevalue("postgres_db")
+    else:
+        server = request.getfixturevalue("supabase_server")
+        where, key = server.url, server.service_key
     child = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, backend, where, str(tmp_path / "child-outbox.sqlite")],
+        [sys.executable, "-c", HOLDER, backend, where, str(tmp_path / "child-outbox.sqlite"), key],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -65,10 +80,14 @@ async def test_a_killed_holders_reservation_comes_back_within_seconds(
         store: CostStore
         if backend == "local":
             store = LocalCostStore(where)
-        else:
+        elif backend == "postgres":
             from cost_tracker import PostgresCostStore
 
             store = PostgresCostStore(where, max_size=2)
+        else:
+            from cost_tracker import SupabaseCostStore
+
+            store = await SupabaseCostStore.connect(where, key)
         tracker = CostTracker(
             store,
             daily_budget="1",
