@@ -48,7 +48,7 @@ BACKENDS = ["local", pytest.param("postgres", marks=pytest.mark.postgres)]
 ALL_BACKENDS = [*BACKENDS, pytest.param("supabase", marks=pytest.mark.postgres)]
 MakeTracker = Callable[..., Awaitable[CostTracker]]
 
-FAST = RetryPolicy(attempts=3, initial_wait=0.001, max_wait=0.002)
+FAST = RetryPolicy(max_attempts=3, initial_wait=0.001, max_wait=0.002, jitter=0.0)
 
 
 class Draft(BaseModel):

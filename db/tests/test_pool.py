@@ -181,9 +181,11 @@ async def test_breaker_recovers_after_an_outage(postgres_db: str, tcp_proxy: Tcp
     try:
         assert await _use(pg) == 1
         tcp_proxy.stop()  # idle connection cut, new ones refused
-        with pytest.raises(DatabaseUnavailableError) as lost:
-            await _use(pg)
+        with pytest.raises(DatabaseUnavailableError, match="connection lost") as lost:
+            await _use(pg)  # the idle connection was dead
         assert SECRET not in str(lost.value)
+        with pytest.raises(DatabaseUnavailableError, match="refused"):
+            await _use(pg)  # a fresh connect is refused: that trips the breaker
         assert pg.breaker_open
         tcp_proxy.start()
         # The server is back, but the breaker holds callers off until the interval is over.
@@ -219,7 +221,31 @@ async def test_connection_lost_inside_the_block(postgres_db: str, tcp_proxy: Tcp
     try:
         with pytest.raises(DatabaseUnavailableError, match="connection lost"):
             await cut_midway()
+        assert not pg.breaker_open  # a lost connection alone is no outage
+        with pytest.raises(DatabaseUnavailableError, match="refused"):
+            await _use(pg)  # the dead idle connections were dropped: this one connects
         assert pg.breaker_open
+    finally:
+        await pg.aclose()
+
+
+async def test_server_restart_costs_one_error_not_a_breaker_interval(
+    postgres_db: str, tcp_proxy: TcpProxy
+) -> None:
+    pg = PostgresPool.from_url(tcp_proxy.url_for(postgres_db), breaker_interval=60)
+
+    async def hold_three() -> None:  # three idle connections in the pool afterwards
+        async with pg.connection(), pg.connection(), pg.connection():
+            pass
+
+    try:
+        await hold_three()
+        tcp_proxy.stop()
+        tcp_proxy.start()  # a restart: every idle connection is dead, the server is back
+        with pytest.raises(DatabaseUnavailableError, match="connection lost"):
+            await _use(pg)
+        assert await _use(pg) == 1  # not three errors, not 60 s of fast-fails
+        assert not pg.breaker_open
     finally:
         await pg.aclose()
 

@@ -16,6 +16,7 @@ from llm_common_testkit import (
     pg_as_user,
     pg_as_user_sync,
     postgres_required,
+    require_postgres,
     rls_conninfo,
 )
 
@@ -227,3 +228,25 @@ def test_reap_leftovers_drops_only_dead_runs() -> None:
 def _database_names(admin: str) -> set[str]:
     with psycopg.connect(admin) as conn:
         return {r[0] for r in conn.execute("select datname from pg_database").fetchall()}
+
+
+def test_leftover_contract_roles_of_dead_processes_are_reaped() -> None:
+    from llm_common_testkit._databases import reap_leftover_roles
+
+    admin = require_postgres()
+    dead, alive = "llmc_contract_999999999_dead", f"llmc_contract_{os.getpid()}_mine"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        for name in (dead, alive):
+            conn.execute(f'drop role if exists "{name}"')
+            conn.execute(f'create role "{name}" login')
+    try:
+        reap_leftover_roles(admin)
+        with psycopg.connect(admin) as conn:
+            rows = conn.execute(
+                "select rolname from pg_roles where rolname = any(%s)", ([dead, alive],)
+            ).fetchall()
+        assert [r[0] for r in rows] == [alive]
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'drop role if exists "{alive}"')
+            conn.execute(f'drop role if exists "{dead}"')

@@ -13,6 +13,8 @@ when the app forgot the migrations. :class:`PostgresPool` fixes each once:
   fails the waiting callers at once instead of letting them sit out the timeout.
 * A circuit breaker: after a connect failure every caller fails immediately for
   ``breaker_interval`` seconds; then one caller probes, and its success closes the breaker.
+  A connection lost mid-query is reported but does not trip it: the idle connections are
+  dropped and the next caller connects afresh (after a server restart, that works at once).
 * psycopg_pool retries a failed connect with its own back-off for ``reconnect_timeout``
   (5 min by default), logging a warning per attempt. The breaker already decides when to try
   again, so owned pools give up at once (tiny ``reconnect_timeout``) and their per-attempt
@@ -324,8 +326,14 @@ class PostgresPool:
         except psycopg.OperationalError as exc:
             if not conn.broken:
                 raise
+            # Not a breaker trip: after a server restart every idle connection is dead although
+            # the server is back. Drop them, so the next caller connects afresh; if the server
+            # is really gone, that connect fails and trips the breaker.
+            if self._owns_pool:
+                with suppress(psycopg.Error, PoolClosed):
+                    await self._pool.drain()
             reason = f"connection lost: {self._scrub(_reason(exc))}"
-            self._trip(reason)
+            logger.info("PostgreSQL at %s: %s", self.where, reason)
             raise DatabaseUnavailableError(
                 f"PostgreSQL at {self.where} is unreachable ({reason})", where=self.where
             ) from exc
@@ -416,26 +424,16 @@ class PostgresPool:
             # probe could fail on a stale socket although the server is back.
             with suppress(psycopg.Error, PoolClosed):
                 await self._pool.drain()
-        failed: asyncio.Future[BaseException] = asyncio.get_running_loop().create_future()
-        self._waiters.add(failed)
-        errors_before = self._pool.get_stats().get("connections_errors", 0)
-        getter: asyncio.Future[psycopg.AsyncConnection[Any]] = asyncio.ensure_future(
-            self._pool.getconn(timeout=self.connect_timeout)
-        )
+        stats = self._pool.get_stats()
+        errors_before = stats.get("connections_errors", 0)
         try:
-            pending: set[asyncio.Future[Any]] = {getter, failed}
-            await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-        except BaseException:
-            await self._abandon(getter)
-            raise
-        finally:
-            self._waiters.discard(failed)
-        if not getter.done():
-            await self._abandon(getter)
-            raise failed.result()
-        failed.cancel()
-        try:
-            return getter.result()
+            if not probe and stats.get("pool_available", 0) > 0:
+                # Fast path: an idle connection is there, nothing to connect, nothing to race.
+                conn: psycopg.AsyncConnection[Any] = await self._pool.getconn(
+                    timeout=self.connect_timeout
+                )
+                return conn
+            return await self._wait_for_connection()
         except PoolClosed:
             raise DatabaseUnavailableError(
                 f"the connection pool for {self.where} is closed", where=self.where
@@ -453,6 +451,27 @@ class PostgresPool:
             reason = f"timed out after {self.connect_timeout:.1f} s"
             self._trip(reason)
             raise self._unavailable(reason) from None
+
+    async def _wait_for_connection(self) -> psycopg.AsyncConnection[Any]:
+        """getconn, but a failed connect attempt (reported by the pool's worker) ends the wait."""
+        failed: asyncio.Future[BaseException] = asyncio.get_running_loop().create_future()
+        self._waiters.add(failed)
+        getter: asyncio.Future[psycopg.AsyncConnection[Any]] = asyncio.ensure_future(
+            self._pool.getconn(timeout=self.connect_timeout)
+        )
+        try:
+            pending: set[asyncio.Future[Any]] = {getter, failed}
+            await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            await self._abandon(getter)
+            raise
+        finally:
+            self._waiters.discard(failed)
+        if not getter.done():
+            await self._abandon(getter)
+            raise failed.result()
+        failed.cancel()
+        return getter.result()
 
     async def _abandon(self, getter: asyncio.Future[psycopg.AsyncConnection[Any]]) -> None:
         """Cancel a pending getconn; a connection it obtained anyway goes back to the pool."""

@@ -13,6 +13,7 @@ from analysis_pipeline import (
     RunStore,
     StepRecord,
 )
+from llm_common_testkit.contract import GenericStoreContract
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -126,3 +127,7 @@ async def test_model_configs_replace_per_step(store: RunStore) -> None:
     await store.set_model_config("review", ["z"])
     await store.set_model_config("generate", ["y2"])
     assert await store.get_model_configs() == {"generate": ["y2"], "review": ["z"]}
+
+
+class TestGenericStoreContract(GenericStoreContract):
+    """The testkit's checks every backend of every package passes (see conftest.CONTRACT)."""

@@ -10,74 +10,146 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import conversation_memory
 import pytest
 from conversation_memory import LocalMessageStore, MessageStore, PostgresMessageStore
+from llm_common_testkit.contract import CheckEnv, ContractBackend, StoreContract
 
+# What the generic checks found on main before the store work of issues 11/17 (which adds
+# StoreCorruptError) landed; the Supabase one was still there on that work's branch.
+_BEFORE_STORE_WORK = not hasattr(conversation_memory, "StoreCorruptError")
+_GAPS_BEFORE_STORE_WORK = {
+    "corrupt_local_file": "no StoreCorruptError yet: a corrupt memory.sqlite3 raises "
+    "sqlite3.DatabaseError",
+}
 _TABLES = ("conversations", "conversation_summaries", "conversation_counters")
+
+
+async def _local(tmp_path: Path, user_id: str | None = None) -> MessageStore:
+    return LocalMessageStore(tmp_path / "memory.sqlite3")
+
+
+async def _postgres(url: str, user_id: str | None = None) -> AsyncIterator[MessageStore]:
+    if user_id is None:  # the owner: sees every user
+        store = PostgresMessageStore(url, max_size=20)
+        await store.open()
+        yield store
+        return
+    # Non-owner login role; the store is a per-user view of its own pool.
+    from llm_common_testkit import rls_conninfo
+
+    root = PostgresMessageStore(rls_conninfo(url), max_size=20)
+    await root.open()
+    yield root.as_user(user_id)
+    await root.aclose()
+
+
+async def _supabase(server: Any, url: str, user_id: str | None = None) -> AsyncIterator[Any]:
+    from conversation_memory import SupabaseMessageStore
+    from supabase import acreate_client
+
+    if user_id is None:
+        client = await acreate_client(server.url, server.service_key)
+    else:
+        client = await acreate_client(server.url, server.anon_key)
+        client.postgrest.auth(server.jwt_for(user_id))
+    yield SupabaseMessageStore(client)
+    await client.postgrest.aclose()  # the app owns Supabase clients, so the test closes them
+
+
+async def _exercise(store: MessageStore) -> None:
+    await store.history(str(uuid.UUID(int=0)), "contract-probe", 1, None)
+
+
+CONTRACT = StoreContract(
+    package="conversation-memory",
+    local=_local,
+    postgres=_postgres,
+    supabase=_supabase,
+    exercise=_exercise,
+    local_file=lambda tmp_path: tmp_path / "memory.sqlite3",
+    unavailable_error="conversation_memory.StoreUnavailableError",
+    corrupt_error="conversation_memory.StoreCorruptError",
+    known_gaps={
+        "unreachable[supabase]": "an unreachable Supabase API keeps the call waiting past "
+        "connect_timeout + 2 s (postgrest-py retries GETs with back-off by default)",
+        **(_GAPS_BEFORE_STORE_WORK if _BEFORE_STORE_WORK else {}),
+    },
+)
+contract_backend, store_contract = CONTRACT.fixtures()
 
 
 @dataclass
 class Backend:
-    """One backend under test."""
+    """One backend under test, on the contract harness (which closes every store it built)."""
 
-    name: str
-    _make: Callable[[str | None], Awaitable[MessageStore]]
-    _count: Callable[[str], Awaitable[dict[str, int]]]
-    child_spec: Callable[[str], dict[str, Any]]
-    _stores: list[MessageStore] = field(default_factory=list)
-    _clients: list[Any] = field(default_factory=list)
-    _roots: list[MessageStore] = field(default_factory=list)
-    url: str | None = None  # owner URL of the database (PostgreSQL and Supabase)
-    server: Any = None  # the PostgREST-compatible server (Supabase)
+    handle: ContractBackend
+
+    @property
+    def name(self) -> str:
+        return self.handle.kind
+
+    @property
+    def url(self) -> str | None:
+        """Owner URL of the database (PostgreSQL and Supabase)."""
+        return self.handle.url
+
+    @property
+    def server(self) -> Any:
+        """The PostgREST-compatible server (Supabase)."""
+        return self.handle.server
 
     async def store_for(self, user_id: str) -> MessageStore:
         """A store acting as ``user_id`` (RLS applies on PostgreSQL and Supabase)."""
-        store = await self._make(user_id)
-        self._stores.append(store)
+        store: MessageStore = await self.handle.new_store(user_id=user_id)
         return store
 
     async def service_store(self) -> MessageStore:
         """An owner / service-role store (sees every user)."""
-        store = await self._make(None)
-        self._stores.append(store)
+        store: MessageStore = await self.handle.new_store()
         return store
 
     async def rows_of(self, user_id: str) -> dict[str, int]:
         """Rows of ``user_id`` per table, counted as the database owner."""
-        return await self._count(user_id)
+        if self.url is None:
+            return _local_count(self.handle.tmp_path / "memory.sqlite3", user_id)
+        return await _owner_count(self.url, user_id)
+
+    def child_spec(self, user_id: str) -> dict[str, Any]:
+        """How a child process builds the same store (see ``_child.py``)."""
+        if self.name == "local":
+            return {"kind": "local", "path": str(self.handle.tmp_path / "memory.sqlite3")}
+        assert self.url is not None
+        if self.name == "postgres":
+            from llm_common_testkit import rls_conninfo
+
+            return {"kind": "postgres", "url": rls_conninfo(self.url)}
+        return {
+            "kind": "supabase",
+            "url": self.server.url,
+            "key": self.server.anon_key,
+            "jwt": self.server.jwt_for(user_id),
+        }
 
     async def close(self) -> None:
-        for store in [*self._stores, *self._roots]:
-            await store.aclose()
-        for client in self._clients:  # the app owns Supabase clients, so the test closes them
-            await client.postgrest.aclose()
+        await self.handle.aclose()
 
 
 def new_user() -> str:
     return str(uuid.uuid4())
 
 
-def _local(tmp_path: Path) -> Backend:
-    path = tmp_path / "memory.sqlite3"
-
-    async def make(user_id: str | None) -> MessageStore:
-        return LocalMessageStore(path)
-
-    async def count(user_id: str) -> dict[str, int]:
-        with sqlite3.connect(path) as db:
-            return {
-                t: db.execute(f"SELECT count(*) FROM {t} WHERE user_id = ?", (user_id,)).fetchone()[
-                    0
-                ]
-                for t in _TABLES
-            }
-
-    return Backend("local", make, count, lambda user_id: {"kind": "local", "path": str(path)})
+def _local_count(path: Path, user_id: str) -> dict[str, int]:
+    with sqlite3.connect(path) as db:
+        return {
+            t: db.execute(f"SELECT count(*) FROM {t} WHERE user_id = ?", (user_id,)).fetchone()[0]
+            for t in _TABLES
+        }
 
 
 async def _owner_count(url: str, user_id: str) -> dict[str, int]:
@@ -95,87 +167,22 @@ async def _owner_count(url: str, user_id: str) -> dict[str, int]:
         return counts
 
 
-def _postgres(url: str) -> Backend:
-    from llm_common_testkit import rls_conninfo
-
-    roots: list[PostgresMessageStore] = []
-
-    async def make(user_id: str | None) -> MessageStore:
-        if user_id is None:
-            store = PostgresMessageStore(url, max_size=20)
-            await store.open()
-            return store
-        # Non-owner login role; each store below is a per-user view of its own pool.
-        root = PostgresMessageStore(rls_conninfo(url), max_size=20)
-        await root.open()
-        roots.append(root)
-        return root.as_user(user_id)
-
-    def spec(user_id: str) -> dict[str, Any]:
-        return {"kind": "postgres", "url": rls_conninfo(url)}
-
-    return Backend(
-        "postgres", make, lambda user_id: _owner_count(url, user_id), spec, url=url, _roots=roots
-    )
-
-
-def _supabase(server: Any, url: str) -> Backend:
-    from conversation_memory import SupabaseMessageStore
-
-    clients: list[Any] = []
-
-    async def make(user_id: str | None) -> MessageStore:
-        from supabase import acreate_client
-
-        if user_id is None:
-            client = await acreate_client(server.url, server.service_key)
-        else:
-            client = await acreate_client(server.url, server.anon_key)
-            client.postgrest.auth(server.jwt_for(user_id))
-        clients.append(client)
-        return SupabaseMessageStore(client)
-
-    def spec(user_id: str) -> dict[str, Any]:
-        return {
-            "kind": "supabase",
-            "url": server.url,
-            "key": server.anon_key,
-            "jwt": server.jwt_for(user_id),
-        }
-
-    return Backend(
-        "supabase",
-        make,
-        lambda user_id: _owner_count(url, user_id),
-        spec,
-        _clients=clients,
-        url=url,
-        server=server,
-    )
-
-
-@pytest.fixture(params=["local", "postgres", "supabase"])
-async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+@pytest.fixture
+def backend(contract_backend: ContractBackend) -> Backend:
     """Each backend in turn (PostgreSQL and Supabase get a private migrated database)."""
-    if request.param == "local":
-        chosen = _local(tmp_path)
-    elif request.param == "postgres":
-        chosen = _postgres(request.getfixturevalue("postgres_db"))
-    else:
-        server = request.getfixturevalue("supabase_server")
-        chosen = _supabase(server, request.getfixturevalue("postgres_db"))
-    yield chosen
-    await chosen.close()
+    return Backend(contract_backend)
+
+
+def _one(kind: Any, request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    handle = ContractBackend(CONTRACT, kind, CheckEnv(request, tmp_path))
+    handle.url  # noqa: B018 - provision the database now, during fixture setup
+    return Backend(handle)
 
 
 @pytest.fixture(params=["postgres", "supabase"])
-async def rls_backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
+async def rls_backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
     """The backends where the database itself enforces per-user isolation."""
-    url = request.getfixturevalue("postgres_db")
-    if request.param == "postgres":
-        chosen = _postgres(url)
-    else:
-        chosen = _supabase(request.getfixturevalue("supabase_server"), url)
+    chosen = _one(request.param, request, tmp_path)
     yield chosen
     await chosen.close()
 
@@ -199,16 +206,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture
-async def postgres_backend(postgres_db: str) -> AsyncIterator[Backend]:
+async def postgres_backend(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[Backend]:
     """The PostgreSQL backend alone."""
-    chosen = _postgres(postgres_db)
+    chosen = _one("postgres", request, tmp_path)
     yield chosen
     await chosen.close()
 
 
 @pytest.fixture
-async def supabase_backend(postgres_db: str, supabase_server: Any) -> AsyncIterator[Backend]:
+async def supabase_backend(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[Backend]:
     """The Supabase backend alone."""
-    chosen = _supabase(supabase_server, postgres_db)
+    chosen = _one("supabase", request, tmp_path)
     yield chosen
     await chosen.close()

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from conversation_memory import ConversationMemory, StoredMessage
+from llm_common_testkit.contract import GenericStoreContract
 
 CHILD = Path(__file__).with_name("_child.py")
 
@@ -250,3 +251,7 @@ async def test_failing_provider_and_failing_summariser_do_not_fail_get_context(
     ]
     assert (await backend.rows_of(user))["conversation_summaries"] == 0
     assert len(await memory.history()) == 6
+
+
+class TestGenericStoreContract(GenericStoreContract):
+    """The testkit's checks every backend of every package passes (see conftest.CONTRACT)."""

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 from cost_tracker import BudgetExceededError, CostTracker, LocalCostStore
-from ct_testlib import MakeTracker, Record, estimate
+from llm_common_testkit.costs import Record, estimate
+
+from .conftest import MakeTracker
 
 WORKER = r"""
 import asyncio, sys, uuid

@@ -18,7 +18,10 @@ from cost_tracker import (
     InvalidRecordError,
     UnpricedCostError,
 )
-from ct_testlib import MakeTracker, Record, estimate
+from llm_common_testkit.contract import GenericStoreContract
+from llm_common_testkit.costs import Record, estimate
+
+from .conftest import MakeTracker
 
 NOW = datetime.now(UTC)
 TODAY = NOW.date()
@@ -282,3 +285,7 @@ async def test_every_refused_caller_sees_the_room_an_expiry_gives_back(
     assert (len(granted), len(refused)) == (54, 146)
     status = await survivor.budget_status()
     assert (status.reserved, status.open_reservations) == (Decimal("0.54"), 54)
+
+
+class TestGenericStoreContract(GenericStoreContract):
+    """The testkit's checks every backend of every package passes (see conftest.CONTRACT)."""

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 from cost_tracker import CostMetrics, CostTracker, LocalCostStore, StoreCorruptError, StoreError
-from ct_testlib import run_report
+
+from .cli_runner import run_report
 
 GARBAGE = b"this is not a database, just bytes left by a broken copy\n" * 200
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from cost_tracker import BudgetExceededError, CostStore, CostTracker, LocalCostStore
-from ct_testlib import estimate
+from llm_common_testkit.costs import estimate
 
 HOLDER = r"""
 import asyncio, sys, uuid

@@ -19,7 +19,7 @@ from cost_tracker import (
     StoreUnavailableError,
     UnpricedCostError,
 )
-from ct_testlib import Record, estimate
+from llm_common_testkit.costs import Record, estimate
 from pydantic import ValidationError
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import psycopg
 import pytest
 from cost_tracker import CostMetrics, CostTracker, Reservation, StoreUnavailableError
-from ct_testlib import Record, estimate
 from llm_common_testkit import TcpProxy
+from llm_common_testkit.costs import Record, estimate
 
 pytestmark = pytest.mark.postgres
 

@@ -17,8 +17,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from ct_testlib import run_cli, run_report
 from llm_common_testkit import replace_url
+
+from .cli_runner import run_cli, run_report
 
 SECRET = "Sentinel-cost-pw-93c1"
 

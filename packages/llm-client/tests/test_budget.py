@@ -12,6 +12,7 @@ from llm_client import (
     CostRecord,
     InMemoryBudget,
     LLMClient,
+    LLMClientError,
     LLMConfig,
     UnpricedModelError,
 )
@@ -149,3 +150,95 @@ async def test_concurrent_calls_never_overspend_the_budget() -> None:
     assert budget.spent <= budget.limit
     assert budget.reserved == 0
     assert len(budget.records) == len(succeeded)
+
+
+class _ForeignRefusal(Exception):
+    """Another package's budget refusal (cost-tracker's, say): known only by the attribute."""
+
+    is_budget_refusal = True
+
+
+class _RefusingSink:
+    """A sink from outside llm-client that refuses every call with its own exception."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+        self.reserved = 0
+
+    async def reserve(self, estimate: CostEstimate) -> str:
+        self.reserved += 1
+        raise self.error
+
+    async def settle(self, reservation: str, record: CostRecord) -> None:
+        raise AssertionError("nothing was sent, nothing to settle")
+
+    async def release(self, reservation: str) -> None:
+        raise AssertionError("nothing was reserved, nothing to release")
+
+
+def _wrapped_refusal() -> BaseException:
+    try:
+        raise _ForeignRefusal("daily budget of $1 for project X reached")
+    except _ForeignRefusal as cause:
+        try:
+            raise RuntimeError("tracker failed") from cause
+        except RuntimeError as outer:
+            return outer
+
+
+@pytest.mark.parametrize("how", ["chat", "structured", "stream", "chain"])
+async def test_a_sinks_own_budget_refusal_is_an_llm_client_budget_error(
+    fake_llm_server: FakeLLMServer, how: str
+) -> None:
+    from pydantic import BaseModel
+
+    class Out(BaseModel):
+        ok: bool
+
+    refusal = _ForeignRefusal("daily budget of $1 for project X reached")
+    sink = _RefusingSink(refusal)
+    base = fake_llm_server.base_url
+
+    async def call(llm: LLMClient) -> None:
+        if how == "chat":
+            await llm.chat("hi", MODEL, api_base=base)
+        elif how == "structured":
+            await llm.chat("hi", MODEL, Out, api_base=base)
+        elif how == "chain":
+            await llm.chat_with_fallback("hi", [MODEL, MODEL], api_base=base)
+        else:
+            async with llm.stream("hi", MODEL, api_base=base):
+                pass
+
+    async with client(sink) as llm:
+        with pytest.raises(BudgetExceededError) as caught:
+            await call(llm)
+    assert isinstance(caught.value, LLMClientError)
+    assert caught.value.__cause__ is refusal
+    assert str(caught.value) == "daily budget of $1 for project X reached"
+    assert sink.reserved == 1  # a refusal stops a chain at once
+    assert fake_llm_server.request_count == 0
+
+
+async def test_a_refusal_found_along_the_cause_chain_counts_too(
+    fake_llm_server: FakeLLMServer,
+) -> None:
+    error = _wrapped_refusal()
+    async with client(_RefusingSink(error)) as llm:
+        with pytest.raises(BudgetExceededError) as caught:
+            await llm.chat("hi", MODEL, api_base=fake_llm_server.base_url)
+    assert caught.value.__cause__ is error
+
+
+async def test_other_sink_failures_propagate_unchanged(fake_llm_server: FakeLLMServer) -> None:
+    error = RuntimeError("ledger unreachable")
+    async with client(_RefusingSink(error)) as llm:
+        with pytest.raises(RuntimeError) as caught:
+            await llm.chat("hi", MODEL, api_base=fake_llm_server.base_url)
+    assert caught.value is error
+    assert fake_llm_server.request_count == 0
+
+
+def test_llm_clients_own_budget_error_declares_the_convention() -> None:
+    assert BudgetExceededError.is_budget_refusal is True
+    assert UnpricedModelError.is_budget_refusal is True

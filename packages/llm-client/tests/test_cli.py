@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from llm_client import ConfigError
+from llm_client import ConfigurationError
 from llm_client._cli import app, schema_model
 from llm_client.testing import FakeLLMServer, Reply
 from typer.testing import CliRunner
@@ -64,9 +64,9 @@ def test_schema_model_validates_against_the_file() -> None:
     assert model.model_validate({"n": 2}).model_dump() == {"n": 2}
     with pytest.raises(ValueError, match="required"):
         model.model_validate({})
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigurationError):
         schema_model({"type": "array"})
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigurationError):
         schema_model({"type": 12})
 
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from llm_client import (
     Completion,
-    ConfigError,
+    ConfigurationError,
     InvalidMessagesError,
     LLMClient,
     LLMConfig,
@@ -212,9 +212,9 @@ async def test_step_chain_from_config() -> None:
         assert llm.model_for_step("generate") == ["test"]
         done = await llm.complete("hi", step="generate")
         assert done.model == "test"
-        with pytest.raises(ConfigError):
+        with pytest.raises(ConfigurationError):
             await llm.chat("hi", step="unknown")
-        with pytest.raises(ConfigError):
+        with pytest.raises(ConfigurationError):
             await llm.chat("hi")
 
 
@@ -238,7 +238,7 @@ def test_instructor_schema_is_built_once_and_handed_out_as_copies() -> None:
     )
 
 
-async def test_a_reply_without_usage_is_recorded_as_missing_usage(
+async def test_a_reply_without_usage_is_estimated_and_flagged_never_a_silent_zero(
     fake_llm_server: FakeLLMServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     bare = {
@@ -255,7 +255,18 @@ async def test_a_reply_without_usage_is_recorded_as_missing_usage(
     async with client(cost_sink=sink) as llm:
         done = await llm.complete("hi", MODEL, api_base=fake_llm_server.base_url)
     assert done.output == "hi"
-    assert done.cost == 0
+    # Counted locally: the prompt's tokens and the reply's, at the model's price (issue 17).
+    from llm_client import count_tokens, estimate_cost
+
+    prompt = count_tokens([{"role": "user", "content": "hi"}], MODEL)
+    completion = count_tokens("hi", MODEL)
+    assert done.usage.prompt_tokens == prompt > 0
+    assert done.usage.completion_tokens == completion > 0
+    assert done.cost == estimate_cost(prompt, completion, MODEL)
+    assert done.cost is not None
+    assert done.cost > 0
     [record] = sink.settled()
-    assert record.metadata["usage_source"] == "missing"
-    assert any("without usage" in r.getMessage() for r in caplog.records)
+    assert record.cost == done.cost
+    assert record.metadata["usage_source"] == "estimated"
+    assert record.metadata["usage_problem"] == "missing"
+    assert any("usage not usable (missing)" in r.getMessage() for r in caplog.records)

@@ -6,7 +6,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from llm_client import ConfigError, LLMClient, LLMConfig, ProviderSettings, RealRequestsBlockedError
+from llm_client import (
+    ConfigurationError,
+    LLMClient,
+    LLMConfig,
+    ProviderSettings,
+    RealRequestsBlockedError,
+)
 from llm_client._providers import resolve_route
 from llm_client.testing import FakeLLMServer, Reply
 from pydantic import SecretStr
@@ -60,15 +66,15 @@ def test_toml_then_env_overrides(tmp_path: Path) -> None:
 
 def test_explicit_path_wins_and_bad_files_are_config_errors(tmp_path: Path) -> None:
     assert LLMConfig.load(write(tmp_path), env={}).aliases["fast"].startswith("openrouter/")
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigurationError):
         LLMConfig.load(tmp_path / "missing.toml", env={})
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigurationError):
         LLMConfig.load(write(tmp_path, "aliases = [1"), env={})
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigurationError):
         LLMConfig.load(write(tmp_path, "default_timeout = -1"), env={})
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigurationError):
         LLMConfig.load(write(tmp_path, "[steps]\ngenerate = []"), env={})
-    with pytest.raises(ConfigError, match="cycle"):
+    with pytest.raises(ConfigurationError, match="cycle"):
         LLMConfig(aliases={"a": "b", "b": "a"}).resolve_alias("a")
 
 
@@ -108,7 +114,7 @@ def test_routing_table() -> None:
 
 
 def test_missing_key_names_the_env_var() -> None:
-    with pytest.raises(ConfigError, match="ZAI_API_KEY"):
+    with pytest.raises(ConfigurationError, match="ZAI_API_KEY"):
         resolve_route("zai/glm-4.6", LLMConfig(), {})
 
 

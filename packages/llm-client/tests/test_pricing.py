@@ -9,7 +9,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from llm_client._errors import ConfigError, LLMClientError
+from llm_client._errors import ConfigurationError, LLMClientError
 from llm_client._pricing import (
     ModelInfo,
     cost_for,
@@ -182,7 +182,7 @@ def test_register_model_overrides_price_and_context_window() -> None:
     ],
 )
 def test_invalid_prices_raise_a_typed_error(kwargs: dict[str, object]) -> None:
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(ConfigurationError) as caught:
         ModelPrice(**kwargs)  # type: ignore[arg-type]
     assert isinstance(caught.value, LLMClientError)
 

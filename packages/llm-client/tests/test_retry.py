@@ -39,11 +39,39 @@ def test_production_schedule_is_1_2_4_seconds_with_bounded_jitter() -> None:
             assert base <= wait <= base + policy.jitter
 
 
-def test_retry_after_overrides_the_schedule_and_is_capped() -> None:
-    policy = RetryPolicy(max_wait=30.0)
+def test_retry_after_overrides_the_schedule_up_to_max_retry_after() -> None:
+    policy = RetryPolicy(max_wait=5.0, max_retry_after=30.0)
     limited = RateLimitError("slow down", retry_after=7.0)
-    assert policy.wait_for(1, limited) == 7.0
-    assert policy.wait_for(3, RateLimitError("x", retry_after=120.0)) == 30.0
+    assert policy.wait_for(1, limited) == 7.0  # longer than max_wait: Retry-After wins
+    assert policy.should_retry(limited)
+    assert not policy.should_retry(RateLimitError("x", retry_after=120.0))  # fails at once
+
+
+async def test_a_retry_after_beyond_max_retry_after_fails_at_once(
+    fake_llm_server: FakeLLMServer,
+) -> None:
+    recorder = SleepRecorder()
+    fake_llm_server.script(Reply.error(429, retry_after=600), Reply.text("never"))
+    policy = RetryPolicy(max_retry_after=60.0, sleep=recorder)
+    async with LLMClient(config=LLMConfig(), retry=policy) as llm:
+        with pytest.raises(RateLimitError):
+            await llm.chat("hi", MODEL, api_base=fake_llm_server.base_url)
+    assert fake_llm_server.request_count == 1
+    assert recorder.waits == []
+
+
+def test_retry_policy_speaks_the_shared_vocabulary() -> None:
+    policy = RetryPolicy(max_attempts=2, initial_wait=0.5, max_wait=4.0, jitter=0.1)
+    fields = ("max_attempts", "initial_wait", "max_wait", "jitter", "max_retry_after")
+    assert [getattr(policy, name) for name in fields] == [2, 0.5, 4.0, 0.1, 60.0]
+
+
+def test_the_old_base_name_still_works_with_a_deprecation_warning() -> None:
+    with pytest.warns(DeprecationWarning, match="initial_wait"):
+        policy = RetryPolicy(base=0.25, jitter=0.0)
+    assert policy.initial_wait == 0.25
+    with pytest.warns(DeprecationWarning, match="initial_wait"):
+        assert policy.base == 0.25
 
 
 def test_retry_after_parsing() -> None:
@@ -225,5 +253,5 @@ async def test_failed_calls_carry_their_attempts_and_cost(fake_llm_server: FakeL
 
 def test_a_custom_base_scales_the_schedule_without_deprecated_tenacity_arguments() -> None:
     # filterwarnings=error turns tenacity's "'initial' is deprecated" into a failure here.
-    policy = RetryPolicy(base=0.01, jitter=0.0)
+    policy = RetryPolicy(initial_wait=0.01, jitter=0.0)
     assert [policy.wait_for(n) for n in (1, 2, 3)] == [0.01, 0.02, 0.04]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 import pytest
 from llm_client import (
@@ -87,3 +88,52 @@ async def test_recorded_requests_carry_redacted_auth(fake_llm_server: FakeLLMSer
     async with LLMClient(config=LLMConfig(), api_keys={"openai": KEY}, retry=fast_policy()) as llm:
         await llm.chat("hi", "openai/gpt-4o-mini", api_base=fake_llm_server.base_url)
     assert not leaks(str(fake_llm_server.last_request.headers))
+
+
+PROXY_SECRET = "pr0xy-SENTINEL-9f8e7d"
+
+
+@pytest.fixture
+def every_logger_at_debug(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """DEBUG on the root and on every logger that exists (LiteLLM's included), restored after."""
+    from llm_client._litellm import load_litellm
+
+    load_litellm()  # creates LiteLLM's loggers, so they are switched to DEBUG too
+    loggers = [logging.getLogger(name) for name in list(logging.root.manager.loggerDict)]
+    levels = [(lg, lg.level, lg.disabled) for lg in loggers if isinstance(lg, logging.Logger)]
+    caplog.set_level(logging.DEBUG)
+    for lg, _, _ in levels:
+        lg.setLevel(logging.DEBUG)
+        lg.disabled = False
+    yield caplog
+    for lg, level, disabled in levels:
+        lg.setLevel(level)
+        lg.disabled = disabled
+
+
+@pytest.mark.parametrize("route", ["openai/gpt-4o-mini", "litellm/openai/gpt-4o-mini"])
+async def test_a_proxy_password_in_the_base_url_reaches_no_log_or_repr(
+    fake_llm_server: FakeLLMServer, every_logger_at_debug: pytest.LogCaptureFixture, route: str
+) -> None:
+    import base64
+
+    token = base64.b64encode(f"proxyuser:{PROXY_SECRET}".encode()).decode()
+    base = fake_llm_server.base_url.replace("://", f"://proxyuser:{PROXY_SECRET}@", 1)
+    config = LLMConfig(providers={"openai": ProviderSettings(base_url=base)})
+    fake_llm_server.script(Reply.text("through the proxy"), *[Reply.error(503)] * 3)
+    async with LLMClient(config=config, api_keys={"openai": KEY}, retry=fast_policy()) as llm:
+        assert await llm.chat("hi", route) == "through the proxy"
+        with pytest.raises(LLMClientError) as failed:
+            await llm.chat("hi", route)
+        client_repr = repr(llm)
+    # The credentials still reached the proxy, as the Basic auth httpx derives from a URL.
+    assert fake_llm_server.requests[0].headers["authorization"] == "Basic [REDACTED]"
+    records = every_logger_at_debug.records
+    assert any(r.levelno == logging.DEBUG for r in records), "expected DEBUG records"
+    # A configuration is often logged whole: its repr must not show the password either.
+    texts = [every_logger_at_debug.text, str(failed.value), repr(failed.value), client_repr]
+    texts += [repr(config), str(config), repr(config.providers["openai"])]
+    texts += [r.getMessage() for r in records] + [str(r.args) for r in records]
+    for text in texts:
+        assert PROXY_SECRET not in text, text
+        assert token not in text, text

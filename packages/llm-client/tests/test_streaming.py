@@ -182,3 +182,19 @@ async def test_open_and_aclose_without_async_with(fake_llm_server: FakeLLMServer
         await stream.aclose()  # idempotent: billed once
     assert sink.kinds() == ["reserve", "settle"]
     assert stream.completion.output == "opened by hand"
+
+
+def test_the_stream_and_the_client_do_not_import_each_other() -> None:
+    """One fallback loop (``_fallback``) serves both; the stream gets what it needs passed in."""
+    import ast
+    import inspect
+
+    import llm_client._streaming as streaming
+
+    tree = ast.parse(inspect.getsource(streaming))
+    imported = {
+        node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+    }
+    assert "llm_client._client" not in imported
+    assert "llm_client._fallback" in imported
+    assert "._client" not in inspect.getsource(streaming)

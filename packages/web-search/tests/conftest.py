@@ -21,7 +21,7 @@ from web_search import (
 from web_search.testing import FakeZaiSearchServer
 
 API_KEY = "zai-test-key-SECRET-9f8e7d"
-FAST_RETRY = RetryPolicy(attempts=3, initial_wait=0.001, max_wait=0.005)
+FAST_RETRY = RetryPolicy(max_attempts=3, initial_wait=0.001, max_wait=0.005, jitter=0.0)
 
 
 class FakeClock:

@@ -289,11 +289,25 @@ async def test_unreachable_persistent_tier_degrades_to_misses(
         async def set(self, key, payload, **kw):  # type: ignore[no-untyped-def]
             raise ConnectionError("database down")
 
-    caplog.set_level(logging.WARNING, logger="web_search")
+    caplog.set_level(logging.DEBUG, logger="web_search")
     async with make_client(Broken(tmp_path / "broken")) as client:
         assert await client.search("resilient")
-    assert any("persistent read failed" in r.getMessage() for r in caplog.records)
-    assert any("persistent write failed" in r.getMessage() for r in caplog.records)
+        assert await client.search("still resilient")
+    levels = {
+        (r.levelname, r.getMessage().split(" (")[0])
+        for r in caplog.records
+        if "persistent" in r.getMessage()
+    }
+    # One WARNING for the outage; the failures that follow in it are DEBUG lines.
+    assert levels == {
+        ("WARNING", "web-search cache: persistent read failed"),
+        ("DEBUG", "web-search cache: persistent write failed"),
+        ("DEBUG", "web-search cache: persistent read failed"),
+    }
+    assert (
+        sum(r.levelno == logging.WARNING for r in caplog.records if "persistent" in r.getMessage())
+        == 1
+    )
 
 
 async def test_cleanup_drops_expired_entries(
@@ -307,3 +321,36 @@ async def test_cleanup_drops_expired_entries(
         assert len(client.cache.memory) == 0  # both past the 1 h in-process TTL
         await client.search("evergreen")
     assert server.calls == 2
+
+
+async def test_failing_stats_flushes_warn_once_per_outage(
+    server: FakeZaiSearchServer,
+    make_client: MakeClient,
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+) -> None:
+    from web_search import CacheStats
+    from web_search._stats import FLUSH_EVERY
+
+    class StatsDown(LocalSearchCache):
+        attempts = 0
+
+        async def add_stats(self, namespace: str, delta: CacheStats) -> None:
+            StatsDown.attempts += 1
+            raise ConnectionError("stats table unreachable")
+
+    caplog.set_level(logging.DEBUG, logger="web_search")
+    async with make_client(StatsDown(tmp_path / "s")) as client:
+        await client.search("counted")
+        for flushes in range(1, 4):
+            for _ in range(FLUSH_EVERY):
+                await client.search("counted")  # an L1 hit: counted, never yields
+            deadline = asyncio.get_running_loop().time() + 10
+            while StatsDown.attempts < flushes:
+                assert asyncio.get_running_loop().time() < deadline
+                await asyncio.sleep(0.01)
+    lines = [
+        (r.levelno, r.getMessage()) for r in caplog.records if "flush failed" in r.getMessage()
+    ]
+    assert sum(level == logging.WARNING and "will retry" in m for level, m in lines) == 1
+    assert sum(level == logging.DEBUG for level, _ in lines) == 2

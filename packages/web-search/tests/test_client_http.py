@@ -157,7 +157,7 @@ async def test_429_gives_up_after_three_attempts(
         with pytest.raises(RateLimitError) as info:
             await client.search("always limited")
     assert server.calls == 3
-    assert info.value.status == 429
+    assert info.value.status_code == 429
     assert info.value.code == "1302"
     assert info.value.retry_after == 0
 
@@ -169,7 +169,7 @@ async def test_1113_is_not_retried(server: FakeZaiSearchServer, make_client: Mak
             await client.search("no money")
     assert server.calls == 1
     assert info.value.code == "1113"
-    assert info.value.status == 429
+    assert info.value.status_code == 429
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from llm_common_testkit import pg_as_user
 from postgrest.exceptions import APIError
-from web_search import SupabaseSearchCache
+from web_search import StoreError, SupabaseSearchCache
 
 pytestmark = pytest.mark.postgres
 
@@ -49,8 +49,9 @@ async def test_supabase_anon_key_is_refused(supabase_server: Any) -> None:
     client = await acreate_client(supabase_server.url, supabase_server.anon_key)
     try:
         store = SupabaseSearchCache(client)
-        with pytest.raises(APIError):
+        with pytest.raises(StoreError, match="42501") as info:
             await store.load_stats("default")
+        assert isinstance(info.value.__cause__, APIError)
         with pytest.raises(APIError):
             await client.rpc("web_search_cache_hit", {"p_key": "k"}).execute()
     finally:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 from web_search import (
+    BudgetExceededError,
+    CostEstimate,
     FinanceSearchService,
     InsufficientBalanceError,
     LegislationSearchService,
@@ -16,7 +18,7 @@ from web_search._query import host_matches
 from web_search.services import bill_label
 from web_search.testing import FakeZaiSearchServer, Reply
 
-from .conftest import MakeClient
+from .conftest import MakeClient, RecordingSink
 
 BILLS = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "bills"
 
@@ -144,3 +146,28 @@ async def test_offline_client_runs_a_bill_end_to_end() -> None:
         )
     assert package.sources
     assert package.cost > 0
+
+
+async def test_a_budget_refusal_stops_the_research_set(
+    server: FakeZaiSearchServer, make_client: MakeClient
+) -> None:
+    class Refusal(Exception):
+        is_budget_refusal = True
+
+    class SmallBudget(RecordingSink):
+        """Grants five calls, then refuses (as a tracker at its daily budget would)."""
+
+        async def reserve(self, estimate: CostEstimate) -> CostEstimate:
+            if len(self.reserved) >= 5:
+                raise Refusal("daily budget of $0.05 reached")
+            return await super().reserve(estimate)
+
+    sink = SmallBudget()
+    async with make_client(None, cost_sink=sink) as client:
+        with pytest.raises(BudgetExceededError, match=r"\$0\.05"):
+            await LegislationSearchService(client).search_exhaustively(
+                "CA-AB1482-2019", _bill("CA-AB1482-2019"), "California", concurrency=4
+            )
+        assert client._inflight == {}  # every search finished before the error was raised
+    assert len(sink.settled) == 5 == server.calls
+    assert sink.released == []

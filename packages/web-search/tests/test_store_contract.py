@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import diskcache
 import psycopg
 import pytest
+import web_search
+from llm_common_testkit.contract import ContractBackend, GenericStoreContract, StoreContract
 from web_search import (
     CacheStats,
     LocalSearchCache,
@@ -30,29 +30,51 @@ from web_search.testing import FakeZaiSearchServer
 from .conftest import API_KEY, FAST_RETRY, FakeClock
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-BACKENDS = [
-    "local",
-    pytest.param("postgres", marks=pytest.mark.postgres),
-    pytest.param("supabase", marks=pytest.mark.postgres),
-]
+# What the generic checks found on main before the store work of issues 11/17 (which adds
+# StoreCorruptError) landed; with that work every check passes, and a stale entry would fail.
+_BEFORE_STORE_WORK = not hasattr(web_search, "StoreCorruptError")
+_GAPS_BEFORE_STORE_WORK = {
+    "unreachable": "no StoreUnavailableError yet: a cut database raises psycopg's "
+    "OperationalError, an unreachable Supabase API httpx.ConnectError",
+    "corrupt_local_file": "no StoreCorruptError yet: a corrupt cache.db raises "
+    "sqlite3.DatabaseError",
+}
+
+
+async def _supabase(server: Any, url: str) -> PersistentCache:
+    return await SupabaseSearchCache.connect(server.url, server.service_key)
+
+
+async def _exercise(store: PersistentCache) -> None:
+    await store.get("0" * 64, NOW)
+
+
+CONTRACT = StoreContract(
+    package="web-search",
+    local=lambda tmp_path: LocalSearchCache(tmp_path / "store"),
+    postgres=PostgresSearchCache,
+    supabase=_supabase,
+    exercise=_exercise,
+    local_file=lambda tmp_path: tmp_path / "store" / "cache.db",
+    unavailable_error="web_search.StoreUnavailableError",
+    corrupt_error="web_search.StoreCorruptError",
+    known_gaps=_GAPS_BEFORE_STORE_WORK if _BEFORE_STORE_WORK else {},
+)
+contract_backend, store_contract = CONTRACT.fixtures()
 
 
 class Backend:
     """A store plus a way to write garbage into its raw storage."""
 
-    def __init__(
-        self, kind: str, store: PersistentCache, tmp: Path, db_url: str | None, server: Any = None
-    ) -> None:
-        self.kind, self.store, self.tmp, self.db_url, self.server = kind, store, tmp, db_url, server
+    def __init__(self, handle: ContractBackend, store: PersistentCache) -> None:
+        self.kind, self.store, self.tmp = handle.kind, store, handle.tmp_path
+        self.db_url, self.server = handle.url, handle.server
+        self._handle = handle
 
     async def fresh(self) -> PersistentCache:
         """A second handle on the same storage (another process would open one)."""
-        if self.kind == "local":
-            return LocalSearchCache(self.tmp / "store")
-        if self.kind == "postgres":
-            assert self.db_url
-            return PostgresSearchCache(self.db_url)
-        return await SupabaseSearchCache.connect(self.server.url, self.server.service_key)
+        store: PersistentCache = await self._handle.new_store()
+        return store
 
     def corrupt(self, key: str, payload: Any) -> None:
         if self.kind == "local":
@@ -78,23 +100,10 @@ class Backend:
         return int(row[0]) if row else None
 
 
-@pytest.fixture(params=BACKENDS)
-async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
-    kind = request.param
-    store: PersistentCache
-    db_url: str | None = None
-    server: Any = None
-    if kind == "local":
-        store = LocalSearchCache(tmp_path / "store")
-    elif kind == "postgres":
-        db_url = request.getfixturevalue("postgres_db")
-        store = PostgresSearchCache(db_url)
-    else:
-        server = request.getfixturevalue("supabase_server")
-        db_url = server.db_url
-        store = await SupabaseSearchCache.connect(server.url, server.service_key)
-    yield Backend(kind, store, tmp_path, db_url, server if kind == "supabase" else None)
-    await store.aclose()
+@pytest.fixture
+async def backend(contract_backend: ContractBackend) -> Backend:
+    """Each persistent backend in turn; every store it builds is closed at teardown."""
+    return Backend(contract_backend, await contract_backend.new_store())
 
 
 def _entry(title: str = "t", expires_in: timedelta = timedelta(hours=24)) -> CacheEntry:
@@ -229,3 +238,7 @@ async def test_client_shares_the_tier_and_persists_stats(backend: Backend) -> No
     assert server.calls == 1
     assert (stats.misses, stats.l2_hits, stats.upstream_calls) == (1, 1, 1)
     assert stats.dollars_saved == Decimal("0.01")
+
+
+class TestGenericStoreContract(GenericStoreContract):
+    """The testkit's checks every backend of every package passes (see CONTRACT above)."""

@@ -97,6 +97,31 @@ def reap_leftovers(admin_url: str, min_age_hours: float = 2) -> None:
             logger.info("dropped leftover test database %s", name)
 
 
+def drop_role(admin_url: str, name: str) -> None:
+    """Drop login role ``name`` (best effort: a role still owning objects stays)."""
+    with contextlib.suppress(psycopg.Error), psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("drop role if exists {}").format(sql.Identifier(name)))
+
+
+def reap_leftover_roles(admin_url: str) -> None:
+    """Drop ``llmc_contract_<pid>_*`` roles whose creating process is gone (loopback only)."""
+    try:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            host = conn.info.host
+            if host not in ("127.0.0.1", "localhost", "::1") and not host.startswith("/"):
+                return
+            rows = conn.execute(
+                "select rolname from pg_roles where rolname like 'llmc\\_contract\\_%%'"
+            ).fetchall()
+    except psycopg.Error as exc:
+        logger.debug("not reaping leftover test roles: %s", exc)
+        return
+    for (name,) in rows:
+        pid_text = name[len("llmc_contract_") :].split("_", 1)[0]
+        if pid_text.isdigit() and int(pid_text) != os.getpid() and not _alive(int(pid_text)):
+            drop_role(admin_url, name)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

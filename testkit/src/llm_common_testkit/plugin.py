@@ -28,6 +28,7 @@ from ._databases import (
     drop_template,
     mark_template,
     new_database_name,
+    reap_leftover_roles,
     reap_leftovers,
 )
 from ._proxy import TcpProxy
@@ -68,6 +69,7 @@ def _llmc_template() -> Iterator[tuple[str, str]]:
 
     admin = require_postgres()
     reap_leftovers(admin)
+    reap_leftover_roles(admin)
     name = new_database_name("_tpl")
     url = create_database(admin, name)
     try:

@@ -14,7 +14,7 @@ from llm_client._errors import (
     AuthenticationError,
     BadRequestError,
     BudgetExceededError,
-    ConfigError,
+    ConfigurationError,
     InvalidMessagesError,
     LLMClientError,
     ProviderConnectionError,
@@ -23,6 +23,7 @@ from llm_client._errors import (
     QuotaExhaustedError,
     RateLimitError,
     RealRequestsBlockedError,
+    ResponseFormatError,
     ServerError,
     StructuredOutputError,
     UnpricedModelError,
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
         price_for,
         register_model,
     )
+    from llm_client._providers import ProviderSpec, register_provider, unregister_provider
     from llm_client._retry import RetryPolicy
     from llm_client._runtime import GcSettings, prepare_for_serving
     from llm_client._streaming import TextStream
@@ -72,6 +74,9 @@ _LAZY: dict[str, str] = {
     "ProviderSettings": "_config",
     "InMemoryBudget": "_budget",
     "RetryPolicy": "_retry",
+    "ProviderSpec": "_providers",
+    "register_provider": "_providers",
+    "unregister_provider": "_providers",
     "GcSettings": "_runtime",
     "TextStream": "_streaming",
     "prepare_for_serving": "_runtime",
@@ -101,7 +106,7 @@ __all__ = [
     "BadRequestError",
     "BudgetExceededError",
     "Completion",
-    "ConfigError",
+    "ConfigurationError",
     "CostEstimate",
     "CostRecord",
     "CostSink",
@@ -117,10 +122,12 @@ __all__ = [
     "ProviderConnectionError",
     "ProviderError",
     "ProviderSettings",
+    "ProviderSpec",
     "ProviderTimeoutError",
     "QuotaExhaustedError",
     "RateLimitError",
     "RealRequestsBlockedError",
+    "ResponseFormatError",
     "RetryPolicy",
     "ServerError",
     "StructuredOutputError",
@@ -141,12 +148,23 @@ __all__ = [
     "prepare_for_serving",
     "price_for",
     "register_model",
+    "register_provider",
     "sum_costs",
     "total_cost",
+    "unregister_provider",
 ]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "ConfigError":
+        import warnings
+
+        warnings.warn(
+            "llm_client.ConfigError is deprecated; use llm_client.ConfigurationError",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return ConfigurationError
     if name == "__version__":
         from importlib.metadata import version
 

@@ -21,12 +21,18 @@ from typing import Any
 
 from llm_client._completion import AttemptRecord
 from llm_client._cost_sink import CostEstimate, CostRecord, CostSink
-from llm_client._errors import ProviderError, StructuredOutputError
+from llm_client._errors import (
+    BudgetExceededError,
+    ProviderError,
+    ResponseFormatError,
+    StructuredOutputError,
+)
 from llm_client._providers import Route
+from llm_client._response import get_field, output_text, reply_text, usage_problem
 from llm_client._retry import map_provider_error
 from llm_client._usage import Usage, normalize_usage
 
-__all__ = ["AttemptRunner", "CallLedger", "Sender", "is_fallback_error", "reply_text"]
+__all__ = ["AttemptRunner", "CallLedger", "Sender", "is_budget_refusal", "is_fallback_error"]
 
 logger = logging.getLogger("llm_client")
 
@@ -72,13 +78,29 @@ class CallLedger:
         return self.counters[model]
 
 
-def reply_text(response: Any) -> str:
-    """The first choice's text content, or "" (tool-call-only replies, odd shapes)."""
-    try:
-        content = response.choices[0].message.content
-    except (AttributeError, IndexError, TypeError):
-        return ""
-    return content if isinstance(content, str) else ""
+def _usage_of(response: Any) -> Any:
+    return get_field(response, "usage")
+
+
+def _request_id(response: Any) -> str | None:
+    value = get_field(response, "id")
+    return value if isinstance(value, str) else None
+
+
+def is_budget_refusal(exc: BaseException) -> bool:
+    """Whether ``exc`` or anything in its cause chain is a cost sink's budget refusal.
+
+    The convention is structural: the exception's class sets ``is_budget_refusal = True``
+    (see :mod:`llm_client._cost_sink`); no class names are compared.
+    """
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        if getattr(type(link), "is_budget_refusal", False) is True:
+            return True
+        seen.add(id(link))
+        link = link.__cause__ or link.__context__
+    return False
 
 
 class AttemptRunner:
@@ -112,6 +134,22 @@ class AttemptRunner:
             amount=estimate_cost(prompt_tokens, int(max_tokens), route.price_model),
         )
 
+    async def _reserve(
+        self, route: Route, kwargs: Mapping[str, Any], step: str | None, attempt_id: str
+    ) -> Any:
+        """Reserve the attempt's estimate; a sink's budget refusal becomes ours."""
+        if self._sink is None:
+            return None
+        estimate = await self._estimate(route, kwargs, step, attempt_id)
+        try:
+            return await self._sink.reserve(estimate)
+        except BudgetExceededError:
+            raise
+        except Exception as exc:
+            if is_budget_refusal(exc):
+                raise BudgetExceededError(str(exc)) from exc
+            raise
+
     async def attempt(
         self,
         route: Route,
@@ -124,19 +162,18 @@ class AttemptRunner:
         """Send one request; keep its billed reply pending in ``ledger`` and return it.
 
         With ``stream`` the request opens a streamed reply, returned unread; the ledger keeps
-        it as ``opened`` until :meth:`finish_stream` bills it.
+        it as ``opened`` until :meth:`finish_stream` bills it. A reply of unexpected shape is
+        billed at once (settled as failed) and raised as :class:`ResponseFormatError`.
 
         Raises:
-            ProviderError: The mapped failure (the reservation was released).
-            Exception: Whatever the sink's ``reserve`` raised to refuse the call.
+            ProviderError: The mapped failure (the reservation was released, or settled when
+                a malformed reply arrived).
+            BudgetExceededError: The sink refused the call (nothing was sent).
+            Exception: Whatever else the sink's ``reserve`` raised.
         """
         attempt_id = uuid.uuid4().hex
         number = ledger.next_attempt(route.model)
-        reservation: Any = None
-        if self._sink is not None:
-            reservation = await self._sink.reserve(
-                await self._estimate(route, kwargs, ledger.step, attempt_id)
-            )
+        reservation = await self._reserve(route, kwargs, ledger.step, attempt_id)
         started = time.perf_counter()
         send = self._open_stream if stream else self._send
         assert send is not None, "this runner cannot stream"
@@ -154,6 +191,14 @@ class AttemptRunner:
                 if isinstance(exc, Exception)
                 else None
             )
+            if isinstance(mapped, ResponseFormatError):
+                # A reply arrived, so the provider may have billed it: settle, never release.
+                ledger.pending = self._billed(
+                    route, kwargs, None, "", reservation, attempt_id, number, ledger, latency,
+                    request_id=None, estimate_reason=f"unusable reply: {mapped.reason}",
+                )  # fmt: skip
+                await self.settle(ledger, error=type(mapped).__name__)
+                raise mapped from None
             ledger.records.append(
                 AttemptRecord(
                     model=route.model,
@@ -178,16 +223,21 @@ class AttemptRunner:
         logger.debug(
             "llm attempt ok: model=%s attempt=%d latency_ms=%.0f", route.model, number, latency
         )
-        raw_usage = getattr(response, "usage", None)
-        usage, reported = normalize_usage(raw_usage) if raw_usage is not None else (Usage(), None)
-        if raw_usage is None:
-            logger.warning("llm reply without usage: model=%s; counted as 0 tokens", route.model)
+        request_id = _request_id(response)
+        try:
+            text = reply_text(response, provider=route.provider, model=route.model)
+        except ResponseFormatError as exc:
+            ledger.pending = self._billed(
+                route, kwargs, _usage_of(response), output_text(response), reservation,
+                attempt_id, number, ledger, latency, request_id=request_id,
+            )  # fmt: skip
+            await self.settle(ledger, error=type(exc).__name__)
+            raise
         ledger.pending = self._billed(
-            route, usage, reported, reservation, attempt_id, number, ledger, latency,
-            request_id=getattr(response, "id", None),
-            usage_source="reported" if raw_usage is not None else "missing",
+            route, kwargs, _usage_of(response), text, reservation, attempt_id, number, ledger,
+            latency, request_id=request_id,
         )  # fmt: skip
-        ledger.last_text = reply_text(response)
+        ledger.last_text = text
         return response
 
     async def finish_stream(
@@ -204,30 +254,19 @@ class AttemptRunner:
         Args:
             ledger: The call's ledger (its ``opened`` stream is billed and cleared).
             raw_usage: The ``usage`` of the stream's last chunk, or None when none came.
-            text: The reply text received (counted when no usage came).
+            text: The reply text received (counted when no usable usage came).
             request_id: The provider's completion id, when a chunk carried one.
             error: Why the stream ended early (None when it completed).
         """
         opened, ledger.opened = ledger.opened, None
         if opened is None:
             return
-        from llm_client._tokens import count_tokens
-
-        route = opened.route
-        if raw_usage is not None:
-            usage, reported = normalize_usage(raw_usage)
-            source = "reported"
-        else:
-            # The provider bills what it generated even when the stream is cut short.
-            usage = Usage(
-                prompt_tokens=count_tokens(list(opened.prompt), route.price_model),
-                completion_tokens=count_tokens(text, route.price_model) if text else 0,
-            )
-            reported, source = None, "estimated"
         latency = (time.perf_counter() - opened.started) * 1000
         ledger.pending = self._billed(
-            route, usage, reported, opened.reservation, opened.attempt_id, opened.number,
-            ledger, latency, request_id=request_id, usage_source=source,
+            opened.route, {"messages": opened.prompt}, raw_usage, text, opened.reservation,
+            opened.attempt_id, opened.number, ledger, latency, request_id=request_id,
+            # The provider bills what it generated even when the stream is cut short.
+            estimate_reason=None if raw_usage is not None else "stream ended without usage",
         )  # fmt: skip
         ledger.last_text = text
         await self.settle(ledger, error=error)
@@ -235,8 +274,9 @@ class AttemptRunner:
     def _billed(
         self,
         route: Route,
-        usage: Usage,
-        reported: Decimal | None,
+        kwargs: Mapping[str, Any],
+        raw_usage: Any,
+        text: str,
         reservation: Any,
         attempt_id: str,
         number: int,
@@ -244,11 +284,46 @@ class AttemptRunner:
         latency: float,
         *,
         request_id: str | None,
-        usage_source: str,
+        estimate_reason: str | None = None,
     ) -> _Billed:
-        from llm_client._pricing import cost_for
+        """What one billed reply cost: reported usage when usable, else counted locally."""
+        from llm_client._pricing import plausible_cost
 
-        cost, source = cost_for(usage, route.price_model, reported)
+        metadata: dict[str, Any] = {"attempt": number}
+        problem = estimate_reason or usage_problem(raw_usage)
+        reported: Decimal | None = None
+        raw_cost = None
+        if problem is None:
+            usage, reported = normalize_usage(raw_usage)
+            raw_cost = get_field(raw_usage, "cost")
+            metadata["usage_source"] = "reported"
+        else:
+            usage = self._counted_usage(route, kwargs, text)
+            metadata["usage_source"] = "estimated"
+            metadata["usage_problem"] = problem
+            if estimate_reason is None:
+                logger.warning(
+                    "llm reply usage not usable (%s): model=%s; usage counted locally",
+                    problem,
+                    route.model,
+                )
+        cost, source, rejected = plausible_cost(usage, route.price_model, reported, raw_cost)
+        if rejected is not None:
+            metadata["cost_source"] = "local"
+            metadata["reported_cost_rejected"] = rejected
+            logger.warning(
+                "llm provider-reported cost %s rejected as implausible: model=%s; "
+                "recorded the local price %s instead",
+                rejected,
+                route.model,
+                cost,
+            )
+        metadata.update(
+            price_source=source,
+            request_id=request_id,
+            # Anthropic cache writes are billed at their own rate; CostRecord has no column.
+            cache_write_tokens=usage.cache_write_tokens,
+        )
         record = CostRecord(
             idempotency_id=attempt_id,
             provider=route.provider,
@@ -260,14 +335,7 @@ class AttemptRunner:
             cached_prompt_tokens=usage.cached_prompt_tokens,
             reasoning_tokens=usage.reasoning_tokens,
             latency_ms=latency,
-            metadata={
-                "attempt": number,
-                "price_source": source,
-                "usage_source": usage_source,
-                "request_id": request_id,
-                # Anthropic cache writes are billed at their own rate; CostRecord has no column.
-                "cache_write_tokens": usage.cache_write_tokens,
-            },
+            metadata=metadata,
         )
         attempt = AttemptRecord(
             model=route.model,
@@ -280,6 +348,15 @@ class AttemptRunner:
             price_source=source,
         )
         return _Billed(reservation, record, attempt)
+
+    @staticmethod
+    def _counted_usage(route: Route, kwargs: Mapping[str, Any], text: str) -> Usage:
+        from llm_client._tokens import count_tokens
+
+        return Usage(
+            prompt_tokens=count_tokens(list(kwargs.get("messages", ())), route.price_model),
+            completion_tokens=count_tokens(text, route.price_model) if text else 0,
+        )
 
     async def settle(self, ledger: CallLedger, *, error: str | None = None) -> None:
         """Settle the pending billed reply as a success, or as failed with ``error``."""

@@ -43,7 +43,7 @@ class Backends:
         self._timeout = timeout
         self._openai_base_url = openai_base_url
         self._http: httpx.AsyncClient | None = None
-        self._sdk: dict[tuple[str | None, str, int], tuple[Any, AsyncOpenAI]] = {}
+        self._sdk: dict[tuple[Any, ...], tuple[Any, AsyncOpenAI]] = {}
         self._test_clients: list[httpx.AsyncClient] = []
         self._uses_litellm = False
 
@@ -119,7 +119,13 @@ class Backends:
 
     def _sdk_client(self, route: Route) -> AsyncOpenAI:
         key_value = route.api_key.get_secret_value() if route.api_key is not None else ""
-        cache_key = (route.base_url, key_value, id(route.test_model))
+        headers = dict(route.headers) if route.headers else None
+        cache_key = (
+            route.base_url,
+            key_value,
+            id(route.test_model),
+            tuple(sorted(headers.items())) if headers else (),
+        )
         cached = self._sdk.get(cache_key)
         if cached is not None:
             return cached[1]
@@ -144,7 +150,11 @@ class Backends:
             http = self._http
             base_url = route.base_url or self._openai_base_url
         client = AsyncOpenAI(
-            api_key=key_value or "not-needed", base_url=base_url, max_retries=0, http_client=http
+            api_key=key_value or "not-needed",
+            base_url=base_url,
+            max_retries=0,
+            http_client=http,
+            default_headers=headers,
         )
         # Keep the transport object alive with the entry, so its id() is never reused.
         self._sdk[cache_key] = (route.test_model, client)

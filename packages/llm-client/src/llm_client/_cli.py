@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from rich.console import Console
 from rich.table import Table
 
-from llm_client._errors import ConfigError, LLMClientError
+from llm_client._errors import ConfigurationError, LLMClientError
 
 __all__ = ["app", "schema_model"]
 
@@ -41,7 +41,7 @@ def schema_model(schema: dict[str, Any]) -> type[BaseModel]:
     model, so both sides use exactly the JSON Schema from the file (checked with ``jsonschema``).
 
     Raises:
-        ConfigError: If ``schema`` is not a valid JSON Schema for an object.
+        ConfigurationError: If ``schema`` is not a valid JSON Schema for an object.
     """
     import jsonschema  # type: ignore[import-untyped]
 
@@ -49,9 +49,9 @@ def schema_model(schema: dict[str, Any]) -> type[BaseModel]:
         validator_cls = jsonschema.validators.validator_for(schema)
         validator_cls.check_schema(schema)
     except jsonschema.SchemaError as exc:
-        raise ConfigError(f"invalid JSON schema: {exc.message}") from exc
+        raise ConfigurationError(f"invalid JSON schema: {exc.message}") from exc
     if schema.get("type", "object") != "object":
-        raise ConfigError('--json-schema must describe an object ("type": "object")')
+        raise ConfigurationError('--json-schema must describe an object ("type": "object")')
     validator = validator_cls(schema)
 
     class SchemaReply(BaseModel):
@@ -98,7 +98,7 @@ def chat(
             try:
                 schema = json.loads(json_schema.read_text(encoding="utf-8"))
             except (OSError, ValueError) as exc:
-                raise ConfigError(f"cannot read {json_schema}: {exc}") from exc
+                raise ConfigurationError(f"cannot read {json_schema}: {exc}") from exc
             response_model = schema_model(schema)
         done = asyncio.run(
             _complete(messages, model, response_model, temperature, max_tokens, api_base)

@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from pydantic import BaseModel, SecretStr
 
-from llm_client._attempts import AttemptRunner, CallLedger, is_fallback_error, reply_text
+from llm_client._attempts import AttemptRunner, CallLedger
 from llm_client._backends import Backends
 from llm_client._completion import Completion
 from llm_client._config import LLMConfig
 from llm_client._cost_sink import CostSink
-from llm_client._errors import (
-    AllModelsFailedError,
-    ConfigError,
-    LLMClientError,
-)
-from llm_client._messages import Messages, validate_messages
-from llm_client._providers import Route, resolve_route
+from llm_client._errors import ConfigurationError, LLMClientError
+from llm_client._fallback import first_success
+from llm_client._messages import Messages, check_text, validate_messages
+from llm_client._options import CallOptions
+from llm_client._providers import Route, Router
 from llm_client._retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -29,8 +26,6 @@ if TYPE_CHECKING:
     from llm_client._streaming import TextStream
 
 __all__ = ["LLMClient"]
-
-logger = logging.getLogger("llm_client")
 
 M = TypeVar("M", bound=BaseModel)
 ModelSpec = Any  # a model string / alias, a TestModel, or a sequence of those (a fallback chain)
@@ -72,7 +67,7 @@ class LLMClient:
             default_timeout if default_timeout is not None else self._config.default_timeout
         )
         if self._timeout <= 0:
-            raise ConfigError("default_timeout must be > 0")
+            raise ConfigurationError("default_timeout must be > 0")
         self._backends = Backends(self._timeout, self._config.base_url("openai") or "")
         self._runner = AttemptRunner(
             cost_sink,
@@ -80,7 +75,7 @@ class LLMClient:
             self._config.default_output_cap,
             open_stream=self._backends.open_stream,
         )
-        self._default_test_model: Any = None
+        self._router = Router(self._config, self._keys)
         self._closed = False
 
     def __repr__(self) -> str:
@@ -114,7 +109,7 @@ class LLMClient:
         """The configured model chain for ``step`` (aliases resolved).
 
         Raises:
-            ConfigError: If the step has no models configured.
+            ConfigurationError: If the step has no models configured.
         """
         return self._config.models_for_step(step)
 
@@ -186,17 +181,10 @@ class LLMClient:
             AllModelsFailedError: Every model of a chain failed.
             BudgetExceededError: The cost sink refused the call.
         """
-        done = await self.complete(
-            messages,
-            model,
-            response_model,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            timeout=timeout,
-            step=step,
-            api_base=api_base,
-            max_validation_retries=max_validation_retries,
+        options = CallOptions(
+            temperature, max_tokens, timeout, step, api_base, max_validation_retries
         )
+        done: Completion[str | M] = await self._complete(messages, model, response_model, options)
         return done.output
 
     @overload
@@ -233,8 +221,10 @@ class LLMClient:
         """
         chain = list(models) if models is not None else None
         if chain is not None and not chain:
-            raise ConfigError("chat_with_fallback needs at least one model")
-        done = await self.complete(messages, chain, response_model, **options)
+            raise ConfigurationError("chat_with_fallback needs at least one model")
+        done: Completion[str | M] = await self._complete(
+            messages, chain, response_model, CallOptions(**options)
+        )
         return done.output
 
     @overload
@@ -285,53 +275,72 @@ class LLMClient:
         A failed call raises as :meth:`chat` does; the error's ``attempt_records`` holds every
         attempt it made (``total_cost(error.attempt_records)`` is what the failure cost).
         """
+        options = CallOptions(
+            temperature, max_tokens, timeout, step, api_base, max_validation_retries
+        )
+        return await self._complete(messages, model, response_model, options)
+
+    async def _complete(
+        self,
+        messages: Messages,
+        model: ModelSpec,
+        response_model: type[M] | None,
+        options: CallOptions,
+    ) -> Completion[Any]:
         if self._closed:
             raise LLMClientError("this LLMClient is closed")
         started = time.perf_counter()
         msgs = validate_messages(messages)
-        chain, is_chain = self._chain(model, step)
-        ledger = CallLedger(step)
-        failures: list[tuple[str, BaseException]] = []
+        chain, is_chain = self._chain(model, options.step, options.api_base)
+        ledger = CallLedger(options.step)
+        per_attempt = options.timeout if options.timeout is not None else self._timeout
         reasks = (
-            max_validation_retries
-            if max_validation_retries is not None
+            options.max_validation_retries
+            if options.max_validation_retries is not None
             else self._config.max_validation_retries
         )
-        per_attempt = timeout if timeout is not None else self._timeout
-        for spec in chain:
-            route = self._route(spec, api_base)
-            request: dict[str, Any] = {"model": route.wire_model, "messages": msgs}
-            if temperature is not None:
-                request["temperature"] = temperature
-            if max_tokens is not None:
-                request["max_tokens"] = max_tokens
-            if route.extra_body:
-                request["extra_body"] = dict(route.extra_body)
+
+        async def one_model(route: Route) -> Any:
+            request = options.request(route, msgs)
+            if response_model is not None:
+                from llm_client._structured import structured_call
+
+                return await structured_call(
+                    runner=self._runner,
+                    policy=self._retry,
+                    route=route,
+                    request=request,
+                    response_model=response_model,
+                    ledger=ledger,
+                    attempt_timeout=per_attempt,
+                    max_validation_retries=reasks,
+                )
             try:
-                output = await self._one_model(
-                    route, request, response_model, ledger, per_attempt, reasks
+                await self._retry.run(
+                    lambda _n: self._runner.attempt(route, request, ledger, per_attempt),
+                    model=route.model,
                 )
-            except LLMClientError as exc:
-                if not is_chain or not is_fallback_error(exc):
-                    exc.attempt_records = tuple(ledger.records)
-                    raise
-                failures.append((route.model, exc))
-                logger.warning(
-                    "llm model failed, falling back: model=%s error=%s",
-                    route.model,
-                    type(exc).__name__,
-                )
-                continue
-            return Completion.from_attempts(
-                output,
-                model=route.model,
-                provider=route.provider,
-                attempts=ledger.records,
-                latency_ms=(time.perf_counter() - started) * 1000,
-            )
-        error = AllModelsFailedError(failures)
-        error.attempt_records = tuple(ledger.records)
-        raise error
+            except BaseException as exc:
+                if ledger.pending is not None:  # pragma: no cover - cancelled right after reply
+                    await self._runner.settle(ledger, error=type(exc).__name__)
+                raise
+            await self._runner.settle(ledger)
+            return ledger.last_text
+
+        output, route = await first_success(
+            chain,
+            is_chain=is_chain,
+            ledger=ledger,
+            route_for=lambda spec: self._router.route(spec, options.api_base),
+            attempt=one_model,
+        )
+        return Completion.from_attempts(
+            output,
+            model=route.model,
+            provider=route.provider,
+            attempts=ledger.records,
+            latency_ms=(time.perf_counter() - started) * 1000,
+        )
 
     def stream(
         self,
@@ -374,78 +383,39 @@ class LLMClient:
 
         if self._closed:
             raise LLMClientError("this LLMClient is closed")
-        chain, is_chain = self._chain(model, step)
-        options: dict[str, Any] = {}
-        if temperature is not None:
-            options["temperature"] = temperature
-        if max_tokens is not None:
-            options["max_tokens"] = max_tokens
+        options = CallOptions(
+            temperature=temperature, max_tokens=max_tokens, timeout=timeout, step=step,
+            api_base=api_base,
+        )  # fmt: skip
+        chain, is_chain = self._chain(model, step, api_base)
         return TextStream(
-            self,
             validate_messages(messages),
             chain,
-            is_chain,
-            options,
-            step,
-            api_base,
-            timeout if timeout is not None else self._timeout,
+            is_chain=is_chain,
+            options=options,
+            timeout=timeout if timeout is not None else self._timeout,
+            runner=self._runner,
+            retry=self._retry,
+            route_for=lambda spec: self._router.route(spec, api_base),
         )
 
-    async def _one_model(
-        self,
-        route: Route,
-        request: dict[str, Any],
-        response_model: type[M] | None,
-        ledger: CallLedger,
-        attempt_timeout: float,
-        reasks: int,
-    ) -> Any:
-        if response_model is not None:
-            from llm_client._structured import structured_call
+    def _chain(
+        self, model: ModelSpec, step: str | None, api_base: str | None
+    ) -> tuple[list[Any], bool]:
+        check_text(step, "step")
+        check_text(api_base, "api_base")
+        chain, is_chain = self._chain_of(model, step)
+        for index, spec in enumerate(chain):
+            check_text(spec, f"model[{index}]" if is_chain else "model")
+        return chain, is_chain
 
-            return await structured_call(
-                runner=self._runner,
-                policy=self._retry,
-                route=route,
-                request=request,
-                response_model=response_model,
-                ledger=ledger,
-                attempt_timeout=attempt_timeout,
-                max_validation_retries=reasks,
-            )
-        try:
-            response = await self._retry.run(
-                lambda _n: self._runner.attempt(route, request, ledger, attempt_timeout),
-                model=route.model,
-            )
-        except BaseException as exc:
-            if ledger.pending is not None:  # pragma: no cover - cancelled right after the reply
-                await self._runner.settle(ledger, error=type(exc).__name__)
-            raise
-        await self._runner.settle(ledger)
-        return reply_text(response)
-
-    def _chain(self, model: ModelSpec, step: str | None) -> tuple[list[Any], bool]:
+    def _chain_of(self, model: ModelSpec, step: str | None) -> tuple[list[Any], bool]:
         if model is None:
             if step is None:
-                raise ConfigError("pass a model (or a step with configured models)")
+                raise ConfigurationError("pass a model (or a step with configured models)")
             return list(self._config.models_for_step(step)), True
         if isinstance(model, str) or not isinstance(model, Sequence):
             return [model], False
         if not model:
-            raise ConfigError("the model list is empty")
+            raise ConfigurationError("the model list is empty")
         return list(model), True
-
-    def _route(self, spec: Any, api_base: str | None) -> Route:
-        if isinstance(spec, str) and self._config.resolve_alias(spec.strip()) == "test":
-            if self._default_test_model is None:
-                from llm_client.testing import TestModel
-
-                self._default_test_model = TestModel()
-            spec = self._default_test_model
-        route = resolve_route(spec, self._config, self._keys, api_base=api_base)
-        if not route.loopback:
-            from llm_client.testing._guard import check_request_allowed
-
-            check_request_allowed(route.base_url)
-        return route

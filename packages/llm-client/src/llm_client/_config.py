@@ -17,7 +17,8 @@ so switching a model never needs a code change::
 
 Environment overrides (highest precedence): ``LLM_MODEL_<STEP>="a,b"`` sets a step's chain,
 ``LLM_ALIAS_<NAME>=model`` sets an alias, ``<PROVIDER>_API_KEY`` and ``<PROVIDER>_BASE_URL``
-(``OPENROUTER``, ``ZAI``, ``OPENAI``, ``ANTHROPIC``) set a provider, and
+(``OPENROUTER``, ``ZAI``, ``OPENAI``, ``ANTHROPIC``, and any registered provider; see
+:mod:`llm_client._providers`) set a provider, and
 ``LLM_CLIENT_TIMEOUT`` the default timeout. Keys are ``SecretStr``: never printed.
 """
 
@@ -25,34 +26,18 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from llm_client._errors import ConfigError
+from llm_client._errors import ConfigurationError
 
-__all__ = ["CONFIG_ENV_VAR", "DEFAULT_BASE_URLS", "KEY_ENV_VARS", "LLMConfig", "ProviderSettings"]
+__all__ = ["CONFIG_ENV_VAR", "LLMConfig", "ProviderSettings"]
 
 CONFIG_ENV_VAR = "LLM_CLIENT_CONFIG"
 """Environment variable naming the TOML configuration file."""
-
-KEY_ENV_VARS: dict[str, str] = {
-    "openrouter": "OPENROUTER_API_KEY",
-    "zai": "ZAI_API_KEY",
-    "openai": "OPENAI_API_KEY",
-    "anthropic": "ANTHROPIC_API_KEY",
-}
-"""The standard environment variable holding each provider's API key."""
-
-DEFAULT_BASE_URLS: dict[str, str] = {
-    "openrouter": "https://openrouter.ai/api/v1",
-    "zai": "https://api.z.ai/api/paas/v4",
-    "openai": "https://api.openai.com/v1",
-    "anthropic": "https://api.anthropic.com",
-}
-"""Each provider's public API base URL."""
 
 
 class ProviderSettings(BaseModel):
@@ -67,6 +52,12 @@ class ProviderSettings(BaseModel):
 
     base_url: str | None = None
     api_key: SecretStr | None = None
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # A proxy password in the URL (``https://user:secret@proxy/v1``) stays out of reprs,
+        # so logging a configuration never shows it.
+        for name, value in super().__repr_args__():
+            yield name, _mask_password(value) if name == "base_url" else value
 
 
 class LLMConfig(BaseModel):
@@ -116,7 +107,7 @@ class LLMConfig(BaseModel):
             The validated configuration.
 
         Raises:
-            ConfigError: If the file is missing or malformed, or a value is invalid.
+            ConfigurationError: If the file is missing or malformed, or a value is invalid.
         """
         environ = os.environ if env is None else env
         data: dict[str, Any] = {}
@@ -125,23 +116,25 @@ class LLMConfig(BaseModel):
             try:
                 data = tomllib.loads(Path(file).read_text(encoding="utf-8"))
             except (OSError, tomllib.TOMLDecodeError) as exc:
-                raise ConfigError(f"cannot read llm-client config {str(file)!r}: {exc}") from exc
+                raise ConfigurationError(
+                    f"cannot read llm-client config {str(file)!r}: {exc}"
+                ) from exc
         data = _apply_env(data, environ)
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise ConfigError(f"invalid llm-client config: {exc}") from exc
+            raise ConfigurationError(f"invalid llm-client config: {exc}") from exc
 
     def resolve_alias(self, model: str) -> str:
         """Follow aliases until a real model string remains.
 
         Raises:
-            ConfigError: On an alias cycle.
+            ConfigurationError: On an alias cycle.
         """
         seen: list[str] = []
         while model in self.aliases:
             if model in seen:
-                raise ConfigError(f"alias cycle: {' -> '.join([*seen, model])}")
+                raise ConfigurationError(f"alias cycle: {' -> '.join([*seen, model])}")
             seen.append(model)
             model = self.aliases[model]
         return model
@@ -150,11 +143,13 @@ class LLMConfig(BaseModel):
         """The model chain configured for ``step``, aliases resolved.
 
         Raises:
-            ConfigError: If no chain is configured for the step.
+            ConfigurationError: If no chain is configured for the step.
         """
         if step not in self.steps:
             known = ", ".join(sorted(self.steps)) or "none"
-            raise ConfigError(f"no models configured for step {step!r} (configured: {known})")
+            raise ConfigurationError(
+                f"no models configured for step {step!r} (configured: {known})"
+            )
         return [self.resolve_alias(m) for m in self.steps[step]]
 
     def base_url(self, provider: str) -> str | None:
@@ -162,12 +157,28 @@ class LLMConfig(BaseModel):
         settings = self.providers.get(provider)
         if settings is not None and settings.base_url:
             return settings.base_url
-        return DEFAULT_BASE_URLS.get(provider)
+        from llm_client._providers import provider_named
+
+        spec = provider_named(provider)
+        return spec.base_url if spec is not None else None
 
     def api_key(self, provider: str) -> SecretStr | None:
         """The configured key of ``provider`` (file or environment), or None."""
         settings = self.providers.get(provider)
         return None if settings is None else settings.api_key
+
+
+def _mask_password(url: object) -> object:
+    """``url`` with the password of its userinfo replaced by ``***``."""
+    if not isinstance(url, str) or "@" not in url:
+        return url
+    scheme, sep, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    userinfo, at, host = authority.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}{sep}{user}:***@{host}{slash}{path}"
 
 
 def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
@@ -185,11 +196,13 @@ def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, An
             ]
         elif name.startswith("LLM_ALIAS_") and value.strip():
             aliases[name.removeprefix("LLM_ALIAS_").lower()] = value.strip()
-    for provider, key_var in KEY_ENV_VARS.items():
-        key = environ.get(key_var)
-        url = environ.get(f"{provider.upper()}_BASE_URL")
+    from llm_client._providers import providers as registered
+
+    for spec in registered():
+        key = environ.get(spec.key_variable)
+        url = environ.get(spec.base_url_variable)
         if key or url:
-            settings = providers.setdefault(provider, {})
+            settings = providers.setdefault(spec.name, {})
             if key:
                 settings["api_key"] = key
             if url:

@@ -11,8 +11,15 @@ Every paid attempt goes through three steps::
     await sink.settle(reservation, record)       # the actual cost replaces the estimate
 
 The protocol is structural: cost-tracker's ``CostTracker`` satisfies it without importing this
-package, and web-search declares the same method names for search calls. A sink refuses a call
-by raising from ``reserve``; the exception propagates to the caller unchanged.
+package, and web-search declares the same method names for search calls.
+
+Budget refusals: a sink refuses a call by raising from ``reserve`` an exception whose class has
+the class attribute ``is_budget_refusal = True`` (cost-tracker's ``BudgetExceededError`` sets
+it; so does llm-client's own). llm-client re-raises such a refusal as
+:class:`llm_client.BudgetExceededError` ``from`` the original, with its message, so an app
+catching ``LLMClientError`` sees every refusal; the original stays on ``__cause__``. The check
+looks at the attribute along the cause chain, never at class names, so no package imports
+another. Any other exception from ``reserve`` propagates unchanged.
 """
 
 from __future__ import annotations
@@ -85,10 +92,20 @@ class CostRecord:
 
 @runtime_checkable
 class CostSink(Protocol[ReservationT]):
-    """Anything that can reserve, settle and release money for paid calls."""
+    """Anything that can reserve, settle and release money for paid calls.
+
+    To refuse a call, ``reserve`` raises an exception whose class sets
+    ``is_budget_refusal = True``; the caller of ``LLMClient`` then gets
+    :class:`llm_client.BudgetExceededError` (raised ``from`` it).
+    """
 
     async def reserve(self, estimate: CostEstimate) -> ReservationT:
-        """Hold ``estimate.amount`` against any budget; raise to refuse the call."""
+        """Hold ``estimate.amount`` against any budget.
+
+        Raises:
+            Exception: To refuse the call: an exception whose class sets
+                ``is_budget_refusal = True``.
+        """
         ...
 
     async def settle(self, reservation: ReservationT, record: CostRecord) -> None:

@@ -8,6 +8,7 @@
     │   ├── ServerError               5xx; retried
     │   ├── ProviderTimeoutError      no answer within the timeout; retried
     │   ├── ProviderConnectionError   refused / dropped connection; retried
+    │   ├── ResponseFormatError       a reply of unexpected shape (billed); retried
     │   ├── AuthenticationError       401/403; never retried
     │   ├── BadRequestError           400/404/422 and other 4xx; never retried
     │   └── QuotaExhaustedError       out of credit (z.ai 1113, OpenRouter 402); never retried
@@ -15,11 +16,11 @@
     ├── AllModelsFailedError          every model of a fallback chain failed (attempts)
     ├── BudgetExceededError           a budget refused the call before it was made
     │   └── UnpricedModelError        a budget cannot admit a model without a known price
-    ├── ConfigError                   bad configuration: missing key, unknown alias, bad TOML
+    ├── ConfigurationError            bad configuration: missing key, unknown alias, bad TOML
     ├── InvalidMessagesError          bad input messages (empty, unknown role, no content)
     ├── UsageError                    token counts that cannot describe a real call (_usage.py)
     ├── TokenizerUnavailableError     the bundled offline tokenizer files are missing (_tokens.py)
-    ├── LLMTestingError               misuse of llm_client.testing (testing/_guard.py)
+    ├── LLMTestingError               misuse of llm_client.testing (testing/_errors.py)
     └── RealRequestsBlockedError      a real provider request while tests block them
 
 Messages never contain API keys: provider errors carry the provider's own message, which
@@ -38,7 +39,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BudgetExceededError",
-    "ConfigError",
+    "ConfigurationError",
     "InvalidMessagesError",
     "LLMClientError",
     "ProviderConnectionError",
@@ -47,6 +48,7 @@ __all__ = [
     "QuotaExhaustedError",
     "RateLimitError",
     "RealRequestsBlockedError",
+    "ResponseFormatError",
     "ServerError",
     "StructuredOutputError",
     "UnpricedModelError",
@@ -136,6 +138,25 @@ class ProviderConnectionError(ProviderError):
     retryable = True
 
 
+class ResponseFormatError(ProviderError):
+    """A reply arrived but is not a usable chat completion. Retried.
+
+    No ``choices``, empty ``choices``, a choice without ``message``, ``null`` content without
+    tool calls, a body that is not JSON or JSON of the wrong type. The provider may have billed
+    the attempt, so it is settled with the cost sink (usage as reported, else counted locally)
+    rather than released.
+
+    Attributes:
+        reason: What was wrong with the reply, in a few words.
+    """
+
+    retryable = True
+
+    def __init__(self, message: str, *, reason: str = "", **context: Any) -> None:
+        super().__init__(message, **context)
+        self.reason = reason
+
+
 class AuthenticationError(ProviderError):
     """HTTP 401/403: the key is missing, wrong or lacks permission. Never retried."""
 
@@ -188,15 +209,29 @@ class AllModelsFailedError(LLMClientError):
 
 
 class BudgetExceededError(LLMClientError):
-    """A budget refused the call before it was made (nothing was sent)."""
+    """A budget refused the call before it was made (nothing was sent).
+
+    A cost sink's own refusal (any exception whose class sets ``is_budget_refusal = True``,
+    such as cost-tracker's ``BudgetExceededError``) is re-raised as this class, ``from`` the
+    original and with its message, so ``except LLMClientError`` catches every refusal.
+    """
+
+    is_budget_refusal = True
 
 
 class UnpricedModelError(BudgetExceededError):
     """The model has no known price, so a budget cannot admit it (never assumed free)."""
 
 
-class ConfigError(LLMClientError, ValueError):
-    """Bad configuration: a missing API key, an unknown alias, unreadable TOML, a bad value."""
+class ConfigurationError(LLMClientError, ValueError):
+    """Bad configuration: a missing API key, an unknown alias, unreadable TOML, a bad value.
+
+    Named ``ConfigurationError`` in every llm-common package; ``llm_client.ConfigError`` is the
+    same class under its 0.1 name (deprecated, removed in 0.3).
+    """
+
+
+ConfigError = ConfigurationError  # the 0.1 name; ``llm_client.ConfigError`` warns
 
 
 class InvalidMessagesError(LLMClientError, ValueError):

@@ -67,6 +67,8 @@ async def acompletion(
         params["api_base"] = route.base_url
     if route.api_key is not None:
         params["api_key"] = route.api_key.get_secret_value()
+    if route.headers:
+        params["extra_headers"] = {**dict(route.headers), **dict(params.get("extra_headers") or {})}
     # One retry owner (ours); drop_params so one option a provider lacks does not fail the call.
     return await litellm.acompletion(
         **params, timeout=seconds, num_retries=0, max_retries=0, drop_params=True

@@ -7,7 +7,7 @@ from typing import Any
 
 from llm_client._errors import InvalidMessagesError
 
-__all__ = ["Messages", "validate_messages"]
+__all__ = ["Messages", "check_text", "validate_messages"]
 
 Messages = str | Sequence[Mapping[str, Any]]
 """A prompt string (one user message) or OpenAI-style ``{"role", "content"}`` dicts."""
@@ -15,16 +15,49 @@ Messages = str | Sequence[Mapping[str, Any]]
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
 
+def check_text(value: object, where: str) -> None:
+    """Refuse text that cannot be sent: strings that are not valid Unicode (lone surrogates).
+
+    Walks dicts, lists and tuples; a JSON encoder or the HTTP layer would otherwise fail later
+    with ``UnicodeEncodeError``, after the budget was reserved.
+
+    Args:
+        value: A string, or a structure holding strings (a message, its parts, tool calls).
+        where: What ``value`` is, for the error message (``messages[2]``, ``model``).
+
+    Raises:
+        InvalidMessagesError: A string (or a dict key) is not encodable as UTF-8.
+    """
+    if isinstance(value, str):
+        if value.isascii():
+            return
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidMessagesError(
+                f"{where} is not valid Unicode (a lone surrogate at position {exc.start}); "
+                "decode the text with errors='replace' before sending it"
+            ) from None
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            check_text(key, where)
+            check_text(item, f"{where}.{key}" if isinstance(key, str) and key.isascii() else where)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            check_text(item, f"{where}[{index}]")
+
+
 def validate_messages(messages: Messages) -> list[dict[str, Any]]:
     """Check ``messages`` and return a fresh list of dicts (the caller's list is never mutated).
 
     Raises:
         InvalidMessagesError: Empty input, a non-dict, an unknown role, missing or non-text
-            content, or nothing but empty strings.
+            content, text that is not valid Unicode, or nothing but empty strings.
     """
     if isinstance(messages, str):
         if not messages.strip():
             raise InvalidMessagesError("the prompt is empty")
+        check_text(messages, "the prompt")
         return [{"role": "user", "content": messages}]
     if not isinstance(messages, Sequence):
         raise InvalidMessagesError(
@@ -57,6 +90,7 @@ def validate_messages(messages: Messages) -> list[dict[str, Any]]:
                 f"messages[{index}].content must be a string or a list of parts, "
                 f"got {type(content).__name__}"
             )
+        check_text(message, f"messages[{index}]")
         out.append(dict(message))
     if not any_text:
         raise InvalidMessagesError("every message is empty")

@@ -27,12 +27,12 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, Final
 
-from llm_client._errors import ConfigError
+from llm_client._errors import ConfigurationError
 from llm_client._usage import ModelPrice, PriceSource, Usage, cost_of
 
 __all__ = [
     "ModelInfo", "ModelPrice", "PriceSource", "cost_for", "cost_of", "describe_price",
-    "estimate_cost", "model_info", "price_for", "register_model",
+    "estimate_cost", "model_info", "plausible_cost", "price_for", "register_model",
 ]  # fmt: skip
 
 logger = logging.getLogger(__name__)
@@ -184,7 +184,7 @@ def _map_price(row: dict[str, Any]) -> ModelPrice | None:
 def _entry_from_map(row: dict[str, Any]) -> ModelInfo:
     try:
         price = _map_price(row)
-    except ConfigError as exc:  # a malformed row must not break every call of the model
+    except ConfigurationError as exc:  # a malformed row must not break every call of the model
         logger.warning("ignoring unusable LiteLLM price row: %s", exc)
         price = None
     limits = _int(row.get("max_input_tokens")), _int(row.get("max_output_tokens"))
@@ -330,6 +330,49 @@ def cost_for(
     if price is None:
         return None, "unpriced"
     return cost_of(usage, price), price.source
+
+
+REPORTED_COST_FACTOR: Final = Decimal(10)
+"""A provider-reported cost above this many times the local price (plus the slack) is bogus."""
+REPORTED_COST_SLACK: Final = Decimal("0.01")
+"""Dollars of slack on top of the factor, so minimum charges on tiny calls pass."""
+UNPRICED_REPORTED_COST_CAP: Final = Decimal(100)
+"""For a model with no local price, a reported cost above this (per call) is bogus."""
+
+
+def plausible_cost(
+    usage: Usage, model: str, reported_cost: Decimal | None, raw_reported: object = None
+) -> tuple[Decimal | None, str, str | None]:
+    """Like :func:`cost_for`, refusing a provider-reported cost that cannot be right.
+
+    A reported cost is rejected when it is not a finite non-negative number (``raw_reported``
+    set but ``reported_cost`` None), when it exceeds ``REPORTED_COST_FACTOR`` times the local
+    price of ``usage`` plus ``REPORTED_COST_SLACK``, or, for a model without a local price,
+    when it exceeds ``UNPRICED_REPORTED_COST_CAP`` dollars. A rejected figure is replaced by
+    the local price (None when unpriced), so a bogus figure never reaches a budget.
+
+    Args:
+        usage: Normalised token counts of the call.
+        model: Model string the call used.
+        reported_cost: The provider's figure, parsed (None when absent or unparseable).
+        raw_reported: The figure as the provider sent it (None when absent).
+
+    Returns:
+        ``(cost, source, rejected)``: ``rejected`` is the refused figure as text, else None.
+    """
+    if reported_cost is None:
+        cost, source = cost_for(usage, model)
+        return cost, source, None if raw_reported is None else str(raw_reported)
+    price = price_for(model)
+    if price is None:
+        if reported_cost > UNPRICED_REPORTED_COST_CAP:
+            return None, "unpriced", str(reported_cost)
+        return reported_cost, "provider", None
+    local = cost_of(usage, price)
+    with suppress(ArithmeticError):
+        if reported_cost <= local * REPORTED_COST_FACTOR + REPORTED_COST_SLACK:
+            return reported_cost, "provider", None
+    return local, price.source, str(reported_cost)
 
 
 def estimate_cost(prompt_tokens: int, max_output_tokens: int, model: str) -> Decimal | None:

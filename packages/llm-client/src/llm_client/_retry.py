@@ -15,6 +15,7 @@ import json
 import logging
 import re
 import time
+import warnings
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -36,6 +37,7 @@ from llm_client._errors import (
     ProviderTimeoutError,
     QuotaExhaustedError,
     RateLimitError,
+    ResponseFormatError,
     ServerError,
 )
 
@@ -46,48 +48,113 @@ logger = logging.getLogger("llm_client")
 T = TypeVar("T")
 
 _KEY_PATTERN = re.compile(r"\b(sk|pk|rk)-[A-Za-z0-9_\-*]{6,}|\bBearer\s+\S+", re.IGNORECASE)
-_QUOTA_CODES = frozenset({"1113"})
 _MAX_MESSAGE = 300
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class RetryPolicy:
     """How often and how patiently a model is retried.
 
+    The same fields as web-search's ``RetryPolicy`` (one vocabulary across llm-common).
+
     Attributes:
         max_attempts: Attempts per model, the first included (3).
-        base: First backoff in seconds; it doubles each time (1 s, 2 s, 4 s).
-        max_wait: Longest single wait, ``Retry-After`` included.
+        initial_wait: First backoff in seconds; it doubles each time (1 s, 2 s, 4 s).
+        max_wait: Longest backoff (without a ``Retry-After``).
         jitter: Up to this many random seconds added to each backoff.
+        max_retry_after: Longest ``Retry-After`` honoured; a rate limit asking for longer
+            fails at once instead of holding the caller.
         sleep: The coroutine that waits (inject a fast one in tests).
     """
 
-    max_attempts: int = 3
-    base: float = 1.0
-    max_wait: float = 60.0
-    jitter: float = 0.5
-    sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep, repr=False)
+    max_attempts: int
+    initial_wait: float
+    max_wait: float
+    jitter: float
+    max_retry_after: float
+    sleep: Callable[[float], Awaitable[None]] = field(repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1:
+    def __init__(
+        self,
+        max_attempts: int = 3,
+        initial_wait: float = 1.0,
+        max_wait: float = 60.0,
+        jitter: float = 0.5,
+        max_retry_after: float = 60.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        *,
+        base: float | None = None,
+    ) -> None:
+        """Build a policy.
+
+        Args:
+            max_attempts: Attempts per model, the first included.
+            initial_wait: First backoff in seconds.
+            max_wait: Longest backoff.
+            jitter: Most random seconds added to a backoff.
+            max_retry_after: Longest ``Retry-After`` honoured.
+            sleep: The coroutine that waits.
+            base: Deprecated name of ``initial_wait`` (0.2.0; removed in 0.3.0).
+
+        Raises:
+            ValueError: A count below 1 or a negative duration.
+        """
+        if base is not None:
+            warnings.warn(
+                "RetryPolicy(base=...) is deprecated; use initial_wait=...",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            initial_wait = base
+        if max_attempts < 1:
             raise ValueError("max_attempts must be >= 1")
-        if self.base < 0 or self.max_wait < 0 or self.jitter < 0:
-            raise ValueError("base, max_wait and jitter must be >= 0")
+        if min(initial_wait, max_wait, jitter, max_retry_after) < 0:
+            raise ValueError("initial_wait, max_wait, jitter and max_retry_after must be >= 0")
+        for name, value in (
+            ("max_attempts", max_attempts),
+            ("initial_wait", initial_wait),
+            ("max_wait", max_wait),
+            ("jitter", jitter),
+            ("max_retry_after", max_retry_after),
+            ("sleep", sleep),
+        ):
+            object.__setattr__(self, name, value)
+
+    @property
+    def base(self) -> float:
+        """Deprecated name of :attr:`initial_wait`."""
+        warnings.warn(
+            "RetryPolicy.base is deprecated; use initial_wait", DeprecationWarning, stacklevel=2
+        )
+        return self.initial_wait
 
     def wait_for(self, attempt: int, error: BaseException | None = None) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based).
 
-        A rate limit carrying ``retry_after`` waits exactly that long (capped at ``max_wait``);
-        anything else follows ``base * 2**(attempt-1)`` plus jitter.
+        A rate limit carrying ``retry_after`` waits exactly that long (see
+        :meth:`should_retry` for one asking too much); anything else follows
+        ``initial_wait * 2**(attempt-1)``, at most ``max_wait``, plus jitter.
         """
         if isinstance(error, RateLimitError) and error.retry_after is not None:
-            return min(max(error.retry_after, 0.0), self.max_wait)
+            return max(error.retry_after, 0.0)
         backoff = wait_exponential_jitter(
-            multiplier=self.base, max=self.max_wait, exp_base=2, jitter=self.jitter
+            multiplier=self.initial_wait, max=self.max_wait, exp_base=2, jitter=self.jitter
         )
         state = RetryCallState(None, None, (), {})  # type: ignore[arg-type]
         state.attempt_number = attempt
         return float(backoff(state))
+
+    def should_retry(self, error: BaseException) -> bool:
+        """Whether a failed attempt may be tried again (attempts left aside).
+
+        Retryable provider errors are; a rate limit whose ``Retry-After`` exceeds
+        ``max_retry_after`` is not (waiting that long would hold the caller).
+        """
+        if not (isinstance(error, ProviderError) and error.retryable):
+            return False
+        if isinstance(error, RateLimitError) and error.retry_after is not None:
+            return error.retry_after <= self.max_retry_after
+        return True
 
     def _tenacity_wait(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome is not None else None
@@ -127,7 +194,7 @@ class RetryPolicy:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.max_attempts),
             wait=self._tenacity_wait,
-            retry=retry_if_exception(_is_retryable),
+            retry=retry_if_exception(self.should_retry),
             sleep=self.sleep,
             before_sleep=log_retry,
             reraise=True,
@@ -148,10 +215,6 @@ class RetryPolicy:
             )
             raise
         raise AssertionError("unreachable: tenacity either returns or reraises")  # pragma: no cover
-
-
-def _is_retryable(exc: BaseException) -> bool:
-    return isinstance(exc, ProviderError) and exc.retryable
 
 
 def parse_retry_after(headers: Any) -> float | None:
@@ -208,8 +271,23 @@ def _body_error(exc: BaseException) -> tuple[str | None, str | None]:
     return None, None
 
 
-def _quota_code_in(text: str) -> bool:
-    return re.search(r"""["']?code["']?\s*[:=]\s*["']?1113\b""", text) is not None
+def _quota_codes() -> frozenset[str]:
+    """Out-of-credit error codes every provider module declares (``ProviderSpec.quota_codes``).
+
+    All of them, whatever the route: the same API is often reached through a proxy, LiteLLM
+    or an ``openai/`` model with ``api_base``, and these codes mean nothing else.
+    """
+    from llm_client._providers import providers
+
+    return frozenset().union(*(p.quota_codes for p in providers()))
+
+
+def _quota_code_in(text: str, codes: frozenset[str]) -> bool:
+    if not codes:
+        return False
+    alternatives = "|".join(re.escape(code) for code in sorted(codes))
+    pattern = rf"""["']?code["']?\s*[:=]\s*["']?(?:{alternatives})\b"""
+    return re.search(pattern, text) is not None
 
 
 def _exception_chain(exc: BaseException, limit: int = 6) -> list[BaseException]:
@@ -278,12 +356,23 @@ def map_provider_error(
         return ProviderTimeoutError(f"{provider} {model}: timed out", **ctx)
     if any(_is_connection_error(link) for link in chain):
         return ProviderConnectionError(f"{provider} {model}: connection failed ({kind})", **ctx)
+    from llm_client._response import is_malformed_reply
+
+    malformed = [link for link in chain if is_malformed_reply(link)]
+    if malformed:
+        # A reply arrived (and may have been billed) but could not be parsed.
+        first_line = str(malformed[-1]).split("\n", 1)[0].split("Traceback", 1)[0].strip()
+        reason = redact(first_line, secrets)[:120]
+        return ResponseFormatError(
+            f"{provider} {model}: unusable reply ({kind}): {reason}", reason=reason, **ctx
+        )
     if not isinstance(status, int):
         return None
     code, body_message = _body_error(exc)
     detail = redact(body_message or str(exc), secrets)
     message = f"{provider} {model}: HTTP {status}: {detail}"
-    if code in _QUOTA_CODES or (code is None and _quota_code_in(str(exc))) or status == 402:
+    quota = _quota_codes()
+    if code in quota or (code is None and _quota_code_in(str(exc), quota)) or status == 402:
         return QuotaExhaustedError(message, status_code=status, **ctx)
     if status == 429:
         headers = getattr(getattr(exc, "response", None), "headers", None)

@@ -8,23 +8,25 @@ or, when the stream was cut short or closed early, with usage counted locally.
 
 from __future__ import annotations
 
-import functools
 import inspect
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
-from llm_client._attempts import CallLedger, is_fallback_error
+from llm_client._attempts import AttemptRunner, CallLedger
 from llm_client._completion import Completion
-from llm_client._errors import AllModelsFailedError, LLMClientError
+from llm_client._errors import LLMClientError
+from llm_client._fallback import first_success
 from llm_client._litellm import provider_usage
+from llm_client._options import CallOptions
+from llm_client._response import chunk_text, get_field
 from llm_client._retry import map_provider_error
 
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from llm_client._client import LLMClient
     from llm_client._providers import Route
+    from llm_client._retry import RetryPolicy
 
 __all__ = ["TextStream"]
 
@@ -45,23 +47,37 @@ class TextStream:
 
     def __init__(
         self,
-        client: LLMClient,
         messages: list[dict[str, Any]],
         chain: list[Any],
+        *,
         is_chain: bool,
-        options: dict[str, Any],
-        step: str | None,
-        api_base: str | None,
+        options: CallOptions,
         timeout: float,
+        runner: AttemptRunner,
+        retry: RetryPolicy,
+        route_for: Callable[[Any], Route],
     ) -> None:
-        self._client = client
+        """Prepare a stream (nothing is sent until it is opened).
+
+        Args:
+            messages: Validated messages.
+            chain: Model specs to try while opening, in order.
+            is_chain: Whether the caller asked for a chain.
+            options: The call's options.
+            timeout: Seconds per HTTP attempt, and between chunks.
+            runner: Runs and bills single attempts.
+            retry: Retry policy while opening.
+            route_for: Turns a model spec into its route.
+        """
         self._messages = messages
         self._chain = chain
         self._is_chain = is_chain
         self._options = options
-        self._api_base = api_base
         self._timeout = timeout
-        self._ledger = CallLedger(step)
+        self._runner = runner
+        self._retry = retry
+        self._route_for = route_for
+        self._ledger = CallLedger(options.step)
         self._route: Route | None = None
         self._sdk_stream: Any = None
         self._opened = False
@@ -127,47 +143,36 @@ class TextStream:
         await self._finish(error="ClosedEarly")
 
     async def _open(self) -> None:
-        client, ledger = self._client, self._ledger
-        failures: list[tuple[str, BaseException]] = []
-        for spec in self._chain:
-            route = client._route(spec, self._api_base)
-            request = {"model": route.wire_model, "messages": self._messages, **self._options}
-            if route.extra_body:
-                request["extra_body"] = dict(route.extra_body)
-            try:
-                self._sdk_stream = await client._retry.run(
-                    functools.partial(self._attempt, route, request), model=route.model
-                )
-            except LLMClientError as exc:
-                if not self._is_chain or not is_fallback_error(exc):
-                    exc.attempt_records = tuple(ledger.records)
-                    raise
-                failures.append((route.model, exc))
-                continue
-            self._route, self._opened = route, True
-            return
-        error = AllModelsFailedError(failures)
-        error.attempt_records = tuple(ledger.records)
-        raise error
+        async def open_with(route: Route) -> Any:
+            request = self._options.request(route, self._messages)
+            return await self._retry.run(
+                lambda _n: self._runner.attempt(
+                    route, request, self._ledger, self._timeout, stream=True
+                ),
+                model=route.model,
+            )
 
-    async def _attempt(self, route: Route, request: dict[str, Any], _number: int) -> Any:
-        return await self._client._runner.attempt(
-            route, request, self._ledger, self._timeout, stream=True
+        self._sdk_stream, self._route = await first_success(
+            self._chain,
+            is_chain=self._is_chain,
+            ledger=self._ledger,
+            route_for=self._route_for,
+            attempt=open_with,
         )
+        self._opened = True
 
     async def _read(self) -> AsyncIterator[str]:
         route = self._route
         assert route is not None
         try:
             async for chunk in self._sdk_stream:
-                self._request_id = self._request_id or getattr(chunk, "id", None)
-                if getattr(chunk, "usage", None) is not None:
+                self._request_id = self._request_id or _text_or_none(get_field(chunk, "id"))
+                if get_field(chunk, "usage") is not None:
                     self._usage = provider_usage(chunk)
-                for choice in chunk.choices[:1]:
-                    piece = choice.delta.content
-                    if piece:
-                        self._parts.append(piece)
-                        yield piece
+                piece = chunk_text(chunk, provider=route.provider, model=route.model)
+                if piece:
+                    self._parts.append(piece)
+                    yield piece
         except Exception as exc:
             secrets = [route.api_key.get_secret_value()] if route.api_key else []
             mapped = map_provider_error(
@@ -195,7 +200,7 @@ class TextStream:
                 if inspect.isawaitable(result):
                     await result
         finally:
-            await self._client._runner.finish_stream(
+            await self._runner.finish_stream(
                 self._ledger,
                 raw_usage=self._usage,
                 text=self.text,
@@ -209,3 +214,7 @@ class TextStream:
                 attempts=self._ledger.records,
                 latency_ms=(time.perf_counter() - self._started) * 1000,
             )
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None

@@ -163,7 +163,8 @@ async def structured_call(
             await runner.settle(ledger, error=type(translated).__name__)
         if translated is exc:
             raise
-        raise translated from None
+        # A surfaced error keeps its own cause (a budget refusal's original, say).
+        raise translated from translated.__cause__
     await runner.settle(ledger)
     return _as_user_model(result, response_model)
 

@@ -28,7 +28,8 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-from llm_client._errors import ConfigError, LLMClientError
+from llm_client._errors import ConfigurationError, LLMClientError
+from llm_client._response import get_field as _get
 
 __all__ = [
     "ModelPrice", "PriceSource", "Usage", "UsageError", "cost_of", "normalize_usage", "sum_costs",
@@ -162,9 +163,11 @@ class ModelPrice:
             if value is None and name not in ("input", "output"):
                 continue
             if not isinstance(value, Decimal) or not value.is_finite() or value < 0:
-                raise ConfigError(f"ModelPrice.{name} must be a finite Decimal >= 0, got {value!r}")
+                raise ConfigurationError(
+                    f"ModelPrice.{name} must be a finite Decimal >= 0, got {value!r}"
+                )
         if [t for t, _ in self.tiers] != sorted({t for t, _ in self.tiers}):
-            raise ConfigError("ModelPrice.tiers must have distinct ascending thresholds")
+            raise ConfigurationError("ModelPrice.tiers must have distinct ascending thresholds")
 
     def for_prompt(self, prompt_tokens: int) -> ModelPrice:
         """The price that applies to a call with ``prompt_tokens`` input tokens."""
@@ -227,18 +230,6 @@ def cost_of(usage: Usage, price: ModelPrice) -> Decimal:
             + (usage.completion_tokens - usage.reasoning_tokens) * price.output
             + usage.reasoning_tokens * reasoning_price
         )
-
-
-def _get(obj: object, key: str) -> Any:
-    """Read ``key`` from a mapping or an object (pydantic model, SDK object); None if absent."""
-    if obj is None:
-        return None
-    if isinstance(obj, Mapping):
-        return obj.get(key)
-    try:
-        return getattr(obj, key, None)
-    except Exception:  # odd SDK objects may raise on unknown attributes
-        return None
 
 
 def _count(value: object, field: str) -> int:

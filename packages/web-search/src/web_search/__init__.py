@@ -1,5 +1,6 @@
 """z.ai web search (and Tavily) behind a two-tier cache, with request coalescing and costs."""
 
+from importlib import import_module as _import_module
 from importlib.metadata import version as _version
 
 from ._cache import CacheEntry, CachePolicy, SearchCache
@@ -9,22 +10,25 @@ from ._dates import parse_publish_date
 from ._errors import (
     AuthenticationError,
     BadRequestError,
+    BudgetExceededError,
     ConfigurationError,
     InsufficientBalanceError,
     InvalidQueryError,
+    MissingExtraError,
     ProviderError,
     RateLimitError,
     ResponseFormatError,
     SearchTimeoutError,
     ServerError,
+    StoreCorruptError,
+    StoreError,
+    StoreUnavailableError,
     WebSearchError,
 )
 from ._provider import HttpRequest, ProviderCall, SearchProvider
 from ._query import clean_query
 from ._stores._protocol import PersistentCache
 from ._stores.local import LocalSearchCache
-from ._stores.postgres import PostgresSearchCache
-from ._stores.supabase import SupabaseSearchCache
 from ._tavily import TavilySearchProvider
 from ._types import CacheStats, Recency, SearchOutcome, SearchResult
 from ._zai import ZaiSearchProvider
@@ -40,9 +44,25 @@ from .services import (
 
 __version__ = _version("web-search")
 
+# Backends of optional extras load on first access, so ``import web_search`` never needs them;
+# a missing extra then raises MissingExtraError naming what to install.
+_LAZY = {
+    "PostgresSearchCache": "._stores.postgres",
+    "SupabaseSearchCache": "._stores.supabase",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'web_search' has no attribute {name!r}")
+    return getattr(_import_module(module, __name__), name)
+
+
 __all__ = [
     "AuthenticationError",
     "BadRequestError",
+    "BudgetExceededError",
     "CacheEntry",
     "CachePolicy",
     "CacheStats",
@@ -56,6 +76,7 @@ __all__ = [
     "InvalidQueryError",
     "LegislationSearchService",
     "LocalSearchCache",
+    "MissingExtraError",
     "PersistentCache",
     "PlannedQuery",
     "PostgresSearchCache",
@@ -74,6 +95,9 @@ __all__ = [
     "SearchTimeoutError",
     "ServerError",
     "Source",
+    "StoreCorruptError",
+    "StoreError",
+    "StoreUnavailableError",
     "SupabaseSearchCache",
     "TavilySearchProvider",
     "WebSearchClient",

@@ -7,18 +7,18 @@ version (garbage, an old layout, a wrong key) is logged and treated as a miss, n
 from __future__ import annotations
 
 import logging
-import os
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from ._dates import parse_publish_date
+from ._errors import StoreError
+from ._results import link_problem
 from ._stores._protocol import PersistentCache
 from ._types import Recency, SearchResult
 
@@ -126,6 +126,10 @@ def decode_entry(raw: object, key: str) -> CacheEntry:
             )
             for item in data["results"]
         )
+        if any(link_problem(r.url) is not None for r in results):
+            # Stored by 0.1, which did not check links: such a link is never served.
+            kept = [r for r in results if link_problem(r.url) is None]
+            results = tuple(r.model_copy(update={"rank": n}) for n, r in enumerate(kept, 1))
         stored_at = datetime.fromisoformat(data["stored_at"])
         expires_at = datetime.fromisoformat(data["expires_at"])
         entry = CacheEntry(
@@ -178,11 +182,6 @@ class MemoryCache:
         return len(self._data)
 
 
-def default_cache_dir() -> Path:
-    """``WEB_SEARCH_CACHE_DIR``, else ``.cache/web-search`` under the working directory."""
-    return Path(os.environ.get("WEB_SEARCH_CACHE_DIR") or Path.cwd() / ".cache" / "web-search")
-
-
 class SearchCache:
     """Both tiers plus the TTL policy and the clock.
 
@@ -207,6 +206,29 @@ class SearchCache:
         self.clock = clock
         self.stats_namespace = stats_namespace
         self.memory = MemoryCache(self.policy.memory_maxsize)
+        self._degraded = False
+
+    def _failed(self, action: str, exc: Exception) -> None:
+        # One WARNING per outage: during one, every search would otherwise log its own line.
+        # Only our own store errors are quoted (redacted); others by class, as they may not be.
+        detail = (
+            f"{type(exc).__name__}: {exc}" if isinstance(exc, StoreError) else type(exc).__name__
+        )
+        if self._degraded:
+            logger.debug("web-search cache: persistent %s failed (%s)", action, detail)
+            return
+        self._degraded = True
+        logger.warning(
+            "web-search cache: persistent %s failed (%s); serving from memory and upstream "
+            "until it answers again",
+            action,
+            detail,
+        )
+
+    def _answered(self) -> None:
+        if self._degraded:
+            self._degraded = False
+            logger.info("web-search cache: the persistent tier answers again")
 
     def memory_get(self, key: str, now: datetime) -> CacheEntry | None:
         """In-process lookup (synchronous: the hit path never yields)."""
@@ -219,11 +241,9 @@ class SearchCache:
         try:
             raw = await self.persistent.get(key, now)
         except Exception as exc:
-            logger.warning(
-                "web-search cache: persistent read failed (%s); treating as a miss",
-                type(exc).__name__,
-            )
+            self._failed("read", exc)
             return None
+        self._answered()
         if raw is None:
             return None
         try:
@@ -282,7 +302,9 @@ class SearchCache:
                 query=query,
             )
         except Exception as exc:
-            logger.warning("web-search cache: persistent write failed (%s)", type(exc).__name__)
+            self._failed("write", exc)
+        else:
+            self._answered()
 
     async def cleanup(self) -> int:
         """Drop expired entries from both tiers; returns how many persistent ones went."""

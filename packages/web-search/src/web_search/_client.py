@@ -17,9 +17,10 @@ from typing import Any, Literal
 import aiohttp
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from ._cache import CacheEntry, SearchCache, default_cache_dir
+from ._cache import CacheEntry, SearchCache
 from ._cost import CostEstimate, CostRecord, CostSink
 from ._errors import (
+    BudgetExceededError,
     InvalidQueryError,
     ProviderError,
     RateLimitError,
@@ -55,8 +56,9 @@ class WebSearchClient:
     Args:
         provider: A ``SearchProvider``, a provider name (``zai``, ``tavily``), or None for
             ``WEB_SEARCH_PROVIDER`` (default ``zai``).
-        cache: A ``SearchCache``; None means in-process plus ``LocalSearchCache`` under
-            ``WEB_SEARCH_CACHE_DIR`` (default ``./.cache/web-search``).
+        cache: A ``SearchCache``; None means in-process plus ``LocalSearchCache()`` in the
+            state directory (``$LLM_COMMON_DIR/web-search-cache``, else
+            ``./.llm-common/web-search-cache``).
         cost_sink: Receives reserve/settle/release for every upstream call (e.g. cost-tracker).
         api_key: Provider API key when ``provider`` is a name (default from the environment).
         base_url: Provider API root when ``provider`` is a name.
@@ -80,9 +82,7 @@ class WebSearchClient:
         retry: RetryPolicy | None = None,
     ) -> None:
         self.provider = make_provider(provider, api_key, base_url)
-        self.cache = (
-            cache if cache is not None else SearchCache(LocalSearchCache(default_cache_dir()))
-        )
+        self.cache = cache if cache is not None else SearchCache(LocalSearchCache())
         self.cost_sink = cost_sink
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
@@ -263,12 +263,16 @@ class WebSearchClient:
         if len(calls) == 1:
             answers = [(groups[0], await self._call(calls[0], step))]
         else:
-            try:
-                async with asyncio.TaskGroup() as tg:
-                    tasks = [tg.create_task(self._call(call, step)) for call in calls]
-            except BaseExceptionGroup as group_error:
-                raise group_error.exceptions[0] from None
-            answers = [(g, t.result()) for g, t in zip(groups, tasks, strict=True)]
+            # Siblings of a failed call run to the end rather than being cancelled: a call
+            # already sent may be billed, and only a finished call can be settled as such.
+            found = await asyncio.gather(
+                *(self._call(call, step) for call in calls), return_exceptions=True
+            )
+            answers = []
+            for group, outcome in zip(groups, found, strict=True):
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                answers.append((group, outcome))
         results = merge_results(answers, spec.domains, spec.count)
         # Only an upstream "nothing found" is transient; post-filtering everything away is not.
         upstream_empty = not any(found for _, found in answers)
@@ -310,7 +314,7 @@ class WebSearchClient:
         except Exception as exc:
             first_failure = exc
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.retry.attempts),
+            stop=stop_after_attempt(self.retry.max_attempts),
             wait=self.retry.wait,
             retry=retry_if_exception(self._retryable),
             before_sleep=self._log_retry,
@@ -331,7 +335,7 @@ class WebSearchClient:
             f"{call.request_id}-{attempt}", provider.name, provider.engine, step, price
         )
         sink = self.cost_sink
-        reservation = await sink.reserve(estimate) if sink is not None else None
+        reservation = await _reserve(sink, estimate) if sink is not None else None
         started = time.perf_counter()
         billed = False
         try:
@@ -353,7 +357,7 @@ class WebSearchClient:
                     provider=provider.name,
                 ) from None
             billed = status < 400
-            results = provider.parse_response(call, status, headers, content)
+            results = _parse(provider, call, status, headers, content)
         except BaseException as exc:
             if sink is not None:
                 if billed and isinstance(exc, ResponseFormatError):
@@ -398,3 +402,43 @@ class WebSearchClient:
                 "results": results,
             },
         )
+
+
+async def _reserve(sink: CostSink[Any], estimate: CostEstimate) -> Any:
+    """``sink.reserve``, with a budget refusal re-raised as this package's own error."""
+    try:
+        return await sink.reserve(estimate)
+    except Exception as exc:
+        if _is_budget_refusal(exc):
+            raise BudgetExceededError(str(exc) or type(exc).__name__) from exc
+        raise
+
+
+def _is_budget_refusal(exc: BaseException) -> bool:
+    """Whether ``exc`` or an exception in its cause chain is marked ``is_budget_refusal``."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if getattr(type(current), "is_budget_refusal", False):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _parse(
+    provider: SearchProvider, call: ProviderCall, status: int, headers: dict[str, str], body: bytes
+) -> list[SearchResult]:
+    """The provider's reading of an answer; anything but a typed error is a format error."""
+    try:
+        return provider.parse_response(call, status, headers, body)
+    except ProviderError:
+        raise
+    except Exception as exc:
+        # A provider (ours or an app's) tripping over an unforeseen body must not escape as a
+        # raw KeyError or IndexError: the answer was not the shape it expected.
+        raise ResponseFormatError(
+            f"{provider.name}: unexpected response shape ({type(exc).__name__})",
+            provider=provider.name,
+            status_code=status,
+        ) from exc

@@ -3,8 +3,13 @@
 The tree::
 
     WebSearchError                      base of everything this package raises
-    ├── ConfigurationError              missing API key, unknown provider, missing extra
-    ├── InvalidQueryError               empty query, count out of range, bad domain
+    ├── ConfigurationError              missing API key, unknown provider
+    │   └── MissingExtraError           an optional extra is not installed (also ImportError)
+    ├── InvalidQueryError               empty query, count out of range, bad domain, bad text
+    ├── BudgetExceededError             the cost sink refused the call (``is_budget_refusal``)
+    ├── StoreError                      the persistent tier failed
+    │   ├── StoreUnavailableError       unreachable, timed out, circuit breaker open
+    │   └── StoreCorruptError           a local cache file that is not a valid database
     └── ProviderError                   the search API answered with an error (or not at all)
         ├── RateLimitError              429 / z.ai 1302: retried with backoff, Retry-After honoured
         ├── InsufficientBalanceError    z.ai 1113, Tavily 432/433: never retried
@@ -20,17 +25,25 @@ never the API key.
 
 from __future__ import annotations
 
+import warnings
+from typing import ClassVar
+
 __all__ = [
     "AuthenticationError",
     "BadRequestError",
+    "BudgetExceededError",
     "ConfigurationError",
     "InsufficientBalanceError",
     "InvalidQueryError",
+    "MissingExtraError",
     "ProviderError",
     "RateLimitError",
     "ResponseFormatError",
     "SearchTimeoutError",
     "ServerError",
+    "StoreCorruptError",
+    "StoreError",
+    "StoreUnavailableError",
     "WebSearchError",
 ]
 
@@ -43,8 +56,45 @@ class ConfigurationError(WebSearchError):
     """The client or a provider is misconfigured (no API key, unknown provider name, ...)."""
 
 
+class MissingExtraError(ConfigurationError, ImportError):
+    """An optional extra needed by the requested feature is not installed.
+
+    Attributes:
+        package: The distribution to install it for (``web-search``).
+        extra: The extra's name (``postgres``, ``supabase``).
+    """
+
+    def __init__(self, feature: str, extra: str, *, package: str = "web-search") -> None:
+        super().__init__(f"{feature} needs the {extra!r} extra: pip install '{package}[{extra}]'")
+        self.package = package
+        self.extra = extra
+
+
 class InvalidQueryError(WebSearchError, ValueError):
     """The caller's arguments cannot form a search (empty query, count out of range, ...)."""
+
+
+class BudgetExceededError(WebSearchError):
+    """The cost sink refused a paid call (a budget would be exceeded); nothing was called.
+
+    Raised ``from`` the sink's own refusal (any exception whose class sets
+    ``is_budget_refusal = True``, such as cost-tracker's ``BudgetExceededError``), with its
+    message.
+    """
+
+    is_budget_refusal: ClassVar[bool] = True
+
+
+class StoreError(WebSearchError):
+    """The persistent cache tier failed."""
+
+
+class StoreUnavailableError(StoreError):
+    """The persistent tier is unreachable, timed out, or its circuit breaker is open."""
+
+
+class StoreCorruptError(StoreError):
+    """A local cache file is not a valid database; the message names it and the recovery."""
 
 
 class ProviderError(WebSearchError):
@@ -52,7 +102,7 @@ class ProviderError(WebSearchError):
 
     Attributes:
         provider: Provider name (``zai``, ``tavily``).
-        status: HTTP status code, or None when no response arrived.
+        status_code: HTTP status code, or None when no response arrived.
         code: The provider's own error code (z.ai business code such as ``"1113"``), if any.
         request_id: The provider's request id, if it sent one.
     """
@@ -62,21 +112,42 @@ class ProviderError(WebSearchError):
         message: str,
         *,
         provider: str,
-        status: int | None = None,
+        status_code: int | None = None,
         code: str | None = None,
         request_id: str | None = None,
+        status: int | None = None,
     ) -> None:
         super().__init__(message)
+        if status is not None:
+            warnings.warn(
+                "ProviderError(status=...) is deprecated; use status_code=",
+                DeprecationWarning,
+                stacklevel=_caller_level(type(self)),
+            )
+            status_code = status if status_code is None else status_code
         self.provider = provider
-        self.status = status
+        self.status_code = status_code
         self.code = code
         self.request_id = request_id
+
+    @property
+    def status(self) -> int | None:
+        """Deprecated alias of ``status_code`` (removed in 0.3)."""
+        warnings.warn("ProviderError.status is deprecated; use .status_code", DeprecationWarning, 2)
+        return self.status_code
 
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}({self.args[0]!r}, provider={self.provider!r}, "
-            f"status={self.status!r}, code={self.code!r})"
+            f"status_code={self.status_code!r}, code={self.code!r})"
         )
+
+
+def _caller_level(cls: type[ProviderError]) -> int:
+    # Point the warning at the code constructing the error, past subclass __init__ frames.
+    return 1 + sum(
+        1 for klass in cls.__mro__ if issubclass(klass, ProviderError) and "__init__" in vars(klass)
+    )
 
 
 class RateLimitError(ProviderError):
@@ -91,13 +162,19 @@ class RateLimitError(ProviderError):
         message: str,
         *,
         provider: str,
-        status: int | None = None,
+        status_code: int | None = None,
         code: str | None = None,
         request_id: str | None = None,
         retry_after: float | None = None,
+        status: int | None = None,
     ) -> None:
         super().__init__(
-            message, provider=provider, status=status, code=code, request_id=request_id
+            message,
+            provider=provider,
+            status_code=status_code,
+            code=code,
+            request_id=request_id,
+            status=status,
         )
         self.retry_after = retry_after
 

@@ -166,7 +166,7 @@ def error_from_response(
     text = f"{provider}: HTTP {status}" + (f", code {code}" if code else "") + f": {message}"
     common: dict[str, Any] = {
         "provider": provider,
-        "status": status,
+        "status_code": status,
         "code": code,
         "request_id": request_id,
     }
@@ -190,10 +190,10 @@ def load_json_object(provider: str, body: bytes) -> dict[str, Any]:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ResponseFormatError(
-            f"{provider}: response is not JSON", provider=provider, status=200
+            f"{provider}: response is not JSON", provider=provider, status_code=200
         ) from exc
     if not isinstance(data, dict):
         raise ResponseFormatError(
-            f"{provider}: response is not a JSON object", provider=provider, status=200
+            f"{provider}: response is not a JSON object", provider=provider, status_code=200
         )
     return data

@@ -14,6 +14,7 @@ __all__ = [
     "MAX_QUERY_CHARS",
     "CleanQuery",
     "SearchSpec",
+    "check_text",
     "clean_query",
     "cut_on_word_boundary",
     "host_matches",
@@ -25,7 +26,22 @@ MAX_QUERY_CHARS = 70
 
 _SITE = re.compile(r"(?<!\S)(-?)site:(\S+)", re.IGNORECASE)
 _DOMAIN = re.compile(r"^(\*\.)?([a-z0-9-]+\.)*[a-z0-9-]+$")
-_WS = re.compile(r"\s+")
+# Control characters count as whitespace: NUL cannot even be stored in PostgreSQL text.
+_WS = re.compile(r"[\s\x00-\x1f\x7f]+")
+
+
+def check_text(text: str, what: str) -> None:
+    """Refuse text that cannot be sent or stored as UTF-8 (lone surrogates).
+
+    Raises:
+        InvalidQueryError: ``text`` holds a lone surrogate; the message gives its position.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidQueryError(
+            f"{what} is not valid Unicode text (lone surrogate at position {exc.start})"
+        ) from None
 
 
 def normalise_domain(domain: str) -> str:
@@ -34,6 +50,9 @@ def normalise_domain(domain: str) -> str:
     Raises:
         InvalidQueryError: The value is not a domain (``*.gov`` and ``lao.ca.gov`` are).
     """
+    if not isinstance(domain, str):
+        raise InvalidQueryError(f"a domain filter must be a string, not {type(domain).__name__}")
+    check_text(domain, "domain filter")
     text = domain.strip().lower()
     for prefix in ("https://", "http://"):
         if text.startswith(prefix):
@@ -90,6 +109,7 @@ def clean_query(query: str, limit: int = MAX_QUERY_CHARS) -> CleanQuery:
     """
     if not isinstance(query, str):
         raise InvalidQueryError(f"query must be a string, not {type(query).__name__}")
+    check_text(query, "query")
     domains: list[str] = []
 
     def take(match: re.Match[str]) -> str:

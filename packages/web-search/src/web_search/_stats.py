@@ -41,6 +41,7 @@ class StatsKeeper:
         self._session = CacheStats()
         self._lock = asyncio.Lock()
         self._flushing: asyncio.Task[None] | None = None
+        self._failing = False
 
     def hit(self, tier: Literal["l1", "l2", "coalesced"], saved: Decimal) -> None:
         """Count a search answered without an upstream call, saving ``saved`` dollars."""
@@ -64,7 +65,12 @@ class StatsKeeper:
         try:
             await self.flush()
         except Exception as exc:
-            logger.warning("web-search stats: flush failed (%s); will retry", type(exc).__name__)
+            # Once per outage: a long one would otherwise log a line every FLUSH_EVERY events.
+            log = logger.debug if self._failing else logger.warning
+            log("web-search stats: flush failed (%s); will retry", type(exc).__name__)
+            self._failing = True
+        else:
+            self._failing = False
         finally:
             self._flushing = None
 

@@ -10,25 +10,25 @@ limit), 433 (pay-as-you-go limit), 5xx; bodies ``{"detail": {"error": "..."}}``.
 
 from __future__ import annotations
 
-import logging
 import os
 from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import SecretStr
 
-from ._dates import parse_publish_date
-from ._errors import ResponseFormatError
 from ._provider import HttpRequest, ProviderCall, error_from_response, load_json_object
-from ._types import Recency, SearchResult, site_of
+from ._results import ResultFields, read_results
+from ._types import Recency, SearchResult
 from ._zai import _key_from
 
 __all__ = ["TAVILY_TIME_RANGE", "TavilySearchProvider"]
 
-logger = logging.getLogger(__name__)
 
 TAVILY_TIME_RANGE: dict[Recency, str] = {"1d": "day", "1w": "week", "1m": "month", "1y": "year"}
 DEFAULT_BASE_URL = "https://api.tavily.com"
+_FIELDS = ResultFields(
+    items="results", link="url", date="published_date", icon="favicon", score="score"
+)
 
 
 class TavilySearchProvider:
@@ -97,33 +97,4 @@ class TavilySearchProvider:
                 self.name, status, headers, body, secrets=(self._api_key.get_secret_value(),)
             )
         data = load_json_object(self.name, body)
-        items = data.get("results") or []
-        if not isinstance(items, list):
-            raise ResponseFormatError(
-                f"{self.name}: results is not a list", provider=self.name, status=status
-            )
-        results: list[SearchResult] = []
-        for item in items:
-            if not isinstance(item, dict) or not item.get("url"):
-                logger.warning("tavily: skipping a result without a url")
-                continue
-            url = str(item["url"])
-            raw_date = item.get("published_date")
-            raw_text = str(raw_date) if raw_date not in (None, "") else None
-            score = item.get("score")
-            results.append(
-                SearchResult(
-                    title=str(item.get("title") or ""),
-                    url=url,
-                    snippet=str(item.get("content") or ""),
-                    site=site_of(url),
-                    published=parse_publish_date(raw_text),
-                    published_raw=raw_text,
-                    rank=len(results) + 1,
-                    provider=self.name,
-                    query=call.query,
-                    icon=str(item["favicon"]) if item.get("favicon") else None,
-                    score=float(score) if isinstance(score, int | float) else None,
-                )
-            )
-        return results
+        return read_results(self.name, call.query, data, _FIELDS)

@@ -50,6 +50,8 @@ def normalise_recency(value: str | None) -> Recency | None:
     Raises:
         InvalidQueryError: The value names no known window.
     """
+    if value is not None and not isinstance(value, str):
+        raise InvalidQueryError(f"recency must be a string or None, not {type(value).__name__}")
     if value is None or value.strip().lower() in ("", "nolimit", "none"):
         return None
     try:

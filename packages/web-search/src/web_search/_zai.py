@@ -11,21 +11,19 @@ code 1113 (HTTP 429) is an empty balance, not a rate limit.
 
 from __future__ import annotations
 
-import logging
 import os
 from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import SecretStr
 
-from ._dates import parse_publish_date
-from ._errors import ConfigurationError, ResponseFormatError
+from ._errors import ConfigurationError
 from ._provider import HttpRequest, ProviderCall, error_from_response, load_json_object
-from ._types import Recency, SearchResult, site_of
+from ._results import ResultFields, read_results
+from ._types import Recency, SearchResult
 
 __all__ = ["ZAI_RECENCY", "ZaiSearchProvider"]
 
-logger = logging.getLogger(__name__)
 
 ZAI_RECENCY: dict[Recency | None, str] = {
     "1d": "oneDay",
@@ -35,6 +33,9 @@ ZAI_RECENCY: dict[Recency | None, str] = {
     None: "noLimit",
 }
 DEFAULT_BASE_URL = "https://api.z.ai/api/paas/v4"
+_FIELDS = ResultFields(
+    items="search_result", link="link", date="publish_date", icon="icon", site="media"
+)
 
 
 def _key_from(api_key: str | SecretStr | None, env: str, provider: str) -> SecretStr:
@@ -125,31 +126,4 @@ class ZaiSearchProvider:
             raise error_from_response(
                 self.name, 400, headers, body, secrets=(self._api_key.get_secret_value(),)
             )
-        items = data.get("search_result") or []
-        if not isinstance(items, list):
-            raise ResponseFormatError(
-                f"{self.name}: search_result is not a list", provider=self.name, status=status
-            )
-        results: list[SearchResult] = []
-        for item in items:
-            if not isinstance(item, dict) or not item.get("link"):
-                logger.warning("zai: skipping a search_result entry without a link")
-                continue
-            link = str(item["link"])
-            raw_date = item.get("publish_date")
-            raw_text = str(raw_date) if raw_date not in (None, "") else None
-            results.append(
-                SearchResult(
-                    title=str(item.get("title") or ""),
-                    url=link,
-                    snippet=str(item.get("content") or ""),
-                    site=str(item.get("media") or "") or site_of(link),
-                    published=parse_publish_date(raw_text),
-                    published_raw=raw_text,
-                    rank=len(results) + 1,
-                    provider=self.name,
-                    query=call.query,
-                    icon=str(item["icon"]) if item.get("icon") else None,
-                )
-            )
-        return results
+        return read_results(self.name, call.query, data, _FIELDS)

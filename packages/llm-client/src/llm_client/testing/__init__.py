@@ -41,11 +41,11 @@ from __future__ import annotations
 import sys
 import types
 
-from ._completion import AUTO_TEXT, approx_tokens
-from ._guard import (
+from llm_client._errors import RealRequestsBlockedError
+
+# The guard lives in the core (llm_client._guard); it is exported here next to the doubles.
+from llm_client._guard import (
     BLOCK_ENV_VAR,
-    LLMTestingError,
-    RealRequestsBlockedError,
     allow_real_requests,
     block_real_requests,
     check_request_allowed,
@@ -53,6 +53,9 @@ from ._guard import (
     real_requests_allowed,
     set_real_requests_allowed,
 )
+
+from ._completion import AUTO_TEXT, approx_tokens
+from ._errors import LLMTestingError
 from ._reply import Reply, UsageOverride
 from ._responder import RecordedRequest, Responder
 from ._schema import SchemaGenerationError, instance_from_schema, valid_instance

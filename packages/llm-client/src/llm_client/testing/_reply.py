@@ -12,7 +12,7 @@ from pydantic_core import to_jsonable_python
 
 __all__ = ["Reply", "ReplyKind", "UsageOverride"]
 
-ReplyKind = Literal["text", "tool_call", "auto", "error", "hang", "drop"]
+ReplyKind = Literal["text", "tool_call", "auto", "error", "hang", "drop", "raw"]
 
 # z.ai answers insufficient balance (1113) with HTTP 429 and bad parameters (121x) with 400; see
 # https://docs.z.ai/api-reference/api-code. Codes not listed default to 400.
@@ -64,8 +64,9 @@ class Reply:
     model and carry ``usage``.
 
     Attributes:
-        kind: What happens: ``text``, ``tool_call``, ``auto``, ``error``, ``hang`` or ``drop``.
-        content: Message content of a ``text`` reply.
+        kind: What happens: ``text``, ``tool_call``, ``auto``, ``error``, ``hang``, ``drop``
+            or ``raw``.
+        content: Message content of a ``text`` reply, or the exact body of a ``raw`` one.
         tool_name: Function name of a ``tool_call`` reply (``None`` with ``auto``: use the
             request's tool).
         tool_arguments: JSON text of the tool call arguments (sent verbatim, may be invalid).
@@ -202,6 +203,24 @@ class Reply:
             then: The answer after ``seconds`` (default ``Reply.auto()``).
         """
         return cls(kind="hang", seconds=seconds, then=then)
+
+    @classmethod
+    def raw(cls, body: Any, *, status: int = 200, content_type: str = "application/json") -> Reply:
+        """Answer with exactly this body, as a broken provider or proxy might.
+
+        For responses of unexpected shape: no ``choices``, ``null`` content, no ``usage``,
+        a body that is not JSON, or JSON of the wrong type. The body is sent as is, also when
+        the request asked for a stream.
+
+        Args:
+            body: A ``str`` sent verbatim (UTF-8), or any JSON-serialisable value (encoded).
+            status: HTTP status.
+            content_type: The ``Content-Type`` header.
+        """
+        text = body if isinstance(body, str) else _dumps(body)
+        return cls(
+            kind="raw", content=text, status=status, headers=(("content-type", content_type),)
+        )
 
     @classmethod
     def drop(cls) -> Reply:

@@ -97,6 +97,10 @@ def _json_answer(status: int, payload: Any, headers: tuple[tuple[str, str], ...]
     return Answer(status, (("content-type", "application/json"), *headers), data)
 
 
+def _raw_answer(reply: Reply) -> Answer:
+    return Answer(reply.status, reply.headers, (reply.content or "").encode("utf-8"))
+
+
 def _sse_answer(reply: Reply, events: Iterable[bytes]) -> Answer:
     """A streamed (``text/event-stream``) answer, cut short where ``reply`` says."""
     headers = (("content-type", "text/event-stream"), ("cache-control", "no-cache"))
@@ -334,6 +338,8 @@ class Responder:
             return Drop()
         if reply.kind == "hang":
             return Hang(reply.seconds, self.render_anthropic(body, reply.then or Reply.auto()))
+        if reply.kind == "raw":
+            return _raw_answer(reply)
         if reply.kind == "error":
             payload = anthropic_error(reply.status, reply.error_body)
             return _json_answer(reply.status, payload, reply.headers)
@@ -360,6 +366,8 @@ class Responder:
             return Drop()
         if reply.kind == "hang":
             return Hang(reply.seconds, self.render(body, reply.then or Reply.auto()))
+        if reply.kind == "raw":
+            return _raw_answer(reply)
         if reply.kind == "error":
             return _json_answer(reply.status, reply.error_body, reply.headers)
         if reply.kind == "auto":

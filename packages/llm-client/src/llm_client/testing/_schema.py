@@ -12,7 +12,7 @@ from typing import Any, TypeVar, cast
 
 from pydantic import TypeAdapter
 
-from ._guard import LLMTestingError
+from ._errors import LLMTestingError
 from ._regex import string_matching
 
 __all__ = ["SchemaGenerationError", "instance_from_schema", "valid_instance"]

@@ -11,7 +11,7 @@ from typing import Self
 
 import h11
 
-from ._guard import LLMTestingError
+from ._errors import LLMTestingError
 from ._reply import Reply
 from ._responder import Answer, Drop, Handler, Hang, Plan, Responder
 

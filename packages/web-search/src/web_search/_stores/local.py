@@ -1,46 +1,194 @@
 """Local persistent tier on diskcache (SQLite): no server, safe across processes on one machine.
 
 Layout inside the diskcache directory: ``web-search:entry:<key>`` holds ``(expires_at as a
-POSIX timestamp, JSON payload)``,
-``web-search:stats:<namespace>:<field>`` the counters. Blocking SQLite calls run in a worker
-thread so a locked database never stalls the event loop.
+POSIX timestamp, JSON payload)``, ``web-search:stats:<namespace>:<field>`` the counters.
+Writes run in a worker thread so a locked database never stalls the event loop.
+
+A cache file that is not a valid SQLite database (truncated, overwritten, disk damage) is
+recovered, not fatal: a cache can be rebuilt, so the damaged files are moved aside into
+``corrupt-<UTC time>/`` inside the directory (kept for inspection, never deleted), the cache
+starts empty, and a WARNING names both paths. Only if that is impossible (e.g. no permission)
+does ``StoreCorruptError`` name the file and say what to do.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime
+import logging
+import os
+import sqlite3
+import threading
+import warnings
+from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import diskcache
 
+from web_search._errors import StoreCorruptError, StoreError
 from web_search._types import CacheStats
 
 from ._protocol import STAT_FIELDS
 
-__all__ = ["LocalSearchCache"]
+__all__ = ["CACHE_DIR_NAME", "LocalSearchCache", "default_cache_dir", "state_dir"]
+
+logger = logging.getLogger(__name__)
 
 _ENTRY = "web-search:entry:"
 _STATS = "web-search:stats:"
+_DB_FILES = ("cache.db", "cache.db-wal", "cache.db-shm")
+_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
+_recovering = threading.Lock()
+
+CACHE_DIR_NAME = "web-search-cache"
+"""This package's directory inside the shared state directory."""
+
+T = TypeVar("T")
+
+
+def state_dir() -> Path:
+    """The llm-common state directory: ``$LLM_COMMON_DIR``, else ``./.llm-common``."""
+    return Path(os.environ.get("LLM_COMMON_DIR") or Path.cwd() / ".llm-common")
+
+
+def default_cache_dir() -> Path:
+    """Where ``LocalSearchCache()`` lives by default: ``<state dir>/web-search-cache``.
+
+    ``WEB_SEARCH_CACHE_DIR`` still wins for one minor version, with a DeprecationWarning.
+    """
+    legacy = os.environ.get("WEB_SEARCH_CACHE_DIR")
+    if legacy:
+        warnings.warn(
+            "WEB_SEARCH_CACHE_DIR is deprecated: set LLM_COMMON_DIR (the cache then lives in "
+            f"$LLM_COMMON_DIR/{CACHE_DIR_NAME}) or pass LocalSearchCache(directory)",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        return Path(legacy)
+    return state_dir() / CACHE_DIR_NAME
+
+
+def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+    return "not a database" in str(exc) or "malformed" in str(exc)
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return path.stat().st_ino
+    except OSError:
+        return None
 
 
 class LocalSearchCache:
     """Persistent tier in a diskcache directory.
 
     Args:
-        directory: Where the cache lives (created if missing); several processes may share it.
+        directory: Where the cache lives (created if missing); several processes may share
+            it. Default: ``web-search-cache`` in the state directory (``$LLM_COMMON_DIR``,
+            else ``./.llm-common``).
         size_limit: Bytes before diskcache evicts least-recently-stored entries (1 GiB).
+
+    Raises:
+        StoreCorruptError: The cache file is damaged and could not be moved aside.
+        StoreError: The directory cannot be opened (permissions, not a directory...).
     """
 
-    def __init__(self, directory: str | Path, *, size_limit: int = 2**30) -> None:
-        self.directory = Path(directory)
-        self._cache = diskcache.Cache(str(self.directory), size_limit=size_limit, timeout=10)
+    def __init__(self, directory: str | Path | None = None, *, size_limit: int = 2**30) -> None:
+        self.directory = Path(directory) if directory is not None else default_cache_dir()
+        self._size_limit = size_limit
+        self._inode: int | None = None
+        self._reopening = threading.Lock()
+        self._cache = self._open()
 
     def __repr__(self) -> str:
         return f"LocalSearchCache({str(self.directory)!r})"
+
+    @property
+    def _db(self) -> Path:
+        return self.directory / "cache.db"
+
+    def _open(self) -> diskcache.Cache:
+        seen = _inode(self._db)
+        try:
+            cache = self._connect()
+        except sqlite3.DatabaseError as exc:
+            if not _is_corruption(exc):
+                raise StoreError(
+                    f"cannot open the web-search cache in {self.directory}: {exc}"
+                ) from exc
+            self._move_aside(seen, exc)
+            try:
+                cache = self._connect()
+            except sqlite3.DatabaseError as again:
+                raise self._corrupt_error(again) from again
+        self._inode = _inode(self._db)
+        return cache
+
+    def _connect(self) -> diskcache.Cache:
+        try:
+            return diskcache.Cache(str(self.directory), size_limit=self._size_limit, timeout=10)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot open the web-search cache in {self.directory}: {exc}"
+            ) from exc
+
+    def _corrupt_error(self, exc: BaseException) -> StoreCorruptError:
+        return StoreCorruptError(
+            f"the web-search cache file {self._db} is not a valid database ({exc}) and could "
+            f"not be recovered: move it aside (or delete {self.directory}); it will be "
+            "recreated empty"
+        )
+
+    def _move_aside(self, failed_inode: int | None, exc: BaseException) -> None:
+        """Move the damaged files into ``corrupt-<time>/`` unless another process already did."""
+        with _recovering:
+            if failed_inode is None or _inode(self._db) != failed_inode:
+                return  # already replaced (by this process or another one sharing the directory)
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+            aside = self.directory / f"corrupt-{stamp}"
+            try:
+                aside.mkdir()
+                for entry in list(self.directory.iterdir()):
+                    if entry != aside and not entry.name.startswith("corrupt-"):
+                        entry.rename(aside / entry.name)
+            except OSError as move_exc:
+                raise self._corrupt_error(exc) from move_exc
+            logger.warning(
+                "web-search cache: %s is not a valid database (%s); moved the cache's files "
+                "aside to %s and started an empty cache",
+                self._db,
+                exc,
+                aside,
+            )
+
+    def _recover(self, failed: diskcache.Cache, exc: sqlite3.DatabaseError) -> None:
+        """Replace the damaged open cache by a fresh one (called when an operation hit it)."""
+        with self._reopening:
+            if self._cache is not failed:
+                return  # another thread of this process already recovered
+            failed.close()
+            self._move_aside(self._inode, exc)
+            self._cache = self._open()
+
+    def _run(self, operation: Callable[[diskcache.Cache], T]) -> T:
+        """Run ``operation``; a damaged database is recovered and the operation run again."""
+        cache = self._cache
+        try:
+            return operation(cache)
+        except sqlite3.DatabaseError as exc:
+            if not _is_corruption(exc):
+                raise StoreError(f"web-search cache in {self.directory}: {exc}") from exc
+            self._recover(cache, exc)
+        try:
+            return operation(self._cache)
+        except sqlite3.DatabaseError as exc:
+            raise self._corrupt_error(exc) from exc
 
     @staticmethod
     def entry_name(key: str) -> str:
@@ -52,7 +200,7 @@ class LocalSearchCache:
 
         Reads run inline: a WAL-mode SQLite read takes microseconds and never waits on writers.
         """
-        value = self._cache.get(_ENTRY + key)
+        value = self._run(lambda cache: cache.get(_ENTRY + key))
         if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], float):
             expires, text = value
             return None if now.timestamp() >= expires else text
@@ -73,59 +221,59 @@ class LocalSearchCache:
         text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
         ttl = max(1.0, (expires_at - now).total_seconds())
         value = (expires_at.timestamp(), text)
-        await asyncio.to_thread(self._cache.set, _ENTRY + key, value, expire=ttl)
+        await asyncio.to_thread(self._run, lambda cache: cache.set(_ENTRY + key, value, expire=ttl))
 
     async def delete(self, key: str) -> None:
         """Remove the entry."""
-        await asyncio.to_thread(self._cache.delete, _ENTRY + key)
+        await asyncio.to_thread(self._run, lambda cache: cache.delete(_ENTRY + key))
 
     async def cleanup(self, now: datetime) -> int:
         """Delete entries expired at ``now`` (and whatever diskcache's own clock expired)."""
 
-        def run() -> int:
-            removed = int(self._cache.expire())
-            for name in list(self._cache.iterkeys()):
+        def run(cache: diskcache.Cache) -> int:
+            removed = int(cache.expire())
+            for name in list(cache.iterkeys()):
                 if not (isinstance(name, str) and name.startswith(_ENTRY)):
                     continue
-                value = self._cache.get(name)
+                value = cache.get(name)
                 expired = not (isinstance(value, tuple) and value[0] > now.timestamp())
-                if expired and self._cache.delete(name):
+                if expired and cache.delete(name):
                     removed += 1
             return removed
 
-        return await asyncio.to_thread(run)
+        return await asyncio.to_thread(self._run, run)
 
     async def add_stats(self, namespace: str, delta: CacheStats) -> None:
         """Add ``delta`` in one diskcache transaction (atomic across processes)."""
 
-        def run() -> None:
+        def run(cache: diskcache.Cache) -> None:
             prefix = f"{_STATS}{namespace}:"
-            with self._cache.transact():
+            with cache.transact():
                 for name in STAT_FIELDS:
                     amount = getattr(delta, name)
                     if amount:
-                        self._cache.incr(prefix + name, amount, default=0)
+                        cache.incr(prefix + name, amount, default=0)
                 for name in ("dollars_spent", "dollars_saved"):
                     amount = getattr(delta, name)
                     if amount:
-                        current = Decimal(self._cache.get(prefix + name, "0"))
-                        self._cache.set(prefix + name, str(current + amount))
+                        current = Decimal(cache.get(prefix + name, "0"))
+                        cache.set(prefix + name, str(current + amount))
 
-        await asyncio.to_thread(run)
+        await asyncio.to_thread(self._run, run)
 
     async def load_stats(self, namespace: str) -> CacheStats:
         """The persisted counters."""
 
-        def run() -> CacheStats:
+        def run(cache: diskcache.Cache) -> CacheStats:
             prefix = f"{_STATS}{namespace}:"
-            ints = {name: int(self._cache.get(prefix + name, 0)) for name in STAT_FIELDS}
+            ints = {name: int(cache.get(prefix + name, 0)) for name in STAT_FIELDS}
             return CacheStats(
                 **ints,
-                dollars_spent=Decimal(self._cache.get(prefix + "dollars_spent", "0")),
-                dollars_saved=Decimal(self._cache.get(prefix + "dollars_saved", "0")),
+                dollars_spent=Decimal(cache.get(prefix + "dollars_spent", "0")),
+                dollars_saved=Decimal(cache.get(prefix + "dollars_saved", "0")),
             )
 
-        return await asyncio.to_thread(run)
+        return await asyncio.to_thread(self._run, run)
 
     async def aclose(self) -> None:
         """Close the SQLite connection."""

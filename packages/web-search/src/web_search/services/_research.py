@@ -10,7 +10,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from web_search._errors import WebSearchError
+from web_search._errors import BudgetExceededError, WebSearchError
 from web_search._merge import normalise_url
 from web_search._types import SearchOutcome, SearchResult
 
@@ -172,7 +172,9 @@ async def run_research(
     """Run ``planned`` with at most ``concurrency`` searches at once and fuse the answers.
 
     A failing query is recorded in the package (``errors``, ``ResearchQuery.error``) instead of
-    sinking the rest; if every query fails, the first error is raised.
+    sinking the rest; if every query fails, the first error is raised. A budget refusal is
+    different: once the queries in flight are done, the first ``BudgetExceededError`` is
+    raised, because research bought only in part is not what the caller paid for.
     """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
@@ -184,11 +186,22 @@ async def run_research(
                 return await client.search_detailed(
                     query.text, query.count, query.domains, query.recency, step=step
                 )
+            except BudgetExceededError:
+                raise
             except WebSearchError as exc:
                 logger.warning("research query %r failed: %s", query.text, type(exc).__name__)
                 return exc
 
-    outcomes = await asyncio.gather(*(one(q) for q in planned))
+    # Every search finishes (or fails) before anything is raised: no search is left running.
+    settled = await asyncio.gather(*(one(q) for q in planned), return_exceptions=True)
+    outcomes: list[SearchOutcome | WebSearchError] = []
+    for done in settled:
+        # one() returns search errors and raises everything else (budget refusals, bugs).
+        if isinstance(done, BudgetExceededError) or not isinstance(
+            done, SearchOutcome | WebSearchError
+        ):
+            raise done
+        outcomes.append(done)
     failures = [o for o in outcomes if isinstance(o, WebSearchError)]
     if planned and len(failures) == len(planned):
         raise failures[0]

@@ -43,7 +43,7 @@ async def offline_search_client(
         await fake.__aenter__()
     try:
         provider = ZaiSearchProvider("offline-test-key", base_url=fake.base_url)
-        retry = RetryPolicy(initial_wait=0.01, max_wait=0.05)
+        retry = RetryPolicy(initial_wait=0.01, max_wait=0.05, jitter=0.01)
         async with WebSearchClient(
             provider, cache or SearchCache(), cost_sink, retry=retry
         ) as client:

@@ -1,9 +1,11 @@
-"""The switch that keeps test suites from calling real LLM providers.
+"""The switch that keeps test suites from calling real LLM providers (part of the core).
 
-The client core calls :func:`check_request_allowed` with the base URL of every request it is about
-to make. Loopback URLs (the :class:`~llm_client.testing.FakeLLMServer`, a local model server) and
-the in-process :class:`~llm_client.testing.TestModel` are always allowed; anything else is refused
-with :class:`RealRequestsBlockedError` while real requests are blocked.
+``llm_client.testing`` re-exports these names for tests and apps; the core never imports
+``llm_client.testing``. The client core calls :func:`check_request_allowed` with the base URL
+of every request it is about to make. Loopback URLs (the
+:class:`~llm_client.testing.FakeLLMServer`, a local model server) and the in-process
+:class:`~llm_client.testing.TestModel` are always allowed; anything else is refused with
+:class:`RealRequestsBlockedError` while real requests are blocked.
 
 Blocked when, in order of precedence:
 
@@ -23,11 +25,10 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from urllib.parse import urlsplit
 
-from llm_client._errors import LLMClientError, RealRequestsBlockedError
+from llm_client._errors import RealRequestsBlockedError
 
 __all__ = [
     "BLOCK_ENV_VAR",
-    "LLMTestingError",
     "RealRequestsBlockedError",
     "allow_real_requests",
     "block_real_requests",
@@ -46,10 +47,6 @@ _TRUTHY = frozenset({"1", "true", "yes", "on"})
 # from FakeLLMServer's thread and from worker threads, and the context managers must restore it.
 _lock = threading.Lock()
 _override: bool | None = None
-
-
-class LLMTestingError(LLMClientError):
-    """Base class of the errors raised by ``llm_client.testing`` itself."""
 
 
 def real_requests_allowed() -> bool:
