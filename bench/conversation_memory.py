@@ -71,6 +71,7 @@ async def bench_local(rows: int, user_rows: int) -> dict[str, float]:
     try:
         path = directory / "memory.sqlite3"
         store = LocalMessageStore(path)
+        await store.open()  # creates the tables
         started = time.perf_counter()
         with sqlite3.connect(path) as db:
             # Other users' rows, generated inside SQLite (a recursive CTE) in one transaction.

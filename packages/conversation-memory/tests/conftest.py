@@ -15,18 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import conversation_memory
 import pytest
 from conversation_memory import LocalMessageStore, MessageStore, PostgresMessageStore
 from llm_common_testkit.contract import CheckEnv, ContractBackend, StoreContract
 
-# What the generic checks found on main before the store work of issues 11/17 (which adds
-# StoreCorruptError) landed; the Supabase one was still there on that work's branch.
-_BEFORE_STORE_WORK = not hasattr(conversation_memory, "StoreCorruptError")
-_GAPS_BEFORE_STORE_WORK = {
-    "corrupt_local_file": "no StoreCorruptError yet: a corrupt memory.sqlite3 raises "
-    "sqlite3.DatabaseError",
-}
 _TABLES = ("conversations", "conversation_summaries", "conversation_counters")
 
 
@@ -75,11 +67,6 @@ CONTRACT = StoreContract(
     local_file=lambda tmp_path: tmp_path / "memory.sqlite3",
     unavailable_error="conversation_memory.StoreUnavailableError",
     corrupt_error="conversation_memory.StoreCorruptError",
-    known_gaps={
-        "unreachable[supabase]": "an unreachable Supabase API keeps the call waiting past "
-        "connect_timeout + 2 s (postgrest-py retries GETs with back-off by default)",
-        **(_GAPS_BEFORE_STORE_WORK if _BEFORE_STORE_WORK else {}),
-    },
 )
 contract_backend, store_contract = CONTRACT.fixtures()
 

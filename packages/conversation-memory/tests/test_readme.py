@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -16,8 +17,14 @@ def test_readme_example_runs_offline(tmp_path: Path) -> None:
     assert match is not None
     script = tmp_path / "example.py"
     script.write_text(match.group(1), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "LLM_COMMON_DIR"}
     done = subprocess.run(
-        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=120
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[1, 2]"

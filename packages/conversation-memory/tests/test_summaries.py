@@ -205,3 +205,24 @@ async def test_summaries_can_run_off_the_request_path(
     assert summary.covers_up_to_seq == 3
     context = await memory.get_context()
     assert context[0]["content"].endswith("Off-path summary.")
+
+
+@pytest.mark.parametrize("text", ["Broken \ud800 summary.", "NUL \x00 in a summary."])
+async def test_a_summary_that_cannot_be_stored_is_a_summarization_error_not_a_crash(
+    store: LocalMessageStore, text: str
+) -> None:
+    class Hostile:
+        model_name = "hostile"
+
+        async def summarize(self, previous: str | None, messages: object) -> str:
+            return text
+
+    memory = ConversationMemory(
+        store, uuid.uuid4(), max_messages=2, summary_threshold=2, summarizer=Hostile()
+    )
+    await _talk(memory, 0, 6)
+    with pytest.raises(SummarizationError, match="cannot be stored"):
+        await memory.summarize()
+    context = await memory.get_context()  # the automatic update logs it and answers anyway
+    assert [m["content"] for m in context] == ["turn 4", "turn 5"]
+    assert len(await memory.history()) == 6

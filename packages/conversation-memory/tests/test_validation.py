@@ -40,6 +40,9 @@ async def memory(tmp_path: Path):  # type: ignore[no-untyped-def]
         ("user", " \n\t ", EmptyContentError),
         ("user", "x" * 101, ContentTooLargeError),
         ("user", b"bytes", InvalidMessageError),
+        ("user", "lone surrogate \ud800 here", InvalidMessageError),
+        ("user", "\udcff", InvalidMessageError),
+        ("assistant", "a NUL \x00 inside", InvalidMessageError),
     ],
 )
 async def test_bad_messages_are_rejected_and_nothing_is_stored(
@@ -59,6 +62,20 @@ async def test_too_large_says_how_large_and_the_limit(memory: ConversationMemory
     assert "250" in str(raised.value)
     assert "100" in str(raised.value)
     assert (await memory.save_message("user", "y" * 100)).seq == 1  # exactly at the cap is fine
+
+
+async def test_invalid_unicode_says_where_and_is_refused_on_every_path(
+    memory: ConversationMemory,
+) -> None:
+    with pytest.raises(InvalidMessageError, match=r"not valid Unicode.*position 6"):
+        await memory.save_message("user", "abc\u00e9\u20ac\U0001f4b6\ud83d")
+    with pytest.raises(InvalidMessageError, match="page name"):
+        await memory.save_message("user", "fine", page="tax\udc80")
+    assert await memory.history() == []
+    # Valid non-ASCII text of every plane round-trips unchanged.
+    text = "caf\u00e9 \u20ac \U0001f4b6 \u4e2d\u6587 \u0627\u0644\u0639\u0631\u0628\u064a\u0629"
+    assert (await memory.save_message("user", text)).content == text
+    assert (await memory.history())[0].content == text
 
 
 @pytest.mark.parametrize("page", ["", "p" * 101])
@@ -87,7 +104,12 @@ def test_user_id_is_normalised(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("module", "extra"), [("psycopg_pool", "postgres"), ("supabase", "supabase")]
+    ("module", "extra"),
+    [
+        ("psycopg_pool", "postgres"),
+        ("llm_common_db", "postgres"),
+        ("supabase", "supabase"),
+    ],
 )
 def test_missing_extra_names_the_install_command(
     monkeypatch: pytest.MonkeyPatch, module: str, extra: str
@@ -102,12 +124,16 @@ def test_missing_extra_names_the_install_command(
     with pytest.raises(MissingExtraError) as raised:
         build()
     assert isinstance(raised.value, ImportError)
-    assert f"conversation-memory[{extra}]" in str(raised.value)
+    assert (raised.value.package, raised.value.extra) == ("conversation-memory", extra)
+    store = "PostgresMessageStore" if extra == "postgres" else "SupabaseMessageStore"
+    assert str(raised.value).startswith(
+        f"{store} needs the {extra!r} extra: pip install 'conversation-memory[{extra}]'"
+    )
 
 
 async def test_unreachable_postgres_is_a_typed_error_without_the_password() -> None:
     store = PostgresMessageStore(
-        "postgresql://app:s3cret-pw@127.0.0.1:1/nowhere?connect_timeout=1", timeout=1
+        "postgresql://app:s3cret-pw@127.0.0.1:1/nowhere?connect_timeout=1", connect_timeout=1
     )
     assert "s3cret" not in repr(store)
     with pytest.raises(StoreUnavailableError) as raised:
@@ -119,3 +145,22 @@ async def test_unreachable_postgres_is_a_typed_error_without_the_password() -> N
 def test_a_directory_instead_of_a_database_file_is_a_clear_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="needs a database file, not a directory"):
         LocalMessageStore(tmp_path)
+
+
+def test_bad_settings_are_configuration_errors(tmp_path: Path) -> None:
+    from conversation_memory import ConfigurationError
+
+    cases = [
+        lambda: PostgresMessageStore("postgresql://app:pw@127.0.0.1/x", connect_timeout=0),
+        lambda: PostgresMessageStore(),
+        lambda: LocalMessageStore(tmp_path / "m.sqlite3", threads=0),
+        lambda: ConversationMemory(
+            LocalMessageStore(tmp_path / "m.sqlite3"), uuid.uuid4(), max_messages=0
+        ),
+    ]
+    for build in cases:
+        with pytest.raises(ConfigurationError) as raised:
+            build()
+        assert isinstance(raised.value, ValueError)
+        assert isinstance(raised.value, ConversationMemoryError)
+        assert "pw@" not in str(raised.value)

@@ -51,15 +51,15 @@ lengths = st.lists(st.integers(1, 300), min_size=1, max_size=14)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(lengths, st.integers(1, 10), st.integers(50, 2500), st.booleans())
+@given(lengths, st.integers(1, 10), st.integers(50, 2500), st.booleans(), st.booleans())
 def test_get_context_fits_the_budget_with_real_tokens(
-    sizes: list[int], max_messages: int, budget: int, ends_with_assistant: bool
+    sizes: list[int], max_messages: int, budget: int, ends_with_assistant: bool, exact: bool
 ) -> None:
-    asyncio.run(_check_context(sizes, max_messages, budget, ends_with_assistant))
+    asyncio.run(_check_context(sizes, max_messages, budget, ends_with_assistant, exact))
 
 
 async def _check_context(
-    sizes: list[int], max_messages: int, budget: int, ends_with_assistant: bool
+    sizes: list[int], max_messages: int, budget: int, ends_with_assistant: bool, exact: bool
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = LocalMessageStore(Path(tmp) / "m.sqlite3", threads=1)
@@ -70,6 +70,7 @@ async def _check_context(
             system_prompt="You are a careful financial assistant.",
             max_messages=max_messages,
             max_context_tokens=budget,
+            exact_tokens=exact,
         )
         stored = []
         for i, size in enumerate(sizes):
@@ -95,6 +96,10 @@ async def _check_context(
             assert len(kept) <= max_messages
     else:
         assert count_tokens(context) <= budget
+    if exact and len(kept) < min(len(stored), max_messages):
+        # Exact counts keep every message the budget allows: one more would not fit.
+        one_more = [context[0], *(m.to_chat() for m in stored[len(stored) - len(kept) - 1 :])]
+        assert count_tokens(one_more) > budget
 
 
 async def test_newest_user_turn_is_found_beyond_the_message_window(tmp_path: Path) -> None:

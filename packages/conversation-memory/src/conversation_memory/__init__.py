@@ -8,9 +8,11 @@ Example:
 """
 
 from importlib.metadata import version as _version
+from typing import TYPE_CHECKING
 
 from conversation_memory._errors import (
     AccessDeniedError,
+    ConfigurationError,
     ContentTooLargeError,
     ConversationMemoryError,
     EmptyContentError,
@@ -18,6 +20,7 @@ from conversation_memory._errors import (
     InvalidMessageError,
     InvalidRoleError,
     MissingExtraError,
+    StoreCorruptError,
     StoreError,
     StoreUnavailableError,
     SummarizationError,
@@ -38,19 +41,36 @@ from conversation_memory._models import (
     Summary,
 )
 from conversation_memory._page_context import PageContextProvider, PageContextRegistry
-from conversation_memory._store import MessageStore
+from conversation_memory._stores._protocol import MessageStore
 from conversation_memory._stores.local import LocalMessageStore
-from conversation_memory._stores.postgres import PostgresMessageStore
-from conversation_memory._stores.supabase import SupabaseMessageStore
 from conversation_memory._summarizer import ChatClient, LLMSummarizer, Summarizer
 
+if TYPE_CHECKING:
+    from conversation_memory._stores.postgres import PostgresMessageStore
+    from conversation_memory._stores.supabase import SupabaseMessageStore
+
 __version__ = _version("conversation-memory")
+
+
+def __getattr__(name: str) -> object:
+    # The PostgreSQL and Supabase backends load their drivers (optional extras) on first use.
+    if name == "PostgresMessageStore":
+        from conversation_memory._stores.postgres import PostgresMessageStore
+
+        return PostgresMessageStore
+    if name == "SupabaseMessageStore":
+        from conversation_memory._stores.supabase import SupabaseMessageStore
+
+        return SupabaseMessageStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_CONVERSATION",
     "AccessDeniedError",
     "ChatClient",
     "CleanupReceipt",
+    "ConfigurationError",
     "ContentTooLargeError",
     "ContextSnapshot",
     "ConversationMemory",
@@ -69,6 +89,7 @@ __all__ = [
     "PageContextRegistry",
     "PostgresMessageStore",
     "Role",
+    "StoreCorruptError",
     "StoreError",
     "StoreUnavailableError",
     "StoredMessage",

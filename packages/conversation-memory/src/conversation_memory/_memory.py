@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from conversation_memory._errors import StoreError, SummarizationError
+from conversation_memory._errors import ConfigurationError, StoreError, SummarizationError
 from conversation_memory._models import (
     CleanupReceipt,
     DeletionReceipt,
@@ -23,9 +23,10 @@ from conversation_memory._models import (
 )
 from conversation_memory._page_context import PageContextProvider, PageContextRegistry
 from conversation_memory._rolling import export_document, fold_turns, reach_newest_user_turn
-from conversation_memory._store import MessageStore
+from conversation_memory._stores._protocol import MessageStore
 from conversation_memory._summarizer import Summarizer
 from conversation_memory._tokens import content_tokens
+from conversation_memory._tokens import exact_tokens as exact_count
 from conversation_memory._window import (
     context_head,
     fit_history,
@@ -70,6 +71,7 @@ class ConversationMemory:
         page_context_timeout: float = 2.0,
         max_content_chars: int = 32_000,
         token_model: str | None = None,
+        exact_tokens: bool = False,
     ) -> None:
         """Bind a store to one user's conversation.
 
@@ -92,12 +94,17 @@ class ConversationMemory:
             page_contexts: A registry of page-context providers shared across users.
             page_context_timeout: Default seconds a provider registered here may take.
             max_content_chars: Longest message content accepted by ``save_message``.
-            token_model: Model whose tokenizer counts tokens (None: cl100k_base).
+            token_model: Model whose tokenizer counts tokens when ``exact_tokens`` is set
+                (None: cl100k_base).
+            exact_tokens: Count tokens exactly with llm-client's offline tokenizer (loads
+                tiktoken's tables, several MB, on first use). False (default): a cheap count
+                that never undercounts (the UTF-8 length), so contexts stay within
+                ``max_context_tokens`` and may hold fewer messages than an exact count allows.
 
         Raises:
             InvalidIdentifierError: If ``user_id`` is not a UUID or ``conversation_id`` is
                 malformed.
-            ValueError: If a limit is not positive.
+            ConfigurationError: If a limit is not positive (also a ValueError).
         """
         for name, value in (
             ("max_messages", max_messages),
@@ -107,7 +114,7 @@ class ConversationMemory:
             ("max_content_chars", max_content_chars),
         ):
             if value < 1:
-                raise ValueError(f"{name} must be at least 1, got {value}")
+                raise ConfigurationError(f"{name} must be at least 1, got {value}")
         self.store = store
         self.user_id = check_user_id(user_id)
         self.conversation_id = check_conversation_id(
@@ -124,6 +131,7 @@ class ConversationMemory:
         self.auto_summarize = auto_summarize
         self.max_content_chars = max_content_chars
         self.token_model = token_model
+        self.exact_tokens = exact_tokens
         self._shared_pages = page_contexts
         self._own_pages = PageContextRegistry(timeout=page_context_timeout)
         self._summary_retry_at = 0.0
@@ -190,15 +198,19 @@ class ConversationMemory:
             EmptyContentError: For empty or whitespace-only content.
             ContentTooLargeError: For content longer than ``max_content_chars``.
             InvalidMessageError: For a non-string content or a malformed page name.
-            StoreError: If the backend failed (nothing was stored).
+            StoreUnavailableError: If the backend could not be reached. Nothing was stored,
+                unless its ``maybe_stored`` is True: the connection broke after the write was
+                sent, so check the history before saving the message again.
+            StoreError: If the backend failed otherwise (nothing was stored).
         """
         checked_role = check_role(role)
         check_content(content, self.max_content_chars)
         check_page(page)
-        if len(content) > 2_000:  # long texts take milliseconds to encode: keep the loop free
-            tokens = await asyncio.to_thread(content_tokens, content, self.token_model)
+        if self.exact_tokens and len(content) > 2_000:
+            # Long texts take milliseconds to encode: keep the event loop free.
+            tokens = await asyncio.to_thread(exact_count, content, self.token_model)
         else:
-            tokens = content_tokens(content, self.token_model)
+            tokens = content_tokens(content, self.token_model, exact=self.exact_tokens)
         return await self.store.append(
             self.user_id, self.conversation_id, checked_role, content, page, tokens
         )
@@ -268,6 +280,7 @@ class ConversationMemory:
             max_messages=self.max_messages,
             max_context_tokens=self.max_context_tokens,
             token_model=self.token_model,
+            exact=self.exact_tokens,
         )
 
     async def _ensure_user_turn(self, recent: list[StoredMessage]) -> list[StoredMessage]:

@@ -28,6 +28,7 @@ __all__ = [
     "check_conversation_id",
     "check_page",
     "check_role",
+    "check_text",
     "check_user_id",
 ]
 
@@ -55,10 +56,12 @@ def check_role(role: str) -> Role:
 
 
 def check_content(content: object, max_chars: int) -> str:
-    """Validate message content: a non-blank string of at most ``max_chars`` characters.
+    """Validate message content: non-blank text of at most ``max_chars`` characters.
 
     Raises:
-        InvalidMessageError: If it is not a string.
+        InvalidMessageError: If it is not a string, or not text every backend can store (a
+            lone surrogate such as ``"\\ud800"`` is not valid Unicode; NUL is refused by
+            PostgreSQL).
         EmptyContentError: If it is empty or whitespace only.
         ContentTooLargeError: If it is longer than ``max_chars``.
     """
@@ -68,18 +71,39 @@ def check_content(content: object, max_chars: int) -> str:
         raise EmptyContentError("message content is empty")
     if len(content) > max_chars:
         raise ContentTooLargeError(len(content), max_chars)
+    check_text("message content", content)
     return content
 
 
 def check_page(page: object) -> str | None:
-    """Validate a page name (None, or 1-100 characters).
+    """Validate a page name (None, or 1-100 characters of valid text).
 
     Raises:
         InvalidMessageError: If it is malformed.
     """
     if page is not None and (not isinstance(page, str) or not page or len(page) > _MAX_PAGE_NAME):
         raise InvalidMessageError(f"page must be a 1-{_MAX_PAGE_NAME} character string")
+    if page is not None:
+        check_text("page name", page)
     return page
+
+
+def check_text(name: str, text: str) -> None:
+    """Refuse text no backend can store: lone surrogates (not Unicode) and NUL characters.
+
+    Raises:
+        InvalidMessageError: Naming ``name`` and the position of the first bad character.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidMessageError(
+            f"{name} is not valid Unicode: {text[exc.start : exc.end]!r} at position "
+            f"{exc.start} (a lone surrogate; decode the input with errors='replace' upstream)"
+        ) from None
+    position = text.find("\x00")
+    if position != -1:
+        raise InvalidMessageError(f"{name} contains a NUL character at position {position}")
 
 
 def check_user_id(user_id: object) -> str:

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from conversation_memory._errors import SummarizationError
-from conversation_memory._models import StoredMessage, Summary
-from conversation_memory._store import MessageStore
+from conversation_memory._errors import InvalidMessageError, SummarizationError
+from conversation_memory._models import StoredMessage, Summary, check_text
+from conversation_memory._stores._protocol import MessageStore
 from conversation_memory._summarizer import Summarizer
 
 __all__ = ["export_document", "fold_turns", "reach_newest_user_turn"]
@@ -59,6 +59,10 @@ async def fold_turns(
         ) from exc
     if not isinstance(text, str) or not text.strip():
         raise SummarizationError("summariser returned an empty summary")
+    try:
+        check_text("summary", text)
+    except InvalidMessageError as exc:
+        raise SummarizationError(f"summariser returned text that cannot be stored: {exc}") from None
     # The oldest creation time of anything folded in: retention deletes the summary as soon as
     # any message it was derived from is deleted.
     oldest = min(m.created_at for m in turns)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, Final, Protocol, runtime_checkable
 
@@ -64,6 +67,10 @@ class ChatClient(Protocol):
 class LLMSummarizer:
     """A :class:`Summarizer` that asks a (cheap) model through ``llm_client.LLMClient``.
 
+    It remembers its most recent replies by prompt: when a summary was paid for but could not
+    be stored (the database was down), the retry with the same earlier summary and the same
+    turns reuses that reply instead of paying for it again.
+
     Example:
         >>> async with LLMClient() as llm:  # doctest: +SKIP
         ...     summarizer = LLMSummarizer(llm, model="openrouter/google/gemini-flash-1.5")
@@ -79,6 +86,7 @@ class LLMSummarizer:
         timeout: float | None = None,
         step: str = "conversation_summary",
         api_base: str | None = None,
+        remember: int = 256,
     ) -> None:
         """Create the summariser.
 
@@ -90,6 +98,8 @@ class LLMSummarizer:
             timeout: Seconds per HTTP attempt (None: the client's default).
             step: Step name reported to the cost sink.
             api_base: Base URL of an OpenAI-compatible server, for ``openai/<name>`` models.
+            remember: Most recent replies kept (by prompt) so a summary whose save failed is
+                not paid for twice; 0 keeps none.
         """
         self._client = client
         self._model = model
@@ -98,6 +108,8 @@ class LLMSummarizer:
         self._step = step
         self._timeout = timeout
         self._api_base = api_base
+        self._remember = remember
+        self._recent: OrderedDict[str, str] = OrderedDict()
 
     @property
     def model_name(self) -> str | None:
@@ -133,8 +145,15 @@ class LLMSummarizer:
         Raises:
             ValueError: If the model returned no text.
         """
+        prompt = self.build_prompt(previous, messages)
+        key = hashlib.sha256(
+            json.dumps([self.model_name, prompt], ensure_ascii=False).encode("utf-8", "replace")
+        ).hexdigest()
+        if key in self._recent:
+            self._recent.move_to_end(key)
+            return self._recent[key]
         reply = await self._client.chat(
-            self.build_prompt(previous, messages),
+            prompt,
             self._model,
             step=self._step,
             max_tokens=self._max_tokens,
@@ -144,4 +163,8 @@ class LLMSummarizer:
         text = str(reply).strip() if reply is not None else ""
         if not text:
             raise ValueError("the summary model returned an empty reply")
+        if self._remember > 0:
+            self._recent[key] = text
+            while len(self._recent) > self._remember:
+                self._recent.popitem(last=False)
         return text

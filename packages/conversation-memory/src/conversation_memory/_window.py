@@ -92,6 +92,7 @@ def fit_history(
     max_messages: int,
     max_context_tokens: int,
     token_model: str | None,
+    exact: bool = False,
 ) -> list[StoredMessage]:
     """The recent messages that fit next to ``head`` and ``summary`` (see :func:`select_window`).
 
@@ -99,7 +100,7 @@ def fit_history(
     that the newest user turn is always kept.
     """
     fixed = REPLY_PRIMING + sum(
-        message_tokens(content_tokens(m["content"], token_model)) for m in head
+        message_tokens(content_tokens(m["content"], token_model, exact=exact)) for m in head
     )
     candidates = list(recent)
     if summary is not None:
@@ -107,7 +108,8 @@ def fit_history(
         users = [i for i, m in enumerate(recent) if m.role == "user"]
         if users and recent[users[-1]].seq <= summary.covers_up_to_seq:
             candidates = list(recent[users[-1] :])
-        fixed += message_tokens(content_tokens(summary_message(summary)["content"], token_model))
+        text = summary_message(summary)["content"]
+        fixed += message_tokens(content_tokens(text, token_model, exact=exact))
     return select_window(
         candidates,
         cost=lambda m: message_tokens(m.token_count),

@@ -1,4 +1,4 @@
-"""PostgreSQL backend (psycopg 3, async pool); every atomic step is one SQL function call.
+"""PostgreSQL backend (psycopg 3 via llm-common-db's PostgresPool): each atomic step, one statement.
 
 Two modes:
 
@@ -13,17 +13,17 @@ Two modes:
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
+import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from conversation_memory._errors import (
     AccessDeniedError,
+    ConfigurationError,
     MissingExtraError,
     StoreError,
     StoreUnavailableError,
@@ -39,11 +39,13 @@ from conversation_memory._models import (
 from conversation_memory._stores._rows import message_from_json, summary_from_json
 
 if TYPE_CHECKING:
+    from llm_common_db import PostgresPool
     from psycopg import AsyncConnection
     from psycopg_pool import AsyncConnectionPool
 
 __all__ = ["PostgresMessageStore"]
 
+_PACKAGE: Final = "conversation-memory"
 _COLUMNS: Final = "user_id, conversation_id, seq, role, content, page, token_count, created_at"
 _NAMES: Final = tuple(c.strip() for c in _COLUMNS.split(","))
 _SUMMARY_NAMES: Final = (
@@ -58,16 +60,6 @@ _SUMMARY_NAMES: Final = (
     "model",
     "created_at",
 )
-
-
-@dataclass
-class _Pool:
-    """The pool and its state, shared by a store and its per-user views."""
-
-    pool: AsyncConnectionPool[Any]
-    owned: bool
-    opened: bool
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 # The body of public.conversation_append() (db/migrations/20261124000300_conversations.sql), sent
@@ -121,20 +113,29 @@ _CONTEXT_SUMMARY: Final = (
 )
 
 
-def _import_pool() -> type[AsyncConnectionPool[Any]]:
+def _import_plumbing() -> type[PostgresPool]:
     try:
         import psycopg  # noqa: F401
-        from psycopg_pool import AsyncConnectionPool
+        import psycopg_pool  # noqa: F401
+        from llm_common_db import PostgresPool
     except ImportError as exc:
-        raise MissingExtraError("postgres", exc.name or "psycopg") from exc
-    return AsyncConnectionPool
+        raise MissingExtraError(
+            "PostgresMessageStore", "postgres", missing=exc.name or "psycopg"
+        ) from exc
+    return PostgresPool
 
 
 class PostgresMessageStore:
     """:class:`~conversation_memory.MessageStore` on PostgreSQL (or Supabase's Postgres).
 
+    Pool ownership: a store built from a URL owns its pool and closes it in :meth:`aclose`; a
+    store given a pool never closes it. Connections go through ``llm_common_db.PostgresPool``:
+    the wait for one is bounded by ``connect_timeout``, an unreachable database makes calls
+    fail fast (circuit breaker) for ``breaker_interval`` seconds, and no message, repr or log
+    line shows the password.
+
     Example:
-        >>> async with PostgresMessageStore("postgresql://app@db/app") as store:  # doctest: +SKIP
+        >>> async with PostgresMessageStore.from_url(url) as store:  # doctest: +SKIP
         ...     memory = ConversationMemory(store, user_id)
     """
 
@@ -146,42 +147,88 @@ class PostgresMessageStore:
         min_size: int = 1,
         max_size: int = 10,
         user_role: str = "authenticated",
-        timeout: float = 10.0,
+        connect_timeout: float = 5.0,
+        breaker_interval: float = 30.0,
         prepare_threshold: int | None = 5,
+        timeout: float | None = None,
     ) -> None:
-        """Configure the store; the pool opens on first use (or ``async with``).
+        """Configure the store; nothing connects until the first call (or ``async with``).
 
         Args:
-            conninfo: libpq connection string or URL (ignored when ``pool`` is given).
-            pool: An existing psycopg ``AsyncConnectionPool`` to share (the app closes it).
+            conninfo: libpq connection string or URL (the store owns the pool it builds).
+            pool: An existing psycopg ``AsyncConnectionPool`` to share instead: the app opens
+                and closes it (autocommit connections).
             min_size: Connections kept open.
             max_size: Most connections opened.
             user_role: Database role that :meth:`as_user` views switch to.
-            timeout: Seconds to wait for a free connection.
+            connect_timeout: Longest wait for a connection, in seconds: an unreachable
+                database is a :class:`StoreUnavailableError` after about this long.
+            breaker_interval: Seconds calls fail at once after the database was unreachable,
+                before one call tries again.
             prepare_threshold: psycopg's server-side prepared statement threshold; pass None
                 behind a transaction pooler (Supabase's port 6543, PgBouncer in transaction mode).
+            timeout: Deprecated alias of ``connect_timeout``.
 
         Raises:
-            MissingExtraError: If psycopg / psycopg-pool are not installed.
+            MissingExtraError: If the ``postgres`` extra is not installed.
+            ConfigurationError: If neither ``conninfo`` nor ``pool`` is given, ``conninfo``
+                cannot be parsed (the message never repeats it) or a setting is out of range.
         """
-        pool_class = _import_pool()
+        plumbing = _import_plumbing()
+        if timeout is not None:
+            warnings.warn(
+                "PostgresMessageStore(timeout=) is deprecated; use connect_timeout=",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            connect_timeout = timeout
         if pool is None and not conninfo:
-            raise ValueError("give a conninfo or a pool")
-        self._shared = _Pool(
-            pool=pool
-            or pool_class(
-                conninfo or "",
-                min_size=min_size,
-                max_size=max_size,
-                timeout=timeout,
-                open=False,
-                kwargs={"autocommit": True, "prepare_threshold": prepare_threshold},
-            ),
-            owned=pool is None,
-            opened=pool is not None,
-        )
+            raise ConfigurationError("PostgresMessageStore needs a conninfo (URL) or a pool")
+        try:  # a bad URL or setting is a ValueError there, never repeating the URL
+            if pool is not None:
+                self._pg = plumbing.from_pool(
+                    pool,
+                    connect_timeout=connect_timeout,
+                    breaker_interval=breaker_interval,
+                    package=_PACKAGE,
+                )
+            else:
+                self._pg = plumbing.from_url(
+                    conninfo or "",
+                    connect_timeout=connect_timeout,
+                    min_size=min_size,
+                    max_size=max_size,
+                    breaker_interval=breaker_interval,
+                    package=_PACKAGE,
+                    kwargs={"prepare_threshold": prepare_threshold},
+                )
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from exc
         self._user_role = user_role
         self._acting_user: str | None = None
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        user_role: str = "authenticated",
+        connect_timeout: float = 5.0,
+        breaker_interval: float = 30.0,
+        prepare_threshold: int | None = 5,
+    ) -> PostgresMessageStore:
+        """A store that owns its pool (closed by :meth:`aclose`); same arguments as the class."""
+        return cls(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            user_role=user_role,
+            connect_timeout=connect_timeout,
+            breaker_interval=breaker_interval,
+            prepare_threshold=prepare_threshold,
+        )
 
     def as_user(self, user_id: object) -> PostgresMessageStore:
         """A view of this store acting as ``user_id``: row-level security applies to every call.
@@ -202,27 +249,28 @@ class PostgresMessageStore:
         view._acting_user = check_user_id(user_id)
         return view
 
+    @property
+    def connect_timeout(self) -> float:
+        """Longest wait for a connection, in seconds."""
+        return self._pg.connect_timeout
+
     def __repr__(self) -> str:
         mode = f"as_user={self._acting_user!r}" if self._acting_user else "owner"
-        return f"PostgresMessageStore(pool={self._shared.pool.name!r}, {mode})"
+        return f"PostgresMessageStore({self._pg.display!r}, {mode})"
 
     async def open(self) -> None:
-        """Open the pool and wait for its first connection."""
-        shared = self._shared
-        async with shared.lock:
-            if not shared.opened:
-                try:
-                    await shared.pool.open(wait=True, timeout=shared.pool.timeout)
-                except Exception as exc:
-                    raise StoreUnavailableError(f"cannot connect to PostgreSQL: {exc}") from exc
-                shared.opened = True
+        """Connect once now, so an unreachable database shows at start-up.
+
+        Raises:
+            StoreUnavailableError: If no connection could be made within ``connect_timeout``.
+        """
+        async with self._conn(None):
+            pass
 
     async def aclose(self) -> None:
-        """Close the pool if this store opened it (per-user views never close it)."""
-        shared = self._shared
-        if shared.owned and shared.opened and self._acting_user is None:
-            await shared.pool.close()
-            shared.opened = False
+        """Close the pool if this store built it (per-user views and given pools stay open)."""
+        if self._acting_user is None:
+            await self._pg.aclose()
 
     async def __aenter__(self) -> PostgresMessageStore:
         await self.open()
@@ -232,14 +280,16 @@ class PostgresMessageStore:
         await self.aclose()
 
     @asynccontextmanager
-    async def _conn(self, user_id: str | None) -> AsyncIterator[AsyncConnection[Any]]:
+    async def _conn(
+        self, user_id: str | None, *, write: bool = False
+    ) -> AsyncIterator[AsyncConnection[Any]]:
         import psycopg
-        from psycopg_pool import PoolTimeout
+        from llm_common_db import DatabaseUnavailableError, MissingTablesError
 
-        if not self._shared.opened:
-            await self.open()
+        sent = False  # once a connection is in hand, a write may reach the server
         try:
-            async with self._shared.pool.connection() as conn:
+            async with self._pg.connection() as conn:
+                sent = write
                 if self._acting_user is None:
                     yield conn
                     return
@@ -251,17 +301,28 @@ class PostgresMessageStore:
                         (self._user_role, claims),
                     )
                     yield conn
+        except DatabaseUnavailableError as exc:
+            raise StoreUnavailableError(str(exc), maybe_stored=sent) from exc
+        except MissingTablesError as exc:
+            raise StoreError(str(exc)) from exc
         except psycopg.errors.InsufficientPrivilege as exc:
-            raise AccessDeniedError(f"PostgreSQL refused the operation: {exc}") from exc
-        except (psycopg.OperationalError, PoolTimeout) as exc:
-            raise StoreUnavailableError(f"PostgreSQL is unavailable: {exc}") from exc
+            raise AccessDeniedError(f"PostgreSQL refused the operation: {_line(exc)}") from exc
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailableError(
+                f"PostgreSQL failed: {_line(exc)}", maybe_stored=sent
+            ) from exc
         except psycopg.Error as exc:
-            raise StoreError(f"PostgreSQL failed: {exc}") from exc
+            raise StoreError(f"PostgreSQL failed: {_line(exc)}") from exc
 
     async def _one(
-        self, user_id: str | None, query: str, params: tuple[Any, ...] | dict[str, Any]
+        self,
+        user_id: str | None,
+        query: str,
+        params: tuple[Any, ...] | dict[str, Any],
+        *,
+        write: bool = False,
     ) -> Any:
-        async with self._conn(user_id) as conn:
+        async with self._conn(user_id, write=write) as conn:
             cursor = await conn.execute(query, params)
             return await cursor.fetchone()
 
@@ -293,6 +354,7 @@ class PostgresMessageStore:
                 "page": page,
                 "token_count": token_count,
             },
+            write=True,
         )
         return message_from_json(dict(zip(_NAMES, row, strict=True)))
 
@@ -367,6 +429,7 @@ class PostgresMessageStore:
                 covers_to_created_at,
                 model,
             ),
+            write=True,
         )
         if row is None or row[0] is None:  # a NULL composite comes back as a row of NULLs
             return None
@@ -383,7 +446,9 @@ class PostgresMessageStore:
 
     async def delete_user(self, user_id: str) -> DeletionReceipt:
         """See :meth:`MessageStore.delete_user`."""
-        row = await self._one(user_id, "select public.conversation_delete_user(%s)", (user_id,))
+        row = await self._one(
+            user_id, "select public.conversation_delete_user(%s)", (user_id,), write=True
+        )
         counts = row[0]
         return DeletionReceipt(
             user_id, counts["messages"], counts["summaries"], counts["conversations"]
@@ -391,8 +456,16 @@ class PostgresMessageStore:
 
     async def cleanup(self, cutoff: datetime, *, user_id: str | None = None) -> CleanupReceipt:
         """See :meth:`MessageStore.cleanup`; a per-user view reaches only its user's rows."""
-        row = await self._one(user_id, "select public.conversation_cleanup(%s)", (cutoff,))
+        row = await self._one(
+            user_id, "select public.conversation_cleanup(%s)", (cutoff,), write=True
+        )
         counts = row[0]
         return CleanupReceipt(
             cutoff, counts["messages"], counts["summaries"], counts["conversations"]
         )
+
+
+def _line(exc: BaseException) -> str:
+    """The server's one-line message (no query text, no connection details)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
