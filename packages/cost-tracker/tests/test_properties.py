@@ -6,7 +6,6 @@ import asyncio
 import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -25,6 +24,7 @@ from cost_tracker import (
 from cost_tracker._periods import Periods
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from llm_common_testkit.costs import estimate
 
 ZONES = ["UTC", "America/Los_Angeles", "Australia/Sydney", "Asia/Kolkata", "Europe/London"]
 
@@ -244,9 +244,9 @@ def test_concurrent_calls_through_group_commit_keep_the_books_exact(
     settled: list[Decimal] = []
     refusals: list[BudgetExceededError] = []
 
-    async def call(tracker: CostTracker, estimate: Decimal, cost: Decimal | None) -> None:
+    async def call(tracker: CostTracker, amount: Decimal, cost: Decimal | None) -> None:
         try:
-            reservation = await tracker.reserve(_Estimate(estimate))
+            reservation = await tracker.reserve(estimate(amount))
         except BudgetExceededError as refused:
             refusals.append(refused)
             return
@@ -259,7 +259,7 @@ def test_concurrent_calls_through_group_commit_keep_the_books_exact(
         settled.append(cost)
 
     async def body(tracker: CostTracker) -> None:
-        await asyncio.gather(*(call(tracker, estimate, cost) for estimate, cost in calls))
+        await asyncio.gather(*(call(tracker, amount, cost) for amount, cost in calls))
         status = await tracker.budget_status()
         spent = sum(settled, Decimal(0))
         assert (status.spent, status.reserved, status.open_reservations) == (spent, 0, 0)
@@ -270,12 +270,3 @@ def test_concurrent_calls_through_group_commit_keep_the_books_exact(
 
     with directory:
         run(body, store, project="books", daily_budget=budget)
-
-
-@dataclass(frozen=True)
-class _Estimate:
-    amount: Decimal
-    idempotency_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    provider: str = "p"
-    model: str | None = None
-    step: str | None = None

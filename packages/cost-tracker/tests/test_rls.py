@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -14,6 +13,7 @@ import psycopg
 import pytest
 from cost_tracker import CostMetrics, CostTracker
 from llm_common_testkit import pg_as_user
+from llm_common_testkit.costs import estimate
 
 pytestmark = pytest.mark.postgres
 
@@ -150,7 +150,7 @@ async def test_supabase_users_write_only_their_own_rows_into_allowed_projects(
             )
             assert [r.cost for r in records] == [Decimal("0.25")]
             # Budgets count server rows only: the end user's row refuses nothing.
-            await tracker.release(await tracker.reserve(_Estimate(Decimal("0.7"))))
+            await tracker.release(await tracker.reserve(estimate(Decimal("0.7"))))
             assert (await tracker.budget_status()).spent == Decimal("0.25")
     finally:
         await user.postgrest.aclose()
@@ -159,15 +159,6 @@ async def test_supabase_users_write_only_their_own_rows_into_allowed_projects(
             "select written_by, user_id from cost_tracking where project = 'app' order by 1"
         )
         assert await cursor.fetchall() == [("server", None), ("user", ALICE)]
-
-
-@dataclass(frozen=True)
-class _Estimate:
-    amount: Decimal
-    idempotency_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    provider: str = "p"
-    model: str | None = None
-    step: str | None = None
 
 
 def test_the_report_command_can_leave_out_end_user_rows(postgres_db: str, tmp_path: Path) -> None:

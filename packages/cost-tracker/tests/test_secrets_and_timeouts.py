@@ -11,13 +11,12 @@ import logging
 import socket
 import subprocess
 import time
-import uuid
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from llm_common_testkit import replace_url
+from llm_common_testkit.costs import estimate
 
 from .cli_runner import run_cli, run_report
 
@@ -94,7 +93,7 @@ async def test_the_store_keeps_the_password_out_of_logs_errors_and_reprs(
     )
     async with tracker:
         with pytest.raises(StoreUnavailableError) as unavailable:
-            await tracker.reserve(Estimate(str(uuid.uuid4())))
+            await tracker.reserve(estimate())
         await tracker.log_cost(CostMetrics(provider="p", cost=Decimal("0.1")))
         assert await tracker.outbox_size() == 1  # nothing lost
     texts = [caplog.text, str(unavailable.value), repr(store), repr(tracker)]
@@ -126,22 +125,13 @@ async def test_an_unreachable_store_fails_within_connect_timeout_and_keeps_recor
         async with tracker:
             started = loop.time()
             with pytest.raises(StoreUnavailableError):
-                await tracker.reserve(Estimate(str(uuid.uuid4())))
+                await tracker.reserve(estimate())
             assert loop.time() - started < 3.0
             started = loop.time()
             for _ in range(5):  # the outage costs one wait, not one per write
                 await tracker.log_cost(CostMetrics(provider="p", cost=Decimal("0.1")))
             assert loop.time() - started < 3.0
             assert await tracker.outbox_size() == 5
-
-
-@dataclass(frozen=True)
-class Estimate:
-    idempotency_id: str
-    provider: str = "p"
-    model: str | None = None
-    step: str | None = None
-    amount: Decimal | None = Decimal("0.01")
 
 
 @pytest.mark.postgres
@@ -187,7 +177,7 @@ async def test_an_unreachable_supabase_fails_fast_and_keeps_records(
         async with tracker:
             started = loop.time()
             with pytest.raises(StoreUnavailableError) as unavailable:
-                await tracker.reserve(Estimate(str(uuid.uuid4())))
+                await tracker.reserve(estimate())
             assert loop.time() - started < 5.0
             await tracker.log_cost(CostMetrics(provider="p", cost=Decimal("0.1")))
             assert await tracker.outbox_size() == 1
