@@ -285,6 +285,9 @@ class StackConfig:
     outbox: str
     daily_budget: str = "50"
     llm_timeout: float = 1.0
+    # The stores' circuit breakers (30 s by default) would turn a 1.5 s cut into 30 s of
+    # refusals; a short one lets the suite see the recovery.
+    breaker_interval: float = 1.0
     reservation_ttl: float = 3600.0
     llm_key: str = "sk-chaos-openai-key"
     zai_key: str = "zai-chaos-key"
@@ -313,7 +316,7 @@ async def open_stack(cfg: StackConfig) -> AsyncIterator[ChaosStack]:
     from web_search.services import LegislationSearchService
 
     tracker = CostTracker(
-        PostgresCostStore(cfg.db_url, max_size=6),
+        PostgresCostStore(cfg.db_url, max_size=6, breaker_interval=cfg.breaker_interval),
         daily_budget=cfg.daily_budget,
         project=PROJECT,
         outbox_path=cfg.outbox,
@@ -329,7 +332,7 @@ async def open_stack(cfg: StackConfig) -> AsyncIterator[ChaosStack]:
         max_validation_retries=2,
     )
     llm = LLMClient(cost_sink=tracker, config=config, retry=llm_retry())
-    cache = PostgresSearchCache(cfg.db_url, max_size=4)
+    cache = PostgresSearchCache(cfg.db_url, max_size=4, breaker_interval=cfg.breaker_interval)
     search = WebSearchClient(
         "zai",
         cache=SearchCache(cache),
@@ -339,7 +342,9 @@ async def open_stack(cfg: StackConfig) -> AsyncIterator[ChaosStack]:
         timeout=1.0,
         retry=search_retry(),
     )
-    runs = PostgresRunStore(cfg.db_url, max_size=4, connect_timeout=3.0)
+    runs = PostgresRunStore(
+        cfg.db_url, max_size=4, connect_timeout=3.0, breaker_interval=cfg.breaker_interval
+    )
     # A short lease, so a killed worker's runs are taken over within seconds; the journal of
     # paid-but-unstored steps lives beside the outboxes, shared with the worker process.
     pipeline_config = PipelineConfig(
