@@ -322,6 +322,8 @@ async def open_stack(cfg: StackConfig) -> AsyncIterator[ChaosStack]:
         outbox_path=cfg.outbox,
         retry_interval=0.2,
         reservation_ttl=cfg.reservation_ttl,
+        heartbeat_interval=0.5,  # a dead holder's holds are given back after 3 s, not 15
+        holder_timeout=3.0,
     )
     config = LLMConfig(
         providers={

@@ -183,7 +183,7 @@ async def test_pipeline_survives_chaos(
                 else:
                     outcomes.append(Outcome(run_id, "completed", str(result.run_id)))
 
-        async def resume_one(run_id: str) -> None:
+        async def resume_one(run_id: str, into: list[Outcome] = outcomes) -> None:
             # A run whose holder died is taken over (at once, or once its lease has lapsed).
             end = time.monotonic() + 90
             while True:
@@ -191,16 +191,16 @@ async def test_pipeline_survives_chaos(
                     await stack.pipeline.resume(run_id)
                 except (ResumeError, RunStoreError):  # live holder, or the store is down
                     if time.monotonic() > end:
-                        outcomes.append(Outcome(run_id, "escaped", "resume refused for 90 s"))
+                        into.append(Outcome(run_id, "escaped", "resume refused for 90 s"))
                         return
                     await asyncio.sleep(0.5)
                     continue
                 except AnalysisPipelineError as exc:
-                    outcomes.append(Outcome(run_id, "failed", f"{type(exc).__name__}: {exc}"))
+                    into.append(Outcome(run_id, "failed", f"{type(exc).__name__}: {exc}"))
                 except Exception as exc:
-                    outcomes.append(Outcome(run_id, "escaped", f"{type(exc).__name__}: {exc}"))
+                    into.append(Outcome(run_id, "escaped", f"{type(exc).__name__}: {exc}"))
                 else:
-                    outcomes.append(Outcome(run_id, "completed", run_id))
+                    into.append(Outcome(run_id, "completed", run_id))
                 return
 
         async def cut_postgres() -> None:
@@ -227,6 +227,18 @@ async def test_pipeline_survives_chaos(
             outage["restored"] = time.monotonic() - started
         with contextlib.suppress(asyncio.CancelledError):
             await cutter
+        await asyncio.wait_for(stack.tracker.wait_for_delivery(), 60)
+        after_chaos = await asyncio.to_thread(
+            _rows,
+            postgres_db,
+            "select id::text, bill_id, status,"
+            " round(extract(epoch from now() - heartbeat_at)) from pipeline_runs",
+        )
+        # 3. An operator (or a job queue) resumes, once, every run that did not complete.
+        operator: list[Outcome] = []
+        for run_id, _, status, _ in after_chaos:
+            if status != "completed":
+                await resume_one(run_id, operator)
         await asyncio.wait_for(stack.tracker.wait_for_delivery(), 60)
 
     stop.set()
@@ -265,8 +277,12 @@ async def test_pipeline_survives_chaos(
         paid = [s for s in llm_chaos.served if s.bill == o.bill_id]
         check(not paid, f"{o.bill_id} was never stored but paid {len(paid)} answers")
     said = {o.detail if o.status == "completed" else o.bill_id: o.status for o in outcomes}
-    stuck = [(*r[:3], r[4]) for r in run_rows if r[2] not in ("completed", "failed")]
+    stuck = [r for r in after_chaos if r[2] not in ("completed", "failed")]
     check(not stuck, f"runs left running (id, bill, status, heartbeat age s): {stuck}")
+    still = [r[:3] for r in run_rows if r[2] not in ("completed", "failed")]
+    check(not still, f"runs still running after the operator's resume: {still}")
+    escaped = [o for o in operator if o.status == "escaped"]
+    check(not escaped, f"operator resumes that escaped or were refused: {escaped}")
     reasonless = [r[:3] for r in run_rows if r[2] == "failed" and not (r[3] or "").strip()]
     check(not reasonless, f"runs failed without a reason: {reasonless}")
     contradicted = [r[:3] for r in run_rows if said.get(r[0]) == "completed" != r[2]]
@@ -290,6 +306,9 @@ async def test_pipeline_survives_chaos(
     billed_searches = search_chaos.billed(search_calls)
     search_cost = sum((Decimal(r[2]) for r in search_rows), Decimal(0))
 
+    # Holds of holders that are gone (the killed worker; a reserve whose answer the cut lost)
+    # are given back by the project's next reserve once the holder is silent: make one.
+    await chaos.poll(_next_reserve_reclaims(chaos, postgres_db, tmp_path), 30, "reclaim")
     reservations = await asyncio.to_thread(
         _rows, postgres_db, "select count(*), coalesce(sum(amount), 0) from cost_reservations"
     )
@@ -310,6 +329,7 @@ async def test_pipeline_survives_chaos(
         "runs": len(outcomes),
         "outcomes": dict(Counter(o.status for o in outcomes)),
         "budget refusals": sum("budget refused" in o.detail for o in outcomes),
+        "operator resumes": dict(Counter(o.status for o in operator)),
         "daily budget": cfg.daily_budget,
         "faults injected": dict(faults),
         "faults total": sum(faults.values()),
@@ -370,6 +390,29 @@ async def test_pipeline_survives_chaos(
     threads = chaos.worker_threads()
     check(threads <= base_threads + 1, f"threads {base_threads} -> {threads}")
     assert not problems, "chaos run broke:\n- " + "\n- ".join(problems)
+
+
+def _next_reserve_reclaims(chaos: Any, db_url: str, tmp_path: Path) -> Any:
+    """A poll predicate: one reserve + release by a new tracker; true once nothing is held."""
+    from cost_tracker import CostTracker, PostgresCostStore
+    from llm_client import CostEstimate
+
+    async def attempt() -> bool:
+        async with CostTracker(
+            PostgresCostStore(db_url),
+            daily_budget="50",
+            project=chaos.PROJECT,
+            outbox_path=tmp_path / "outbox-reclaim.sqlite",
+            retry_interval=None,
+            heartbeat_interval=0.5,
+            holder_timeout=3.0,
+        ) as tracker:
+            estimate = CostEstimate(f"reclaim-{time.monotonic()}", "openai", "m", "t", Decimal(0))
+            await tracker.release(await tracker.reserve(estimate))
+        rows = await asyncio.to_thread(_rows, db_url, "select count(*) from cost_reservations")
+        return rows[0][0] == 0
+
+    return attempt
 
 
 def _retries(requests: list[Any]) -> int:
