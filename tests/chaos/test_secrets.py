@@ -307,16 +307,9 @@ async def test_library_paths_leak_no_secret(
 
 
 def _cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    bindir = Path(sys.executable).parent
-    return subprocess.run(
-        [str(bindir / args[0]), *args[1:]],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=120,
-        check=False,
-    )
+    command = [str(Path(sys.executable).parent / args[0]), *args[1:]]
+    options: dict[str, Any] = {"env": env, "cwd": cwd, "timeout": 120}
+    return subprocess.run(command, capture_output=True, text=True, check=False, **options)
 
 
 async def test_clis_leak_no_secret(chaos: Any, postgres_db: str, tmp_path: Path) -> None:
