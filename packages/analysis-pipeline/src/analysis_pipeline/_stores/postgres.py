@@ -123,27 +123,18 @@ class PostgresRunStore:
             connect_timeout = timeout
         if (pool is None) == (not conninfo):
             raise ConfigurationError("PostgresRunStore needs a connection string or a pool")
-        if isinstance(pool, PostgresPool):
-            self._pg = pool
-        elif pool is not None:
-            self._pg = PostgresPool.from_pool(
+        try:
+            self._pg = PostgresPool.of(
+                conninfo,
                 pool,
                 connect_timeout=connect_timeout,
+                min_size=min_size,
+                max_size=max_size,
                 breaker_interval=breaker_interval,
                 package="analysis-pipeline",
             )
-        else:
-            try:
-                self._pg = PostgresPool.from_url(
-                    conninfo or "",
-                    connect_timeout=connect_timeout,
-                    min_size=min_size,
-                    max_size=max_size,
-                    breaker_interval=breaker_interval,
-                    package="analysis-pipeline",
-                )
-            except InvalidConnectionStringError as exc:
-                raise ConfigurationError(str(exc)) from None
+        except InvalidConnectionStringError as exc:
+            raise ConfigurationError(str(exc)) from None
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> PostgresRunStore:

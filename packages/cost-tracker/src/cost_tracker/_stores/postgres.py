@@ -107,24 +107,15 @@ class PostgresCostStore:
             )
             connect_timeout = timeout
         try:
-            if isinstance(pool, PostgresPool):
-                self._pg = pool
-            elif pool is not None:
-                self._pg = PostgresPool.from_pool(
-                    pool,
-                    connect_timeout=connect_timeout,
-                    breaker_interval=breaker_interval,
-                    package="cost-tracker",
-                )
-            else:
-                self._pg = PostgresPool.from_url(
-                    conninfo,
-                    connect_timeout=connect_timeout,
-                    min_size=min_size,
-                    max_size=max_size,
-                    breaker_interval=breaker_interval,
-                    package="cost-tracker",
-                )
+            self._pg = PostgresPool.of(
+                conninfo,
+                pool,
+                connect_timeout=connect_timeout,
+                min_size=min_size,
+                max_size=max_size,
+                breaker_interval=breaker_interval,
+                package="cost-tracker",
+            )
         except ValueError as exc:  # InvalidConnectionStringError or an unusable setting
             raise ConfigurationError(str(exc)) from None
         self._batcher: Batcher[dict[str, Any], Any] = Batcher(
