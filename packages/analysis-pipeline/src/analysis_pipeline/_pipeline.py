@@ -18,7 +18,13 @@ from ._compare import ModelStats, compare_models
 from ._condense import Chunk
 from ._config import PipelineConfig, normalize_models
 from ._context import ContextPlanner
-from ._errors import BudgetRefusedError, InvalidInputError, LeaseLostError, PipelineRunError
+from ._errors import (
+    BudgetRefusedError,
+    InvalidInputError,
+    LeaseLostError,
+    PipelineRunError,
+    StoreUnavailableError,
+)
 from ._flow import Flow, plan_condense
 from ._inputs import check_run_inputs
 from ._journal import StepJournal
@@ -331,10 +337,34 @@ class AnalysisPipeline:
             }
         )
         # The last heartbeat may be seconds old: make sure the run is still ours to finish.
-        if not await self.store.heartbeat(run.id, self.owner):
+        if not await self._save_final(finished, check_lease=True):
             raise LeaseLostError(run.id, steps.current, "another process took the run over")
-        await self.store.save_run(finished)
         return result
+
+    async def _save_final(self, record: RunRecord, *, check_lease: bool = False) -> bool:
+        """Write a run's final state, riding out a store outage while the lease still holds.
+
+        Until ``lease_timeout`` has passed since the last heartbeat no other process may take
+        the run over, so retrying that long is safe; a store that stays down longer leaves the
+        run ``running`` with a stale lease, which ``resume`` takes over without paying again.
+
+        Returns:
+            False when ``check_lease`` found the run taken over by another process.
+        """
+        deadline = time.monotonic() + self.config.lease_timeout
+        delay = min(0.1, self.config.heartbeat_interval)
+        while True:
+            try:
+                if check_lease and not await self.store.heartbeat(record.id, self.owner):
+                    return False
+                await self.store.save_run(record)
+                return True
+            except StoreUnavailableError:
+                if time.monotonic() + delay > deadline:
+                    raise
+                logger.info("run store unavailable; retrying the final state of run %s", record.id)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.config.heartbeat_interval)
 
     async def _fail(
         self, run: RunRecord, steps: StepRunner, exc: BaseException, started: float
@@ -352,7 +382,7 @@ class AnalysisPipeline:
             }
         )
         try:
-            await asyncio.shield(self.store.save_run(failed))
+            await asyncio.shield(self._save_final(failed))
         except Exception:  # the original failure matters more than the bookkeeping one
             logger.exception("could not mark run %s as failed", run.id)
         logger.warning("pipeline run %s failed: %s", run.id, reason)
