@@ -45,7 +45,7 @@ ANALYST, REVIEWER = "openai/gpt-4o-mini", "openai/gpt-4.1-mini"
 def serve(kind: str, latency: float) -> None:
     """Subprocess entry: run one loopback server until stdin closes."""
     if kind == "llm":
-        from analysis_pipeline import offline_handler
+        from analysis_pipeline.testing import offline_handler
         from llm_client.testing import FakeLLMServer, Reply
 
         def slow(request: Any) -> Any:
@@ -129,9 +129,7 @@ class Harness:
     async def run(self, bill_id: str, text: str, jurisdiction: str) -> Any:
         from analysis_pipeline import AnalysisPipeline
 
-        pipeline = AnalysisPipeline(
-            self.llm, self.service, self.tracker, self.store, config=self.config
-        )
+        pipeline = AnalysisPipeline(self.llm, self.service, store=self.store, config=self.config)
         try:
             return await pipeline.run(bill_id, text, jurisdiction)
         except Exception as exc:  # counted and reported: a bench never hides failures

@@ -27,13 +27,12 @@ from analysis_pipeline import (
     BudgetRefusedError,
     InvalidInputError,
     LocalRunStore,
-    OfflineSearch,
     PipelineRunError,
     RolloutFlag,
     RunNotFoundError,
     comparison_csv,
-    offline_models,
 )
+from analysis_pipeline.testing import OfflineSearch, offline_models
 from fastapi import APIRouter, FastAPI, HTTPException
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
@@ -163,7 +162,7 @@ def create_app(*, tune_process: bool = True) -> FastAPI:
         offline = not (os.environ.get("OPENROUTER_API_KEY") or os.environ.get("ZAI_API_KEY"))
         store = LocalRunStore(Path(os.environ.get("LLM_COMMON_DIR") or ".llm-common"))
         async with aclosing(store), LLMClient() as llm:
-            pipeline = AnalysisPipeline(llm, OfflineSearch(), None, store)
+            pipeline = AnalysisPipeline(llm, OfflineSearch(), store=store)
             models = dict(offline_models()) if offline else None
             flag = RolloutFlag.from_env()
             app.include_router(create_router(pipeline, flag, default_models=models))

@@ -154,7 +154,7 @@ def cmd_smoke(names: Sequence[str]) -> None:
         tmp = Path(tmp_s)
         dist = tmp / "dist"
         log("building wheels (uv build --no-sources)")
-        build_all(dist, list(PACKAGES))
+        build_all(dist, [*PACKAGES, "llm-common-db"])  # the [postgres] extras need it
         constraints = constraints_file(tmp)
         for name in names:
             log(f"smoke: {name} alone in a fresh venv")
@@ -313,7 +313,7 @@ def cmd_sizes() -> dict[str, int]:
     with tempfile.TemporaryDirectory(prefix="sizes-") as tmp_s:
         tmp = Path(tmp_s)
         dist = tmp / "dist"
-        build_all(dist, list(PACKAGES))
+        build_all(dist, [*PACKAGES, "llm-common-db"])  # the [postgres] extras need it
         constraints = constraints_file(tmp)
         combos = {
             "chat app (llm-client + conversation-memory)": list(CHAT_APP),

@@ -25,7 +25,7 @@ def _llm_server() -> Iterator[Any]:
 @pytest.fixture
 def llm_server(_llm_server: Any) -> Any:
     """The loopback OpenAI-compatible server answering bill-specific, schema-valid JSON."""
-    from analysis_pipeline import offline_handler
+    from analysis_pipeline.testing import offline_handler
 
     _llm_server.reset()
     _llm_server.handler = offline_handler
@@ -171,7 +171,9 @@ async def make_stack(
         base.models = {"research": [ANALYST], "generate": [ANALYST], "review": [REVIEWER]}
         service = LegislationSearchService(search)
         runs = store if store is not None else LocalRunStore(tmp_path)
-        pipeline = AnalysisPipeline(llm, service, tracker, runs, config=base)
+        if store is None:
+            opened.append(runs)  # its connection has a thread of its own: close it
+        pipeline = AnalysisPipeline(llm, service, store=runs, config=base)
         return Stack(pipeline, tracker, llm, search)
 
     yield make

@@ -13,15 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from analysis_pipeline import (
-    BudgetRefusedError,
-    PipelineConfig,
-    PipelineRunError,
-    offline_handler,
-    structured_reply,
-    task_of,
-)
+from analysis_pipeline import BudgetRefusedError, PipelineConfig, PipelineRunError
 from analysis_pipeline._condense import split_sections
+from analysis_pipeline.testing import offline_handler, structured_reply, task_of
 from llm_client import count_tokens
 from llm_client.testing import RecordedRequest, Reply
 

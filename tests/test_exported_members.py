@@ -15,6 +15,7 @@ MODULES = [
     "cost_tracker",
     "conversation_memory",
     "analysis_pipeline",
+    "analysis_pipeline.testing",
     "llm_common_db",
 ]
 

@@ -256,19 +256,18 @@ async def test_the_daily_budget_refuses_before_the_request_is_sent(
                 messages, MINI, max_tokens=50, step="generate", api_base=llm_fake.base_url
             )
             assert llm_fake.request_count == 1
-        with pytest.raises(cost_tracker.BudgetExceededError) as refused:
+        with pytest.raises(llm_client.BudgetExceededError) as refused:
             await llm.chat(
                 messages, MINI, model, max_tokens=50, step="generate", api_base=llm_fake.base_url
             )
-    # The tracker's own error type reached the caller unchanged.
-    assert type(refused.value) is cost_tracker.BudgetExceededError
-    assert not isinstance(refused.value, llm_client.LLMClientError)
+    # llm-client re-raises the tracker's refusal as its own error, from the tracker's.
+    tracker_refusal = refusal_of(refused.value)
     assert llm_fake.request_count == (0 if structured else 1)  # refused before sending
-    assert refused.value.kind == "daily"
+    assert tracker_refusal.kind == "daily"
     if not structured:
         spent = expected_cost(MINI, 10, 10)
-        assert refused.value.spent == spent
-        assert refused.value.requested == estimate
+        assert tracker_refusal.spent == spent
+        assert tracker_refusal.requested == estimate
         assert (await tracker.budget_status()).spent == spent
     status = await tracker.budget_status()
     assert (status.reserved, status.open_reservations) == (0, 0)
@@ -282,10 +281,12 @@ async def test_an_unpriced_model_under_a_tracker_budget_is_refused_before_any_re
         LocalCostStore(tmp_path / "c"), monthly_budget="100", outbox_path=tmp_path / "o"
     )
     async with tracker, make_llm(tracker) as llm:
-        with pytest.raises(cost_tracker.UnpricedCostError):
+        with pytest.raises(llm_client.BudgetExceededError) as unpriced:
             await llm.chat("hi", UNPRICED, api_base=llm_fake.base_url)
-        with pytest.raises(cost_tracker.UnpricedCostError):  # a chain does not skip past it
+        assert isinstance(refusal_of(unpriced.value), cost_tracker.UnpricedCostError)
+        with pytest.raises(llm_client.BudgetExceededError) as chained:  # a chain stops there
             await llm.chat("hi", [UNPRICED, MINI], api_base=llm_fake.base_url)
+        assert isinstance(refusal_of(chained.value), cost_tracker.UnpricedCostError)
         assert llm_fake.request_count == 0
         status = await tracker.budget_status("monthly")
         assert (status.reserved, status.open_reservations) == (0, 0)
@@ -359,7 +360,9 @@ async def test_no_cost_record_is_lost_while_the_database_is_down(
 
     completions: list[Any] = []
     with TcpProxy.for_url(postgres_db) as proxy:
-        store = PostgresCostStore(proxy.url_for(postgres_db), max_size=4, timeout=1.0)
+        store = PostgresCostStore(
+            proxy.url_for(postgres_db), max_size=4, connect_timeout=1.0, breaker_interval=0
+        )
         tracker = CostTracker(
             store, project="outage", outbox_path=tmp_path / "outbox.sqlite", retry_interval=None
         )
@@ -427,8 +430,9 @@ async def test_llm_spend_fires_the_budget_alert_once_then_refuses_at_the_limit(
         for call in range(1, 11):
             await llm.chat(messages, MINI, max_tokens=50, step="review", api_base=llm_fake.base_url)
             assert len(alerts) == (1 if call >= 8 else 0), call  # 80% is crossed by call 8
-        with pytest.raises(cost_tracker.BudgetExceededError):
+        with pytest.raises(llm_client.BudgetExceededError) as refused:
             await llm.chat(messages, MINI, max_tokens=50, step="review", api_base=llm_fake.base_url)
+        refusal_of(refused.value)
     assert llm_fake.request_count == 10
     [alert] = alerts
     assert (alert.kind, alert.spent, alert.budget) == ("daily", estimate * 8, estimate * 10)
@@ -443,7 +447,9 @@ async def test_with_a_budget_an_unreachable_database_refuses_calls_before_sendin
     from cost_tracker import PostgresCostStore
 
     with TcpProxy.for_url(postgres_db) as proxy:
-        store = PostgresCostStore(proxy.url_for(postgres_db), max_size=2, timeout=1.0)
+        store = PostgresCostStore(
+            proxy.url_for(postgres_db), max_size=2, connect_timeout=1.0, breaker_interval=0
+        )
         tracker = CostTracker(
             store,
             daily_budget="1",
@@ -540,7 +546,9 @@ async def test_no_cost_record_is_lost_when_the_database_dies_under_concurrent_ca
 
     llm_fake.handler = handler
     try:
-        store = PostgresCostStore(proxy.url_for(postgres_db), max_size=4, timeout=1.0)
+        store = PostgresCostStore(
+            proxy.url_for(postgres_db), max_size=4, connect_timeout=1.0, breaker_interval=0
+        )
         tracker = CostTracker(
             store, project="outage2", outbox_path=tmp_path / "outbox.sqlite", retry_interval=None
         )
@@ -582,13 +590,23 @@ async def test_a_re_ask_the_budget_cannot_pay_for_is_refused_and_the_first_reply
     # The first reply bills far more than its estimate ($0.018 of prompt): the re-ask can't fit.
     llm_fake.script(Reply.invalid_json().with_usage(prompt_tokens=120_000, completion_tokens=10))
     async with make_llm(tracker) as llm:
-        with pytest.raises(cost_tracker.BudgetExceededError) as refused:
+        with pytest.raises(llm_client.BudgetExceededError) as refused:
             await llm.chat("grade", MINI, Verdict, step="review", api_base=llm_fake.base_url)
-    assert type(refused.value) is cost_tracker.BudgetExceededError
+    tracker_refusal = refusal_of(refused.value)
     assert llm_fake.request_count == 1  # the re-ask was never sent
     [record] = await all_records(tracker)
     assert record.cost == expected_cost(MINI, 120_000, 10)
     assert (record.success, record.error) == (False, "ValidationError")
     status = await tracker.budget_status()
     assert (status.spent, status.reserved, status.open_reservations) == (record.cost, 0, 0)
-    assert refused.value.spent == record.cost
+    assert tracker_refusal.spent == record.cost
+
+
+def refusal_of(error: BaseException) -> cost_tracker.BudgetExceededError:
+    """The tracker's refusal behind llm-client's BudgetExceededError (its ``__cause__``)."""
+    assert isinstance(error, llm_client.BudgetExceededError)
+    assert isinstance(error, llm_client.LLMClientError)
+    cause = error.__cause__
+    assert isinstance(cause, cost_tracker.BudgetExceededError)
+    assert str(cause) in str(error)
+    return cause

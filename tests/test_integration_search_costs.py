@@ -167,10 +167,10 @@ async def test_a_budget_refusal_stops_the_upstream_call(
         await search.search("property tax relief")
         await search.search("school bond measure")
         assert zai.calls == 2
-        with pytest.raises(cost_tracker.BudgetExceededError) as refused:
+        with pytest.raises(web_search.BudgetExceededError) as refused:
             # Two domains: two calls of a cent each, but only one cent is left.
             await search.search("transit fare subsidy", domains=["a.gov", "b.gov"])
-        assert refused.value.requested == CENT
+        assert search_refusal_of(refused.value).requested == CENT
         assert zai.calls <= 3  # the refused half was never sent
         recorded = len(await all_records(tracker))
         # The half that fitted either finished (recorded) or was cancelled with its sibling
@@ -182,8 +182,9 @@ async def test_a_budget_refusal_stops_the_upstream_call(
         if recorded == 2:
             await search.search("transit fare subsidy")  # spend the last cent
         sent = zai.calls
-        with pytest.raises(cost_tracker.BudgetExceededError):
+        with pytest.raises(web_search.BudgetExceededError) as again:
             await search.search("a query the budget cannot pay for")
+        search_refusal_of(again.value)
         assert zai.calls == sent  # refused before the request was made
         # A cache hit costs nothing, so it is served even with the budget used up.
         assert await search.search("property tax relief")
@@ -266,7 +267,8 @@ async def test_fifty_concurrent_searches_against_n_cents_make_exactly_n_upstream
         assert (held.reserved, held.open_reservations) == (CENT * fits, fits)
         zai.release_hangs()  # the held calls now answer, and are billed
         outcomes = await asyncio.gather(*tasks, return_exceptions=True)
-    refused = [o for o in outcomes if isinstance(o, cost_tracker.BudgetExceededError)]
+    refused = [o for o in outcomes if isinstance(o, web_search.BudgetExceededError)]
+    assert all(isinstance(o.__cause__, cost_tracker.BudgetExceededError) for o in refused)
     answered = [o for o in outcomes if isinstance(o, list)]
     assert (len(refused), len(answered)) == (searches - fits, fits)
     assert zai.calls == fits
@@ -527,7 +529,7 @@ async def test_a_database_password_stays_out_of_errors_and_logs_of_a_refused_cal
         port = probe.getsockname()[1]
     caplog.set_level(logging.DEBUG)
     store = PostgresCostStore(
-        f"postgresql://postgres:{password}@127.0.0.1:{port}/costs", timeout=0.5, connect_timeout=1
+        f"postgresql://postgres:{password}@127.0.0.1:{port}/costs", connect_timeout=1
     )
     tracker = CostTracker(store, daily_budget="1", outbox_path=tmp_path / "o", retry_interval=None)
     async with (
@@ -540,3 +542,13 @@ async def test_a_database_password_stays_out_of_errors_and_logs_of_a_refused_cal
     assert llm_fake.request_count == 0
     leaks = [t for t in texts + _log_texts(caplog.records) if password in t]
     assert not leaks, leaks[:2]
+
+
+def search_refusal_of(error: BaseException) -> cost_tracker.BudgetExceededError:
+    """The tracker's refusal behind web-search's BudgetExceededError (its ``__cause__``)."""
+    assert isinstance(error, web_search.BudgetExceededError)
+    assert isinstance(error, web_search.WebSearchError)
+    cause = error.__cause__
+    assert isinstance(cause, cost_tracker.BudgetExceededError)
+    assert str(cause) in str(error)
+    return cause

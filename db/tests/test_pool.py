@@ -383,3 +383,23 @@ async def test_borrowed_pool_is_never_closed(postgres_db: str) -> None:
         assert not pool.closed
         async with pool.connection() as conn:
             await conn.execute("select 1")
+
+
+async def test_of_applies_the_ownership_rule(postgres_db: str) -> None:
+    owned = PostgresPool.of(postgres_db, package="cost-tracker")
+    assert owned.owns_pool
+    assert PostgresPool.of(pool=owned) is owned  # a PostgresPool is used as it is
+    async with AsyncConnectionPool(
+        postgres_db, min_size=0, max_size=1, open=False, kwargs={"autocommit": True}
+    ) as pool:
+        borrowed = PostgresPool.of(pool=pool)
+        assert not borrowed.owns_pool
+        assert await _use(borrowed) == 1
+        await borrowed.aclose()
+        assert not pool.closed
+        with pytest.raises(ValueError, match="not both or neither"):
+            PostgresPool.of(postgres_db, pool)
+    with pytest.raises(ValueError, match="not both or neither"):
+        PostgresPool.of()
+    await owned.aclose()
+    assert owned.pool.closed

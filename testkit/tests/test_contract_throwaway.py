@@ -29,6 +29,7 @@ from llm_common_testkit.contract import (
     _run,
     check_aclose_idempotent,
     check_corrupt_local_file,
+    check_hung_database_fails_fast,
     check_no_secret,
     check_unreachable,
 )
@@ -387,6 +388,28 @@ async def test_harness_catches_an_untranslated_outage(
         await check_unreachable(variant("postgres", postgres=UnwrappedPostgresKV))
 
 
+class NoBreakerPostgresKV(PostgresKV):
+    """A fresh pool per call: every call to a hung server waits the whole timeout again."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self._url = url
+
+    async def _run(self, query: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        await self._pg.aclose()
+        self._pg = PostgresPool.from_url(self._url, connect_timeout=2.0, package="toy")
+        return await super()._run(query, params)
+
+
+@pytest.mark.postgres
+async def test_harness_catches_a_missing_circuit_breaker(
+    variant: Callable[..., ContractBackend],
+) -> None:
+    backend = variant("postgres", postgres=NoBreakerPostgresKV)
+    with pytest.raises(ContractViolation, match=r"call 2 to a hung server took [12]\.\d s"):
+        await check_hung_database_fails_fast(backend)
+
+
 async def test_harness_catches_a_second_aclose_that_raises(
     variant: Callable[..., ContractBackend],
 ) -> None:
@@ -410,7 +433,7 @@ async def test_known_gaps_are_strict(variant: Callable[..., ContractBackend]) ->
     with pytest.raises(pytest.xfail.Exception, match="known gap in toy: raw JSON errors"):
         await _run(broken.contract, "corrupt_local_file", None, check_corrupt_local_file(broken))
     fixed = variant("local", known_gaps=gap)
-    with pytest.raises(pytest.fail.Exception, match="remove it from known_gaps"):
+    with pytest.raises(pytest.fail.Exception, match="remove it from the known_gaps"):
         await _run(fixed.contract, "corrupt_local_file", None, check_corrupt_local_file(fixed))
 
 

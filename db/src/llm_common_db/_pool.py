@@ -270,6 +270,50 @@ class PostgresPool:
             package=package,
         )
 
+    @classmethod
+    def of(
+        cls,
+        conninfo: str | None = None,
+        pool: AsyncConnectionPool[Any] | PostgresPool | None = None,
+        *,
+        connect_timeout: float = 5.0,
+        min_size: int = 0,
+        max_size: int = 10,
+        breaker_interval: float = 30.0,
+        package: str | None = None,
+        kwargs: dict[str, Any] | None = None,
+    ) -> PostgresPool:
+        """The pool a store was handed, or one it builds from a URL and owns.
+
+        The one place the stores' ownership rule lives: a :class:`PostgresPool` is used as it
+        is, a psycopg_pool pool is borrowed (:meth:`from_pool`), a URL builds an owned pool
+        (:meth:`from_url`).
+
+        Raises:
+            InvalidConnectionStringError: ``conninfo`` cannot be parsed (the message omits it).
+            ValueError: Neither or both of ``conninfo`` and ``pool``.
+        """
+        if (pool is None) == (not conninfo):
+            raise ValueError("give a connection string or a pool, not both or neither")
+        if isinstance(pool, PostgresPool):
+            return pool
+        if pool is not None:
+            return cls.from_pool(
+                pool,
+                connect_timeout=connect_timeout,
+                breaker_interval=breaker_interval,
+                package=package,
+            )
+        return cls.from_url(
+            conninfo or "",
+            connect_timeout=connect_timeout,
+            min_size=min_size,
+            max_size=max_size,
+            breaker_interval=breaker_interval,
+            package=package,
+            kwargs=kwargs,
+        )
+
     # -- public API ---------------------------------------------------------------------------
 
     @property

@@ -78,3 +78,33 @@ def test_errors_are_one_clear_line() -> None:
     assert "no pipeline run with id" in result.stderr
     bad = runner.invoke(app, ["score", "x", "1.5"])
     assert bad.exit_code != 0
+
+
+def test_resume_of_a_live_run_is_one_error_line(tmp_path: Path) -> None:
+    import asyncio
+    from datetime import UTC, datetime
+
+    from analysis_pipeline import LocalRunStore, RunRecord
+
+    run = RunRecord(
+        bill_id="EX-AB0042-2026",
+        jurisdiction="Exampleland",
+        models={"generate": ["test"], "review": ["test"]},
+        inputs={"bill_text": EXAMPLE.read_text(), "max_rounds": 2},
+        lease_owner="elsewhere:42:abcd",
+        heartbeat_at=datetime.now(UTC),
+    )
+
+    async def seed() -> None:
+        async with LocalRunStore(tmp_path / ".llm-common") as store:
+            await store.save_run(run)
+
+    asyncio.run(seed())
+    result = runner.invoke(app, ["resume", run.id])
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert [line for line in lines if line.startswith("error: ")] == [lines[-1]]
+    assert "Offline mode" in lines[0]
+    assert "┏" not in result.stderr  # refused before any progress table
+    assert "Traceback" not in result.stderr
+    assert "in progress in another process (elsewhere:42:abcd" in lines[-1]

@@ -46,7 +46,11 @@ async def _log(
 
 
 async def test_compare_per_model(tmp_path: Path) -> None:
-    store = LocalRunStore(tmp_path)
+    async with LocalRunStore(tmp_path) as store:
+        await _compare_per_model(store)
+
+
+async def _compare_per_model(store: LocalRunStore) -> None:
     a = [await _log(store, "a", i, passed=i < 3, score=0.5 + i / 10, cost="0.01") for i in range(4)]
     await _log(store, "b", 10, passed=True, score=0.9, cost="0.03")
     await store.set_quality(a[0].id, 0.6)
@@ -76,8 +80,9 @@ async def test_compare_per_model(tmp_path: Path) -> None:
 
 
 async def test_unknown_step(tmp_path: Path) -> None:
-    with pytest.raises(InvalidInputError):
-        await compare_models(LocalRunStore(tmp_path), step="summarise")
+    async with LocalRunStore(tmp_path) as store:
+        with pytest.raises(InvalidInputError):
+            await compare_models(store, step="summarise")
 
 
 @given(st.lists(st.floats(0, 1e6), min_size=1, max_size=50), st.floats(0, 100))

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from analysis_pipeline import LocalRunStore, RunRecord, RunStoreError, StepRecord
+from analysis_pipeline import LocalRunStore, RunRecord, RunStoreError, StepRecord, StoreCorruptError
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -72,7 +72,11 @@ async def test_unopenable_path_is_a_typed_error(tmp_path: Path) -> None:
 async def test_a_corrupt_database_file_is_a_typed_error(tmp_path: Path) -> None:
     (tmp_path / "pipeline.sqlite3").write_bytes(b"this is not a SQLite database" * 100)
     store = LocalRunStore(tmp_path)
-    with pytest.raises(RunStoreError) as failed:
+    with pytest.raises(StoreCorruptError) as failed:
         await store.list_runs()
+    assert isinstance(failed.value, RunStoreError)
+    assert failed.value.path == tmp_path / "pipeline.sqlite3"
     assert "pipeline.sqlite3" in str(failed.value)
+    assert "move it aside" in str(failed.value)
+    assert not isinstance(failed.value.__cause__, type(None))  # the sqlite3 error is kept
     await store.aclose()

@@ -11,10 +11,12 @@ from analysis_pipeline import (
     AnalysisPipeline,
     InvalidInputError,
     LocalRunStore,
-    OfflineSearch,
     PipelineConfig,
     PipelineRunError,
     ProgressEvent,
+)
+from analysis_pipeline.testing import (
+    OfflineSearch,
     offline_answer,
     offline_handler,
     structured_reply,
@@ -66,16 +68,21 @@ def _verdict(passed: bool, score: float, errors: int = 0) -> dict[str, Any]:
     }
 
 
+_STORES: list[LocalRunStore] = []
+
+
 @pytest.fixture
 async def llm() -> Any:
     async with LLMClient(retry=RetryPolicy(sleep=_no_wait)) as client:
         yield client
+    while _STORES:  # the stores the test's pipelines opened
+        await _STORES.pop().aclose()
 
 
 def _pipeline(llm: Any, tmp_path: Path, **config: Any) -> AnalysisPipeline:
-    return AnalysisPipeline(
-        llm, OfflineSearch(), None, LocalRunStore(tmp_path), config=PipelineConfig(**config)
-    )
+    store = LocalRunStore(tmp_path)
+    _STORES.append(store)
+    return AnalysisPipeline(llm, OfflineSearch(), None, store, config=PipelineConfig(**config))
 
 
 async def test_run_logs_every_step_and_cites_only_known_sources(llm: Any, tmp_path: Path) -> None:

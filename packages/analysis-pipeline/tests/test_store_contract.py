@@ -129,5 +129,56 @@ async def test_model_configs_replace_per_step(store: RunStore) -> None:
     assert await store.get_model_configs() == {"generate": ["y2"], "review": ["z"]}
 
 
+async def test_claim_refuses_a_live_lease_and_takes_over_a_dead_one(store: RunStore) -> None:
+    from analysis_pipeline import RunInProgressError
+
+    now = datetime.now(UTC)
+    live = _run("L", T0, lease_owner="host:1:a", heartbeat_at=now)
+    await store.save_run(live)
+    with pytest.raises(RunInProgressError) as refused:
+        await store.claim_run(live.id, "host:2:b", 30.0)
+    assert refused.value.owner == "host:1:a"
+    assert (await store.get_run(live.id)).lease_owner == "host:1:a"
+    again = await store.claim_run(live.id, "host:1:a", 30.0)  # its own owner may re-claim
+    assert again.lease_owner == "host:1:a"
+
+    dead = _run("D", T0, lease_owner="host:1:a", heartbeat_at=now - timedelta(minutes=5))
+    await store.save_run(dead)
+    claimed = await store.claim_run(dead.id, "host:2:b", 30.0)
+    assert (claimed.status, claimed.lease_owner) == ("running", "host:2:b")
+    assert claimed.heartbeat_at is not None
+    assert claimed.heartbeat_at > now - timedelta(minutes=1)
+    stored = await store.get_run(dead.id)
+    assert stored.lease_owner == "host:2:b"
+    assert await store.heartbeat(dead.id, "host:2:b") is True
+    assert await store.heartbeat(dead.id, "host:1:a") is False  # the old owner lost it
+
+    failed = _run("F", T0, status="failed", error="boom", lease_owner="x", heartbeat_at=now)
+    await store.save_run(failed)
+    taken = await store.claim_run(failed.id, "host:2:b", 30.0)  # not running: claimable
+    assert (taken.status, taken.error, taken.lease_owner) == ("running", None, "host:2:b")
+    with pytest.raises(RunNotFoundError):
+        await store.claim_run("00000000-0000-4000-8000-000000000000", "o", 30.0)
+    with pytest.raises(RunNotFoundError):
+        await store.claim_run("not-a-uuid", "o", 30.0)
+
+
+async def test_two_concurrent_claims_of_a_dead_run_one_wins(store: RunStore) -> None:
+    import asyncio
+
+    from analysis_pipeline import RunInProgressError
+
+    stale = datetime.now(UTC) - timedelta(minutes=5)
+    run = _run("C", T0, lease_owner="dead", heartbeat_at=stale)
+    await store.save_run(run)
+    outcomes = await asyncio.gather(
+        *(store.claim_run(run.id, f"owner-{i}", 30.0) for i in range(4)), return_exceptions=True
+    )
+    winners = [o for o in outcomes if isinstance(o, RunRecord)]
+    assert len(winners) == 1, outcomes
+    assert all(isinstance(o, RunInProgressError) for o in outcomes if o not in winners)
+    assert (await store.get_run(run.id)).lease_owner == winners[0].lease_owner
+
+
 class TestGenericStoreContract(GenericStoreContract):
     """The testkit's checks every backend of every package passes (see conftest.CONTRACT)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -233,6 +234,57 @@ async def test_export_csv_and_json_keep_exact_money(make_tracker: MakeTracker) -
     assert [CostMetrics.model_validate(item).metadata for item in data if item["cost"]] == [
         {"attempt": 2}
     ]
+
+
+async def test_log_cost_files_an_unnamed_project_under_the_trackers(
+    make_tracker: MakeTracker,
+) -> None:
+    # Issue 17, 2c: the record went to "default", so project X's budget read $0 spent.
+    tracker = await make_tracker(project="X", daily_budget="1")
+    await tracker.log_cost(CostMetrics(provider="openrouter", cost=Decimal("0.9")))
+    assert await tracker.get_daily_cost() == Decimal("0.9")
+    assert (await tracker.budget_status()).spent == Decimal("0.9")
+    with pytest.raises(BudgetExceededError):
+        await tracker.reserve(estimate(Decimal("0.2")))
+    # A record that names its project is filed where it says.
+    await tracker.log_cost(CostMetrics(provider="openrouter", cost=Decimal("5"), project="Y"))
+    assert await tracker.get_daily_cost(project="Y") == Decimal("5")
+    assert await tracker.get_daily_cost() == Decimal("0.9")
+
+
+async def test_budget_refusals_are_marked_for_the_producers(make_tracker: MakeTracker) -> None:
+    # Issue 17, 2d: llm-client/web-search recognise refusals by this class attribute.
+    tracker = await make_tracker(daily_budget="0.01")
+    with pytest.raises(BudgetExceededError) as refused:
+        await tracker.reserve(estimate(Decimal("0.02")))
+    assert getattr(type(refused.value), "is_budget_refusal", False) is True
+    with pytest.raises(UnpricedCostError) as unpriced:
+        await tracker.reserve(estimate(None))
+    assert getattr(type(unpriced.value), "is_budget_refusal", False) is True
+
+
+async def test_every_refused_caller_sees_the_room_an_expiry_gives_back(
+    make_tracker: MakeTracker,
+) -> None:
+    # Issue 17, 2a: after a crashed process's holds expired, 200 reserves with room for 54 got
+    # 1 grant: only the caller whose own reclaim freed something asked again.
+    ttl = 1.5
+    crashed = await make_tracker(daily_budget="0.54", reservation_ttl=ttl)
+    started = asyncio.get_running_loop().time()
+    await asyncio.gather(*(crashed.reserve(estimate(Decimal("0.01"))) for _ in range(54)))
+    assert (await crashed.budget_status()).reserved == Decimal("0.54")  # all still held
+    # The holds expire by the clock: nothing to wait on but the TTL itself.
+    await asyncio.sleep(max(0.0, started + ttl + 0.1 - asyncio.get_running_loop().time()))
+    survivor = await make_tracker(daily_budget="0.54")
+    results = await asyncio.gather(
+        *(survivor.reserve(estimate(Decimal("0.01"))) for _ in range(200)),
+        return_exceptions=True,
+    )
+    granted = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, BudgetExceededError)]
+    assert (len(granted), len(refused)) == (54, 146)
+    status = await survivor.budget_status()
+    assert (status.reserved, status.open_reservations) == (Decimal("0.54"), 54)
 
 
 class TestGenericStoreContract(GenericStoreContract):

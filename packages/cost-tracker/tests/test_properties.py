@@ -13,10 +13,18 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from cost_tracker import BudgetAlert, CostMetrics, CostStore, CostTracker, LocalCostStore
+from cost_tracker import (
+    BudgetAlert,
+    BudgetExceededError,
+    CostMetrics,
+    CostStore,
+    CostTracker,
+    LocalCostStore,
+)
 from cost_tracker._periods import Periods
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from llm_common_testkit.costs import estimate
 
 ZONES = ["UTC", "America/Los_Angeles", "Australia/Sydney", "Asia/Kolkata", "Europe/London"]
 
@@ -217,3 +225,48 @@ def test_alert_fires_exactly_once_when_the_threshold_is_crossed(
             if running >= budget * threshold:
                 break
         assert daily[0].spent == running
+
+
+cents = st.integers(min_value=0, max_value=40).map(lambda n: Decimal(n) / 100)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    calls=st.lists(st.tuples(cents, cents | st.none()), min_size=1, max_size=60),
+    budget=st.integers(min_value=0, max_value=300).map(lambda n: Decimal(n) / 100),
+)
+def test_concurrent_calls_through_group_commit_keep_the_books_exact(
+    calls: list[tuple[Decimal, Decimal | None]], budget: Decimal
+) -> None:
+    # Each call reserves its estimate, then settles its cost (or releases on None), all at
+    # once: the local store applies them in batches, each with its own outcome.
+    store, directory = local_store()
+    settled: list[Decimal] = []
+    refusals: list[BudgetExceededError] = []
+
+    async def call(tracker: CostTracker, amount: Decimal, cost: Decimal | None) -> None:
+        try:
+            reservation = await tracker.reserve(estimate(amount))
+        except BudgetExceededError as refused:
+            refusals.append(refused)
+            return
+        if cost is None:
+            await tracker.release(reservation)
+            return
+        await tracker.settle(
+            reservation, CostMetrics(provider="p", cost=cost, idempotency_id=str(uuid.uuid4()))
+        )
+        settled.append(cost)
+
+    async def body(tracker: CostTracker) -> None:
+        await asyncio.gather(*(call(tracker, amount, cost) for amount, cost in calls))
+        status = await tracker.budget_status()
+        spent = sum(settled, Decimal(0))
+        assert (status.spent, status.reserved, status.open_reservations) == (spent, 0, 0)
+        assert await tracker.get_daily_cost() == spent
+        for refused in refusals:  # every refusal was right when it was made
+            assert refused.requested is not None
+            assert refused.spent + refused.reserved + refused.requested > budget
+
+    with directory:
+        run(body, store, project="books", daily_budget=budget)

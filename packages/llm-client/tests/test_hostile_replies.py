@@ -59,6 +59,8 @@ UNUSABLE: dict[str, Any] = {
     "not JSON": "<html><body>502 from a proxy, served as 200</body></html>",
     "JSON list": [1, 2, 3],
     "JSON string": '"just a string"',
+    # Found by test_hostile_properties: NULs make json.loads read the bytes as UTF-16.
+    "NUL bytes read as UTF-16": "\x0000\x80",
 }
 
 

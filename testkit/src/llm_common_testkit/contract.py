@@ -83,6 +83,7 @@ __all__ = [
     "StoreContract",
     "check_aclose_idempotent",
     "check_corrupt_local_file",
+    "check_hung_database_fails_fast",
     "check_no_secret",
     "check_unreachable",
 ]
@@ -93,6 +94,7 @@ Kind = Literal["local", "postgres", "supabase"]
 _Check = Callable[["ContractBackend"], Awaitable[None]]
 BACKEND_KINDS: tuple[Kind, ...] = ("local", "postgres", "supabase")
 _REMOTE: tuple[Kind, ...] = ("postgres", "supabase")
+_ACLOSE_DEADLINE = 15.0
 # Every library whose DEBUG output the secret checks read (psycopg caps its own at WARNING).
 _DEBUG_LOGGERS = ("", "psycopg", "psycopg.pool", "httpx", "httpcore", "postgrest", "supabase")
 
@@ -130,6 +132,18 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError) and not str(exc):  # our own wait_for gave up
         return "nothing: the call was still waiting when the check's deadline passed"
     return f"{_name(type(exc))}: {str(exc)[:300]}"
+
+
+def _require(
+    error: type[BaseException] | str, exc: BaseException, what: str, wanted: str = ""
+) -> type[BaseException]:
+    """The registered error class, if ``exc`` is one; else a violation saying what came."""
+    expected = _expected(error, exc, what)
+    if not isinstance(exc, expected):
+        raise ContractViolation(
+            f"{what} raised {_describe(exc)}, expected {_name(expected)}{wanted}"
+        ) from exc
+    return expected
 
 
 def _expected(
@@ -309,12 +323,22 @@ class ContractBackend:
     async def aclose(self) -> None:
         """Close every store (newest first), then finish their factories' generators."""
         opened, self._opened = self._opened, []
+        hung: list[str] = []
         for store, generator in reversed(opened):
-            with suppress(Exception):
-                await store.aclose()
+            try:
+                await asyncio.wait_for(store.aclose(), _ACLOSE_DEADLINE)
+            except TimeoutError:
+                hung.append(repr(store))
+            except Exception:  # a second aclose() may fail: check_aclose_idempotent reports it
+                logger.debug("aclose() of %r failed at teardown", store, exc_info=True)
             if generator is not None:
                 with suppress(StopAsyncIteration):
                     await anext(generator)
+        if hung:
+            raise ContractViolation(
+                f"{self.contract.package} ({self.kind}): aclose() still had not returned after "
+                f"{_ACLOSE_DEADLINE:.0f} s for {', '.join(hung)}"
+            )
 
 
 # -- the sentinel role -------------------------------------------------------------------------
@@ -490,6 +514,60 @@ async def check_unreachable(backend: ContractBackend) -> None:
     raise ContractViolation(f"{where}: {cut}, yet the call succeeded (is it really remote?)")
 
 
+@contextmanager
+def _silent_port() -> Iterator[int]:
+    """A port that accepts TCP connections and never answers: a hung database server."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(64)
+        yield sock.getsockname()[1]
+
+
+async def check_hung_database_fails_fast(backend: ContractBackend) -> None:
+    """A hung PostgreSQL costs one bounded wait, then calls fail at once (circuit breaker).
+
+    Opt-in (not part of :class:`GenericStoreContract` yet): some stores on main block their
+    event loop on a hung server beyond any deadline the harness can set, so a package calls it
+    from its own test once its PostgreSQL store sits on ``llm_common_db.PostgresPool``.
+
+    The first call -> the package's StoreUnavailableError within ``connect_timeout + 2`` s;
+    the next calls on the same store -> the same error within 1 s each, not one connect wait
+    per operation. (A factory that connects eagerly and raises gets rebuilt for each call, and
+    then only the bound is checked: a new store has no breaker history.)
+    """
+    contract = backend.contract
+    where = f"{contract.package} ({backend.kind})"
+    if backend.kind != "postgres":
+        raise ContractViolation("the hung-server check speaks the PostgreSQL protocol only")
+    budget = contract.connect_timeout + 2
+    store: Any = None
+    with _silent_port() as port:
+        url = replace_url(backend.env.postgres_url(), host="127.0.0.1", port=port)
+        for call in (1, 2, 3):
+            allowed = budget if call == 1 or store is None else 1.0
+            started = time.monotonic()
+            try:
+                if store is None:
+                    store = await asyncio.wait_for(backend.build(url), budget + 1)
+                await asyncio.wait_for(contract.exercise(store), allowed + 1)
+            except Exception as exc:
+                elapsed = time.monotonic() - started
+                why = "connect_timeout + 2" if allowed == budget else "a circuit breaker"
+                if isinstance(exc, TimeoutError) and not str(exc):  # our own deadline
+                    raise ContractViolation(
+                        f"{where}: call {call} to a hung server took {elapsed:.1f} s and was "
+                        f"still waiting (allowed {allowed:.1f} s: {why})"
+                    ) from None
+                _require(contract.unavailable_error, exc, f"{where}: call {call} to a hung server")
+                if elapsed > allowed:
+                    raise ContractViolation(
+                        f"{where}: call {call} to a hung server took {elapsed:.1f} s "
+                        f"(allowed {allowed:.1f} s: {why})"
+                    ) from None
+                continue
+            raise ContractViolation(f"{where}: a call to a hung server succeeded")
+
+
 async def check_corrupt_local_file(backend: ContractBackend) -> None:
     """Garbage in the local backend's file -> either the package's StoreCorruptError naming the
     file, or a recovery that loses nothing: the damaged file kept (moved aside) and a warning
@@ -510,12 +588,8 @@ async def check_corrupt_local_file(backend: ContractBackend) -> None:
             again = await backend.new_store()
             await contract.exercise(again)
     except Exception as exc:
-        expected = _expected(contract.corrupt_error, exc, f"{where}: a corrupt {path.name}")
-        if not isinstance(exc, expected):
-            raise ContractViolation(
-                f"{where}: a corrupt {path.name} raised {_describe(exc)}, expected "
-                f"{_name(expected)} naming the file and how to recover"
-            ) from exc
+        what, wanted = f"{where}: a corrupt {path.name}", " naming the file and how to recover"
+        expected = _require(contract.corrupt_error, exc, what, wanted)
         if not any(name in str(exc) for name in names):
             raise ContractViolation(
                 f"{where}: {expected.__name__} does not name the file {path}: {exc}"

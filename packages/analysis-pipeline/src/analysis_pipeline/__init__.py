@@ -2,7 +2,7 @@
 
 Example:
     >>> from analysis_pipeline import AnalysisPipeline, LocalRunStore
-    >>> pipeline = AnalysisPipeline(llm, search, costs, LocalRunStore(".llm-common"))
+    >>> pipeline = AnalysisPipeline(llm, search, store=LocalRunStore(".llm-common"))
     >>> result = await pipeline.run("CA-AB1482-2019", text, "California")
 """
 
@@ -15,14 +15,19 @@ from ._errors import (
     AnalysisPipelineError,
     BudgetRefusedError,
     ConfigurationError,
+    InputTooLargeError,
     InvalidInputError,
+    LeaseLostError,
+    MissingExtraError,
     PipelineRunError,
     ResumeError,
+    RunInProgressError,
     RunNotFoundError,
     RunStoreError,
+    StoreCorruptError,
+    StoreError,
+    StoreUnavailableError,
 )
-from ._offline import offline_answer, offline_handler, offline_models, structured_reply, task_of
-from ._offline_search import OfflineSearch
 from ._pipeline import AnalysisPipeline
 from ._progress import ProgressEvent
 from ._records import PipelineResult, RunRecord, StepRecord, StepSummary
@@ -54,11 +59,13 @@ __all__ = [
     "ConfigurationError",
     "FactualError",
     "Impact",
+    "InputTooLargeError",
     "InvalidInputError",
+    "LeaseLostError",
     "LocalRunStore",
     "Magnitude",
+    "MissingExtraError",
     "ModelStats",
-    "OfflineSearch",
     "PipelineConfig",
     "PipelineResult",
     "PipelineRunError",
@@ -68,6 +75,7 @@ __all__ = [
     "ResumeError",
     "ReviewCritique",
     "RolloutFlag",
+    "RunInProgressError",
     "RunNotFoundError",
     "RunRecord",
     "RunStore",
@@ -75,23 +83,41 @@ __all__ = [
     "SourceRef",
     "StepRecord",
     "StepSummary",
+    "StoreCorruptError",
+    "StoreError",
+    "StoreUnavailableError",
     "SupabaseRunStore",
     "__version__",
     "compare_models",
     "comparison_csv",
-    "offline_answer",
-    "offline_handler",
-    "offline_models",
     "rollout",
-    "structured_reply",
-    "task_of",
 ]
 
 
+# Moved to analysis_pipeline.testing in 0.2 (the core never imports test doubles).
+_MOVED_TO_TESTING = frozenset(
+    {"OfflineSearch", "offline_answer", "offline_handler", "offline_models", "structured_reply",
+     "task_of"}
+)  # fmt: skip
+
+
 def __getattr__(name: str) -> object:
-    # The PostgreSQL and Supabase stores import their drivers lazily (optional extras).
+    # One lazy-export style: the PostgreSQL and Supabase stores import their drivers (optional
+    # extras) only when asked for; a missing extra raises MissingExtraError.
     if name in {"PostgresRunStore", "SupabaseRunStore"}:
         from . import _stores
 
         return getattr(_stores, name)
+    if name in _MOVED_TO_TESTING:
+        import warnings
+
+        from . import testing
+
+        warnings.warn(
+            f"analysis_pipeline.{name} moved to analysis_pipeline.testing.{name}; the old name "
+            "will be removed in 0.3",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(testing, name)
     raise AttributeError(f"module 'analysis_pipeline' has no attribute {name!r}")

@@ -12,11 +12,12 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 
 from analysis_pipeline._cli_render import (
     LiveSteps,
@@ -30,11 +31,13 @@ from analysis_pipeline._cli_render import (
 from analysis_pipeline._compare import compare_models, comparison_csv
 from analysis_pipeline._config import PipelineConfig
 from analysis_pipeline._errors import AnalysisPipelineError
-from analysis_pipeline._offline import offline_models
-from analysis_pipeline._offline_search import OfflineSearch
+from analysis_pipeline._inputs import check_run_inputs
 from analysis_pipeline._pipeline import AnalysisPipeline
 from analysis_pipeline._records import PipelineResult
-from analysis_pipeline._stores import LocalRunStore
+from analysis_pipeline._registry import STEP_NAMES
+from analysis_pipeline._stores import LocalRunStore, RunStore
+from analysis_pipeline._stores.local import default_state_dir
+from analysis_pipeline.testing import OfflineSearch, offline_models  # an app may use them
 
 __all__ = ["app"]
 
@@ -76,8 +79,39 @@ def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
     try:
         return asyncio.run(main())
     except AnalysisPipelineError as exc:
-        err.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(1) from None
+        _fail(str(exc))
+    except Exception as exc:  # a provider, store or budget error: one line, never a traceback
+        _fail(f"{type(exc).__name__}: {exc}")
+
+
+def _fail(message: str) -> NoReturn:
+    err.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)  # one line, unwrapped
+    raise typer.Exit(1)
+
+
+def _read_bill(file: Path, bill_id: str, jurisdiction: str, max_chars: int) -> str:
+    """The bill's text, checked before any output: UTF-8, non-empty, within the size cap."""
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        _fail(f"cannot read {file}: {exc.strerror or exc}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        _fail(
+            f"{file} is not UTF-8 text (invalid byte 0x{raw[exc.start]:02x} at offset "
+            f"{exc.start}); convert it, e.g. iconv -f latin1 -t utf-8"
+        )
+    try:
+        check_run_inputs(bill_id, text, jurisdiction, max_chars)
+    except AnalysisPipelineError as exc:
+        _fail(f"{file}: {exc}" if not text.strip() else str(exc))
+    return text
+
+
+async def _with_store(store_dir: Path | None, work: Callable[[RunStore], Awaitable[T]]) -> T:
+    async with LocalRunStore(store_dir or default_state_dir()) as local:
+        return await work(local)
 
 
 @contextlib.asynccontextmanager
@@ -88,7 +122,7 @@ async def _pipeline(
     from cost_tracker import CostTracker, LocalCostStore
     from llm_client import LLMClient
 
-    base = store_dir or Path(os.environ.get("LLM_COMMON_DIR") or ".llm-common")
+    base = store_dir or default_state_dir()
     store = LocalRunStore(base)
     config = PipelineConfig()
     if context_tokens:
@@ -97,7 +131,7 @@ async def _pipeline(
     async with contextlib.aclosing(store), tracker, LLMClient(cost_sink=tracker) as llm:
         if _offline():
             yield (
-                AnalysisPipeline(llm, OfflineSearch(), tracker, store, config=config),
+                AnalysisPipeline(llm, OfflineSearch(), store=store, config=config),
                 dict(offline_models()),
             )
             return
@@ -112,7 +146,7 @@ async def _pipeline(
             client = WebSearchClient("zai", cost_sink=tracker)
             search = _legislation_service(client)
         try:
-            yield AnalysisPipeline(llm, search, tracker, store, config=config), {}
+            yield AnalysisPipeline(llm, search, store=store, config=config), {}
         finally:
             if client is not None:
                 await client.aclose()
@@ -132,6 +166,18 @@ def _parse_models(**given: str | None) -> dict[str, list[str]]:
     }
 
 
+def _parse_model_options(options: list[str]) -> dict[str, list[str]]:
+    """``["review=a,b", ...]`` as step chains, every step checked against the registry."""
+    chosen: dict[str, list[str]] = {}
+    for option in options:
+        step, sep, value = option.partition("=")
+        step = step.strip()
+        if not sep or step not in STEP_NAMES:
+            _fail(f"--model takes STEP=MODEL with STEP one of {', '.join(STEP_NAMES)}: {option!r}")
+        chosen.update(_parse_models(**{step: value}))
+    return chosen
+
+
 def _print_result(result: PipelineResult, as_json: bool) -> None:
     if as_json:
         out.print_json(result.model_dump_json())
@@ -148,16 +194,21 @@ async def _with_live(
     state = LiveSteps(title)
     if as_json:
         return await work(lambda event: None)
+    shown: list[Live] = []
+
+    def on_event(event: Any) -> None:
+        state.update(event)
+        if not shown:  # from the first step on: a refusal before it prints no empty table
+            shown.append(Live(state, console=err, refresh_per_second=8, transient=False))
+            shown[0].start()
+        shown[0].refresh()
+
     try:
-        with Live(state, console=err, refresh_per_second=8, transient=False) as live:
-
-            def on_event(event: Any) -> None:
-                state.update(event)
-                live.refresh()
-
-            return await work(on_event)
+        return await work(on_event)
     finally:
-        err.print()  # after the last frame: piped output has no newline after it otherwise
+        if shown:
+            shown[0].stop()
+            err.print()  # after the last frame: piped output has no newline after it otherwise
 
 
 @app.command()
@@ -170,6 +221,13 @@ def run(
     review_model: Annotated[str | None, typer.Option(help="Model(s) for review.")] = None,
     refine_model: Annotated[str | None, typer.Option(help="Model(s) for refine.")] = None,
     condense_model: Annotated[str | None, typer.Option(help="Model(s) for condense.")] = None,
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model",
+            help=f"STEP=MODEL[,FALLBACK...] for any step ({', '.join(STEP_NAMES)}); repeatable.",
+        ),
+    ] = None,
     max_rounds: Annotated[int, typer.Option(min=1, help="Review rounds at most.")] = 2,
     context_tokens: Annotated[
         int | None, typer.Option(help="Cap every model's context window (e.g. 8192).")
@@ -178,11 +236,12 @@ def run(
     as_json: JsonOpt = False,
 ) -> None:
     """Analyse one bill: research, generate, review, refine; print analysis, review and cost."""
-    text = file.read_text(encoding="utf-8")
+    text = _read_bill(file, bill_id, jurisdiction, PipelineConfig().max_bill_chars)
     chosen = _parse_models(
         research=research_model, generate=generate_model, review=review_model,
         refine=refine_model, condense=condense_model,
     )  # fmt: skip
+    chosen.update(_parse_model_options(model or []))
 
     async def go() -> PipelineResult:
         async with _pipeline(store, context_tokens) as (pipeline, defaults):
@@ -225,7 +284,7 @@ def runs(
     as_json: JsonOpt = False,
 ) -> None:
     """List recent runs, newest first."""
-    found = _run(lambda: LocalRunStore(store).list_runs(limit=limit, bill_id=bill_id))
+    found = _run(lambda: _with_store(store, lambda s: s.list_runs(limit=limit, bill_id=bill_id)))
     if as_json:
         out.print_json(data=[r.model_dump(mode="json", exclude={"inputs"}) for r in found])
     else:
@@ -235,12 +294,11 @@ def runs(
 @app.command()
 def show(run_id: str, store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Show one run: its analysis, review and logged steps."""
-    local = LocalRunStore(store)
 
-    async def go() -> tuple[Any, Any]:
+    async def both(local: RunStore) -> tuple[Any, Any]:
         return await local.get_run(run_id), await local.list_steps(run_id)
 
-    record, steps = _run(go)
+    record, steps = _run(lambda: _with_store(store, both))
     if as_json:
         data = record.model_dump(mode="json", exclude={"inputs"})
         data["steps"] = [s.model_dump(mode="json") for s in steps]
@@ -266,7 +324,7 @@ def score(
     store: StoreOpt = None,
 ) -> None:
     """Record a manual quality score (0..1) for a run, used by ``compare``."""
-    _run(lambda: LocalRunStore(store).set_quality(run_id, quality))
+    _run(lambda: _with_store(store, lambda s: s.set_quality(run_id, quality)))
     out.print(f"run {run_id}: quality {quality:.2f}")
 
 
@@ -280,7 +338,7 @@ def compare(
 ) -> None:
     """Compare models at one step: runs, pass rate, scores, mean cost, p50/p95 latency."""
     since = datetime.now(UTC) - timedelta(days=days)
-    rows = _run(lambda: compare_models(LocalRunStore(store), since, None, step))
+    rows = _run(lambda: _with_store(store, lambda s: compare_models(s, since, None, step)))
     if csv is not None:
         csv.write_text(comparison_csv(rows), encoding="utf-8")
     if as_json:

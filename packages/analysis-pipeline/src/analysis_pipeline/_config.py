@@ -4,24 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from ._errors import InvalidInputError
+from ._registry import STEP_NAMES
 
 __all__ = ["DEFAULT_MODELS", "PIPELINE_STEPS", "ModelChoice", "PipelineConfig", "normalize_models"]
 
-PIPELINE_STEPS: tuple[str, ...] = ("research", "condense", "generate", "review", "refine")
+PIPELINE_STEPS: tuple[str, ...] = STEP_NAMES
+"""Every step name, from the step registry."""
 
 ModelChoice = str | Sequence[str]
 """One model string (or alias) or a fallback chain tried in order."""
 
-DEFAULT_MODELS: dict[str, list[str]] = {
-    "research": ["test"],
-    "condense": ["test"],
-    "generate": ["test"],
-    "review": ["test"],
-    "refine": ["test"],
-}
+DEFAULT_MODELS: dict[str, list[str]] = {name: ["test"] for name in STEP_NAMES}
 """Used only when neither the call, the run store, this config nor llm-client name a model."""
 
 
@@ -53,6 +51,17 @@ class PipelineConfig:
             loop stops early.
         pass_threshold: Score a review must reach to count as passed (besides ``passed`` and
             no factual errors).
+        max_bill_chars: Largest bill (characters) a run accepts; a larger one is refused with
+            ``InputTooLargeError`` before any call.
+        max_condense_calls: Most condense calls one run may make; a bill needing more is
+            refused before any call.
+        max_condense_cost: Most dollars one run's condensing may cost, by the models' price
+            bound before the run and by the settled cost while it runs; None for no cap.
+        heartbeat_interval: Seconds between a running run's lease heartbeats.
+        lease_timeout: Seconds without a heartbeat after which a ``running`` run counts as
+            dead and ``resume`` may take it over (several heartbeats, to ride out a slow store).
+        journal_dir: Where paid step results wait when the run store cannot take them
+            (``resume`` hands them over); ``<state dir>/pipeline-journal`` when None.
     """
 
     models: dict[str, list[str]] = field(default_factory=dict)
@@ -70,10 +79,24 @@ class PipelineConfig:
     max_queries: int = 24
     min_improvement: float = 0.0
     pass_threshold: float = 0.0
+    max_bill_chars: int = 2_000_000
+    max_condense_calls: int = 200
+    max_condense_cost: Decimal | None = Decimal("1.00")
+    heartbeat_interval: float = 5.0
+    lease_timeout: float = 30.0
+    journal_dir: Path | None = None
 
     def __post_init__(self) -> None:
         if self.search_concurrency < 1 or self.condense_concurrency < 1:
             raise InvalidInputError("concurrency bounds must be at least 1")
+        if self.max_bill_chars < 1 or self.max_condense_calls < 1:
+            raise InvalidInputError("max_bill_chars and max_condense_calls must be at least 1")
+        if self.max_condense_cost is not None:
+            self.max_condense_cost = Decimal(str(self.max_condense_cost))
+            if self.max_condense_cost < 0:
+                raise InvalidInputError("max_condense_cost must not be negative")
+        if not 0 < self.heartbeat_interval < self.lease_timeout:
+            raise InvalidInputError("heartbeat_interval must be positive and below lease_timeout")
         if not 0 <= self.min_source_share < 1:
             raise InvalidInputError("min_source_share must be in [0, 1)")
         self.models = normalize_models(self.models)

@@ -7,23 +7,34 @@ import hashlib
 import json
 import logging
 import time
+import warnings
+from collections.abc import Collection
 from datetime import datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
-from . import _prompts as prompts
 from ._compare import ModelStats, compare_models
+from ._condense import Chunk
 from ._config import PipelineConfig, normalize_models
 from ._context import ContextPlanner
-from ._errors import BudgetRefusedError, InvalidInputError, PipelineRunError
+from ._errors import (
+    BudgetRefusedError,
+    InvalidInputError,
+    LeaseLostError,
+    PipelineRunError,
+    StoreUnavailableError,
+)
+from ._flow import Flow, plan_condense
+from ._inputs import check_run_inputs
+from ._journal import StepJournal
+from ._lease import LeaseKeeper, new_owner_id
 from ._progress import ProgressCallback, add_costs
-from ._records import PipelineResult, RunRecord, StepRecord, StepSummary, utcnow
-from ._schemas import BillAnalysis, ReviewCritique
-from ._search import install_metering
+from ._records import PipelineResult, RunRecord, StepRecord, utcnow
+from ._registry import STEPS
 from ._steps import StepRunner, is_budget_error
 from ._stores import LocalRunStore, RunStore
+from ._stores.local import default_state_dir
 
 if TYPE_CHECKING:
     from cost_tracker import CostTracker
@@ -44,13 +55,14 @@ class AnalysisPipeline:
         search: A ``web_search.services.LegislationSearchService`` (its client reporting to the
             same ``CostTracker``), or any object with an async ``search(query, step=...)``
             (a bare ``WebSearchClient``, :class:`OfflineSearch`).
-        costs: The ``cost_tracker.CostTracker`` receiving every call's cost (kept for reports).
+        costs: Deprecated and never read: costs reach cost-tracker through the LLM and search
+            clients' own cost sinks. Passing it warns; it will be removed in 0.3.
         store: Where runs and steps are logged; a :class:`LocalRunStore` under ``.llm-common/``
             when omitted.
         config: Models, context sizes and concurrency bounds.
 
     Example:
-        >>> pipeline = AnalysisPipeline(llm, search, costs, LocalRunStore())
+        >>> pipeline = AnalysisPipeline(llm, search, store=LocalRunStore())
         >>> result = await pipeline.run("XX-AB0000-2026", text, "Exampleland")
         >>> result.analysis.impacts[0].category
         'housing'
@@ -65,12 +77,37 @@ class AnalysisPipeline:
         *,
         config: PipelineConfig | None = None,
     ) -> None:
+        if costs is not None:
+            warnings.warn(
+                "AnalysisPipeline(costs=...) is never read and is deprecated (removed in 0.3): "
+                "give the CostTracker to LLMClient and WebSearchClient as their cost_sink, and "
+                "pass the store as store=...",
+                DeprecationWarning,
+                stacklevel=2,
+            )
         self.llm = llm
         self.search = search
         self.costs = costs
         self.store: RunStore = store if store is not None else LocalRunStore()
+        self.owns_store = store is None
+        """Whether :meth:`aclose` closes the store (only one this pipeline made)."""
         self.config = config or PipelineConfig()
-        install_metering(search)
+        self.journal = StepJournal(
+            self.config.journal_dir or default_state_dir() / "pipeline-journal"
+        )
+        self.owner = new_owner_id()
+        """This pipeline's lease owner id (``host:pid:random``), see :meth:`resume`."""
+
+    async def __aenter__(self) -> AnalysisPipeline:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the run store if this pipeline made it (a store given to it is the caller's)."""
+        if self.owns_store:
+            await self.store.aclose()
 
     async def resolve_models(self, models: dict[str, Any] | None = None) -> dict[str, list[Any]]:
         """Work out the model chain of every step.
@@ -89,12 +126,13 @@ class AnalysisPipeline:
         stored = await self.store.get_model_configs()
         llm_config = getattr(self.llm, "config", None)
         chains: dict[str, list[Any]] = {}
-        for step in ("generate", "review", "research", "condense", "refine"):
+        for entry in STEPS:  # a step that borrows a chain comes after its lender
+            step = entry.name
             chain = explicit.get(step) or stored.get(step) or self.config.models.get(step)
             if not chain and llm_config is not None and step in getattr(llm_config, "steps", {}):
                 chain = list(llm_config.steps[step])
-            if not chain and step in ("research", "condense", "refine"):
-                chain = chains["generate"]
+            if not chain and entry.borrows is not None:
+                chain = chains[entry.borrows]
             chains[step] = list(chain or ["test"])
         if [_model_name(m) for m in chains["review"]] == [
             _model_name(m) for m in chains["generate"]
@@ -128,12 +166,15 @@ class AnalysisPipeline:
             The best-scoring analysis, the last review, per-step cost and latency.
 
         Raises:
-            InvalidInputError: Empty bill id/text/jurisdiction or ``max_rounds`` < 1.
+            InvalidInputError: Empty bill id/text/jurisdiction, text that is not valid Unicode
+                (lone surrogates) or ``max_rounds`` < 1; nothing is stored.
+            InputTooLargeError: The bill is over ``config.max_bill_chars``, or condensing it
+                would cross ``config.max_condense_calls`` / ``max_condense_cost``; refused
+                before any paid call, nothing stored.
             BudgetRefusedError: A budget refused a call; the run is stored as failed.
             PipelineRunError: Any other step failure; the run is stored as failed.
         """
-        if not bill_id.strip() or not bill_text.strip() or not jurisdiction.strip():
-            raise InvalidInputError("bill_id, bill_text and jurisdiction must be non-empty")
+        check_run_inputs(bill_id, bill_text, jurisdiction, self.config.max_bill_chars)
         if max_rounds < 1:
             raise InvalidInputError(f"max_rounds must be at least 1, got {max_rounds}")
         chains = await self.resolve_models(models)
@@ -151,9 +192,12 @@ class AnalysisPipeline:
             models=names,
             inputs_hash=digest,
             inputs=inputs,
+            lease_owner=self.owner,
+            heartbeat_at=utcnow(),
         )
+        planner, chunks = self._plan(run, chains, {})
         await self.store.save_run(run)
-        return await self._execute(run, chains, {}, progress)
+        return await self._execute(run, chains, {}, progress, planner, chunks)
 
     async def resume(
         self,
@@ -164,8 +208,14 @@ class AnalysisPipeline:
     ) -> PipelineResult:
         """Continue a failed (or interrupted) run from its last completed step.
 
-        Completed steps are re-used from the store, so nothing is paid for twice. Resuming a
-        completed run rebuilds its result without any call.
+        Completed steps are re-used from the store (and steps journaled during a store outage
+        are handed to it first), so nothing is paid for twice. Resuming a completed run
+        rebuilds its result without any call.
+
+        A run is resumed only when no live process runs it: a ``running`` run whose lease is
+        fresh (its process heartbeats every ``config.heartbeat_interval`` seconds) is refused;
+        one whose heartbeat is older than ``config.lease_timeout`` (the process died) is taken
+        over. Two concurrent resumes of one running run: exactly one proceeds.
 
         Args:
             run_id: The run to continue.
@@ -178,6 +228,8 @@ class AnalysisPipeline:
 
         Raises:
             RunNotFoundError: No such run.
+            RunInProgressError: A live process is running it.
+            InputTooLargeError: Condensing still to do would cross a configured cap.
             PipelineRunError: The run failed again (it stays resumable).
         """
         run = await self.store.get_run(run_id)
@@ -185,10 +237,15 @@ class AnalysisPipeline:
             raise InvalidInputError(f"run {run_id} has no stored inputs to resume from")
         chains: dict[str, list[Any]] = {s: list(c) for s, c in run.models.items()}
         chains.update(_normalize_explicit(models))
+        kept = [*await self.store.list_steps(run_id), *self.journal.pending(run_id)]
+        planner, chunks = self._plan(run, chains, {s.key for s in kept if s.output})
+        # Atomic: of two resumes only one gets the lease, and a live run's owner keeps it.
+        run = await self.store.claim_run(run_id, self.owner, self.config.lease_timeout)
+        # Steps paid for while the store was unreachable: hand them over before anything else.
+        await self.journal.flush(self.store, run_id)
+        # Read after the claim: the previous owner cannot add steps any more.
         done = {s.key: s for s in await self.store.list_steps(run_id) if s.status == "completed"}
-        run = run.model_copy(update={"status": "running", "error": None, "completed_at": None})
-        await self.store.save_run(run)
-        return await self._execute(run, chains, done, progress)
+        return await self._execute(run, chains, done, progress, planner, chunks)
 
     async def score(self, run_id: str, quality: float) -> None:
         """Record a manual quality score (0..1) for a run.
@@ -213,21 +270,50 @@ class AnalysisPipeline:
         """
         return await compare_models(self.store, since, until, step)
 
+    def _plan(
+        self, run: RunRecord, chains: dict[str, list[Any]], done: Collection[str]
+    ) -> tuple[ContextPlanner, list[Chunk] | None]:
+        """Context budgets and the chunks to condense, checked against the caps before paying."""
+        planner = ContextPlanner(self.config, chains, getattr(self.llm, "config", None))
+        # A resumed run whose condensing is stored re-uses it: the caps guard only new spend.
+        chunks = plan_condense(
+            str(run.inputs["bill_text"]),
+            planner,
+            self.config,
+            chains["condense"],
+            enforce="condense" not in done,
+        )
+        return planner, chunks
+
     async def _execute(
         self,
         run: RunRecord,
         chains: dict[str, list[Any]],
         done: dict[str, StepRecord],
         progress: ProgressCallback | None,
+        planner: ContextPlanner,
+        chunks: list[Chunk] | None,
     ) -> PipelineResult:
         started = time.perf_counter()
-        steps = StepRunner(self.llm, self.store, run.id, chains, done, progress)
-        planner = ContextPlanner(self.config, chains, getattr(self.llm, "config", None))
         bill_text = str(run.inputs["bill_text"])
         max_rounds = int(run.inputs.get("max_rounds", 2))
+        steps = StepRunner(self.llm, self.store, run.id, chains, done, progress, self.journal)
+        lease = LeaseKeeper(
+            self.store, run.id, self.owner, self.config.heartbeat_interval, steps.fence
+        )
         try:
-            result = await self._flow(run, steps, planner, bill_text, max_rounds)
+            async with lease:
+                flow = Flow(self.search, self.config, run, steps, planner)
+                result = await flow.analyse(bill_text, max_rounds, chunks)
         except BaseException as exc:
+            if lease.lost:
+                # The run is someone else's now: write nothing over their state.
+                task = asyncio.current_task()
+                if task is not None and isinstance(exc, asyncio.CancelledError):
+                    task.uncancel()
+                raise LeaseLostError(
+                    run.id, steps.current, "another process took the run over (lease lost)"
+                ) from None
             await self._fail(run, steps, exc, started)
             error = _as_run_error(run.id, steps.current, exc)
             if error is exc:
@@ -250,8 +336,35 @@ class AnalysisPipeline:
                 "completed_at": utcnow(),
             }
         )
-        await self.store.save_run(finished)
+        # The last heartbeat may be seconds old: make sure the run is still ours to finish.
+        if not await self._save_final(finished, check_lease=True):
+            raise LeaseLostError(run.id, steps.current, "another process took the run over")
         return result
+
+    async def _save_final(self, record: RunRecord, *, check_lease: bool = False) -> bool:
+        """Write a run's final state, riding out a store outage while the lease still holds.
+
+        Until ``lease_timeout`` has passed since the last heartbeat no other process may take
+        the run over, so retrying that long is safe; a store that stays down longer leaves the
+        run ``running`` with a stale lease, which ``resume`` takes over without paying again.
+
+        Returns:
+            False when ``check_lease`` found the run taken over by another process.
+        """
+        deadline = time.monotonic() + self.config.lease_timeout
+        delay = min(0.1, self.config.heartbeat_interval)
+        while True:
+            try:
+                if check_lease and not await self.store.heartbeat(record.id, self.owner):
+                    return False
+                await self.store.save_run(record)
+                return True
+            except StoreUnavailableError:
+                if time.monotonic() + delay > deadline:
+                    raise
+                logger.info("run store unavailable; retrying the final state of run %s", record.id)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.config.heartbeat_interval)
 
     async def _fail(
         self, run: RunRecord, steps: StepRunner, exc: BaseException, started: float
@@ -269,79 +382,10 @@ class AnalysisPipeline:
             }
         )
         try:
-            await asyncio.shield(self.store.save_run(failed))
+            await asyncio.shield(self._save_final(failed))
         except Exception:  # the original failure matters more than the bookkeeping one
             logger.exception("could not mark run %s as failed", run.id)
         logger.warning("pipeline run %s failed: %s", run.id, reason)
-
-    async def _flow(
-        self,
-        run: RunRecord,
-        steps: StepRunner,
-        planner: ContextPlanner,
-        bill_text: str,
-        max_rounds: int,
-    ) -> PipelineResult:
-        from ._flow import research_and_condense
-
-        prepared = await research_and_condense(self, run, steps, planner, bill_text)
-        bill, sources, condensed = prepared.bill, prepared.sources, prepared.condensed
-        args = (run.bill_id, run.jurisdiction, bill, sources)
-        draft = await steps.ask(
-            "generate",
-            "generate",
-            0,
-            prompts.generate_messages(*args, condensed=condensed),
-            BillAnalysis,
-        )
-        current = _attach_sources(draft, sources)
-        best: tuple[BillAnalysis, ReviewCritique] | None = None
-        last: ReviewCritique | None = None
-        rounds = 0
-        for round_no in range(1, max_rounds + 1):
-            rounds = round_no
-            critique = await steps.ask(
-                f"review:{round_no}",
-                "review",
-                round_no,
-                prompts.review_messages(*args, current, condensed=condensed),
-                ReviewCritique,
-            )
-            improved = last is None or critique.score > last.score + self.config.min_improvement
-            last = critique
-            if best is None or critique.score > best[1].score:
-                best = (current, critique)
-            if self._passed(critique) or round_no == max_rounds or not improved:
-                break
-            refined = await steps.ask(
-                f"refine:{round_no}",
-                "refine",
-                round_no,
-                prompts.refine_messages(*args, current, critique, condensed=condensed),
-                BillAnalysis,
-            )
-            current = _attach_sources(refined, sources)
-        assert best is not None
-        assert last is not None
-        analysis, review = best
-        return PipelineResult(
-            run_id=run.id,
-            bill_id=run.bill_id,
-            analysis=analysis,
-            review=last,
-            passed=self._passed(review),
-            score=review.score,
-            rounds=rounds,
-            steps=steps.summaries,
-            total_cost=_sum_costs(steps.summaries),
-            total_tokens=sum(s.prompt_tokens + s.completion_tokens for s in steps.summaries),
-            latency_ms=0.0,
-            condensed=condensed,
-        )
-
-    def _passed(self, critique: ReviewCritique) -> bool:
-        # A review that passes a draft while listing factual errors counts as failed.
-        return critique.effective_pass and critique.score >= self.config.pass_threshold
 
 
 def _normalize_explicit(models: dict[str, Any] | None) -> dict[str, list[Any]]:
@@ -359,18 +403,6 @@ def _normalize_explicit(models: dict[str, Any] | None) -> dict[str, list[Any]]:
 
 def _model_name(model: Any) -> str:
     return model if isinstance(model, str) else str(getattr(model, "name", type(model).__name__))
-
-
-def _attach_sources(analysis: BillAnalysis, sources: list[Any]) -> BillAnalysis:
-    cited = {sid for impact in analysis.impacts for sid in impact.cited_source_ids}
-    return analysis.model_copy(update={"sources": [s for s in sources if s.id in cited]})
-
-
-def _sum_costs(steps: list[StepSummary]) -> Decimal | None:
-    total: Decimal | None = None
-    for step in steps:
-        total = add_costs(total, step.cost)
-    return total
 
 
 def _reason(step: str, exc: BaseException) -> str:

@@ -27,6 +27,7 @@ class ProgressEvent:
         tokens_so_far: Tokens of the run so far (this call).
         searches_done: Searches finished (research).
         searches_total: Searches planned (research).
+        run_id: The run the event belongs to.
     """
 
     kind: ProgressKind
@@ -38,6 +39,7 @@ class ProgressEvent:
     tokens_so_far: int = 0
     searches_done: int = 0
     searches_total: int = 0
+    run_id: str = ""
 
 
 ProgressCallback = Callable[[ProgressEvent], None]

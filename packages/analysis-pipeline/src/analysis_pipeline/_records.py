@@ -7,13 +7,15 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
-from ._schemas import BillAnalysis, ReviewCritique
+from ._schemas import BillAnalysis, ChunkExtraction, ReviewCritique, SourceRef
 
 __all__ = [
     "STEP_NAMES",
+    "CondenseOutput",
     "PipelineResult",
+    "ResearchOutput",
     "RunRecord",
     "RunStatus",
     "StepName",
@@ -26,9 +28,11 @@ __all__ = [
 
 RunStatus = Literal["running", "completed", "failed"]
 StepStatus = Literal["completed", "failed"]
-StepName = Literal["research", "condense", "generate", "review", "refine"]
-STEP_NAMES: tuple[StepName, ...] = ("research", "condense", "generate", "review", "refine")
-"""Step names; they are also the ``step`` recorded with every cost."""
+StepName = str
+"""A step name from the step registry (``research``, ``generate``, ``review``...); it is also
+the ``step`` recorded with every cost."""
+STEP_NAMES: tuple[str, ...] = ("research", "condense", "generate", "review", "refine")
+"""The built-in step names (kept for 0.1 callers; the registry in ``_registry`` is the source)."""
 
 
 def utcnow() -> datetime:
@@ -65,6 +69,9 @@ class RunRecord(BaseModel):
         error: Why the run failed.
         started_at: When the run started (UTC).
         completed_at: When it completed or failed (UTC).
+        lease_owner: The process running it (while ``running``), see ``resume``.
+        heartbeat_at: That process's last heartbeat (UTC); a ``running`` run whose heartbeat
+            is older than the lease timeout is dead and may be resumed.
     """
 
     id: str = Field(default_factory=new_run_id)
@@ -87,6 +94,8 @@ class RunRecord(BaseModel):
     error: str | None = None
     started_at: datetime = Field(default_factory=utcnow)
     completed_at: datetime | None = None
+    lease_owner: str | None = None
+    heartbeat_at: datetime | None = None
 
 
 class StepRecord(BaseModel):
@@ -127,6 +136,15 @@ class StepRecord(BaseModel):
     error: str | None = None
     started_at: datetime = Field(default_factory=utcnow)
     completed_at: datetime | None = None
+
+    @field_validator("step")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        from ._registry import STEP_NAMES  # the registry describes steps by these records
+
+        if value not in STEP_NAMES:
+            raise ValueError(f"unknown step {value!r}; steps are {', '.join(STEP_NAMES)}")
+        return value
 
 
 class StepSummary(BaseModel):
@@ -183,3 +201,29 @@ class PipelineResult(BaseModel):
     total_tokens: int
     latency_ms: float
     condensed: bool = False
+
+
+class ResearchOutput(BaseModel):
+    """Stored output of the research step.
+
+    Attributes:
+        queries: Every query searched (LLM-proposed merged with the service's set).
+        sources: De-duplicated, ranked sources before fitting to a context budget.
+    """
+
+    queries: list[str] = Field(default_factory=list)
+    sources: list[SourceRef] = Field(default_factory=list)
+
+
+class CondenseOutput(BaseModel):
+    """Stored output of the condense step.
+
+    Attributes:
+        chunks: Section references of the chunks, in bill order.
+        extractions: One structured extraction per chunk.
+        digest: The condensed bill the analysis steps read.
+    """
+
+    chunks: list[str]
+    extractions: list[ChunkExtraction]
+    digest: str

@@ -1,20 +1,20 @@
 """Running the research searches: the service's query set plus the LLM's, concurrently.
 
-Search costs reach cost-tracker through the search client's own cost sink. To also show them
-per step in the run log, the pipeline wraps that sink once (:class:`MeteringSink`): settled
-records are forwarded unchanged and, when a step is metering (a context variable set around
-the searches), added to that step's meter too.
+Search costs reach cost-tracker through the search client's own cost sink. The run log shows
+them per step from what the research returns: every ``ResearchPackage`` carries the dollars it
+spent upstream (cache hits cost nothing), which is added to the research step's meter.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from web_search import WebSearchClient
 from web_search.services import (
     LegislationSearchService,
+    PlannedQuery,
     ResearchPackage,
     profile_for,
     run_research,
@@ -24,49 +24,7 @@ from ._progress import StepMeter, add_costs
 from ._research import merge_queries
 from ._schemas import SourceRef
 
-__all__ = ["MeteringSink", "install_metering", "run_searches", "to_source"]
-
-_METER: contextvars.ContextVar[StepMeter | None] = contextvars.ContextVar(
-    "analysis_pipeline_meter", default=None
-)
-
-
-class MeteringSink:
-    """A cost sink that forwards to another and copies settled costs into the active meter.
-
-    Args:
-        inner: The real sink (a ``CostTracker``), or None.
-    """
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-
-    def __repr__(self) -> str:
-        return f"MeteringSink({self.inner!r})"
-
-    async def reserve(self, estimate: Any) -> Any:
-        """Reserve with the inner sink (which may refuse)."""
-        return None if self.inner is None else await self.inner.reserve(estimate)
-
-    async def settle(self, reservation: Any, record: Any) -> None:
-        """Settle with the inner sink, then meter the cost for the current step."""
-        if self.inner is not None:
-            await self.inner.settle(reservation, record)
-        meter = _METER.get()
-        if meter is not None:
-            meter.cost = add_costs(meter.cost, getattr(record, "cost", None))
-
-    async def release(self, reservation: Any) -> None:
-        """Release with the inner sink."""
-        if self.inner is not None:
-            await self.inner.release(reservation)
-
-
-def install_metering(search: Any) -> None:
-    """Wrap the search client's cost sink in a :class:`MeteringSink` (once)."""
-    client = getattr(search, "client", search)
-    if hasattr(client, "cost_sink") and not isinstance(client.cost_sink, MeteringSink):
-        client.cost_sink = MeteringSink(client.cost_sink)
+__all__ = ["run_searches", "to_source"]
 
 
 def to_source(result: Any) -> SourceRef:
@@ -112,17 +70,26 @@ async def run_searches(
     Returns:
         The queries searched and the sources found, ranked (best first, duplicates kept).
     """
-    token = _METER.set(meter)
-    try:
-        if isinstance(search, LegislationSearchService):
-            return await _service_searches(
-                search, bill_id, bill_text, jurisdiction, propose, meter, concurrency, on_progress
-            )
-        extra = merge_queries(await propose())
-        return await _client_searches(search, bill_id, jurisdiction, extra, meter, concurrency,
-                                      on_progress)  # fmt: skip
-    finally:
-        _METER.reset(token)
+    if isinstance(search, LegislationSearchService):
+        return await _service_searches(
+            search, bill_id, bill_text, jurisdiction, propose, meter, concurrency, on_progress
+        )
+    extra = merge_queries(await propose())
+    return await _client_searches(search, bill_id, jurisdiction, extra, meter, concurrency,
+                                  on_progress)  # fmt: skip
+
+
+def _fused(
+    packages: Sequence[ResearchPackage], meter: StepMeter, on_progress: Callable[[int, int], None]
+) -> tuple[list[str], list[SourceRef]]:
+    """Queries and ranked sources of the packages; their upstream cost goes to the meter."""
+    queries = [q.text for p in packages for q in p.queries]
+    for package in packages:
+        meter.cost = add_costs(meter.cost, package.cost)
+    meter.searches += len(queries)
+    on_progress(len(queries), len(queries))
+    ranked = sorted((s for p in packages for s in p.sources), key=lambda s: -s.score)
+    return queries, [to_source(s) for s in ranked]
 
 
 async def _service_searches(
@@ -149,17 +116,12 @@ async def _service_searches(
         return await run_research(service.client, bill_id, place, planned, concurrency=concurrency)
 
     async with asyncio.TaskGroup() as group:
-        # Costs arrive through the client's MeteringSink (package.cost would count twice).
         first = group.create_task(
             run_research(service.client, bill_id, place, base, concurrency=concurrency)
         )
         second = group.create_task(extra_searches())
     packages = [p for p in (first.result(), second.result()) if p is not None]
-    queries = [q.text for p in packages for q in p.queries]
-    meter.searches += len(queries)
-    on_progress(len(queries), len(queries))
-    ranked = sorted((s for p in packages for s in p.sources), key=lambda s: -s.score)
-    return queries, [to_source(s) for s in ranked]
+    return _fused(packages, meter, on_progress)
 
 
 async def _client_searches(
@@ -172,6 +134,14 @@ async def _client_searches(
     on_progress: Callable[[int, int], None],
 ) -> tuple[list[str], list[SourceRef]]:
     queries = merge_queries([f"{bill_id} {jurisdiction}"], extra)
+    if isinstance(client, WebSearchClient):  # its research package reports what it cost
+        on_progress(0, len(queries))
+        planned = [PlannedQuery(kind="extra", text=q, domains=()) for q in queries]
+        package = await run_research(
+            client, bill_id, jurisdiction, planned, concurrency=concurrency
+        )
+        return _fused([package], meter, on_progress)
+    # Any other object with an async search(query, step=...): searches counted, no cost.
     gate = asyncio.Semaphore(concurrency)
     done = 0
 

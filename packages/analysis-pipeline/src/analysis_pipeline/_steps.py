@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from ._errors import StoreError
+from ._journal import StepJournal
 from ._progress import ProgressCallback, ProgressEvent, ProgressKind, StepMeter, add_costs
 from ._records import StepName, StepRecord, StepSummary, utcnow
 from ._stores import RunStore
@@ -42,21 +44,19 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
 def is_budget_error(exc: BaseException) -> bool:
     """Tell whether a budget refusal caused ``exc``.
 
-    llm-client, web-search and cost-tracker each define a ``BudgetExceededError``; the pipeline
-    recognises any of them (by class name, so it needs none of their internals), also inside a
-    fallback chain's ``AllModelsFailedError`` or an exception group.
+    A cost sink refuses a call by raising from ``reserve`` an exception whose class sets
+    ``is_budget_refusal = True`` (cost-tracker's ``BudgetExceededError`` does; llm-client and
+    web-search re-raise it as their own ``BudgetExceededError`` from the original). The flag is
+    looked for over the whole cause chain, inside a fallback chain's ``AllModelsFailedError``
+    and inside exception groups, so the pipeline needs no import of any of those packages.
 
     Args:
         exc: The failure.
 
     Returns:
-        True when a ``BudgetExceededError`` (or subclass) is in its cause chain.
+        True when an exception flagged as a budget refusal is in its cause chain.
     """
-    return any(
-        klass.__name__ == "BudgetExceededError"
-        for err in _causes(exc)
-        for klass in type(err).__mro__
-    )
+    return any(getattr(type(err), "is_budget_refusal", False) is True for err in _causes(exc))
 
 
 def unwrap_group(exc: BaseException) -> BaseException:
@@ -85,8 +85,10 @@ class StepRunner:
         chains: dict[str, list[Any]],
         done: dict[str, StepRecord],
         progress: ProgressCallback | None,
+        journal: StepJournal,
     ) -> None:
         self.llm = llm
+        self.journal = journal
         self.store = store
         self.run_id = run_id
         self.chains = chains
@@ -98,6 +100,11 @@ class StepRunner:
         self.paid_completion_tokens = 0
         self._last_started = "research"
         self._failed_step: str | None = None
+        self._fenced = False
+
+    def fence(self) -> None:
+        """Stop writing to the store: another process took the run over."""
+        self._fenced = True
 
     @property
     def current(self) -> str:
@@ -114,6 +121,7 @@ class StepRunner:
             step=step,
             cost_so_far=self.paid_cost or Decimal(0),
             tokens_so_far=self.paid_prompt_tokens + self.paid_completion_tokens,
+            run_id=self.run_id,
             **fields,
         )
         try:
@@ -202,6 +210,8 @@ class StepRunner:
             record = self._record(key, step, round_no, meter, started, t0)
             record.status = "failed"
             record.error = f"{type(exc).__name__}: {exc}"[:2000]
+            if self._fenced:
+                raise
             try:
                 await asyncio.shield(self.store.save_step(record))
             except Exception:
@@ -211,7 +221,16 @@ class StepRunner:
         self._pay(meter)
         record = self._record(key, step, round_no, meter, started, t0)
         record.output = output.model_dump(mode="json")
-        await self.store.save_step(record)
+        try:
+            await self.store.save_step(record)
+        except StoreError as exc:
+            # Paid for: keep it where resume finds it, rather than pay for it again.
+            path = await self.journal.keep(record)
+            logger.warning(
+                "run %s: step %s journaled to %s (the run store failed: %s)",
+                self.run_id, key, path, exc,
+            )  # fmt: skip
+            raise
         self.summaries.append(
             StepSummary(
                 key=key,

@@ -10,8 +10,11 @@ from importlib.metadata import version as _version
 
 from cost_tracker._errors import (
     BudgetExceededError,
+    ConfigurationError,
     CostTrackerError,
     InvalidRecordError,
+    MissingExtraError,
+    StoreCorruptError,
     StoreError,
     StoreUnavailableError,
     UnpricedCostError,
@@ -24,7 +27,7 @@ from cost_tracker._models import (
     CostRecordLike,
     Reservation,
 )
-from cost_tracker._stores.base import BudgetStatus, CostStore
+from cost_tracker._stores._protocol import BudgetStatus, CostStore
 from cost_tracker._stores.local import LocalCostStore
 from cost_tracker._tracker import AlertCallback, CostTracker
 
@@ -50,6 +53,7 @@ __all__ = [
     "BudgetAlert",
     "BudgetExceededError",
     "BudgetStatus",
+    "ConfigurationError",
     "CostEstimateLike",
     "CostMetrics",
     "CostRecordLike",
@@ -58,8 +62,10 @@ __all__ = [
     "CostTrackerError",
     "InvalidRecordError",
     "LocalCostStore",
+    "MissingExtraError",
     "PostgresCostStore",
     "Reservation",
+    "StoreCorruptError",
     "StoreError",
     "StoreUnavailableError",
     "SupabaseCostStore",

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -17,7 +19,7 @@ from rich.table import Table
 
 from cost_tracker._errors import CostTrackerError
 from cost_tracker._models import BreakdownRow
-from cost_tracker._stores.base import CostStore
+from cost_tracker._stores._protocol import CostStore
 from cost_tracker._tracker import CostTracker
 
 __all__ = ["app"]
@@ -71,6 +73,23 @@ Project = Annotated[
     str | None, typer.Option("--project", help="Only this project (default: all projects).")
 ]
 Zone = Annotated[str, typer.Option("--tz", help="IANA time zone days are counted in.")]
+ConnectTimeout = Annotated[
+    float,
+    typer.Option("--connect-timeout", min=0.1, help="Seconds to wait for the database."),
+]
+ServerRowsOnly = Annotated[
+    bool,
+    typer.Option(
+        "--server-rows-only",
+        help="Leave out rows end users wrote through the Supabase API.",
+    ),
+]
+
+
+def _fail(message: str) -> NoReturn:
+    # One plain line on stderr: no markup (paths may hold brackets), no wrapping, no traceback.
+    typer.echo(f"error: {' '.join(message.split())}", err=True)
+    raise typer.Exit(code=1)
 
 
 def _day(value: str, option: str) -> date:
@@ -80,26 +99,35 @@ def _day(value: str, option: str) -> date:
         raise typer.BadParameter(f"{value!r} is not a YYYY-MM-DD date", param_hint=option) from None
 
 
-def _store(database_url: str | None, local_dir: Path | None) -> CostStore:
-    if database_url:
-        from cost_tracker._stores.postgres import PostgresCostStore
+@dataclass(frozen=True)
+class _Source:
+    """Where a command reads costs from."""
 
-        return PostgresCostStore(database_url, max_size=2)
-    from cost_tracker._stores.local import LocalCostStore
+    database_url: str | None
+    local_dir: Path | None
+    connect_timeout: float
 
-    return LocalCostStore(local_dir)
+    def store(self) -> CostStore:
+        if self.database_url:
+            from cost_tracker._stores.postgres import PostgresCostStore
+
+            return PostgresCostStore(
+                self.database_url, max_size=2, connect_timeout=self.connect_timeout
+            )
+        from cost_tracker._stores.local import LocalCostStore
+
+        return LocalCostStore(self.local_dir)
 
 
 def _run(
-    database_url: str | None,
-    local_dir: Path | None,
+    source: _Source,
     tz: str,
     project: str | None,
     work: Callable[[CostTracker], Awaitable[T]],
 ) -> T:
     async def main() -> T:
         tracker = CostTracker(
-            _store(database_url, local_dir),
+            source.store(),
             tz=tz,
             project=project or os.environ.get("PROJECT_NAME") or "default",
             retry_interval=None,
@@ -107,11 +135,14 @@ def _run(
         async with tracker:
             return await work(tracker)
 
+    if not logging.getLogger().handlers:
+        # The error line says what went wrong; library warnings about the same outage
+        # (Python's last-resort handler prints them) would only repeat it.
+        logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     try:
         return asyncio.run(main())
     except CostTrackerError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(code=1) from None
+        _fail(str(exc))
 
 
 def _range(since: str, until: str | None) -> tuple[date, date]:
@@ -131,16 +162,22 @@ def report(
     tz: Zone = "UTC",
     database_url: DatabaseUrl = None,
     local_dir: LocalDir = None,
+    connect_timeout: ConnectTimeout = 5.0,
+    server_rows_only: ServerRowsOnly = False,
 ) -> None:
     """Print spend between two days grouped by model, step, project or day."""
     start, end = _range(since, until)
     rows: list[BreakdownRow] = _run(
-        database_url,
-        local_dir,
+        _Source(database_url, local_dir, connect_timeout),
         tz,
         project,
         lambda t: t.get_cost_breakdown(
-            start, end, by.value, project=project, all_projects=project is None
+            start,
+            end,
+            by.value,
+            project=project,
+            all_projects=project is None,
+            server_rows_only=server_rows_only,
         ),
     )
     table = Table(title=f"Spend {start.isoformat()} .. {(end - timedelta(days=1)).isoformat()}")
@@ -183,15 +220,23 @@ def export(
     tz: Zone = "UTC",
     database_url: DatabaseUrl = None,
     local_dir: LocalDir = None,
+    connect_timeout: ConnectTimeout = 5.0,
+    server_rows_only: ServerRowsOnly = False,
 ) -> None:
     """Export the records between two days as CSV or JSON (exact decimal money)."""
     start, end = _range(since, until)
     text: str = _run(
-        database_url,
-        local_dir,
+        _Source(database_url, local_dir, connect_timeout),
         tz,
         project,
-        lambda t: t.export(start, end, format.value, project=project, all_projects=project is None),
+        lambda t: t.export(
+            start,
+            end,
+            format.value,
+            project=project,
+            all_projects=project is None,
+            server_rows_only=server_rows_only,
+        ),
     )
     if output is None:
         typer.echo(text, nl=False)
@@ -210,11 +255,20 @@ def migrate(database_url: DatabaseUrl = None) -> None:
     try:
         import llm_common_db
     except ImportError:
-        console.print("[red]error:[/red] migrations need llm-common-db: pip install llm-common-db")
-        raise typer.Exit(code=1) from None
+        _fail("migrations need llm-common-db: pip install llm-common-db")
     try:
         applied = asyncio.run(llm_common_db.migrate(database_url))
-    except llm_common_db.MigrationError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(code=1) from None
+    except llm_common_db.InvalidConnectionStringError as exc:
+        _fail(str(exc))  # says what is wrong without repeating the string
+    except Exception as exc:  # a CLI prints one line, never a traceback
+        where = llm_common_db.redact_conninfo(database_url)
+        _fail(f"cannot migrate {where}: {_without_password(str(exc), database_url)}")
     console.print(f"applied {len(applied)} migration(s)")
+
+
+def _without_password(text: str, conninfo: str) -> str:
+    # libpq's messages do not quote the password today; make sure none ever gets printed.
+    from psycopg.conninfo import conninfo_to_dict
+
+    password = conninfo_to_dict(conninfo).get("password")
+    return text.replace(str(password), "***") if password else text

@@ -1,53 +1,123 @@
-"""Outbox delivery of CostTracker: keep writes on disk while the database is away, replay them."""
+"""Delivery of a tracker's writes: the store when it answers, the durable outbox when it does not.
+
+The tracker owns one :class:`Delivery` (its store and its outbox). Every store call goes
+through :meth:`Delivery.guard`, which remembers whether a remote store is down; while it is,
+settles and releases go straight to the outbox, and a background task replays the outbox
+(exactly once, by idempotency id) until the store answers again.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Literal
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Literal, TypeVar
 
 from cost_tracker._errors import StoreUnavailableError
-from cost_tracker._models import CostMetrics
+from cost_tracker._models import BudgetAlert, CostMetrics
 from cost_tracker._outbox import Outbox
-from cost_tracker._stores.base import BudgetContext
+from cost_tracker._stores._protocol import BudgetContext, CostStore
 
-__all__ = ["OutboxMixin"]
+__all__ = ["Delivery"]
 
-logger = logging.getLogger("cost_tracker._tracker")
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+Op = Literal["settle", "release"]
+OnAlerts = Callable[[Sequence[BudgetAlert]], Awaitable[None]]
 
 
-class OutboxMixin:
-    """Outbox methods of :class:`CostTracker` (which sets the attributes below)."""
+class Delivery:
+    """A store plus its outbox.
 
-    outbox: Outbox
-    retry_interval: float | None
-    _down: bool
-    _flush_lock: asyncio.Lock
-    _flusher: asyncio.Task[None] | None
+    Args:
+        store: The backend.
+        outbox: Where writes wait while a remote store is unreachable.
+        retry_interval: First delay of the background replay in seconds (doubling to 30 s);
+            None: no background task (replay with :meth:`flush`).
+        on_alerts: Called with the alerts a write (or a replayed write) won.
+    """
 
-    async def _apply(
+    def __init__(
         self,
-        op: Literal["settle", "release"],
+        store: CostStore,
+        outbox: Outbox,
+        retry_interval: float | None,
+        on_alerts: OnAlerts,
+    ) -> None:
+        self.store = store
+        self.outbox = outbox
+        self.retry_interval = retry_interval
+        self._on_alerts = on_alerts
+        self._down = False
+        self._warned = False
+        self._flush_lock = asyncio.Lock()
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def guard(self, call: Awaitable[T]) -> T:
+        """Await a store call, noting whether the store is reachable."""
+        try:
+            result = await call
+        except StoreUnavailableError:
+            self._down = True
+            raise
+        # The store answered: writes may go to it directly again (the outbox drains apart).
+        self._down = self._warned = False
+        return result
+
+    async def start(self) -> None:
+        """Replay in the background what an earlier process left in the outbox."""
+        if self.store.remote and await self.outbox.count() > 0:
+            self._start_flusher()
+
+    async def deliver(
+        self,
+        op: Op,
         reservation_id: str | None,
         metrics: CostMetrics | None,
         context: BudgetContext,
     ) -> None:
-        raise NotImplementedError
+        """Apply one write to the store, or keep it in the outbox if the store is away."""
+        if self.store.remote and self._down:
+            await self._to_outbox(op, reservation_id, metrics, context)
+            return
+        try:
+            await self._apply(op, reservation_id, metrics, context)
+        except StoreUnavailableError:
+            if not self.store.remote:
+                raise
+            await self._to_outbox(op, reservation_id, metrics, context)
 
-    # --- outbox -----------------------------------------------------------------------------
+    async def _apply(
+        self,
+        op: Op,
+        reservation_id: str | None,
+        metrics: CostMetrics | None,
+        context: BudgetContext,
+    ) -> None:
+        if op == "release":
+            assert reservation_id is not None
+            await self.guard(self.store.release(reservation_id))
+            return
+        assert metrics is not None
+        outcome = await self.guard(self.store.settle(reservation_id, metrics, context))
+        if outcome.alerts:
+            await self._on_alerts(outcome.alerts)
 
     async def _to_outbox(
         self,
-        op: Literal["settle", "release"],
+        op: Op,
         reservation_id: str | None,
         metrics: CostMetrics | None,
         context: BudgetContext,
     ) -> None:
         await self.outbox.add(op, reservation_id, metrics, context)
-        logger.warning("cost database unreachable; %s kept in the outbox %s", op, self.outbox.path)
+        # One warning per outage, not one per write.
+        log = logger.debug if self._warned else logger.warning
+        self._warned = True
+        log("cost database unreachable; %s kept in the outbox %s", op, self.outbox.path)
         self._start_flusher()
 
-    async def flush_outbox(self) -> int:
+    async def flush(self) -> int:
         """Deliver every pending outbox entry now; returns how many were delivered.
 
         Raises:
@@ -73,12 +143,8 @@ class OutboxMixin:
             self._down = False
             return len(delivered)
 
-    async def outbox_size(self) -> int:
-        """Number of operations waiting in the outbox."""
-        return await self.outbox.count()
-
-    async def wait_for_delivery(self) -> None:
-        """Wait until the background delivery has emptied the outbox (returns at once if idle)."""
+    async def wait(self) -> None:
+        """Wait until the background replay has emptied the outbox (at once if idle)."""
         flusher = self._flusher
         if flusher is not None and not flusher.done():
             await asyncio.shield(flusher)
@@ -94,9 +160,18 @@ class OutboxMixin:
         while True:
             await asyncio.sleep(delay)
             try:
-                await self.flush_outbox()
+                await self.flush()
             except StoreUnavailableError:
                 delay = min(delay * 2, 30.0)
                 continue
             if await self.outbox.count() == 0:
                 return
+
+    async def aclose(self) -> None:
+        """Stop the background replay, close the store and the outbox."""
+        if self._flusher is not None:
+            self._flusher.cancel()
+            await asyncio.gather(self._flusher, return_exceptions=True)
+            self._flusher = None
+        await self.store.aclose()
+        await self.outbox.aclose()

@@ -6,8 +6,11 @@ The tree::
     ├── BudgetExceededError               a reservation would cross a daily or monthly budget
     │   └── UnpricedCostError             an unpriced estimate while a budget is active
     ├── InvalidRecordError (ValueError)   a record or argument that cannot be stored as given
-    ├── StoreUnavailableError             the database cannot be reached right now
+    │   └── ConfigurationError            a tracker or store set up with unusable settings
+    ├── MissingExtraError (ImportError)   a backend whose optional extra is not installed
     └── StoreError                        the database answered with an error
+        ├── StoreUnavailableError         the database cannot be reached right now
+        └── StoreCorruptError             a local file that is not a valid SQLite database
 """
 
 from __future__ import annotations
@@ -17,8 +20,11 @@ from decimal import Decimal
 
 __all__ = [
     "BudgetExceededError",
+    "ConfigurationError",
     "CostTrackerError",
     "InvalidRecordError",
+    "MissingExtraError",
+    "StoreCorruptError",
     "StoreError",
     "StoreUnavailableError",
     "UnpricedCostError",
@@ -32,6 +38,11 @@ class CostTrackerError(Exception):
 class BudgetExceededError(CostTrackerError):
     """A reservation was refused because it would cross a budget.
 
+    ``is_budget_refusal = True`` marks it for the producers of the cost-sink protocol:
+    llm-client and web-search recognise a refusal by this class attribute (over the cause
+    chain, never by class name) and re-raise it as their own ``BudgetExceededError``
+    (``from`` this one, same message), so an app catching ``LLMClientError`` sees it.
+
     Attributes:
         project: Project whose budget refused the reservation.
         kind: ``"daily"`` or ``"monthly"``.
@@ -41,6 +52,8 @@ class BudgetExceededError(CostTrackerError):
         reserved: Spend held by other open reservations in the period.
         requested: The amount that was asked for (None when unpriced).
     """
+
+    is_budget_refusal = True
 
     def __init__(
         self,
@@ -88,12 +101,44 @@ class InvalidRecordError(CostTrackerError, ValueError):
     """A record or argument cannot be stored or used as given."""
 
 
-class StoreUnavailableError(CostTrackerError):
-    """The storage backend cannot be reached (connection refused, dropped, timed out)."""
+class ConfigurationError(InvalidRecordError):
+    """A tracker or store was set up with settings it cannot use (budget, zone, timeouts...)."""
+
+
+class MissingExtraError(CostTrackerError, ImportError):
+    """A backend needs an optional extra that is not installed.
+
+    Attributes:
+        package: The distribution to install the extra of (``cost-tracker``).
+        extra: The extra's name (``postgres``, ``supabase``).
+    """
+
+    def __init__(self, what: str, extra: str, package: str = "cost-tracker") -> None:
+        self.package = package
+        self.extra = extra
+        super().__init__(
+            f"{what} needs the {extra!r} extra: pip install '{package}[{extra}]'", name=what
+        )
 
 
 class StoreError(CostTrackerError):
     """The storage backend answered with an error that retrying will not fix."""
+
+
+class StoreUnavailableError(StoreError):
+    """The storage backend cannot be reached (connection refused, dropped, timed out)."""
+
+
+class StoreCorruptError(StoreError):
+    """A local SQLite file (store or outbox) is not a valid database.
+
+    Attributes:
+        path: The file.
+    """
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        super().__init__(message)
 
 
 def _dollars(amount: Decimal | None) -> str:

@@ -12,16 +12,19 @@ import asyncio
 import json
 import os
 import sqlite3
-import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+import aiosqlite
+
+from cost_tracker._errors import StoreError
 from cost_tracker._models import CostMetrics
-from cost_tracker._stores.base import BudgetContext
+from cost_tracker._stores._protocol import BudgetContext
+from cost_tracker._stores.local import corrupt_error
 
 T = TypeVar("T")
 
@@ -89,47 +92,61 @@ class Outbox:
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = Path(path) if path is not None else default_outbox_path()
-        # One connection per outbox, used by one worker thread at a time: opening a connection
-        # per write made concurrent writers race on the WAL/schema set-up ("database is locked").
-        self._conn: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
+        # One connection per outbox (aiosqlite runs its statements in order on one thread):
+        # a connection per write made concurrent writers race on the WAL set-up.
+        self._conn: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
 
     def __repr__(self) -> str:
         return f"Outbox(path={str(self.path)!r})"
 
-    def _use(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn`` on the outbox's connection (opened on first use), one thread at a time."""
-        with self._lock:
+    async def _use(self, fn: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+        """Run ``fn`` on the outbox's connection (opened on first use)."""
+        try:
             if self._conn is None:
-                self._conn = self._connect()
-            return fn(self._conn)
+                async with self._lock:
+                    if self._conn is None:
+                        self._conn = await self._connect()
+            return await fn(self._conn)
+        except sqlite3.Error as exc:
+            recovery = (
+                "move it aside and keep it (it may hold costs not yet delivered; the sqlite3 "
+                "shell's '.recover' can read them); a new outbox is created on the next start"
+            )
+            raise (
+                corrupt_error(exc, self.path, recovery)
+                or StoreError(f"SQLite error on the outbox {self.path}: {exc}")
+            ) from None
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         """Close the outbox's connection (it reopens on the next use)."""
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        async with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                await conn.close()
 
-    def _connect(self) -> sqlite3.Connection:
+    async def _connect(self) -> aiosqlite.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(
-            self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-        )
-        # FULL: an outboxed record is the only copy of money spent; it must survive power loss.
-        conn.execute("pragma journal_mode=wal")
-        conn.execute("pragma synchronous=FULL")
-        conn.execute(
-            "create table if not exists outbox ("
-            " seq integer primary key autoincrement,"
-            " op text not null,"
-            " key text not null unique,"
-            " reservation_id text,"
-            " record text,"
-            " budget text not null,"
-            " attempts integer not null default 0,"
-            " last_error text)"
-        )
+        conn = await aiosqlite.connect(self.path, timeout=30.0, isolation_level=None)
+        try:
+            # FULL: an outboxed record is the only copy of money spent; it must survive
+            # power loss.
+            await conn.execute("pragma journal_mode=wal")
+            await conn.execute("pragma synchronous=FULL")
+            await conn.execute(
+                "create table if not exists outbox ("
+                " seq integer primary key autoincrement,"
+                " op text not null,"
+                " key text not null unique,"
+                " reservation_id text,"
+                " record text,"
+                " budget text not null,"
+                " attempts integer not null default 0,"
+                " last_error text)"
+            )
+        except BaseException:
+            await conn.close()
+            raise
         return conn
 
     async def add(
@@ -143,67 +160,58 @@ class Outbox:
         key = f"{op}:{reservation_id or ''}:{record.idempotency_id if record else ''}"
         payload = None if record is None else record.model_dump_json()
         budget_json = json.dumps(_budget_to_json(budget))
-
-        def write(conn: sqlite3.Connection) -> None:
-            conn.execute(
+        await self._use(
+            lambda conn: conn.execute(
                 "insert or ignore into outbox (op, key, reservation_id, record, budget) "
                 "values (?, ?, ?, ?, ?)",
                 (op, key, reservation_id, payload, budget_json),
             )
-
-        await asyncio.to_thread(self._use, write)
+        )
 
     async def pending(self, limit: int = 10_000) -> list[OutboxEntry]:
         """Entries waiting for delivery, oldest first."""
-
-        def read(conn: sqlite3.Connection) -> list[OutboxEntry]:
-            rows = conn.execute(
-                "select seq, op, reservation_id, record, budget from outbox order by seq limit ?",
-                (limit,),
-            ).fetchall()
-            return [
-                OutboxEntry(
-                    seq=row[0],
-                    op=row[1],
-                    reservation_id=row[2],
-                    record=None if row[3] is None else CostMetrics.model_validate_json(row[3]),
-                    budget=_budget_from_json(json.loads(row[4])),
-                )
-                for row in rows
-            ]
-
         if not self.path.exists():
             return []
-        return await asyncio.to_thread(self._use, read)
+        rows = await self._use(
+            lambda conn: conn.execute_fetchall(
+                "select seq, op, reservation_id, record, budget from outbox order by seq limit ?",
+                (limit,),
+            )
+        )
+        return [
+            OutboxEntry(
+                seq=row[0],
+                op=row[1],
+                reservation_id=row[2],
+                record=None if row[3] is None else CostMetrics.model_validate_json(row[3]),
+                budget=_budget_from_json(json.loads(row[4])),
+            )
+            for row in rows
+        ]
 
     async def remove(self, seqs: list[int]) -> None:
         """Delete delivered entries."""
-        if not seqs:
-            return
-
-        def delete(conn: sqlite3.Connection) -> None:
-            conn.executemany("delete from outbox where seq = ?", [(seq,) for seq in seqs])
-
-        await asyncio.to_thread(self._use, delete)
+        if seqs:
+            await self._use(
+                lambda conn: conn.executemany(
+                    "delete from outbox where seq = ?", [(seq,) for seq in seqs]
+                )
+            )
 
     async def note_failure(self, seq: int, error: str) -> None:
         """Record a non-retryable failure on an entry (it stays for inspection and retry)."""
-
-        def update(conn: sqlite3.Connection) -> None:
-            conn.execute(
+        await self._use(
+            lambda conn: conn.execute(
                 "update outbox set attempts = attempts + 1, last_error = ? where seq = ?",
                 (error[:500], seq),
             )
-
-        await asyncio.to_thread(self._use, update)
+        )
 
     async def count(self) -> int:
         """Number of pending entries."""
-
-        def read(conn: sqlite3.Connection) -> int:
-            (value,) = conn.execute("select count(*) from outbox").fetchone()
-            return int(value)
-
         if not self.path.exists():
             return 0
-        return await asyncio.to_thread(self._use, read)
+        [(value,)] = await self._use(
+            lambda conn: conn.execute_fetchall("select count(*) from outbox")
+        )
+        return int(value)

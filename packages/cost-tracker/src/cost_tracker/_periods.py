@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from cost_tracker._errors import InvalidRecordError
+from cost_tracker._errors import ConfigurationError, InvalidRecordError
 
 __all__ = ["Periods", "load_zone"]
 
 
 def load_zone(name: str) -> ZoneInfo:
-    """Return the IANA zone ``name`` or raise InvalidRecordError.
+    """Return the IANA zone ``name`` or raise ConfigurationError.
 
     Args:
         name: IANA time zone name such as ``"UTC"`` or ``"America/Los_Angeles"``.
@@ -25,12 +25,12 @@ def load_zone(name: str) -> ZoneInfo:
         The zone.
 
     Raises:
-        InvalidRecordError: The zone is unknown.
+        ConfigurationError: The zone is unknown.
     """
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidRecordError(f"unknown time zone {name!r}") from None
+        raise ConfigurationError(f"unknown time zone {name!r}") from None
 
 
 @dataclass(frozen=True, slots=True)

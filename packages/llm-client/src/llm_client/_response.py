@@ -198,7 +198,9 @@ def usage_problem(raw: object) -> str | None:
 
 def is_malformed_reply(exc: BaseException) -> bool:
     """Whether ``exc`` (one link of a failure's chain) says a reply arrived but was unusable."""
-    if isinstance(exc, json.JSONDecodeError):
+    # json.loads guesses a bytes body's encoding from its first bytes (NULs read as UTF-16/32),
+    # so a body that is not JSON can also fail as a UnicodeDecodeError.
+    if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError):
         return True
     text = str(exc)
     return any(marker in text for marker in _LITELLM_MALFORMED)

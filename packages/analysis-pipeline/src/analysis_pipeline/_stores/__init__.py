@@ -5,7 +5,7 @@
 
 from typing import TYPE_CHECKING
 
-from ._base import RunStore
+from ._protocol import RunStore
 from .local import LocalRunStore
 
 if TYPE_CHECKING:

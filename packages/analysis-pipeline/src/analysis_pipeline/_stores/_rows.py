@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from analysis_pipeline._errors import RunInProgressError
 from analysis_pipeline._records import RunRecord, StepRecord
+from analysis_pipeline._registry import step_key
 
-__all__ = ["run_from_row", "run_to_row", "step_from_row", "step_key", "step_to_row"]
-
-_ROUNDLESS = frozenset({"research", "condense", "generate"})
-
-
-def step_key(step: str, round_no: int) -> str:
-    """The step's key within its run: ``generate`` or ``review:2``."""
-    return step if step in _ROUNDLESS else f"{step}:{round_no}"
+__all__ = [
+    "claimed_or_refused",
+    "run_from_row",
+    "run_to_row",
+    "step_from_row",
+    "step_key",
+    "step_to_row",
+]
 
 
 def _dec(value: Any) -> Decimal | None:
@@ -54,6 +57,8 @@ def run_to_row(run: RunRecord) -> dict[str, Any]:
         "error": run.error,
         "started_at": run.started_at.isoformat(),
         "finished_at": None if run.completed_at is None else run.completed_at.isoformat(),
+        "lease_owner": run.lease_owner,
+        "heartbeat_at": None if run.heartbeat_at is None else run.heartbeat_at.isoformat(),
     }
 
 
@@ -83,6 +88,8 @@ def run_from_row(row: dict[str, Any]) -> RunRecord:
         error=row.get("error"),
         started_at=_ts(row["started_at"]),
         completed_at=_ts_or_none(row.get("finished_at")),
+        lease_owner=row.get("lease_owner"),
+        heartbeat_at=_ts_or_none(row.get("heartbeat_at")),
     )
 
 
@@ -127,3 +134,18 @@ def step_from_row(row: dict[str, Any]) -> StepRecord:
         started_at=_ts(row["started_at"]),
         completed_at=_ts_or_none(row.get("finished_at")),
     )
+
+
+async def claimed_or_refused(
+    rows: list[dict[str, Any]], run_id: str, get_run: Callable[[str], Awaitable[RunRecord]]
+) -> RunRecord:
+    """The run ``pipeline_claim_run`` returned, or why it returned none.
+
+    Raises:
+        RunNotFoundError: No such run (from ``get_run``).
+        RunInProgressError: The run exists: a live process holds its lease.
+    """
+    if rows:
+        return run_from_row(rows[0])
+    run = await get_run(run_id)
+    raise RunInProgressError(run_id, run.lease_owner, run.heartbeat_at)

@@ -1,9 +1,8 @@
-"""The local run store: one SQLite file under a project directory, no server needed.
+"""The local run store: one SQLite file in the state directory, no server needed.
 
 SQLite in WAL mode with a busy timeout is safe across processes on one machine (two CLI runs at
-once, an app and the CLI). Within a process one worker thread owns one connection and runs the
-calls in order, so the event loop never blocks on disk and concurrent runs never wait on each
-other's write lock (SQLite's busy handler sleeps in steps of milliseconds).
+once, an app and the CLI). Within a process one aiosqlite connection (its own thread) serves the
+store; an asyncio lock keeps each operation, and each multi-statement transaction, whole.
 """
 
 from __future__ import annotations
@@ -12,20 +11,27 @@ import asyncio
 import json
 import os
 import sqlite3
-import weakref
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from analysis_pipeline._errors import InvalidInputError, RunNotFoundError, RunStoreError
+import aiosqlite
+
+from analysis_pipeline._errors import (
+    InvalidInputError,
+    RunInProgressError,
+    RunNotFoundError,
+    StoreCorruptError,
+    StoreError,
+)
 from analysis_pipeline._records import RunRecord, StepRecord, utcnow
 
-__all__ = ["DEFAULT_PROJECT_DIR", "LocalRunStore"]
+__all__ = ["DEFAULT_PROJECT_DIR", "LocalRunStore", "default_state_dir"]
 
 DEFAULT_PROJECT_DIR = Path(".llm-common")
-"""Default project directory (``$LLM_COMMON_DIR`` overrides it), shared with cost-tracker."""
+"""The state directory when ``$LLM_COMMON_DIR`` is not set (relative to the working directory)."""
+FILE_NAME = "pipeline.sqlite3"
 _T = TypeVar("_T")
 
 _SCHEMA = """
@@ -49,6 +55,18 @@ CREATE TABLE IF NOT EXISTS model_configs (
     updated_at TEXT NOT NULL
 );
 """
+# sqlite3 says this (or "malformed") for a file that is not a database it can read.
+_CORRUPT = ("file is not a database", "database disk image is malformed")
+
+
+def default_state_dir() -> Path:
+    """The state directory rule shared by every llm-common package.
+
+    Local backends keep their files under ``$LLM_COMMON_DIR`` when it is set, else under
+    ``./.llm-common``; each package uses its own file name inside it (this one
+    ``pipeline.sqlite3``). A path given to a store explicitly wins.
+    """
+    return Path(os.environ.get("LLM_COMMON_DIR") or DEFAULT_PROJECT_DIR)
 
 
 def _ts(value: datetime) -> str:
@@ -59,80 +77,156 @@ def _ts(value: datetime) -> str:
 class LocalRunStore:
     """Run store in a SQLite database file.
 
+    Close it with ``aclose()`` (or ``async with``): its connection has a thread of its own.
+
     Args:
-        path: Database file, or a directory to hold ``pipeline.sqlite3``. Defaults to
-            ``$LLM_COMMON_DIR`` or ``.llm-common/`` in the current working directory.
+        path: Database file, or a directory to hold ``pipeline.sqlite3``. Defaults to the state
+            directory (``$LLM_COMMON_DIR``, else ``.llm-common/`` in the working directory).
 
     Example:
         >>> store = LocalRunStore(".llm-common")
     """
 
     def __init__(self, path: str | Path | None = None) -> None:
-        default = Path(os.environ.get("LLM_COMMON_DIR") or DEFAULT_PROJECT_DIR)
-        target = Path(path) if path is not None else default
+        target = Path(path) if path is not None else default_state_dir()
         if target.suffix not in {".sqlite3", ".sqlite", ".db"}:
-            target = target / "pipeline.sqlite3"
+            target = target / FILE_NAME
         self.path = target
-        self._executor: ThreadPoolExecutor | None = None
-        self._conn: sqlite3.Connection | None = None
+        self._conn: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
 
     def __repr__(self) -> str:
         return f"LocalRunStore({str(self.path)!r})"
 
-    def _connect(self) -> sqlite3.Connection:
-        # Runs on the worker thread only; check_same_thread=False lets the finaliser close it.
+    async def __aenter__(self) -> LocalRunStore:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def _error(self, exc: sqlite3.Error) -> StoreError:
+        if any(marker in str(exc) for marker in _CORRUPT):
+            return StoreCorruptError(self.path)
+        return StoreError(f"run store {self.path} failed: {exc}")
+
+    async def _open(self) -> aiosqlite.Connection:
         if self._conn is not None:
             return self._conn
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         try:
-            conn.execute("PRAGMA busy_timeout = 30000")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            pending = aiosqlite.connect(self.path, timeout=30, isolation_level=None)
+            # aiosqlite's worker thread is not a daemon: a store the app never closed would keep
+            # the process from exiting. Committed writes are durable, so a daemon loses nothing.
+            pending._thread.daemon = True
+            conn = await pending
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open run store {self.path}: {exc}") from exc
+        try:
+            await conn.execute("PRAGMA busy_timeout = 30000")
             # WAL + NORMAL: a crash of the app loses nothing committed; only power loss could.
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.executescript(_SCHEMA)
-        except BaseException:
-            conn.close()
-            raise
+            await conn.execute("PRAGMA synchronous = NORMAL")
+            await conn.execute("PRAGMA journal_mode = WAL")
+            await conn.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            await conn.close()
+            raise self._error(exc) from exc
         self._conn = conn
-        weakref.finalize(self, conn.close)  # a store dropped without aclose() still closes
+
         return conn
 
-    async def _run(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
-        def work() -> _T:
+    async def _run(self, fn: Callable[[aiosqlite.Connection], Awaitable[_T]]) -> _T:
+        async with self._lock:
+            conn = await self._open()
             try:
-                conn = self._connect()
-            except (OSError, sqlite3.Error) as exc:
-                raise RunStoreError(f"cannot open run store {self.path}: {exc}") from exc
-            try:
-                with conn:
-                    return fn(conn)
+                return await fn(conn)
             except sqlite3.Error as exc:
-                raise RunStoreError(f"run store {self.path} failed: {exc}") from exc
+                if conn.in_transaction:
+                    await conn.rollback()
+                raise self._error(exc) from exc
 
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="run-store")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+    async def _one(self, sql: str, args: Any = ()) -> Any:
+        async def fetch(c: aiosqlite.Connection) -> Any:
+            async with c.execute(sql, args) as cur:
+                return await cur.fetchone()
+
+        return await self._run(fetch)
+
+    async def _all(self, sql: str, args: Any = ()) -> list[Any]:
+        async def fetch(c: aiosqlite.Connection) -> list[Any]:
+            async with c.execute(sql, args) as cur:
+                return list(await cur.fetchall())
+
+        return await self._run(fetch)
+
+    async def _write(self, sql: str, args: Any = ()) -> int:
+        async def write(c: aiosqlite.Connection) -> int:
+            async with c.execute(sql, args) as cur:
+                return cur.rowcount
+
+        return await self._run(write)
 
     async def save_run(self, run: RunRecord) -> None:
         """Insert or replace the run with ``run.id``."""
-        doc = run.model_dump_json()
-        await self._run(
-            lambda c: c.execute(
-                "INSERT INTO pipeline_runs (id, bill_id, started_at, doc) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (id) DO UPDATE SET doc = excluded.doc",
-                (run.id, run.bill_id, _ts(run.started_at), doc),
-            )
+        await self._write(
+            "INSERT INTO pipeline_runs (id, bill_id, started_at, doc) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET doc = excluded.doc",
+            (run.id, run.bill_id, _ts(run.started_at), run.model_dump_json()),
         )
 
     async def get_run(self, run_id: str) -> RunRecord:
         """Return the run; raise ``RunNotFoundError`` when there is none."""
-        row = await self._run(
-            lambda c: c.execute("SELECT doc FROM pipeline_runs WHERE id = ?", (run_id,)).fetchone()
-        )
+        row = await self._one("SELECT doc FROM pipeline_runs WHERE id = ?", (run_id,))
         if row is None:
             raise RunNotFoundError(run_id)
         return RunRecord.model_validate_json(row[0])
+
+    async def claim_run(self, run_id: str, owner: str, lease_seconds: float) -> RunRecord:
+        """Take the run's lease unless a live process holds it (see ``RunStore.claim_run``)."""
+
+        async def claim(c: aiosqlite.Connection) -> RunRecord:
+            # IMMEDIATE takes the write lock first, so two processes cannot both read "dead".
+            await c.execute("BEGIN IMMEDIATE")
+            try:
+                async with c.execute("SELECT doc FROM pipeline_runs WHERE id = ?", (run_id,)) as q:
+                    row = await q.fetchone()
+                if row is None:
+                    raise RunNotFoundError(run_id)
+                run = RunRecord.model_validate_json(row[0])
+                now = utcnow()
+                live = (
+                    run.status == "running"
+                    and run.lease_owner != owner
+                    and run.heartbeat_at is not None
+                    and run.heartbeat_at >= now - timedelta(seconds=lease_seconds)
+                )
+                if live:
+                    raise RunInProgressError(run_id, run.lease_owner, run.heartbeat_at)
+                claimed = run.model_copy(
+                    update={"status": "running", "lease_owner": owner, "heartbeat_at": now,
+                            "error": None, "completed_at": None}
+                )  # fmt: skip
+                await c.execute(
+                    "UPDATE pipeline_runs SET doc = ? WHERE id = ?",
+                    (claimed.model_dump_json(), run_id),
+                )
+                await c.commit()
+                return claimed
+            except BaseException:
+                await c.rollback()
+                raise
+
+        return await self._run(claim)
+
+    async def heartbeat(self, run_id: str, owner: str) -> bool:
+        """Refresh the lease; return False when ``owner`` no longer holds a running run."""
+        # One statement, so the check and the write are atomic across processes too.
+        changed = await self._write(
+            "UPDATE pipeline_runs SET doc = json_set(doc, '$.heartbeat_at', ?) WHERE id = ? "
+            "AND json_extract(doc, '$.lease_owner') = ? "
+            "AND json_extract(doc, '$.status') = 'running'",
+            (utcnow().isoformat(), run_id, owner),
+        )
+        return changed > 0
 
     async def list_runs(
         self,
@@ -158,29 +252,21 @@ class LocalRunStore:
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
-        rows = await self._run(lambda c: c.execute(sql, args).fetchall())
-        return [RunRecord.model_validate_json(r[0]) for r in rows]
+        return [RunRecord.model_validate_json(r[0]) for r in await self._all(sql, args)]
 
     async def save_step(self, step: StepRecord) -> None:
         """Insert or replace the step with ``(step.run_id, step.key)``."""
-        doc = step.model_dump_json()
-
-        def work(c: sqlite3.Connection) -> None:
-            c.execute(
-                "INSERT INTO pipeline_steps (run_id, key, seq, doc) VALUES (?, ?, "
-                "(SELECT COALESCE(MAX(seq), 0) + 1 FROM pipeline_steps WHERE run_id = ?), ?) "
-                "ON CONFLICT (run_id, key) DO UPDATE SET doc = excluded.doc",
-                (step.run_id, step.key, step.run_id, doc),
-            )
-
-        await self._run(work)
+        await self._write(
+            "INSERT INTO pipeline_steps (run_id, key, seq, doc) VALUES (?, ?, "
+            "(SELECT COALESCE(MAX(seq), 0) + 1 FROM pipeline_steps WHERE run_id = ?), ?) "
+            "ON CONFLICT (run_id, key) DO UPDATE SET doc = excluded.doc",
+            (step.run_id, step.key, step.run_id, step.model_dump_json()),
+        )
 
     async def list_steps(self, run_id: str) -> list[StepRecord]:
         """Return the run's steps in the order they started."""
-        rows = await self._run(
-            lambda c: c.execute(
-                "SELECT doc FROM pipeline_steps WHERE run_id = ? ORDER BY seq", (run_id,)
-            ).fetchall()
+        rows = await self._all(
+            "SELECT doc FROM pipeline_steps WHERE run_id = ? ORDER BY seq", (run_id,)
         )
         return [StepRecord.model_validate_json(r[0]) for r in rows]
 
@@ -188,38 +274,30 @@ class LocalRunStore:
         """Record a manual quality score 0..1; raise ``RunNotFoundError`` for unknown runs."""
         if not 0 <= quality <= 1:
             raise InvalidInputError(f"quality must be between 0 and 1, got {quality!r}")
-        run = await self.get_run(run_id)
-        await self.save_run(run.model_copy(update={"quality_score": quality}))
+        changed = await self._write(
+            "UPDATE pipeline_runs SET doc = json_set(doc, '$.quality_score', ?) WHERE id = ?",
+            (quality, run_id),
+        )
+        if not changed:
+            raise RunNotFoundError(run_id)
 
     async def get_model_configs(self) -> dict[str, list[str]]:
         """Return the admin-configured model chain per step (empty when none is set)."""
-        rows = await self._run(
-            lambda c: c.execute("SELECT step, models FROM model_configs").fetchall()
-        )
+        rows = await self._all("SELECT step, models FROM model_configs")
         return {step: list(json.loads(models)) for step, models in rows}
 
     async def set_model_config(self, step: str, models: list[str]) -> None:
         """Set the model chain for ``step`` (admins switch models without a deploy)."""
-        payload = json.dumps(list(models))
-        await self._run(
-            lambda c: c.execute(
-                "INSERT INTO model_configs (step, models, updated_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (step) DO UPDATE SET models = excluded.models, "
-                "updated_at = excluded.updated_at",
-                (step, payload, _ts(utcnow())),
-            )
+        await self._write(
+            "INSERT INTO model_configs (step, models, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (step) DO UPDATE SET models = excluded.models, "
+            "updated_at = excluded.updated_at",
+            (step, json.dumps(list(models)), _ts(utcnow())),
         )
 
     async def aclose(self) -> None:
-        """Close the connection and stop the worker thread (a later call opens them again)."""
-        executor, self._executor = self._executor, None
-        if executor is None:
-            return
-
-        def close() -> None:
+        """Close the connection (a later call opens it again)."""
+        async with self._lock:
             conn, self._conn = self._conn, None
             if conn is not None:
-                conn.close()
-
-        await asyncio.get_running_loop().run_in_executor(executor, close)
-        executor.shutdown(wait=True)
+                await conn.close()

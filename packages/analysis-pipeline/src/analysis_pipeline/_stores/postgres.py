@@ -1,28 +1,53 @@
 """PostgreSQL run store: ``pipeline_runs``, ``pipeline_steps`` and ``model_configs`` from db/.
 
-Needs the ``postgres`` extra (psycopg 3 and psycopg_pool). Works through Supabase's transaction
-pooler too: server-side prepared statements are disabled.
+Needs the ``postgres`` extra (llm-common-db's :class:`~llm_common_db.PostgresPool` over psycopg
+3). Pool ownership follows the rule every llm-common store shares: a store built from a URL
+owns its pool and closes it in ``aclose()``; a store given a pool never closes it. Connecting
+waits at most ``connect_timeout`` seconds, an unreachable database then fails fast for
+``breaker_interval`` seconds (one probe after that), and no message or log line carries the
+password. Works through Supabase's transaction pooler (no server-side prepared statements).
 """
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
 try:
+    from llm_common_db import (
+        DatabaseUnavailableError,
+        InvalidConnectionStringError,
+        MissingTablesError,
+        PostgresPool,
+    )
+    from psycopg import AsyncConnection
     from psycopg import errors as pg_errors
     from psycopg.rows import dict_row
     from psycopg.types.json import Jsonb
-    from psycopg_pool import AsyncConnectionPool, PoolTimeout
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError(
-        "the PostgreSQL run store needs the postgres extra: "
-        "pip install 'analysis-pipeline[postgres]'"
-    ) from exc
+    from psycopg_pool import AsyncConnectionPool
+except ImportError as exc:
+    from analysis_pipeline._errors import MissingExtraError
 
-from analysis_pipeline._errors import InvalidInputError, RunNotFoundError, RunStoreError
+    raise MissingExtraError("PostgresRunStore", "postgres") from exc
+
+from analysis_pipeline._errors import (
+    ConfigurationError,
+    InvalidInputError,
+    RunNotFoundError,
+    StoreError,
+    StoreUnavailableError,
+)
 from analysis_pipeline._records import RunRecord, StepRecord
-from analysis_pipeline._stores._rows import run_from_row, run_to_row, step_from_row, step_to_row
+from analysis_pipeline._stores._rows import (
+    claimed_or_refused,
+    run_from_row,
+    run_to_row,
+    step_from_row,
+    step_to_row,
+)
 
 __all__ = ["PostgresRunStore"]
 
@@ -30,6 +55,7 @@ _RUN_COLUMNS = (
     "id", "bill_id", "jurisdiction", "status", "models", "input_hash", "inputs", "result",
     "review_passed", "review_score", "manual_quality_score", "rounds", "total_cost",
     "prompt_tokens", "completion_tokens", "latency_ms", "error", "started_at", "finished_at",
+    "lease_owner", "heartbeat_at",
 )  # fmt: skip
 _STEP_COLUMNS = (
     "run_id", "step", "round", "model", "status", "output", "cost", "prompt_tokens",
@@ -59,70 +85,92 @@ _UPSERT_STEP = _upsert("pipeline_steps", _STEP_COLUMNS, "run_id, step, round", (
 
 
 class PostgresRunStore:
-    """Run store on PostgreSQL (or Supabase's Postgres) through a psycopg connection pool.
+    """Run store on PostgreSQL (or Supabase's Postgres).
 
     Args:
-        conninfo: Connection string (``postgresql://...``); never logged.
-        min_size: Pool connections kept open.
+        conninfo: Connection string (``postgresql://...``); the store then owns its pool.
+            The password never appears in a repr, message or log.
+        min_size: Pool connections kept open (0: none while idle or unreachable).
         max_size: Pool connections at most.
-        pool: An existing ``AsyncConnectionPool`` to use instead (not closed by ``aclose``).
-        timeout: Seconds to wait for a connection before failing with ``RunStoreError``.
+        pool: An existing ``psycopg_pool.AsyncConnectionPool`` or ``llm_common_db.PostgresPool``
+            to use instead (never closed by ``aclose``).
+        connect_timeout: Longest wait for a connection before ``StoreUnavailableError``.
+        breaker_interval: Seconds to fail at once after a connect failure.
+        timeout: Deprecated name of ``connect_timeout`` (0.1).
+
+    Raises:
+        ConfigurationError: Neither or both of ``conninfo`` and ``pool``, or a connection string
+            that cannot be parsed (the message omits it).
     """
 
     def __init__(
         self,
         conninfo: str | None = None,
         *,
-        min_size: int = 1,
+        min_size: int = 0,
         max_size: int = 8,
-        pool: AsyncConnectionPool[Any] | None = None,
-        timeout: float = 10.0,
+        pool: AsyncConnectionPool[Any] | PostgresPool | None = None,
+        connect_timeout: float = 5.0,
+        breaker_interval: float = 30.0,
+        timeout: float | None = None,
     ) -> None:
-        if pool is None and not conninfo:
-            raise InvalidInputError("PostgresRunStore needs a connection string or a pool")
-        self._owns_pool = pool is None
-        self._pool: AsyncConnectionPool[Any] = pool or AsyncConnectionPool(
-            conninfo or "",
-            min_size=min_size,
-            max_size=max_size,
-            open=False,
-            timeout=timeout,
-            kwargs={"prepare_threshold": None, "autocommit": True},
-        )
-        self._timeout = timeout
-        self._opened = False
+        if timeout is not None:
+            warnings.warn(
+                "PostgresRunStore(timeout=...) is deprecated: use connect_timeout=...",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            connect_timeout = timeout
+        if (pool is None) == (not conninfo):
+            raise ConfigurationError("PostgresRunStore needs a connection string or a pool")
+        try:
+            self._pg = PostgresPool.of(
+                conninfo,
+                pool,
+                connect_timeout=connect_timeout,
+                min_size=min_size,
+                max_size=max_size,
+                breaker_interval=breaker_interval,
+                package="analysis-pipeline",
+            )
+        except InvalidConnectionStringError as exc:
+            raise ConfigurationError(str(exc)) from None
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> PostgresRunStore:
+        """A store that owns a pool on ``url`` (closed by ``aclose``); options as the class."""
+        return cls(url, **options)
+
+    @property
+    def owns_pool(self) -> bool:
+        """Whether ``aclose()`` closes the pool (only one built from a URL)."""
+        return self._pg.owns_pool
 
     def __repr__(self) -> str:
-        return "PostgresRunStore(<conninfo hidden>)"
+        return f"PostgresRunStore({self._pg.display!r})"
 
-    async def _conn_pool(self) -> AsyncConnectionPool[Any]:
-        if self._owns_pool and not self._opened:
-            try:
-                await self._pool.open(wait=True, timeout=self._timeout)
-            except PoolTimeout:
-                await self._pool.close()
-                # The connection string may hold a password: never put it in the message.
-                raise RunStoreError(
-                    f"cannot connect to PostgreSQL within {self._timeout:g} s"
-                ) from None
-            self._opened = True
-        return self._pool
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[AsyncConnection[Any]]:
+        try:
+            async with self._pg.connection() as conn:
+                yield conn
+        except DatabaseUnavailableError as exc:
+            raise StoreUnavailableError(f"PostgreSQL run store unavailable: {exc}") from exc
+        except MissingTablesError as exc:
+            raise StoreError(str(exc)) from exc
+        except pg_errors.Error as exc:
+            raise StoreError(f"PostgreSQL run store failed: {type(exc).__name__}: {exc}") from exc
 
     async def _fetch(self, sql: str, params: Any = None) -> list[dict[str, Any]]:
-        pool = await self._conn_pool()
-        try:
-            async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-                await cur.execute(sql, params)
-                return list(await cur.fetchall()) if cur.description else []
-        except pg_errors.Error as exc:
-            raise RunStoreError(
-                f"PostgreSQL run store failed: {type(exc).__name__}: {exc}"
-            ) from exc
+        async with self._connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(sql, params)
+            return list(await cur.fetchall()) if cur.description else []
 
     async def save_run(self, run: RunRecord) -> None:
         """Insert or replace the run with ``run.id``."""
         row = run_to_row(run)
         row["started_at"], row["finished_at"] = run.started_at, run.completed_at
+        row["heartbeat_at"] = run.heartbeat_at
         row["total_cost"] = run.cost if run.cost is not None else 0
         await self._fetch(_UPSERT_RUN, _params(row, _RUN_COLUMNS))
 
@@ -132,13 +180,33 @@ class PostgresRunStore:
             rows = await self._fetch(
                 "select * from public.pipeline_runs where id = %s::uuid", (run_id,)
             )
-        except RunStoreError as exc:
+        except StoreError as exc:
             if isinstance(exc.__cause__, pg_errors.InvalidTextRepresentation):
                 raise RunNotFoundError(run_id) from None
             raise
         if not rows:
             raise RunNotFoundError(run_id)
         return run_from_row(rows[0])
+
+    async def claim_run(self, run_id: str, owner: str, lease_seconds: float) -> RunRecord:
+        """Take the run's lease unless a live process holds it (``pipeline_claim_run``)."""
+        try:
+            rows = await self._fetch(
+                "select * from public.pipeline_claim_run(%s::uuid, %s, %s)",
+                (run_id, owner, lease_seconds),
+            )
+        except StoreError as exc:
+            if isinstance(exc.__cause__, pg_errors.InvalidTextRepresentation):
+                raise RunNotFoundError(run_id) from None
+            raise
+        return await claimed_or_refused(rows, run_id, self.get_run)
+
+    async def heartbeat(self, run_id: str, owner: str) -> bool:
+        """Refresh the lease; return False when ``owner`` no longer holds a running run."""
+        rows = await self._fetch(
+            "select public.pipeline_heartbeat(%s::uuid, %s) as held", (run_id, owner)
+        )
+        return bool(rows and rows[0]["held"])
 
     async def list_runs(
         self,
@@ -197,23 +265,14 @@ class PostgresRunStore:
 
     async def set_model_config(self, step: str, models: list[str]) -> None:
         """Replace the chain for ``step`` atomically (one transaction)."""
-        pool = await self._conn_pool()
-        try:
-            async with pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-                await cur.execute("delete from public.model_configs where step = %s", (step,))
-                for priority, model in enumerate(models):
-                    await cur.execute(
-                        "insert into public.model_configs (step, priority, model) "
-                        "values (%s, %s, %s)",
-                        (step, priority, model),
-                    )
-        except pg_errors.Error as exc:
-            raise RunStoreError(
-                f"PostgreSQL run store failed: {type(exc).__name__}: {exc}"
-            ) from exc
+        async with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
+            await cur.execute("delete from public.model_configs where step = %s", (step,))
+            for priority, model in enumerate(models):
+                await cur.execute(
+                    "insert into public.model_configs (step, priority, model) values (%s, %s, %s)",
+                    (step, priority, model),
+                )
 
     async def aclose(self) -> None:
-        """Close the pool if this store opened it."""
-        if self._owns_pool and self._opened:
-            await self._pool.close()
-            self._opened = False
+        """Close the pool if this store built it from a URL (a given pool stays open)."""
+        await self._pg.aclose()

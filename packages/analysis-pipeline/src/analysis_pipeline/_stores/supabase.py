@@ -7,20 +7,28 @@ float ever touches it.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
 try:
+    import httpx
     from postgrest.exceptions import APIError
-    from supabase import AsyncClient, acreate_client
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError(
-        "the Supabase run store needs the supabase extra: pip install 'analysis-pipeline[supabase]'"
-    ) from exc
+    from supabase import AsyncClient, AsyncClientOptions, acreate_client
+except ImportError as exc:
+    from analysis_pipeline._errors import MissingExtraError
 
-from analysis_pipeline._errors import InvalidInputError, RunNotFoundError, RunStoreError
+    raise MissingExtraError("SupabaseRunStore", "supabase") from exc
+
+from analysis_pipeline._errors import (
+    ConfigurationError,
+    InvalidInputError,
+    RunNotFoundError,
+    StoreError,
+    StoreUnavailableError,
+)
 from analysis_pipeline._records import RunRecord, StepRecord
-from analysis_pipeline._stores._rows import run_from_row, run_to_row, step_from_row, step_to_row
+from analysis_pipeline._stores import _rows
 
 __all__ = ["SupabaseRunStore"]
 
@@ -30,31 +38,60 @@ class SupabaseRunStore:
 
     Args:
         client: An async Supabase client (``await acreate_client(url, service_key)``).
+        owns_client: Whether ``aclose()`` closes the client (``connect`` builds one it owns).
+        connect_timeout: Longest wait for the API to answer one call (whatever retries the
+            client makes meanwhile) before ``StoreUnavailableError``.
     """
 
-    def __init__(self, client: AsyncClient) -> None:
+    def __init__(
+        self, client: AsyncClient, *, owns_client: bool = False, connect_timeout: float = 5.0
+    ) -> None:
+        if connect_timeout <= 0:
+            raise ConfigurationError("connect_timeout must be positive")
         self._client = client
+        self.owns_client = owns_client
+        self.connect_timeout = connect_timeout
 
     @classmethod
-    async def connect(cls, url: str, key: str) -> SupabaseRunStore:
-        """Create the async client for ``url`` with ``key`` (never logged) and wrap it."""
-        return cls(await acreate_client(url, key))
+    async def connect(cls, url: str, key: str, *, connect_timeout: float = 5.0) -> SupabaseRunStore:
+        """Create an async client for ``url`` with ``key`` (never logged) that this store owns.
+
+        Args:
+            url: The project URL.
+            key: The service role key.
+            connect_timeout: Longest wait for an answer before ``StoreUnavailableError``.
+        """
+        # No client-side retries: an outage fails within connect_timeout (paid steps are journaled).
+        options = AsyncClientOptions(
+            postgrest_client_timeout=connect_timeout, postgrest_client_retry=False
+        )
+        client = await acreate_client(url, key, options=options)
+        return cls(client, owns_client=True, connect_timeout=connect_timeout)
 
     def __repr__(self) -> str:
         return f"SupabaseRunStore(url={str(self._client.supabase_url)!r})"
 
-    async def _exec(self, query: Any) -> list[dict[str, Any]]:
+    async def _send(self, query: Any) -> Any:
         try:
-            response = await query.execute()
+            async with asyncio.timeout(self.connect_timeout):
+                return await query.execute()
+        except TimeoutError as exc:
+            raise StoreUnavailableError(
+                f"Supabase did not answer within {self.connect_timeout:g} s"
+            ) from exc
         except APIError as exc:
-            raise RunStoreError(f"Supabase run store failed: {exc.code}: {exc.message}") from exc
-        data = response.data
+            raise StoreError(f"Supabase run store failed: {exc.code}: {exc.message}") from exc
+        except httpx.TransportError as exc:
+            raise StoreUnavailableError(f"Supabase unreachable: {type(exc).__name__}") from exc
+
+    async def _exec(self, query: Any) -> list[dict[str, Any]]:
+        data = (await self._send(query)).data
         return list(data) if isinstance(data, list) else []
 
     async def save_run(self, run: RunRecord) -> None:
         """Insert or replace the run with ``run.id``."""
         table = self._client.table("pipeline_runs")
-        await self._exec(table.upsert(run_to_row(run), on_conflict="id"))
+        await self._exec(table.upsert(_rows.run_to_row(run), on_conflict="id"))
 
     async def get_run(self, run_id: str) -> RunRecord:
         """Return the run; raise ``RunNotFoundError`` when there is none."""
@@ -62,13 +99,29 @@ class SupabaseRunStore:
             rows = await self._exec(
                 self._client.table("pipeline_runs").select("*").eq("id", run_id).limit(1)
             )
-        except RunStoreError as exc:
+        except StoreError as exc:
             if getattr(exc.__cause__, "code", None) == "22P02":  # not a uuid: no such run
                 raise RunNotFoundError(run_id) from None
             raise
         if not rows:
             raise RunNotFoundError(run_id)
-        return run_from_row(rows[0])
+        return _rows.run_from_row(rows[0])
+
+    async def claim_run(self, run_id: str, owner: str, lease_seconds: float) -> RunRecord:
+        """Take the run's lease unless a live process holds it (the ``pipeline_claim_run`` RPC)."""
+        args = {"p_run_id": run_id, "p_owner": owner, "p_lease_seconds": lease_seconds}
+        try:
+            rows = await self._exec(self._client.rpc("pipeline_claim_run", args))
+        except StoreError as exc:
+            if getattr(exc.__cause__, "code", None) == "22P02":  # not a uuid: no such run
+                raise RunNotFoundError(run_id) from None
+            raise
+        return await _rows.claimed_or_refused(rows, run_id, self.get_run)
+
+    async def heartbeat(self, run_id: str, owner: str) -> bool:
+        """Refresh the lease; return False when ``owner`` no longer holds a running run."""
+        query = self._client.rpc("pipeline_heartbeat", {"p_run_id": run_id, "p_owner": owner})
+        return (await self._send(query)).data is True
 
     async def list_runs(
         self,
@@ -89,12 +142,12 @@ class SupabaseRunStore:
         query = query.order("started_at", desc=True)
         if limit is not None:
             query = query.limit(limit)
-        return [run_from_row(r) for r in await self._exec(query)]
+        return [_rows.run_from_row(r) for r in await self._exec(query)]
 
     async def save_step(self, step: StepRecord) -> None:
         """Insert or replace the step with ``(run_id, step, round)``."""
         table = self._client.table("pipeline_steps")
-        await self._exec(table.upsert(step_to_row(step), on_conflict="run_id,step,round"))
+        await self._exec(table.upsert(_rows.step_to_row(step), on_conflict="run_id,step,round"))
 
     async def list_steps(self, run_id: str) -> list[StepRecord]:
         """Return the run's steps in the order they started."""
@@ -105,7 +158,7 @@ class SupabaseRunStore:
             .order("started_at")
             .order("round")
         )
-        return [step_from_row(r) for r in await self._exec(query)]
+        return [_rows.step_from_row(r) for r in await self._exec(query)]
 
     async def set_quality(self, run_id: str, quality: float) -> None:
         """Record a manual quality score 0..1; raise ``RunNotFoundError`` for unknown runs."""
@@ -136,4 +189,7 @@ class SupabaseRunStore:
         )
 
     async def aclose(self) -> None:
-        """Nothing to release: the caller owns the client."""
+        """Close the client if this store made it (``connect``); a given client is the app's."""
+        if self.owns_client:
+            self.owns_client = False
+            await self._client.postgrest.aclose()

@@ -7,34 +7,35 @@ ways, because JSON numbers would pass through floats.
 
 from __future__ import annotations
 
+import warnings
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
+
+from cost_tracker._errors import MissingExtraError
 
 try:
     import httpx
     from postgrest.exceptions import APIError
     from supabase import AsyncClient, AsyncClientOptions, acreate_client
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError(
-        "the Supabase backend needs the supabase extra: pip install 'cost-tracker[supabase]'"
-    ) from exc
+    raise MissingExtraError("SupabaseCostStore", "supabase") from exc
 
 from cost_tracker._errors import StoreError, StoreUnavailableError
 from cost_tracker._models import BreakdownRow, CostMetrics
-from cost_tracker._stores._shared import (
-    alerts_from_json,
-    breakdown_from_json,
-    budget_status_from_json,
-    record_from_json,
-    reserve_outcome_from_json,
-)
-from cost_tracker._stores.base import (
+from cost_tracker._stores._protocol import (
     BudgetContext,
     BudgetStatus,
     GroupBy,
     ReserveOutcome,
     WriteOutcome,
+)
+from cost_tracker._stores._rows import (
+    alerts_from_json,
+    breakdown_from_json,
+    budget_status_from_json,
+    record_from_json,
+    reserve_outcome_from_json,
 )
 
 __all__ = ["SupabaseCostStore"]
@@ -55,36 +56,54 @@ class SupabaseCostStore:
     Args:
         client: An async Supabase client (``await supabase.acreate_client(url, key)``), made
             with the service role key on a backend.
-        close_client: Whether :meth:`aclose` closes the client's HTTP session (True for
+        owns_client: Whether :meth:`aclose` closes the client's HTTP session (True for
             stores made by :meth:`connect`).
+        close_client: Deprecated alias of ``owns_client`` (removed in 0.3).
     """
 
     remote = True
 
-    def __init__(self, client: AsyncClient, *, close_client: bool = False) -> None:
+    def __init__(
+        self,
+        client: AsyncClient,
+        *,
+        owns_client: bool = False,
+        close_client: bool | None = None,
+    ) -> None:
+        if close_client is not None:
+            warnings.warn(
+                "SupabaseCostStore(close_client=...) is deprecated; use owns_client=...",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            owns_client = close_client
         self._client = client
-        self._close_client = close_client
+        self._close_client = owns_client
         self._http: httpx.AsyncClient | None = None
 
     @classmethod
-    async def connect(cls, url: str, key: str, *, http_timeout: float = 30.0) -> SupabaseCostStore:
-        """Create the async client for ``url`` with ``key`` and wrap it.
+    async def connect(
+        cls, url: str, key: str, *, http_timeout: float = 30.0, connect_timeout: float = 5.0
+    ) -> SupabaseCostStore:
+        """Create the async client for ``url`` with ``key`` and wrap it (the store owns it).
 
         Args:
             url: Project URL (``https://<ref>.supabase.co``).
             key: API key (service role key on backends; never logged).
             http_timeout: HTTP timeout in seconds.
+            connect_timeout: Seconds to wait for a connection: an unreachable server is a
+                StoreUnavailableError within about that time (the write goes to the outbox).
 
         Returns:
             The store.
         """
-        http = httpx.AsyncClient(timeout=http_timeout)
+        http = httpx.AsyncClient(timeout=httpx.Timeout(http_timeout, connect=connect_timeout))
         try:
             client = await acreate_client(url, key, options=AsyncClientOptions(httpx_client=http))
         except BaseException:
             await http.aclose()
             raise
-        store = cls(client, close_client=True)
+        store = cls(client, owns_client=True)
         store._http = http
         return store
 
@@ -116,6 +135,7 @@ class SupabaseCostStore:
         provider: str | None = None,
         model: str | None = None,
         step: str | None = None,
+        holder_id: str | None = None,
     ) -> ReserveOutcome:
         """See :meth:`CostStore.reserve`."""
         result = await self._rpc(
@@ -133,6 +153,7 @@ class SupabaseCostStore:
                 "p_provider": provider,
                 "p_model": model,
                 "p_step": step,
+                "p_holder_id": holder_id,
             },
         )
         return reserve_outcome_from_json(result)
@@ -163,17 +184,32 @@ class SupabaseCostStore:
         """See :meth:`CostStore.release`."""
         return bool(await self._rpc("cost_release", {"p_reservation_id": reservation_id}))
 
+    async def heartbeat(self, holder_id: str, stale_after: float) -> None:
+        """See :meth:`CostStore.heartbeat`."""
+        await self._rpc(
+            "cost_heartbeat", {"p_holder_id": holder_id, "p_stale_after_seconds": stale_after}
+        )
+
     async def expire_reservations(self, project: str | None) -> int:
         """See :meth:`CostStore.expire_reservations`."""
         return int(await self._rpc("cost_expire_reservations", {"p_project": project}))
 
-    async def total_cost(self, start: datetime, end: datetime, project: str | None) -> Decimal:
+    async def total_cost(
+        self, start: datetime, end: datetime, project: str | None, *, server_only: bool = False
+    ) -> Decimal:
         """See :meth:`CostStore.total_cost`."""
-        rows = await self.breakdown(start, end, "project", project, "UTC")
+        rows = await self.breakdown(start, end, "project", project, "UTC", server_only=server_only)
         return sum((row.total_cost for row in rows), Decimal(0))
 
     async def breakdown(
-        self, start: datetime, end: datetime, group_by: GroupBy, project: str | None, tz: str
+        self,
+        start: datetime,
+        end: datetime,
+        group_by: GroupBy,
+        project: str | None,
+        tz: str,
+        *,
+        server_only: bool = False,
     ) -> list[BreakdownRow]:
         """See :meth:`CostStore.breakdown`."""
         result = await self._rpc(
@@ -184,12 +220,13 @@ class SupabaseCostStore:
                 "p_group_by": group_by,
                 "p_project": project,
                 "p_tz": tz,
+                "p_server_only": server_only,
             },
         )
         return breakdown_from_json(result)
 
     async def records(
-        self, start: datetime, end: datetime, project: str | None
+        self, start: datetime, end: datetime, project: str | None, *, server_only: bool = False
     ) -> list[CostMetrics]:
         """See :meth:`CostStore.records`."""
         out: list[CostMetrics] = []
@@ -203,6 +240,7 @@ class SupabaseCostStore:
                     "p_project": project,
                     "p_limit": 1000,
                     "p_after_id": after,
+                    "p_server_only": server_only,
                 },
             )
             out.extend(record_from_json(item) for item in page)

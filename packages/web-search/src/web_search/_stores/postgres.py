@@ -84,27 +84,21 @@ class PostgresSearchCache:
         max_size: int = 10,
         prepare_threshold: int | None = 5,
     ) -> None:
-        if isinstance(pool, PostgresPool):
-            self._pg = pool
-        elif pool is not None:
-            self._pg = PostgresPool.from_pool(
-                pool, connect_timeout=connect_timeout, breaker_interval=breaker_interval
-            )
-        elif conninfo:
-            try:
-                self._pg = PostgresPool.from_url(
-                    conninfo,
-                    connect_timeout=connect_timeout,
-                    breaker_interval=breaker_interval,
-                    min_size=min_size,
-                    max_size=max_size,
-                    package="web-search",
-                    kwargs={"prepare_threshold": prepare_threshold},
-                )
-            except InvalidConnectionStringError as exc:
-                raise ConfigurationError(f"PostgresSearchCache: {exc}") from None
-        else:
+        if pool is None and not conninfo:
             raise ConfigurationError("PostgresSearchCache needs a conninfo or a pool")
+        try:
+            self._pg = PostgresPool.of(
+                None if pool is not None else conninfo,
+                pool,
+                connect_timeout=connect_timeout,
+                breaker_interval=breaker_interval,
+                min_size=min_size,
+                max_size=max_size,
+                package="web-search",
+                kwargs={"prepare_threshold": prepare_threshold},
+            )
+        except InvalidConnectionStringError as exc:
+            raise ConfigurationError(f"PostgresSearchCache: {exc}") from None
         self._owns = pool is None
         self._tuned: weakref.WeakSet[Any] = weakref.WeakSet()
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from cost_tracker._models import BreakdownRow, BudgetAlert, CostMetrics
-from cost_tracker._stores.base import BudgetStatus, ReserveOutcome
+from cost_tracker._stores._protocol import BudgetStatus, ReserveOutcome
 
 __all__ = [
     "alerts_from_json",

@@ -38,6 +38,24 @@ class RunStore(Protocol):
         """Return runs started in ``[since, until)``, newest first."""
         ...
 
+    async def claim_run(self, run_id: str, owner: str, lease_seconds: float) -> RunRecord:
+        """Take the run's lease for ``owner`` unless a live process holds it, atomically.
+
+        The claim succeeds when the run is not ``running``, when ``owner`` already holds it, or
+        when its last heartbeat is older than ``lease_seconds`` (its process died). The claimed
+        run is marked ``running`` with a fresh heartbeat, its error and end time cleared. Of
+        two concurrent claims exactly one succeeds.
+
+        Raises:
+            RunNotFoundError: No such run.
+            RunInProgressError: Another owner's lease is fresh.
+        """
+        ...
+
+    async def heartbeat(self, run_id: str, owner: str) -> bool:
+        """Refresh the lease; return False when ``owner`` no longer holds a running run."""
+        ...
+
     async def save_step(self, step: StepRecord) -> None:
         """Insert or replace the step with ``(step.run_id, step.key)``."""
         ...

@@ -124,8 +124,21 @@ class CostStore(Protocol):
         provider: str | None = None,
         model: str | None = None,
         step: str | None = None,
+        holder_id: str | None = None,
     ) -> ReserveOutcome:
-        """Hold ``amount`` on the daily and monthly counters if it fits both limits."""
+        """Hold ``amount`` on the daily and monthly counters if it fits both limits.
+
+        Reservations past their expiry, or whose holder stopped beating, are given back first
+        (in the same transaction), so no caller is refused for room nobody holds any more.
+        """
+        ...
+
+    async def heartbeat(self, holder_id: str, stale_after: float) -> None:
+        """Register or refresh holder ``holder_id``.
+
+        Its reservations are reclaimable once its last heartbeat is older than
+        ``stale_after`` seconds.
+        """
         ...
 
     async def settle(
@@ -139,21 +152,34 @@ class CostStore(Protocol):
         ...
 
     async def expire_reservations(self, project: str | None) -> int:
-        """Release reservations past their expiry; returns how many."""
+        """Release reservations past their expiry or of dead holders; returns how many."""
         ...
 
-    async def total_cost(self, start: datetime, end: datetime, project: str | None) -> Decimal:
-        """Exact priced spend in ``[start, end)``."""
+    async def total_cost(
+        self, start: datetime, end: datetime, project: str | None, *, server_only: bool = False
+    ) -> Decimal:
+        """Exact priced spend in ``[start, end)``.
+
+        ``server_only`` leaves out rows end users wrote through the database API (a store no
+        end user can write to ignores it).
+        """
         ...
 
     async def breakdown(
-        self, start: datetime, end: datetime, group_by: GroupBy, project: str | None, tz: str
+        self,
+        start: datetime,
+        end: datetime,
+        group_by: GroupBy,
+        project: str | None,
+        tz: str,
+        *,
+        server_only: bool = False,
     ) -> list[BreakdownRow]:
         """Spend in ``[start, end)`` grouped by ``group_by`` (days in zone ``tz``)."""
         ...
 
     async def records(
-        self, start: datetime, end: datetime, project: str | None
+        self, start: datetime, end: datetime, project: str | None, *, server_only: bool = False
     ) -> list[CostMetrics]:
         """Records in ``[start, end)``, oldest first."""
         ...
