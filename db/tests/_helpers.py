@@ -8,6 +8,14 @@ import sys
 
 import psycopg
 
+# One table each package's files create, to see whether they are there.
+PACKAGE_TABLES = {
+    "cost-tracker": "cost_tracking",
+    "web-search": "web_search_cache",
+    "conversation-memory": "conversations",
+    "analysis-pipeline": "pipeline_runs",
+}
+
 # Everything a migration defines, without what differs between two equal schemas (oids, attnums
 # left behind by dropped columns) and without the runner's own bookkeeping.
 _DUMP_QUERIES = {

@@ -12,24 +12,22 @@ from llm_common_testkit import create_database, new_database_name, require_postg
 from llm_common_testkit._databases import ClonePool
 
 
+def _throwaway(clones: ClonePool, suffix: str) -> Iterator[str]:
+    name = new_database_name(suffix)
+    yield create_database(require_postgres(), name)
+    clones.release(name)
+
+
 @pytest.fixture
 def empty_db(_llmc_clones: ClonePool) -> Iterator[str]:
     """URL of a brand-new database with no migration applied; dropped (in the background) after."""
-    admin = require_postgres()
-    name = new_database_name("_empty")
-    url = create_database(admin, name)
-    yield url
-    _llmc_clones.release(name)
+    yield from _throwaway(_llmc_clones, "_empty")
 
 
 @pytest.fixture
 def other_empty_db(_llmc_clones: ClonePool) -> Iterator[str]:
     """A second brand-new database, to compare a schema with."""
-    admin = require_postgres()
-    name = new_database_name("_empty2")
-    url = create_database(admin, name)
-    yield url
-    _llmc_clones.release(name)
+    yield from _throwaway(_llmc_clones, "_empty2")
 
 
 OWN_FILES = ("20261124000000_core.sql", "20261124000400_pipeline.sql")

@@ -19,7 +19,7 @@ from llm_common_db import (
     migration_status,
 )
 
-from ._helpers import run_cli
+from ._helpers import PACKAGE_TABLES, run_cli
 
 pytestmark = pytest.mark.postgres
 
@@ -160,16 +160,8 @@ async def test_the_command_a_missing_tables_error_names_creates_them(
             await conn.execute(query)
     finally:
         await pg.aclose()
-    others = {t for p, t in TABLES.items() if p != package}
+    others = {t for p, t in PACKAGE_TABLES.items() if p != package}
     assert not others & _public_tables(empty_db)  # that package's tables, nobody else's
-
-
-TABLES = {
-    "cost-tracker": "cost_tracking",
-    "web-search": "web_search_cache",
-    "conversation-memory": "conversations",
-    "analysis-pipeline": "pipeline_runs",
-}
 
 
 def test_readme_table_matches_the_manifest() -> None:

@@ -17,22 +17,15 @@ from llm_common_db import (
     rollback,
 )
 
-from ._helpers import run_cli, schema_dump
+from ._helpers import PACKAGE_TABLES, run_cli, schema_dump
 
 pytestmark = pytest.mark.postgres
-
-PACKAGE_TABLES = {
-    "cost-tracker": "cost_tracking",
-    "web-search": "web_search_cache",
-    "conversation-memory": "conversations",
-    "analysis-pipeline": "pipeline_runs",
-}
 
 
 def _exists(url: str, table: str) -> bool:
     with psycopg.connect(url) as conn:
-        row = conn.execute("select to_regclass(%s) is not null", (f"public.{table}",)).fetchone()
-    return bool(row and row[0])
+        found = conn.execute("select to_regclass(%s)", (f"public.{table}",)).fetchone()
+    return found is not None and found[0] is not None
 
 
 def _log(url: str) -> list[tuple[str, str]]:
