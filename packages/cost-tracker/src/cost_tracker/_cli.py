@@ -247,7 +247,7 @@ def export(
 
 @db_app.command("migrate")
 def migrate(database_url: DatabaseUrl = None) -> None:
-    """Apply the db/ migrations (needs the llm-common-db package)."""
+    """Apply the core and cost-tracker migrations (needs the llm-common-db package)."""
     if not database_url:
         raise typer.BadParameter(
             "give --database-url or set DATABASE_URL", param_hint="--database-url"
@@ -257,7 +257,7 @@ def migrate(database_url: DatabaseUrl = None) -> None:
     except ImportError:
         _fail("migrations need llm-common-db: pip install llm-common-db")
     try:
-        applied = asyncio.run(llm_common_db.migrate(database_url))
+        applied = asyncio.run(llm_common_db.migrate(database_url, packages=["cost-tracker"]))
     except llm_common_db.InvalidConnectionStringError as exc:
         _fail(str(exc))  # says what is wrong without repeating the string
     except Exception as exc:  # a CLI prints one line, never a traceback
