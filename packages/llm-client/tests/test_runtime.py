@@ -22,7 +22,9 @@ def restore_gc() -> Iterator[None]:
 def test_freezes_survivors_and_raises_the_young_threshold(restore_gc: None) -> None:
     settings = prepare_for_serving(young_threshold=5_000)
     assert isinstance(settings, GcSettings)
-    assert settings.frozen == gc.get_freeze_count() > 0
+    # Frozen objects that die later leave the permanent generation (other threads of the test
+    # process may free some meanwhile); nothing joins it without another freeze.
+    assert 0 < gc.get_freeze_count() <= settings.frozen
     # Frozen objects leave the collector's view: a full collection no longer walks them.
     assert len(gc.get_objects()) < settings.frozen // 10
     assert gc.get_threshold()[0] == 5_000
