@@ -351,7 +351,9 @@ class AnalysisPipeline:
         Returns:
             False when ``check_lease`` found the run taken over by another process.
         """
-        deadline = time.monotonic() + self.config.lease_timeout
+        # The last heartbeat may be up to one interval old: stop retrying before the lease can
+        # lapse, so a write never lands after another process could have taken the run over.
+        deadline = time.monotonic() + self.config.lease_timeout - self.config.heartbeat_interval
         delay = min(0.1, self.config.heartbeat_interval)
         while True:
             try:
@@ -382,7 +384,9 @@ class AnalysisPipeline:
             }
         )
         try:
-            await asyncio.shield(self._save_final(failed))
+            if not await asyncio.shield(self._save_final(failed, check_lease=True)):
+                logger.warning("run %s was taken over; not marking it failed", run.id)
+                return
         except Exception:  # the original failure matters more than the bookkeeping one
             logger.exception("could not mark run %s as failed", run.id)
         logger.warning("pipeline run %s failed: %s", run.id, reason)
