@@ -10,9 +10,10 @@ import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -39,7 +40,10 @@ from analysis_pipeline._stores import LocalRunStore, RunStore
 from analysis_pipeline._stores.local import default_state_dir
 from analysis_pipeline.testing import OfflineSearch, offline_models  # an app may use them
 
-__all__ = ["app"]
+if TYPE_CHECKING:
+    from cost_tracker import CostStore
+
+__all__ = ["StoreOptions", "app"]
 
 app = typer.Typer(
     help="Analyse bills for cost-of-living impact: research → generate → review → refine.",
@@ -63,7 +67,42 @@ _ONLINE_DEFAULTS = {
 
 StoreOpt = Annotated[
     Path | None,
-    typer.Option("--store", help="Project directory of the local run store [.llm-common]."),
+    typer.Option(
+        "--store",
+        help="Project directory of the local run store [.llm-common]; with a database it holds "
+        "only the step journal and the cost outbox.",
+    ),
+]
+DatabaseUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="PostgreSQL URL of the run store [env ANALYSIS_PIPELINE_DATABASE_URL, "
+        "DATABASE_URL] (default: the local store).",
+        show_default=False,
+    ),
+]
+SupabaseUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--supabase-url",
+        help="Supabase project URL of the run store [env SUPABASE_URL]; the key comes from "
+        "SUPABASE_SERVICE_ROLE_KEY (or SUPABASE_KEY).",
+        show_default=False,
+    ),
+]
+ConnectTimeoutOpt = Annotated[
+    float,
+    typer.Option("--connect-timeout", min=0.1, help="Seconds to wait for the database."),
+]
+ProjectOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--project",
+        envvar="PROJECT_NAME",
+        help="Project the run and its costs are recorded under [default].",
+        show_default=False,
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
@@ -78,6 +117,8 @@ def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
 
     try:
         return asyncio.run(main())
+    except typer.Exit:
+        raise
     except AnalysisPipelineError as exc:
         _fail(str(exc))
     except Exception as exc:  # a provider, store or budget error: one line, never a traceback
@@ -109,26 +150,126 @@ def _read_bill(file: Path, bill_id: str, jurisdiction: str, max_chars: int) -> s
     return text
 
 
-async def _with_store(store_dir: Path | None, work: Callable[[RunStore], Awaitable[T]]) -> T:
-    async with LocalRunStore(store_dir or default_state_dir()) as local:
-        return await work(local)
+DATABASE_URL_VARS = ("ANALYSIS_PIPELINE_DATABASE_URL", "DATABASE_URL")
+SUPABASE_KEY_VARS = ("SUPABASE_SERVICE_ROLE_KEY", "SUPABASE_KEY")
+
+
+@dataclass(frozen=True)
+class StoreOptions:
+    """Where a command keeps runs (and, for ``run``/``resume``, costs): one backend.
+
+    ``--database-url`` (or ``$ANALYSIS_PIPELINE_DATABASE_URL`` / ``$DATABASE_URL``) selects
+    PostgreSQL, ``--supabase-url`` (or ``$SUPABASE_URL``, key from
+    ``$SUPABASE_SERVICE_ROLE_KEY`` / ``$SUPABASE_KEY``) Supabase, neither the local store
+    under ``--store`` (default ``$LLM_COMMON_DIR`` or ``./.llm-common``). The local
+    directory also holds the step journal and the cost outbox of a run on a remote store.
+    """
+
+    store_dir: Path | None = None
+    database_url: str | None = field(default=None, repr=False)
+    supabase_url: str | None = None
+    supabase_key: str | None = field(default=None, repr=False)
+    connect_timeout: float = 5.0
+
+    @property
+    def state_dir(self) -> Path:
+        """Local directory for the SQLite stores, the step journal and the cost outbox."""
+        return self.store_dir or default_state_dir()
+
+    @property
+    def backend(self) -> str:
+        """``postgres``, ``supabase`` or ``local``."""
+        if self.database_url:
+            return "postgres"
+        return "supabase" if self.supabase_url else "local"
+
+    async def open_run_store(self) -> RunStore:
+        """The run store these options name (the caller closes it)."""
+        if self.database_url:
+            from analysis_pipeline._stores.postgres import PostgresRunStore
+
+            return PostgresRunStore(
+                self.database_url, max_size=2, connect_timeout=self.connect_timeout
+            )
+        if self.supabase_url and self.supabase_key:
+            from analysis_pipeline._stores.supabase import SupabaseRunStore
+
+            return await SupabaseRunStore.connect(
+                self.supabase_url, self.supabase_key, connect_timeout=self.connect_timeout
+            )
+        return LocalRunStore(self.state_dir)
+
+    async def open_cost_store(self) -> CostStore:
+        """The cost-tracker store on the same backend (the tracker closes it)."""
+        if self.database_url:
+            from cost_tracker._stores.postgres import PostgresCostStore
+
+            return PostgresCostStore(
+                self.database_url, max_size=2, connect_timeout=self.connect_timeout
+            )
+        if self.supabase_url and self.supabase_key:
+            from cost_tracker._stores.supabase import SupabaseCostStore
+
+            return await SupabaseCostStore.connect(
+                self.supabase_url, self.supabase_key, connect_timeout=self.connect_timeout
+            )
+        from cost_tracker import LocalCostStore
+
+        return LocalCostStore(self.state_dir)
+
+
+def _env(*names: str) -> str | None:
+    return next((os.environ[n] for n in names if os.environ.get(n)), None)
+
+
+def _store_options(
+    store_dir: Path | None,
+    database_url: str | None,
+    supabase_url: str | None,
+    connect_timeout: float,
+) -> StoreOptions:
+    """Pick one backend: a flag beats the environment, PostgreSQL beats Supabase in it."""
+    if database_url and supabase_url:
+        _fail("give either --database-url or --supabase-url, not both")
+    if not (database_url or supabase_url):
+        database_url = _env(*DATABASE_URL_VARS)
+        supabase_url = None if database_url else _env("SUPABASE_URL")
+    key = None
+    if supabase_url:
+        key = _env(*SUPABASE_KEY_VARS)
+        if key is None:
+            _fail(f"--supabase-url needs the service role key in {' or '.join(SUPABASE_KEY_VARS)}")
+    return StoreOptions(store_dir, database_url, supabase_url, key, connect_timeout)
+
+
+async def _with_store(options: StoreOptions, work: Callable[[RunStore], Awaitable[T]]) -> T:
+    store = await options.open_run_store()
+    async with contextlib.aclosing(store):
+        return await work(store)
 
 
 @contextlib.asynccontextmanager
 async def _pipeline(
-    store_dir: Path | None, context_tokens: int | None = None
+    options: StoreOptions, context_tokens: int | None = None, project: str | None = None
 ) -> AsyncIterator[tuple[AnalysisPipeline, dict[str, Any]]]:
     """Build the pipeline for this environment: offline stand-ins or real providers."""
-    from cost_tracker import CostTracker, LocalCostStore
+    from cost_tracker import CostTracker
     from llm_client import LLMClient
 
-    base = store_dir or default_state_dir()
-    store = LocalRunStore(base)
-    config = PipelineConfig()
+    base = options.state_dir
+    config = PipelineConfig(journal_dir=base / "pipeline-journal")
     if context_tokens:
         config.max_context_tokens = context_tokens
-    tracker = CostTracker(LocalCostStore(base), outbox_path=base / "cost-outbox.sqlite3")
-    async with contextlib.aclosing(store), tracker, LLMClient(cost_sink=tracker) as llm:
+    store = await options.open_run_store()
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(store.aclose)
+        tracker = CostTracker(
+            await options.open_cost_store(),
+            project=project,
+            outbox_path=base / "cost-outbox.sqlite3",
+        )
+        await stack.enter_async_context(tracker)
+        llm = await stack.enter_async_context(LLMClient(cost_sink=tracker))
         if _offline():
             yield (
                 AnalysisPipeline(llm, OfflineSearch(), store=store, config=config),
@@ -139,17 +280,13 @@ async def _pipeline(
         if not llm.config.steps:
             config.models = {k: [v] for k, v in _ONLINE_DEFAULTS[provider].items()}
         search: Any = OfflineSearch()
-        client: Any = None
         if os.environ.get("ZAI_API_KEY"):
             from web_search import WebSearchClient
 
             client = WebSearchClient("zai", cost_sink=tracker)
+            stack.push_async_callback(client.aclose)
             search = _legislation_service(client)
-        try:
-            yield AnalysisPipeline(llm, search, store=store, config=config), {}
-        finally:
-            if client is not None:
-                await client.aclose()
+        yield AnalysisPipeline(llm, search, store=store, config=config), {}
 
 
 def _legislation_service(client: Any) -> Any:
@@ -232,7 +369,11 @@ def run(
     context_tokens: Annotated[
         int | None, typer.Option(help="Cap every model's context window (e.g. 8192).")
     ] = None,
+    project: ProjectOpt = None,
     store: StoreOpt = None,
+    database_url: DatabaseUrlOpt = None,
+    supabase_url: SupabaseUrlOpt = None,
+    connect_timeout: ConnectTimeoutOpt = 5.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Analyse one bill: research, generate, review, refine; print analysis, review and cost."""
@@ -242,9 +383,10 @@ def run(
         refine=refine_model, condense=condense_model,
     )  # fmt: skip
     chosen.update(_parse_model_options(model or []))
+    options = _store_options(store, database_url, supabase_url, connect_timeout)
 
     async def go() -> PipelineResult:
-        async with _pipeline(store, context_tokens) as (pipeline, defaults):
+        async with _pipeline(options, context_tokens, project) as (pipeline, defaults):
             if defaults:
                 err.print(f"[dim]{OFFLINE_NOTE}[/]")
             models = {**defaults, **chosen}
@@ -260,11 +402,20 @@ def run(
 
 
 @app.command()
-def resume(run_id: str, store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+def resume(
+    run_id: str,
+    project: ProjectOpt = None,
+    store: StoreOpt = None,
+    database_url: DatabaseUrlOpt = None,
+    supabase_url: SupabaseUrlOpt = None,
+    connect_timeout: ConnectTimeoutOpt = 5.0,
+    as_json: JsonOpt = False,
+) -> None:
     """Continue a failed run from its last completed step (completed steps are not paid again)."""
+    options = _store_options(store, database_url, supabase_url, connect_timeout)
 
     async def go() -> PipelineResult:
-        async with _pipeline(store) as (pipeline, defaults):
+        async with _pipeline(options, project=project) as (pipeline, defaults):
             if defaults:
                 err.print(f"[dim]{OFFLINE_NOTE}[/]")
             return await _with_live(
@@ -281,10 +432,14 @@ def runs(
     limit: Annotated[int, typer.Option(min=1)] = 20,
     bill_id: Annotated[str | None, typer.Option("--bill-id")] = None,
     store: StoreOpt = None,
+    database_url: DatabaseUrlOpt = None,
+    supabase_url: SupabaseUrlOpt = None,
+    connect_timeout: ConnectTimeoutOpt = 5.0,
     as_json: JsonOpt = False,
 ) -> None:
     """List recent runs, newest first."""
-    found = _run(lambda: _with_store(store, lambda s: s.list_runs(limit=limit, bill_id=bill_id)))
+    options = _store_options(store, database_url, supabase_url, connect_timeout)
+    found = _run(lambda: _with_store(options, lambda s: s.list_runs(limit=limit, bill_id=bill_id)))
     if as_json:
         out.print_json(data=[r.model_dump(mode="json", exclude={"inputs"}) for r in found])
     else:
@@ -292,13 +447,21 @@ def runs(
 
 
 @app.command()
-def show(run_id: str, store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+def show(
+    run_id: str,
+    store: StoreOpt = None,
+    database_url: DatabaseUrlOpt = None,
+    supabase_url: SupabaseUrlOpt = None,
+    connect_timeout: ConnectTimeoutOpt = 5.0,
+    as_json: JsonOpt = False,
+) -> None:
     """Show one run: its analysis, review and logged steps."""
+    options = _store_options(store, database_url, supabase_url, connect_timeout)
 
     async def both(local: RunStore) -> tuple[Any, Any]:
         return await local.get_run(run_id), await local.list_steps(run_id)
 
-    record, steps = _run(lambda: _with_store(store, both))
+    record, steps = _run(lambda: _with_store(options, both))
     if as_json:
         data = record.model_dump(mode="json", exclude={"inputs"})
         data["steps"] = [s.model_dump(mode="json") for s in steps]
@@ -322,9 +485,13 @@ def score(
     run_id: str,
     quality: Annotated[float, typer.Argument(min=0.0, max=1.0, help="Quality 0..1.")],
     store: StoreOpt = None,
+    database_url: DatabaseUrlOpt = None,
+    supabase_url: SupabaseUrlOpt = None,
+    connect_timeout: ConnectTimeoutOpt = 5.0,
 ) -> None:
     """Record a manual quality score (0..1) for a run, used by ``compare``."""
-    _run(lambda: _with_store(store, lambda s: s.set_quality(run_id, quality)))
+    options = _store_options(store, database_url, supabase_url, connect_timeout)
+    _run(lambda: _with_store(options, lambda s: s.set_quality(run_id, quality)))
     out.print(f"run {run_id}: quality {quality:.2f}")
 
 
@@ -334,11 +501,15 @@ def compare(
     days: Annotated[int, typer.Option(min=1, help="Look back this many days.")] = 30,
     csv: Annotated[Path | None, typer.Option(help="Also write the rows to this CSV file.")] = None,
     store: StoreOpt = None,
+    database_url: DatabaseUrlOpt = None,
+    supabase_url: SupabaseUrlOpt = None,
+    connect_timeout: ConnectTimeoutOpt = 5.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Compare models at one step: runs, pass rate, scores, mean cost, p50/p95 latency."""
+    options = _store_options(store, database_url, supabase_url, connect_timeout)
     since = datetime.now(UTC) - timedelta(days=days)
-    rows = _run(lambda: _with_store(store, lambda s: compare_models(s, since, None, step)))
+    rows = _run(lambda: _with_store(options, lambda s: compare_models(s, since, None, step)))
     if csv is not None:
         csv.write_text(comparison_csv(rows), encoding="utf-8")
     if as_json:
