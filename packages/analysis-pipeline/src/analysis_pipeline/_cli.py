@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
+from cost_tracker import CostTrackerError
 from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
@@ -31,10 +33,10 @@ from analysis_pipeline._cli_render import (
 )
 from analysis_pipeline._compare import compare_models, comparison_csv
 from analysis_pipeline._config import PipelineConfig
-from analysis_pipeline._errors import AnalysisPipelineError
+from analysis_pipeline._errors import AnalysisPipelineError, InvalidInputError, RunNotFoundError
 from analysis_pipeline._inputs import check_run_inputs
 from analysis_pipeline._pipeline import AnalysisPipeline
-from analysis_pipeline._records import PipelineResult
+from analysis_pipeline._records import PipelineResult, RunRecord, StepRecord
 from analysis_pipeline._registry import STEP_NAMES
 from analysis_pipeline._stores import LocalRunStore, RunStore
 from analysis_pipeline._stores.local import default_state_dir
@@ -45,7 +47,35 @@ if TYPE_CHECKING:
 
 __all__ = ["StoreOptions", "app"]
 
-app = typer.Typer(
+
+class _OneLineErrors(typer.Typer):
+    """A typer app whose every failure, usage errors included, is one ``error:`` line, exit 1.
+
+    Typer prints usage errors as a boxed panel with exit code 2 and other exceptions as a
+    traceback; a person (or a script reading stderr) gets one line saying what to fix.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            kwargs["standalone_mode"] = False
+            code = typer.main.get_command(self).main(*args, **kwargs)
+        except typer.TyperException as exc:  # usage errors, bad parameter values
+            if not exc.format_message():  # no arguments: the help was printed instead
+                raise SystemExit(exc.exit_code) from None
+            where = getattr(getattr(exc, "ctx", None), "command_path", None)
+            hint = f" (see '{where} --help')" if where else ""
+            _echo_error(f"{exc.format_message()}{hint}")
+            raise SystemExit(1) from None
+        except typer.Abort:
+            _echo_error("aborted")
+            raise SystemExit(1) from None
+        except Exception as exc:  # a bug: still one line, never a traceback
+            _echo_error(f"unexpected {type(exc).__name__}: {exc}")
+            raise SystemExit(1) from None
+        raise SystemExit(code if isinstance(code, int) else 0)
+
+
+app = _OneLineErrors(
     help="Analyse bills for cost-of-living impact: research → generate → review → refine.",
     no_args_is_help=True,
     add_completion=False,
@@ -77,8 +107,8 @@ DatabaseUrlOpt = Annotated[
     str | None,
     typer.Option(
         "--database-url",
-        help="PostgreSQL URL of the run store [env ANALYSIS_PIPELINE_DATABASE_URL, "
-        "DATABASE_URL] (default: the local store).",
+        help="PostgreSQL URL of the run store (env: ANALYSIS_PIPELINE_DATABASE_URL, "
+        "DATABASE_URL; default: the local store).",
         show_default=False,
     ),
 ]
@@ -86,7 +116,7 @@ SupabaseUrlOpt = Annotated[
     str | None,
     typer.Option(
         "--supabase-url",
-        help="Supabase project URL of the run store [env SUPABASE_URL]; the key comes from "
+        help="Supabase project URL of the run store (env: SUPABASE_URL); the key comes from "
         "SUPABASE_SERVICE_ROLE_KEY (or SUPABASE_KEY).",
         show_default=False,
     ),
@@ -115,18 +145,36 @@ def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
     async def main() -> T:
         return await coro_fn()
 
+    _quiet_logging()
     try:
         return asyncio.run(main())
     except typer.Exit:
         raise
     except AnalysisPipelineError as exc:
         _fail(str(exc))
+    except CostTrackerError as exc:  # the run's cost store: its messages name the fix
+        _fail(str(exc))
     except Exception as exc:  # a provider, store or budget error: one line, never a traceback
         _fail(f"{type(exc).__name__}: {exc}")
 
 
+# Their warnings about an unreachable or unmigrated database repeat what the error line says.
+_DRIVER_LOGGERS = ("psycopg", "psycopg.pool", "llm_common_db", "httpx", "postgrest", "supabase")
+
+
+def _quiet_logging() -> None:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, format="warning: %(name)s: %(message)s")
+    for name in _DRIVER_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _echo_error(message: str) -> None:
+    err.print(f"[red]error:[/] {escape(' '.join(message.split()))}", soft_wrap=True)
+
+
 def _fail(message: str) -> NoReturn:
-    err.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)  # one line, unwrapped
+    _echo_error(message)  # one line, unwrapped
     raise typer.Exit(1)
 
 
@@ -257,14 +305,24 @@ async def _pipeline(
     from llm_client import LLMClient
 
     base = options.state_dir
-    config = PipelineConfig(journal_dir=base / "pipeline-journal")
+    config = PipelineConfig(journal_dir=base / "pipeline-journal", project=project)
     if context_tokens:
         config.max_context_tokens = context_tokens
     store = await options.open_run_store()
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(store.aclose)
+        # One cheap read first: an unreachable or unmigrated store is the error line, before
+        # any other output.
+        await store.get_model_configs()
+        costs = await options.open_cost_store()
+        try:
+            now = datetime.now(UTC)
+            await costs.total_cost(now, now, project)  # the cost tables: same reason
+        except BaseException:
+            await costs.aclose()
+            raise
         tracker = CostTracker(
-            await options.open_cost_store(),
+            costs,
             project=project,
             outbox_path=base / "cost-outbox.sqlite3",
         )
@@ -315,13 +373,42 @@ def _parse_model_options(options: list[str]) -> dict[str, list[str]]:
     return chosen
 
 
+def _offline_model_names() -> frozenset[str]:
+    return frozenset(str(model.name) for model in offline_models().values())
+
+
+def _offline_runs(runs: list[RunRecord]) -> set[str]:
+    """Ids of the runs the offline stand-ins answered (any step)."""
+    names = _offline_model_names()
+    return {r.id for r in runs if any(m in names for chain in r.models.values() for m in chain)}
+
+
+async def _resolve_run_id(store: RunStore, given: str) -> str:
+    """The whole id of the one run whose id is or starts with ``given``."""
+    found = await store.find_run_ids(given)
+    if given.strip().lower() in found or len(found) == 1:
+        return found[0] if len(found) == 1 else given.strip().lower()
+    if not found:
+        raise RunNotFoundError(given)
+    raise InvalidInputError(
+        f"run id prefix {given!r} matches {len(found)} runs; give more of the id "
+        "(analysis-pipeline runs lists them)"
+    )
+
+
 def _print_result(result: PipelineResult, as_json: bool) -> None:
+    names = _offline_model_names()
+    offline = any(step.model in names for step in result.steps)
     if as_json:
-        out.print_json(result.model_dump_json())
+        data = result.model_dump(mode="json")
+        data["offline"] = offline
+        for step in data["steps"]:
+            step["offline"] = step["model"] in names
+        out.print_json(data=data)
         return
-    out.print(analysis_panel(result.analysis, result.bill_id))
-    out.print(review_panel(result.review, result.passed))
-    out.print(cost_table(result))
+    out.print(analysis_panel(result.analysis, result.bill_id, offline=offline))
+    out.print(review_panel(result.review, result.passed, offline=offline))
+    out.print(cost_table(result, offline=offline))
     out.print(f"run id: [bold]{result.run_id}[/]  rounds: {result.rounds}")
 
 
@@ -388,7 +475,7 @@ def run(
     async def go() -> PipelineResult:
         async with _pipeline(options, context_tokens, project) as (pipeline, defaults):
             if defaults:
-                err.print(f"[dim]{OFFLINE_NOTE}[/]")
+                err.print(f"[dim]{OFFLINE_NOTE}[/]", soft_wrap=True)
             models = {**defaults, **chosen}
             return await _with_live(
                 f"{bill_id} ({jurisdiction})",
@@ -417,14 +504,21 @@ def resume(
     async def go() -> PipelineResult:
         async with _pipeline(options, project=project) as (pipeline, defaults):
             if defaults:
-                err.print(f"[dim]{OFFLINE_NOTE}[/]")
+                err.print(f"[dim]{OFFLINE_NOTE}[/]", soft_wrap=True)
             return await _with_live(
                 f"resume {run_id}",
                 as_json,
-                lambda cb: pipeline.resume(run_id, defaults or None, progress=cb),
+                lambda cb: _resume(pipeline, run_id, defaults, cb),
             )
 
     _print_result(_run(go), as_json)
+
+
+async def _resume(
+    pipeline: AnalysisPipeline, given: str, defaults: dict[str, Any], progress: Any
+) -> PipelineResult:
+    run_id = await _resolve_run_id(pipeline.store, given)
+    return await pipeline.resume(run_id, defaults or None, progress=progress)
 
 
 @app.command()
@@ -440,10 +534,16 @@ def runs(
     """List recent runs, newest first."""
     options = _store_options(store, database_url, supabase_url, connect_timeout)
     found = _run(lambda: _with_store(options, lambda s: s.list_runs(limit=limit, bill_id=bill_id)))
+    offline = _offline_runs(found)
     if as_json:
-        out.print_json(data=[r.model_dump(mode="json", exclude={"inputs"}) for r in found])
+        rows = [
+            {**r.model_dump(mode="json", exclude={"inputs"}), "offline": r.id in offline}
+            for r in found
+        ]
+        out.print_json(data=rows)
     else:
-        out.print(runs_table(found))
+        # Piped output has no terminal width to respect: keep each run on one line.
+        (out if out.is_terminal else Console(width=200)).print(runs_table(found, offline))
 
 
 @app.command()
@@ -458,26 +558,31 @@ def show(
     """Show one run: its analysis, review and logged steps."""
     options = _store_options(store, database_url, supabase_url, connect_timeout)
 
-    async def both(local: RunStore) -> tuple[Any, Any]:
-        return await local.get_run(run_id), await local.list_steps(run_id)
+    async def both(local: RunStore) -> tuple[RunRecord, list[StepRecord]]:
+        whole = await _resolve_run_id(local, run_id)
+        return await local.get_run(whole), await local.list_steps(whole)
 
     record, steps = _run(lambda: _with_store(options, both))
+    offline = bool(_offline_runs([record]))
+    names = _offline_model_names()
     if as_json:
         data = record.model_dump(mode="json", exclude={"inputs"})
-        data["steps"] = [s.model_dump(mode="json") for s in steps]
+        data["offline"] = offline
+        data["steps"] = [{**s.model_dump(mode="json"), "offline": s.model in names} for s in steps]
         out.print_json(data=data)
         return
-    out.print(runs_table([record]))
+    out.print(runs_table([record], {record.id} if offline else set()))
     if record.analysis:
         from analysis_pipeline._schemas import BillAnalysis, ReviewCritique
 
-        out.print(analysis_panel(BillAnalysis.model_validate(record.analysis), record.bill_id))
+        analysis = BillAnalysis.model_validate(record.analysis)
+        out.print(analysis_panel(analysis, record.bill_id, offline=offline))
         if record.review:
-            out.print(review_panel(ReviewCritique.model_validate(record.review),
-                                   bool(record.review_passed)))  # fmt: skip
+            review = ReviewCritique.model_validate(record.review)
+            out.print(review_panel(review, bool(record.review_passed), offline=offline))
     if record.error:
-        out.print(f"[red]error:[/] {record.error}")
-    out.print(steps_table(steps))
+        out.print(f"[red]run failed:[/] {escape(record.error)}")
+    out.print(steps_table(steps, offline=offline))
 
 
 @app.command()
@@ -491,8 +596,14 @@ def score(
 ) -> None:
     """Record a manual quality score (0..1) for a run, used by ``compare``."""
     options = _store_options(store, database_url, supabase_url, connect_timeout)
-    _run(lambda: _with_store(options, lambda s: s.set_quality(run_id, quality)))
-    out.print(f"run {run_id}: quality {quality:.2f}")
+
+    async def set_quality(store: RunStore) -> str:
+        whole = await _resolve_run_id(store, run_id)
+        await store.set_quality(whole, quality)
+        return whole
+
+    whole = _run(lambda: _with_store(options, set_quality))
+    out.print(f"run {whole}: quality {quality:.2f}")
 
 
 @app.command()

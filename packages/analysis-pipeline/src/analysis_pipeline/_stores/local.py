@@ -26,6 +26,7 @@ from analysis_pipeline._errors import (
     StoreError,
 )
 from analysis_pipeline._records import RunRecord, StepRecord, utcnow
+from analysis_pipeline._stores._rows import run_id_range
 
 __all__ = ["DEFAULT_PROJECT_DIR", "LocalRunStore", "default_state_dir"]
 
@@ -227,6 +228,16 @@ class LocalRunStore:
             (utcnow().isoformat(), run_id, owner),
         )
         return changed > 0
+
+    async def find_run_ids(self, prefix: str) -> list[str]:
+        """Return the ids of every run whose id starts with ``prefix`` (dashes optional)."""
+        bounds = run_id_range(prefix)
+        if bounds is None:
+            return []
+        rows = await self._all(
+            "SELECT id FROM pipeline_runs WHERE id BETWEEN ? AND ? ORDER BY id", bounds
+        )
+        return [str(r[0]) for r in rows]
 
     async def list_runs(
         self,
