@@ -27,7 +27,7 @@ create table if not exists public.pipeline_flag_changes (
 );
 
 create index if not exists pipeline_flag_changes_name_idx
-    on public.pipeline_flag_changes (name, changed_at desc, id desc);
+    on public.pipeline_flag_changes (name, id desc);
 
 create table if not exists public.pipeline_shadow_runs (
     id uuid primary key default gen_random_uuid(),
@@ -60,7 +60,8 @@ create index if not exists pipeline_shadow_runs_bill_id_idx
 
 -- Set a flag and audit the change in one transaction. p_percent null keeps the stored percent
 -- (0 for a new flag); p_enabled is stored as given (null: the percentage decides). Concurrent
--- changes of one flag are serialised by the row lock, so every audit row's "old" is exact.
+-- changes of one flag are serialised by the row lock, so every audit row's "old" is exact, and
+-- audit ids (and clock_timestamp(), taken after the lock) follow that order.
 create or replace function public.pipeline_set_flag(
     p_name text, p_enabled boolean, p_percent numeric, p_changed_by text
 )
@@ -84,9 +85,9 @@ begin
     found_previous := not found;
     select * into previous from public.pipeline_flags where name = p_name for update;
     insert into public.pipeline_flag_changes
-        (name, changed_by, old_enabled, old_percent, new_enabled, new_percent)
+        (name, changed_at, changed_by, old_enabled, old_percent, new_enabled, new_percent)
     values (
-        p_name, p_changed_by,
+        p_name, clock_timestamp(), p_changed_by,
         case when found_previous then previous.enabled end,
         case when found_previous then previous.percent end,
         p_enabled, coalesce(p_percent, previous.percent)
@@ -94,7 +95,7 @@ begin
     return query
         update public.pipeline_flags
            set enabled = p_enabled, percent = coalesce(p_percent, previous.percent),
-               updated_at = now(), updated_by = p_changed_by
+               updated_at = clock_timestamp(), updated_by = p_changed_by
          where name = p_name
         returning *;
 end
