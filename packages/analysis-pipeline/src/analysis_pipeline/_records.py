@@ -78,6 +78,7 @@ class RunRecord(BaseModel):
         lease_owner: The process running it (while ``running``), see ``resume``.
         heartbeat_at: That process's last heartbeat (UTC); a ``running`` run whose heartbeat
             is older than the lease timeout is dead and may be resumed.
+        project: The project the run (and its costs) belong to, from ``PipelineConfig.project``.
     """
 
     id: str = Field(default_factory=new_run_id)
@@ -102,6 +103,7 @@ class RunRecord(BaseModel):
     completed_at: datetime | None = None
     lease_owner: str | None = None
     heartbeat_at: datetime | None = None
+    project: str | None = None
 
 
 class StepRecord(BaseModel):

@@ -28,6 +28,13 @@ class RunStore(Protocol):
         """Return the run; raise ``RunNotFoundError`` when there is none."""
         ...
 
+    async def find_run_ids(self, prefix: str) -> list[str]:
+        """Return the ids of every run whose id starts with ``prefix`` (dashes optional).
+
+        An empty list when none does, or when ``prefix`` is not the start of any UUID.
+        """
+        ...
+
     async def list_runs(
         self,
         *,

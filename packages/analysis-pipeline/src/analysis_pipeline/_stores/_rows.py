@@ -24,6 +24,7 @@ __all__ = [
     "claimed_or_refused",
     "flag_from_row",
     "run_from_row",
+    "run_id_range",
     "run_to_row",
     "shadow_from_row",
     "shadow_to_row",
@@ -45,6 +46,23 @@ def _ts(value: Any) -> datetime:
 
 def _ts_or_none(value: Any) -> datetime | None:
     return None if value is None else _ts(value)
+
+
+def run_id_range(prefix: str) -> tuple[str, str] | None:
+    """The lowest and highest run id (canonical UUID text) starting with ``prefix``.
+
+    Dashes in ``prefix`` are optional; None when it cannot begin any UUID (not hex, too long).
+    UUIDs sort like their hex text in PostgreSQL and in SQLite's text columns alike, so a prefix
+    becomes one range query on every backend (PostgREST has no ``like`` on a uuid column).
+    """
+    digits = prefix.strip().lower().replace("-", "")
+    if not digits or len(digits) > 32 or any(c not in "0123456789abcdef" for c in digits):
+        return None
+
+    def canonical(hex32: str) -> str:
+        return f"{hex32[:8]}-{hex32[8:12]}-{hex32[12:16]}-{hex32[16:20]}-{hex32[20:]}"
+
+    return canonical(digits.ljust(32, "0")), canonical(digits.ljust(32, "f"))
 
 
 def run_to_row(run: RunRecord) -> dict[str, Any]:
@@ -71,6 +89,7 @@ def run_to_row(run: RunRecord) -> dict[str, Any]:
         "finished_at": None if run.completed_at is None else run.completed_at.isoformat(),
         "lease_owner": run.lease_owner,
         "heartbeat_at": None if run.heartbeat_at is None else run.heartbeat_at.isoformat(),
+        "project": run.project,
     }
 
 
@@ -102,6 +121,7 @@ def run_from_row(row: dict[str, Any]) -> RunRecord:
         completed_at=_ts_or_none(row.get("finished_at")),
         lease_owner=row.get("lease_owner"),
         heartbeat_at=_ts_or_none(row.get("heartbeat_at")),
+        project=row.get("project"),
     )
 
 

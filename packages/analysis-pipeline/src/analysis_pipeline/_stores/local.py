@@ -33,7 +33,7 @@ from analysis_pipeline._records import (
     StepRecord,
     utcnow,
 )
-from analysis_pipeline._stores._rows import check_flag_change
+from analysis_pipeline._stores._rows import check_flag_change, run_id_range
 
 __all__ = ["DEFAULT_PROJECT_DIR", "LocalRunStore", "default_state_dir"]
 
@@ -277,6 +277,16 @@ class LocalRunStore:
             (utcnow().isoformat(), run_id, owner),
         )
         return changed > 0
+
+    async def find_run_ids(self, prefix: str) -> list[str]:
+        """Return the ids of every run whose id starts with ``prefix`` (dashes optional)."""
+        bounds = run_id_range(prefix)
+        if bounds is None:
+            return []
+        rows = await self._all(
+            "SELECT id FROM pipeline_runs WHERE id BETWEEN ? AND ? ORDER BY id", bounds
+        )
+        return [str(r[0]) for r in rows]
 
     async def list_runs(
         self,

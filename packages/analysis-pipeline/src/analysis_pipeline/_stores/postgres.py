@@ -53,6 +53,7 @@ from analysis_pipeline._stores._rows import (
     claimed_or_refused,
     flag_from_row,
     run_from_row,
+    run_id_range,
     run_to_row,
     shadow_from_row,
     shadow_to_row,
@@ -66,7 +67,7 @@ _RUN_COLUMNS = (
     "id", "bill_id", "jurisdiction", "status", "models", "input_hash", "inputs", "result",
     "review_passed", "review_score", "manual_quality_score", "rounds", "total_cost",
     "prompt_tokens", "completion_tokens", "latency_ms", "error", "started_at", "finished_at",
-    "lease_owner", "heartbeat_at",
+    "lease_owner", "heartbeat_at", "project",
 )  # fmt: skip
 _STEP_COLUMNS = (
     "run_id", "step", "round", "model", "status", "output", "cost", "prompt_tokens",
@@ -232,6 +233,18 @@ class PostgresRunStore:
             "select public.pipeline_heartbeat(%s::uuid, %s) as held", (run_id, owner)
         )
         return bool(rows and rows[0]["held"])
+
+    async def find_run_ids(self, prefix: str) -> list[str]:
+        """Return the ids of every run whose id starts with ``prefix`` (dashes optional)."""
+        bounds = run_id_range(prefix)
+        if bounds is None:
+            return []
+        rows = await self._fetch(
+            "select id from public.pipeline_runs where id between %s::uuid and %s::uuid "
+            "order by id",
+            bounds,
+        )
+        return [str(r["id"]) for r in rows]
 
     async def list_runs(
         self,

@@ -129,6 +129,20 @@ class SupabaseRunStore:
         query = self._client.rpc("pipeline_heartbeat", {"p_run_id": run_id, "p_owner": owner})
         return (await self._send(query)).data is True
 
+    async def find_run_ids(self, prefix: str) -> list[str]:
+        """Return the ids of every run whose id starts with ``prefix`` (dashes optional)."""
+        bounds = _rows.run_id_range(prefix)
+        if bounds is None:
+            return []
+        query = (
+            self._client.table("pipeline_runs")
+            .select("id")
+            .gte("id", bounds[0])
+            .lte("id", bounds[1])
+            .order("id")
+        )
+        return [str(r["id"]) for r in await self._exec(query)]
+
     async def list_runs(
         self,
         *,
