@@ -30,13 +30,15 @@ from ._query import clean_query
 from ._stores._protocol import PersistentCache
 from ._stores.local import LocalSearchCache
 from ._tavily import TavilySearchProvider
-from ._types import CacheStats, Recency, SearchOutcome, SearchResult
+from ._types import CacheStats, Recency, SearchOutcome, SearchRequest, SearchResult
 from ._zai import ZaiSearchProvider
 from .services import (
     FinanceSearchService,
     LegislationSearchService,
     PlannedQuery,
+    ResearchBudget,
     ResearchPackage,
+    ResearchPlan,
     ResearchQuery,
     Source,
     extract_subject_terms,
@@ -84,13 +86,16 @@ __all__ = [
     "ProviderError",
     "RateLimitError",
     "Recency",
+    "ResearchBudget",
     "ResearchPackage",
+    "ResearchPlan",
     "ResearchQuery",
     "ResponseFormatError",
     "RetryPolicy",
     "SearchCache",
     "SearchOutcome",
     "SearchProvider",
+    "SearchRequest",
     "SearchResult",
     "SearchTimeoutError",
     "ServerError",
