@@ -27,7 +27,7 @@ from ._errors import (
 )
 from ._provider import HttpRequest, ProviderCall, SearchProvider
 from ._query import clean_query
-from ._stores._protocol import PersistentCache
+from ._stores._protocol import CacheWrite, PersistentCache
 from ._stores.local import LocalSearchCache
 from ._tavily import TavilySearchProvider
 from ._types import CacheStats, Recency, SearchOutcome, SearchRequest, SearchResult
@@ -68,6 +68,7 @@ __all__ = [
     "CacheEntry",
     "CachePolicy",
     "CacheStats",
+    "CacheWrite",
     "ConfigurationError",
     "CostEstimate",
     "CostRecord",

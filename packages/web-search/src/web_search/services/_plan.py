@@ -152,13 +152,14 @@ def _deduplicated(
 ) -> tuple[list[PlannedQuery], list[DroppedQuery]]:
     kept: list[PlannedQuery] = []
     seen: list[frozenset[str]] = []
+    every: set[frozenset[str]] = set()
     dropped: list[DroppedQuery] = []
     for query in planned:
         words = _words(query.text)
-        same = next((w for w in seen if w == words), None)
-        if same is not None or not words:
+        if words in every or not words:
             dropped.append(DroppedQuery(query.kind, query.text, "duplicate"))
             continue
+        every.add(words)
         near = any(len(words & w) / len(words | w) >= NEAR_DUPLICATE for w in seen)
         if near and query.kind == "extra":
             # Only the proposed (extra) queries are judged: the service's own set is distinct
