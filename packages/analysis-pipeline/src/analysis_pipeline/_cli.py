@@ -56,8 +56,9 @@ class _OneLineErrors(typer.Typer):
     """
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        kwargs.setdefault("prog_name", "analysis-pipeline")  # also under `python -m` / `python -c`
         try:
-            kwargs["standalone_mode"] = False
             code = typer.main.get_command(self).main(*args, **kwargs)
         except typer.TyperException as exc:  # usage errors, bad parameter values
             if not exc.format_message():  # no arguments: the help was printed instead
