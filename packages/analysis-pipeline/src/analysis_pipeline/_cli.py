@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import json
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -28,6 +29,7 @@ from analysis_pipeline._cli_render import (
     analysis_panel,
     comparison_table,
     cost_table,
+    estimate_table,
     review_panel,
     runs_table,
     steps_table,
@@ -641,3 +643,54 @@ def compare(
         out.print_json(data=[r.model_dump(mode="json") for r in rows])
     else:
         out.print(comparison_table(rows, step))
+
+
+@app.command()
+def estimate(
+    paths: Annotated[
+        list[Path], typer.Argument(exists=True, help="Bill text files, or directories of them.")
+    ],
+    bills_per_day: Annotated[int, typer.Option(min=1, help="New bills a day.")] = 50,
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", help="STEP=MODEL (first of a chain is priced); repeatable."),
+    ] = None,
+    rounds: Annotated[int, typer.Option(min=1, help="Review rounds per bill.")] = 1,
+    jurisdiction: Annotated[
+        str | None, typer.Option(help="Jurisdiction [from each file name: CA-..., US-...].")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Project the cost per bill and per month, offline, from real bills' token counts."""
+    from dataclasses import asdict
+
+    from llm_client import LLMConfig
+
+    from analysis_pipeline._estimate import project_costs
+
+    files = [f for p in paths for f in (sorted(p.glob("*.txt")) if p.is_dir() else [p])]
+    bills = [
+        (f.stem, _read_bill(f, f.stem, where, PipelineConfig().max_bill_chars), where)
+        for f in files
+        if not (f.name.endswith(".summary.txt") and f.parent in paths)
+        for where in [jurisdiction or f.stem.split("-")[0]]
+    ]
+    if not bills:
+        _fail("no bill text files (*.txt) found")
+    try:
+        configured = LLMConfig.load().steps
+    except Exception as exc:
+        _fail(f"llm-client configuration: {exc}")
+    models = {
+        **_parse_models(**_ONLINE_DEFAULTS["openrouter"]),
+        **configured,
+        **_parse_model_options(model or []),
+    }
+    projection = _run(lambda: asyncio.to_thread(
+        project_costs, bills, models, bills_per_day=bills_per_day, rounds=rounds))  # fmt: skip
+    if as_json:
+        out.print_json(json.dumps(asdict(projection), default=str))
+    else:
+        out.print(estimate_table(projection))
+    if projection.unpriced:
+        _fail(f"no price source knows {', '.join(projection.unpriced)}; choose priced models")
