@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import json
 import logging
 import os
@@ -40,7 +41,7 @@ from analysis_pipeline._inputs import check_run_inputs
 from analysis_pipeline._pipeline import AnalysisPipeline
 from analysis_pipeline._records import PipelineResult, RunRecord, StepRecord
 from analysis_pipeline._registry import STEP_NAMES
-from analysis_pipeline._stores import LocalRunStore, RunStore
+from analysis_pipeline._stores import RunStore
 from analysis_pipeline._stores.local import default_state_dir
 from analysis_pipeline.testing import OfflineSearch, offline_models  # an app may use them
 
@@ -58,8 +59,9 @@ class _OneLineErrors(typer.Typer):
     """
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        kwargs.setdefault("prog_name", "analysis-pipeline")  # also under `python -m` / `python -c`
         try:
-            kwargs["standalone_mode"] = False
             code = typer.main.get_command(self).main(*args, **kwargs)
         except typer.TyperException as exc:  # usage errors, bad parameter values
             if not exc.format_message():  # no arguments: the help was printed instead
@@ -235,39 +237,40 @@ class StoreOptions:
             return "postgres"
         return "supabase" if self.supabase_url else "local"
 
-    async def open_run_store(self) -> RunStore:
-        """The run store these options name (the caller closes it)."""
-        if self.database_url:
-            from analysis_pipeline._stores.postgres import PostgresRunStore
+    async def _open(self, postgres: str, supabase: str, local: str) -> Any:
+        # Classes by "module:name", imported only for the backend in use: the other backends'
+        # extras need not be installed.
+        def load(spec: str) -> Any:
+            module, _, name = spec.partition(":")
+            return getattr(importlib.import_module(module), name)
 
-            return PostgresRunStore(
+        if self.database_url:
+            return load(postgres)(
                 self.database_url, max_size=2, connect_timeout=self.connect_timeout
             )
         if self.supabase_url and self.supabase_key:
-            from analysis_pipeline._stores.supabase import SupabaseRunStore
-
-            return await SupabaseRunStore.connect(
+            return await load(supabase).connect(
                 self.supabase_url, self.supabase_key, connect_timeout=self.connect_timeout
             )
-        return LocalRunStore(self.state_dir)
+        return load(local)(self.state_dir)
+
+    async def open_run_store(self) -> RunStore:
+        """The run store these options name (the caller closes it)."""
+        store: RunStore = await self._open(
+            "analysis_pipeline._stores.postgres:PostgresRunStore",
+            "analysis_pipeline._stores.supabase:SupabaseRunStore",
+            "analysis_pipeline._stores.local:LocalRunStore",
+        )
+        return store
 
     async def open_cost_store(self) -> CostStore:
         """The cost-tracker store on the same backend (the tracker closes it)."""
-        if self.database_url:
-            from cost_tracker._stores.postgres import PostgresCostStore
-
-            return PostgresCostStore(
-                self.database_url, max_size=2, connect_timeout=self.connect_timeout
-            )
-        if self.supabase_url and self.supabase_key:
-            from cost_tracker._stores.supabase import SupabaseCostStore
-
-            return await SupabaseCostStore.connect(
-                self.supabase_url, self.supabase_key, connect_timeout=self.connect_timeout
-            )
-        from cost_tracker import LocalCostStore
-
-        return LocalCostStore(self.state_dir)
+        store: CostStore = await self._open(
+            "cost_tracker._stores.postgres:PostgresCostStore",
+            "cost_tracker._stores.supabase:SupabaseCostStore",
+            "cost_tracker._stores.local:LocalCostStore",
+        )
+        return store
 
 
 def _env(*names: str) -> str | None:
