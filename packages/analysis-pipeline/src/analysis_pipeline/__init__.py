@@ -30,7 +30,7 @@ from ._errors import (
 )
 from ._pipeline import AnalysisPipeline
 from ._progress import ProgressEvent
-from ._records import PipelineResult, RunRecord, StepRecord, StepSummary
+from ._records import PipelineResult, ResearchPlanRecord, RunRecord, StepRecord, StepSummary
 from ._rollout import RolloutFlag, rollout
 from ._schemas import (
     BillAnalysis,
@@ -71,6 +71,7 @@ __all__ = [
     "PipelineRunError",
     "PostgresRunStore",
     "ProgressEvent",
+    "ResearchPlanRecord",
     "ResearchQueries",
     "ResumeError",
     "ReviewCritique",
