@@ -67,6 +67,10 @@ class PipelineConfig:
             dead and ``resume`` may take it over (several heartbeats, to ride out a slow store).
         journal_dir: Where paid step results wait when the run store cannot take them
             (``resume`` hands them over); ``<state dir>/pipeline-journal`` when None.
+        project: Project recorded with each run (``pipeline_runs.project``); when None,
+            ``$PROJECT_NAME`` or ``default``, the rule cost-tracker's ``CostTracker`` follows,
+            so a run and its cost rows carry the same project. Give the tracker's project here
+            when it is set explicitly.
     """
 
     models: dict[str, list[str]] = field(default_factory=dict)
@@ -91,6 +95,7 @@ class PipelineConfig:
     heartbeat_interval: float = 5.0
     lease_timeout: float = 30.0
     journal_dir: Path | None = None
+    project: str | None = None
 
     def __post_init__(self) -> None:
         if self.search_concurrency < 1 or self.condense_concurrency < 1:
