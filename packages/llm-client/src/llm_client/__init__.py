@@ -17,6 +17,7 @@ from llm_client._errors import (
     ConfigurationError,
     InvalidMessagesError,
     LLMClientError,
+    MissingExtraError,
     ProviderConnectionError,
     ProviderError,
     ProviderTimeoutError,
@@ -56,7 +57,12 @@ if TYPE_CHECKING:
     from llm_client._retry import RetryPolicy
     from llm_client._runtime import GcSettings, prepare_for_serving
     from llm_client._streaming import TextStream
-    from llm_client._tokens import TokenizerUnavailableError, count_tokens, load_tokenizer
+    from llm_client._tokens import (
+        TokenizerUnavailableError,
+        count_tokens,
+        load_tokenizer,
+        token_upper_bound,
+    )
     from llm_client._usage import Usage, UsageError, normalize_usage, sum_costs
 
 __version__: str  # read from the installed metadata on first access (importlib.metadata is slow)
@@ -91,6 +97,7 @@ _LAZY: dict[str, str] = {
     "price_for": "_pricing",
     "count_tokens": "_tokens",
     "load_tokenizer": "_tokens",
+    "token_upper_bound": "_tokens",
     "TokenizerUnavailableError": "_tokens",
     "UsageError": "_usage",
     "sum_costs": "_usage",
@@ -116,6 +123,7 @@ __all__ = [
     "LLMClient",
     "LLMClientError",
     "LLMConfig",
+    "MissingExtraError",
     "ModelInfo",
     "ModelPrice",
     "PriceSource",
@@ -150,6 +158,7 @@ __all__ = [
     "register_model",
     "register_provider",
     "sum_costs",
+    "token_upper_bound",
     "total_cost",
     "unregister_provider",
 ]
