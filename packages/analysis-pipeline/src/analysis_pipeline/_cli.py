@@ -611,15 +611,33 @@ def compare(
     step: Annotated[str, typer.Option(help="Step to compare models at.")] = "generate",
     days: Annotated[int, typer.Option(min=1, help="Look back this many days.")] = 30,
     csv: Annotated[Path | None, typer.Option(help="Also write the rows to this CSV file.")] = None,
+    shadow: Annotated[
+        bool,
+        typer.Option(
+            "--shadow",
+            help="Compare the shadow runs' arms instead: impacts found by both or one, "
+            "direction disagreements, cost and latency per arm.",
+        ),
+    ] = False,
     store: StoreOpt = None,
     database_url: DatabaseUrlOpt = None,
     supabase_url: SupabaseUrlOpt = None,
     connect_timeout: ConnectTimeoutOpt = 5.0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Compare models at one step: runs, pass rate, scores, mean cost, p50/p95 latency."""
+    """Compare models at one step: runs, pass rate, scores, mean cost, p50/p95 latency.
+
+    With ``--shadow``: how the new pipeline agreed with the legacy analyser in shadow runs.
+    """
     options = _store_options(store, database_url, supabase_url, connect_timeout)
     since = datetime.now(UTC) - timedelta(days=days)
+    if shadow:
+        if csv is not None:
+            _fail("--csv writes the model comparison; with --shadow use --json")
+        from analysis_pipeline._cli_switch import shadow_report
+
+        shadow_report(options, since, as_json)
+        return
     rows = _run(lambda: _with_store(options, lambda s: compare_models(s, since, None, step)))
     if csv is not None:
         csv.write_text(comparison_csv(rows), encoding="utf-8")
@@ -627,3 +645,7 @@ def compare(
         out.print_json(data=[r.model_dump(mode="json") for r in rows])
     else:
         out.print(comparison_table(rows, step))
+
+
+# The switch-over commands (flag show|set, shadow) register themselves on ``app``.
+from analysis_pipeline import _cli_switch  # noqa: E402, F401
