@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -27,6 +28,7 @@ from analysis_pipeline._cli_render import (
     analysis_panel,
     comparison_table,
     cost_table,
+    estimate_table,
     review_panel,
     runs_table,
     steps_table,
@@ -191,10 +193,12 @@ def _read_bill(file: Path, bill_id: str, jurisdiction: str, max_chars: int) -> s
             f"{file} is not UTF-8 text (invalid byte 0x{raw[exc.start]:02x} at offset "
             f"{exc.start}); convert it, e.g. iconv -f latin1 -t utf-8"
         )
+    if not text.strip():
+        _fail(f"{file} is empty: it holds no bill text to analyse")
     try:
         check_run_inputs(bill_id, text, jurisdiction, max_chars)
     except AnalysisPipelineError as exc:
-        _fail(f"{file}: {exc}" if not text.strip() else str(exc))
+        _fail(str(exc))
     return text
 
 
@@ -275,8 +279,18 @@ def _store_options(
     database_url: str | None,
     supabase_url: str | None,
     connect_timeout: float,
+    *,
+    existing: bool = True,
 ) -> StoreOptions:
-    """Pick one backend: a flag beats the environment, PostgreSQL beats Supabase in it."""
+    """Pick one backend: a flag beats the environment, PostgreSQL beats Supabase in it.
+
+    ``existing``: the command reads runs, so a ``--store`` directory that does not exist is a
+    mistyped path, not a new store to create.
+    """
+    if store_dir is not None and store_dir.exists() and not store_dir.is_dir():
+        _fail(f"--store {store_dir} is not a directory (give the project's state directory)")
+    if store_dir is not None and existing and not store_dir.exists():
+        _fail(f"--store {store_dir} does not exist (no run store there; check the path)")
     if database_url and supabase_url:
         _fail("give either --database-url or --supabase-url, not both")
     if not (database_url or supabase_url):
@@ -470,7 +484,7 @@ def run(
         refine=refine_model, condense=condense_model,
     )  # fmt: skip
     chosen.update(_parse_model_options(model or []))
-    options = _store_options(store, database_url, supabase_url, connect_timeout)
+    options = _store_options(store, database_url, supabase_url, connect_timeout, existing=False)
 
     async def go() -> PipelineResult:
         async with _pipeline(options, context_tokens, project) as (pipeline, defaults):
@@ -503,22 +517,16 @@ def resume(
 
     async def go() -> PipelineResult:
         async with _pipeline(options, project=project) as (pipeline, defaults):
+            whole = await _resolve_run_id(pipeline.store, run_id)
             if defaults:
                 err.print(f"[dim]{OFFLINE_NOTE}[/]", soft_wrap=True)
             return await _with_live(
-                f"resume {run_id}",
+                f"resume {whole}",
                 as_json,
-                lambda cb: _resume(pipeline, run_id, defaults, cb),
+                lambda cb: pipeline.resume(whole, defaults or None, progress=cb),
             )
 
     _print_result(_run(go), as_json)
-
-
-async def _resume(
-    pipeline: AnalysisPipeline, given: str, defaults: dict[str, Any], progress: Any
-) -> PipelineResult:
-    run_id = await _resolve_run_id(pipeline.store, given)
-    return await pipeline.resume(run_id, defaults or None, progress=progress)
 
 
 @app.command()
@@ -630,6 +638,8 @@ def compare(
     With ``--shadow``: how the new pipeline agreed with the legacy analyser in shadow runs.
     """
     options = _store_options(store, database_url, supabase_url, connect_timeout)
+    if csv is not None and not csv.parent.is_dir():
+        _fail(f"--csv {csv}: directory {csv.parent} does not exist")
     since = datetime.now(UTC) - timedelta(days=days)
     if shadow:
         if csv is not None:
@@ -640,11 +650,65 @@ def compare(
         return
     rows = _run(lambda: _with_store(options, lambda s: compare_models(s, since, None, step)))
     if csv is not None:
-        csv.write_text(comparison_csv(rows), encoding="utf-8")
+        try:
+            csv.write_text(comparison_csv(rows), encoding="utf-8")
+        except OSError as exc:
+            _fail(f"cannot write {csv}: {exc.strerror or exc}")
     if as_json:
         out.print_json(data=[r.model_dump(mode="json") for r in rows])
     else:
         out.print(comparison_table(rows, step))
+
+
+@app.command()
+def estimate(
+    paths: Annotated[
+        list[Path], typer.Argument(exists=True, help="Bill text files, or directories of them.")
+    ],
+    bills_per_day: Annotated[int, typer.Option(min=1, help="New bills a day.")] = 50,
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", help="STEP=MODEL (first of a chain is priced); repeatable."),
+    ] = None,
+    rounds: Annotated[int, typer.Option(min=1, help="Review rounds per bill.")] = 1,
+    jurisdiction: Annotated[
+        str | None, typer.Option(help="Jurisdiction [from each file name: CA-..., US-...].")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Project the cost per bill and per month, offline, from real bills' token counts."""
+    from dataclasses import asdict
+
+    from llm_client import LLMConfig
+
+    from analysis_pipeline._estimate import project_costs
+
+    files = [f for p in paths for f in (sorted(p.glob("*.txt")) if p.is_dir() else [p])]
+    bills = [
+        (f.stem, _read_bill(f, f.stem, where, PipelineConfig().max_bill_chars), where)
+        for f in files
+        if not (f.name.endswith(".summary.txt") and f.parent in paths)
+        for where in [jurisdiction or f.stem.split("-")[0]]
+    ]
+    if not bills:
+        _fail("no bill text files (*.txt) found")
+    try:
+        configured = LLMConfig.load().steps
+    except Exception as exc:
+        _fail(f"llm-client configuration: {exc}")
+    models = {
+        **_parse_models(**_ONLINE_DEFAULTS["openrouter"]),
+        **configured,
+        **_parse_model_options(model or []),
+    }
+    projection = _run(lambda: asyncio.to_thread(
+        project_costs, bills, models, bills_per_day=bills_per_day, rounds=rounds))  # fmt: skip
+    if as_json:
+        out.print_json(json.dumps(asdict(projection), default=str))
+    else:
+        out.print(estimate_table(projection))
+    if projection.unpriced:
+        _fail(f"no price source knows {', '.join(projection.unpriced)}; choose priced models")
 
 
 # The switch-over commands (flag show|set, shadow) register themselves on ``app``.

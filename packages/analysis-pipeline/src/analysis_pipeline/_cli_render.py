@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from analysis_pipeline._compare import ModelStats
+from analysis_pipeline._estimate import CostProjection
 from analysis_pipeline._progress import ProgressEvent
 from analysis_pipeline._records import PipelineResult, RunRecord, StepRecord
 from analysis_pipeline._schemas import BillAnalysis, ReviewCritique
@@ -22,6 +23,7 @@ __all__ = [
     "analysis_panel",
     "comparison_table",
     "cost_table",
+    "estimate_table",
     "money",
     "review_panel",
     "runs_table",
@@ -229,4 +231,37 @@ def comparison_table(rows: list[ModelStats], step: str) -> Table:
             f"{row.p50_latency_ms:,.0f} ms",
             f"{row.p95_latency_ms:,.0f} ms",
         )
+    return table
+
+
+def estimate_table(projection: CostProjection) -> Table:
+    """Projected cost per bill, then the mean per bill, per day and per month."""
+
+    def usd(value: Decimal | None) -> str:
+        return "unpriced" if value is None else f"${value:,.4f}"
+
+    models = {(s.step, s.model, s.price_source) for b in projection.bills for s in b.steps}
+    table = Table(
+        title=f"Projected cost at {projection.bills_per_day} new bills a day",
+        caption="; ".join(f"{st}: {m} ({src})" for st, m, src in sorted(models)),
+    )
+    table.add_column("bill", no_wrap=True)
+    for name in ("tokens in/out", "LLM calls", "searches", "search", "LLM", "total"):
+        table.add_column(name, justify="right")
+    for bill in projection.bills:
+        tokens_in = sum(s.prompt_tokens for s in bill.steps)
+        tokens_out = sum(s.completion_tokens for s in bill.steps)
+        table.add_row(
+            bill.bill_id + (" (condensed)" if bill.condensed else ""),
+            f"{tokens_in:,}/{tokens_out:,}",
+            str(sum(s.calls for s in bill.steps)),
+            str(bill.search_calls),
+            usd(bill.search_cost),
+            usd(bill.llm_cost),
+            usd(bill.total),
+        )
+    table.add_section()
+    table.add_row("per bill (mean)", "", "", "", "", "", usd(projection.per_bill))
+    table.add_row("per day", "", "", "", "", "", usd(projection.per_day))
+    table.add_row("per month (30 days)", "", "", "", "", "", usd(projection.per_month))
     return table

@@ -8,6 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from web_search.services import ResearchBudget
+
 from ._errors import InvalidInputError
 from ._registry import STEP_NAMES
 
@@ -44,6 +46,9 @@ class PipelineConfig:
         min_source_share: Share of the context budget kept for research sources; a bill that
             does not fit in the rest is condensed.
         search_concurrency: Searches in flight at once.
+        research_budget: Caps on one bill's research searches (calls and dollars); None for
+            the search service's own (``ResearchBudget()``: 12 calls, $0.12). A plan the caps
+            cut is recorded on the research step (``ResearchOutput.plan``), not raised.
         condense_concurrency: Chunk extractions in flight at once.
         max_sources: Upper bound on sources passed to the models.
         max_queries: Upper bound on LLM-proposed queries.
@@ -78,6 +83,7 @@ class PipelineConfig:
     condense_output_tokens: int = 600
     min_source_share: float = 0.25
     search_concurrency: int = 32
+    research_budget: ResearchBudget | None = None
     condense_concurrency: int = 8
     max_sources: int = 20
     max_queries: int = 24

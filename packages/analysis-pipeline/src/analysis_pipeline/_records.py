@@ -19,6 +19,7 @@ __all__ = [
     "FlagState",
     "PipelineResult",
     "ResearchOutput",
+    "ResearchPlanRecord",
     "RunRecord",
     "RunStatus",
     "ShadowArm",
@@ -211,16 +212,42 @@ class PipelineResult(BaseModel):
     condensed: bool = False
 
 
+class ResearchPlanRecord(BaseModel):
+    """How a bill's research kept to its budget (stored with the research step).
+
+    Attributes:
+        max_calls: The budget's cap on upstream search calls.
+        max_cost: The budget's cap on search dollars.
+        planned_calls: Upstream calls the plan could make (cache hits make fewer).
+        calls: Upstream calls made (each one paid, one cost record each).
+        unplanned_calls: Calls the full query set would have made without a plan.
+        cut: Whether the caps left a source domain unsearched.
+        uncovered: The domains left unsearched.
+        dropped: Queries not sent as written, as ``reason: text``.
+    """
+
+    max_calls: int
+    max_cost: Decimal
+    planned_calls: int
+    calls: int = 0
+    unplanned_calls: int = 0
+    cut: bool = False
+    uncovered: list[str] = Field(default_factory=list)
+    dropped: list[str] = Field(default_factory=list)
+
+
 class ResearchOutput(BaseModel):
     """Stored output of the research step.
 
     Attributes:
         queries: Every query searched (LLM-proposed merged with the service's set).
         sources: De-duplicated, ranked sources before fitting to a context budget.
+        plan: How the research kept to its budget (None for a search without a plan).
     """
 
     queries: list[str] = Field(default_factory=list)
     sources: list[SourceRef] = Field(default_factory=list)
+    plan: ResearchPlanRecord | None = None
 
 
 class CondenseOutput(BaseModel):

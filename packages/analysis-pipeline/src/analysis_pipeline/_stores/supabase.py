@@ -38,6 +38,11 @@ from analysis_pipeline._stores import _rows
 
 __all__ = ["SupabaseRunStore"]
 
+MIGRATE_COMMAND = "llm-common-db migrate --package analysis-pipeline --database-url <url>"
+# PostgREST's answers for a table or function that is not there: the database's own codes
+# (undefined table / function) and its schema-cache misses (PGRST205 table, PGRST202 function).
+_MISSING_CODES = frozenset({"42P01", "42883", "PGRST202", "PGRST205"})
+
 
 class SupabaseRunStore:
     """Run store on Supabase through PostgREST.
@@ -86,6 +91,11 @@ class SupabaseRunStore:
                 f"Supabase did not answer within {self.connect_timeout:g} s"
             ) from exc
         except APIError as exc:
+            if exc.code in _MISSING_CODES:
+                raise StoreError(
+                    f"tables for analysis-pipeline are missing: run `{MIGRATE_COMMAND}` "
+                    f"on the project's database ({exc.message})"
+                ) from exc
             raise StoreError(f"Supabase run store failed: {exc.code}: {exc.message}") from exc
         except httpx.TransportError as exc:
             raise StoreUnavailableError(f"Supabase unreachable: {type(exc).__name__}") from exc
