@@ -281,8 +281,9 @@ def shadow(
     connect_timeout: ConnectTimeoutOpt = 5.0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Analyse bills in shadow mode: serve the arm the flag picks, run the other alongside,
-    record both (outcome, cost, latency) for ``compare --shadow``.
+    """Shadow mode: serve the arm the flag picks, run the other too, record both.
+
+    Each run's outcomes, costs and latencies go to the run store for ``compare --shadow``.
     """
     if bill_id is not None and len(files) != 1:
         _fail("--bill-id needs exactly one file (otherwise each file's name is its bill id)")
