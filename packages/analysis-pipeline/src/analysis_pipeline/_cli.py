@@ -622,17 +622,35 @@ def compare(
     step: Annotated[str, typer.Option(help="Step to compare models at.")] = "generate",
     days: Annotated[int, typer.Option(min=1, help="Look back this many days.")] = 30,
     csv: Annotated[Path | None, typer.Option(help="Also write the rows to this CSV file.")] = None,
+    shadow: Annotated[
+        bool,
+        typer.Option(
+            "--shadow",
+            help="Compare the shadow runs' arms instead: impacts found by both or one, "
+            "direction disagreements, cost and latency per arm.",
+        ),
+    ] = False,
     store: StoreOpt = None,
     database_url: DatabaseUrlOpt = None,
     supabase_url: SupabaseUrlOpt = None,
     connect_timeout: ConnectTimeoutOpt = 5.0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Compare models at one step: runs, pass rate, scores, mean cost, p50/p95 latency."""
+    """Compare models at one step: runs, pass rate, scores, mean cost, p50/p95 latency.
+
+    With ``--shadow``: how the new pipeline agreed with the legacy analyser in shadow runs.
+    """
     options = _store_options(store, database_url, supabase_url, connect_timeout)
     if csv is not None and not csv.parent.is_dir():
         _fail(f"--csv {csv}: directory {csv.parent} does not exist")
     since = datetime.now(UTC) - timedelta(days=days)
+    if shadow:
+        if csv is not None:
+            _fail("--csv writes the model comparison; with --shadow use --json")
+        from analysis_pipeline._cli_switch import shadow_report
+
+        shadow_report(options, since, as_json)
+        return
     rows = _run(lambda: _with_store(options, lambda s: compare_models(s, since, None, step)))
     if csv is not None:
         try:
@@ -694,3 +712,7 @@ def estimate(
         out.print(estimate_table(projection))
     if projection.unpriced:
         _fail(f"no price source knows {', '.join(projection.unpriced)}; choose priced models")
+
+
+# The switch-over commands (flag show|set, shadow) register themselves on ``app``.
+from analysis_pipeline import _cli_switch  # noqa: E402, F401
