@@ -89,7 +89,8 @@ async def test_model_report_matches_the_python_definition(store: RunStore) -> No
     got = await store.model_report("generate")
     assert [m.model for m in got.models] == [m.model for m in expected.models]
     for mine, theirs in zip(got.models, expected.models, strict=True):
-        assert mine.runs == theirs.runs and mine.mean_cost == theirs.mean_cost
+        assert mine.runs == theirs.runs
+        assert mine.mean_cost == theirs.mean_cost
         assert mine.p95_latency_ms == pytest.approx(theirs.p95_latency_ms)
 
 

@@ -345,3 +345,38 @@ def compare(
         out.print_json(data=[r.model_dump(mode="json") for r in rows])
     else:
         out.print(comparison_table(rows, step))
+
+
+@app.command()
+def dashboard(
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="PostgreSQL URL of the run and cost stores.", envvar="DATABASE_URL"),
+    ] = None,
+    supabase_url: Annotated[
+        str | None, typer.Option(help="Supabase project URL (key: SUPABASE_SERVICE_ROLE_KEY).")
+    ] = None,
+    store: StoreOpt = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8050,
+    tz: Annotated[str, typer.Option(help="Time zone of the Spend page's days.")] = "UTC",
+) -> None:
+    """Serve the admin dashboard (needs the 'dashboard' extra and LLM_COMMON_DASHBOARD_TOKEN)."""
+    try:
+        from analysis_pipeline.dashboard import TOKEN_ENV_VAR
+        from analysis_pipeline.dashboard._serve import serve
+    except ImportError as exc:
+        _fail(str(exc))
+    token = os.environ.get(TOKEN_ENV_VAR) or None
+    _run(
+        lambda: serve(
+            database_url=database_url,
+            supabase_url=supabase_url,
+            store_dir=store,
+            host=host,
+            port=port,
+            tz=tz,
+            token=token,
+            announce=lambda line: err.print(escape(line), soft_wrap=True),
+        )
+    )
