@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Annotated, Any, Literal, cast
+from typing import Any, Literal, cast
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -242,7 +242,7 @@ def create_dashboard(
     if auth_dependency is not None:
         dependency = auth_dependency
 
-        async def app_principal(user: Annotated[Any, Depends(dependency)]) -> str:
+        async def app_principal(user: Any = Depends(dependency)) -> str:  # noqa: B008
             return _name_of(user)
 
         principal = app_principal
@@ -352,13 +352,6 @@ def create_dashboard(
             )
             return response
 
-        @app.post("/logout", name="logout")
-        async def logout(request: Request, _: Annotated[str, Depends(principal)]) -> Response:
-            await checked_form(request)
-            response = redirect(request, "/login")
-            response.delete_cookie(SESSION_COOKIE, path=cookie_path(request))
-            return response
-
     # --- Models ------------------------------------------------------------------------------
     async def model_data(
         step: str, since: str, until: str, jurisdiction: str
@@ -373,6 +366,15 @@ def create_dashboard(
             jurisdiction=jurisdiction.strip() or None,
         )
         return report, low, high
+
+    if token_auth is not None:
+
+        @pages.post("/logout", name="logout")
+        async def logout(request: Request) -> Response:
+            await checked_form(request)
+            response = redirect(request, "/login")
+            response.delete_cookie(SESSION_COOKIE, path=cookie_path(request))
+            return response
 
     @pages.get("/", name="home")
     async def home(request: Request) -> Response:
@@ -654,7 +656,10 @@ def create_dashboard(
         return _csv_response(csv_text(view.csv_fields, view.csv_rows), "switch-over.csv")
 
     @pages.post("/switch/flag", name="switch_flag")
-    async def switch_flag(request: Request, actor: Annotated[str, Depends(principal)]) -> Response:
+    async def switch_flag(
+        request: Request,
+        actor: str = Depends(principal),
+    ) -> Response:
         form = await checked_form(request)
         action = form.get("action", "")
         set_flag: Callable[..., Awaitable[Any]] | None = getattr(flags, "set_flag", None)
@@ -706,7 +711,9 @@ def create_dashboard(
 
     @pages.post("/config/{step}", name="config_step")
     async def config_step(
-        request: Request, step: str, actor: Annotated[str, Depends(principal)]
+        request: Request,
+        step: str,
+        actor: str = Depends(principal),
     ) -> Response:
         form = await checked_form(request)
         check_step(step)

@@ -74,7 +74,7 @@ class Csrf:
 async def read_form(request: Request) -> dict[str, str]:
     """An ``application/x-www-form-urlencoded`` body as a dict (last value wins), size-capped."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind != "application/x-www-form-urlencoded":
+    if kind not in ("application/x-www-form-urlencoded", ""):  # "": an empty form
         raise HTTPException(415, "forms must be sent as application/x-www-form-urlencoded")
     body = b""
     async for chunk in request.stream():
