@@ -31,6 +31,7 @@ from ._errors import (
 from ._pipeline import AnalysisPipeline
 from ._progress import ProgressEvent
 from ._records import PipelineResult, RunRecord, StepRecord, StepSummary
+from ._reports import ModelConfigChange, ModelDay, ModelReport, RunFilter, RunPage, RunSummary
 from ._rollout import RolloutFlag, rollout
 from ._schemas import (
     BillAnalysis,
@@ -65,6 +66,9 @@ __all__ = [
     "LocalRunStore",
     "Magnitude",
     "MissingExtraError",
+    "ModelConfigChange",
+    "ModelDay",
+    "ModelReport",
     "ModelStats",
     "PipelineConfig",
     "PipelineResult",
@@ -75,11 +79,14 @@ __all__ = [
     "ResumeError",
     "ReviewCritique",
     "RolloutFlag",
+    "RunFilter",
     "RunInProgressError",
     "RunNotFoundError",
+    "RunPage",
     "RunRecord",
     "RunStore",
     "RunStoreError",
+    "RunSummary",
     "SourceRef",
     "StepRecord",
     "StepSummary",
