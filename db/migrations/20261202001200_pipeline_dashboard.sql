@@ -4,8 +4,8 @@
 -- pipeline_configure_step changes a chain and writes its audit row in one transaction;
 -- pipeline_set_model_config (the 0.2 RPC) now goes through it too, so no path skips the audit.
 -- pipeline_model_report and pipeline_run_page do the dashboard's aggregation and paging in SQL
--- (the PostgreSQL store calls them directly, Supabase as RPCs). Money leaves as text so no float
--- ever touches it. Idempotent; runs on plain PostgreSQL 15 and on Supabase.
+-- (the PostgreSQL store calls them directly, Supabase as RPCs) and answer JSON. Money leaves as
+-- text so no float ever touches it. Idempotent; runs on plain PostgreSQL 15 and on Supabase.
 
 create table if not exists public.model_config_changes (
     id bigint generated always as identity primary key,
@@ -15,6 +15,9 @@ create table if not exists public.model_config_changes (
     changed_by text,
     changed_at timestamptz not null default now()
 );
+
+create index if not exists pipeline_runs_started_at_id_idx
+    on public.pipeline_runs (started_at desc, id desc);
 
 create index if not exists model_config_changes_changed_at_idx
     on public.model_config_changes (changed_at desc, id desc);
@@ -54,64 +57,80 @@ as $$
     select public.pipeline_configure_step(p_step, p_models, null);
 $$;
 
+-- The report and the run page build their SQL from the filters actually given (EXECUTE ...
+-- USING, values never spliced into the text): each call is planned with only its own
+-- predicates, so an unfiltered page walks the started_at index and stops at its last row.
 create or replace function public.pipeline_model_report(
     p_step text,
     p_since timestamptz default null,
     p_until timestamptz default null,
     p_jurisdiction text default null
 )
-returns jsonb
-language sql
+returns json
+language plpgsql
 stable
 as $$
-    with per_run as (
-        select r.id, r.status, r.review_passed, r.review_score, r.manual_quality_score,
-               r.total_cost,
-               (r.started_at at time zone 'UTC')::date as day,
-               coalesce((array_agg(s.model order by s.started_at, s.round))[1], '?') as model,
-               sum(s.cost) as cost,
-               sum(s.latency_ms) as latency
-          from public.pipeline_runs r
-          join public.pipeline_steps s on s.run_id = r.id
-         where s.step = p_step
-           and s.status = 'completed'
-           and (p_since is null or r.started_at >= p_since)
-           and (p_until is null or r.started_at < p_until)
-           and (p_jurisdiction is null or r.jurisdiction = p_jurisdiction)
-         group by r.id
-    ),
-    models as (
-        select model,
-               count(*) as runs,
-               count(*) filter (where status = 'completed') as completed,
-               avg(case when review_passed then 1.0 else 0.0 end)
-                   filter (where status = 'completed') as pass_rate,
-               avg(review_score) filter (where status = 'completed') as mean_review_score,
-               avg(manual_quality_score) as mean_quality,
-               count(manual_quality_score) as scored_runs,
-               avg(cost)::text as mean_cost,
-               avg(total_cost)::text as mean_run_cost,
-               percentile_cont(0.5) within group (order by latency) as p50_latency_ms,
-               percentile_cont(0.95) within group (order by latency) as p95_latency_ms
-          from per_run
-         group by model
-    ),
-    daily as (
-        select day, model, count(*) as runs,
-               avg(review_score) filter (where status = 'completed') as mean_review_score,
-               avg(cost)::text as mean_cost
-          from per_run
-         group by day, model
-    )
-    select jsonb_build_object(
-        'step', p_step,
-        'models', coalesce(
-            (select jsonb_agg(to_jsonb(m) || jsonb_build_object('step', p_step)
-                              order by m.runs desc, m.model) from models m),
-            '[]'::jsonb),
-        'daily', coalesce(
-            (select jsonb_agg(to_jsonb(d) order by d.day, d.model) from daily d), '[]'::jsonb)
-    );
+declare
+    v_where text := 's.step = $1 and s.status = ''completed''';
+    v_report json;
+begin
+    if p_since is not null then
+        v_where := v_where || ' and r.started_at >= $2';
+    end if;
+    if p_until is not null then
+        v_where := v_where || ' and r.started_at < $3';
+    end if;
+    if p_jurisdiction is not null then
+        v_where := v_where || ' and r.jurisdiction = $4';
+    end if;
+    execute format($q$
+        with per_run as (
+            select r.id, r.status, r.review_passed, r.review_score, r.manual_quality_score,
+                   r.total_cost,
+                   (r.started_at at time zone 'UTC')::date as day,
+                   coalesce((array_agg(s.model order by s.started_at, s.round))[1], '?')
+                       as model,
+                   sum(s.cost) as cost,
+                   sum(s.latency_ms) as latency
+              from public.pipeline_runs r
+              join public.pipeline_steps s on s.run_id = r.id
+             where %s
+             group by r.id
+        ),
+        models as (
+            select model, $1 as step,
+                   count(*) as runs,
+                   count(*) filter (where status = 'completed') as completed,
+                   avg(case when review_passed then 1.0 else 0.0 end)
+                       filter (where status = 'completed') as pass_rate,
+                   avg(review_score) filter (where status = 'completed') as mean_review_score,
+                   avg(manual_quality_score) as mean_quality,
+                   count(manual_quality_score) as scored_runs,
+                   avg(cost)::text as mean_cost,
+                   avg(total_cost)::text as mean_run_cost,
+                   percentile_cont(0.5) within group (order by latency) as p50_latency_ms,
+                   percentile_cont(0.95) within group (order by latency) as p95_latency_ms
+              from per_run
+             group by model
+        ),
+        daily as (
+            select day, model, count(*) as runs,
+                   avg(review_score) filter (where status = 'completed') as mean_review_score,
+                   avg(cost)::text as mean_cost
+              from per_run
+             group by day, model
+        )
+        select json_build_object(
+            'step', $1,
+            'models', coalesce(
+                (select json_agg(m order by m.runs desc, m.model) from models m), '[]'::json),
+            'daily', coalesce(
+                (select json_agg(d order by d.day, d.model) from daily d), '[]'::json))
+    $q$, v_where)
+    into v_report
+    using p_step, p_since, p_until, p_jurisdiction;
+    return v_report;
+end
 $$;
 
 create or replace function public.pipeline_run_page(
@@ -124,36 +143,56 @@ create or replace function public.pipeline_run_page(
     p_offset integer default 0,
     p_limit integer default 50
 )
-returns jsonb
-language sql
+returns json
+language plpgsql
 stable
 as $$
-    with matching as (
-        select r.id, r.bill_id, r.jurisdiction, r.status, r.models, r.review_passed,
-               r.review_score, r.manual_quality_score as quality_score, r.rounds,
-               r.total_cost::text as cost, r.latency_ms, r.error, r.started_at,
-               r.finished_at as completed_at
-          from public.pipeline_runs r
-         where (p_status is null or r.status = p_status)
-           and (p_bill is null or strpos(lower(r.bill_id), lower(p_bill)) > 0)
-           and (p_jurisdiction is null or r.jurisdiction = p_jurisdiction)
-           and (p_model is null or exists (
-                   select 1 from public.pipeline_steps s
-                    where s.run_id = r.id and s.model = p_model))
-           and (p_since is null or r.started_at >= p_since)
-           and (p_until is null or r.started_at < p_until)
-    ),
-    page as (
-        select * from matching order by started_at desc, id limit p_limit offset p_offset
-    )
-    select jsonb_build_object(
-        'total', (select count(*) from matching),
-        'offset', p_offset,
-        'limit', p_limit,
-        'runs', coalesce(
-            (select jsonb_agg(to_jsonb(p) order by p.started_at desc, p.id) from page p),
-            '[]'::jsonb)
+declare
+    v_where text := 'true';
+    v_total bigint;
+    v_runs json;
+begin
+    if p_status is not null then
+        v_where := v_where || ' and r.status = $1';
+    end if;
+    if p_bill is not null then
+        v_where := v_where || ' and strpos(lower(r.bill_id), lower($2)) > 0';
+    end if;
+    if p_jurisdiction is not null then
+        v_where := v_where || ' and r.jurisdiction = $3';
+    end if;
+    if p_model is not null then
+        v_where := v_where || ' and exists (select 1 from public.pipeline_steps s'
+            || ' where s.run_id = r.id and s.model = $4)';
+    end if;
+    if p_since is not null then
+        v_where := v_where || ' and r.started_at >= $5';
+    end if;
+    if p_until is not null then
+        v_where := v_where || ' and r.started_at < $6';
+    end if;
+    execute 'select count(*) from public.pipeline_runs r where ' || v_where
+    into v_total
+    using p_status, p_bill, p_jurisdiction, p_model, p_since, p_until;
+    execute format($q$
+        select coalesce(json_agg(p order by p.started_at desc, p.id desc), '[]'::json)
+          from (
+            select r.id, r.bill_id, r.jurisdiction, r.status, r.models, r.review_passed,
+                   r.review_score, r.manual_quality_score as quality_score, r.rounds,
+                   r.total_cost::text as cost, r.latency_ms, r.error, r.started_at,
+                   r.finished_at as completed_at
+              from public.pipeline_runs r
+             where %s
+             order by r.started_at desc, r.id desc
+             limit $7 offset $8
+          ) p
+    $q$, v_where)
+    into v_runs
+    using p_status, p_bill, p_jurisdiction, p_model, p_since, p_until, p_limit, p_offset;
+    return json_build_object(
+        'total', v_total, 'offset', p_offset, 'limit', p_limit, 'runs', v_runs
     );
+end
 $$;
 
 revoke all on function public.pipeline_configure_step(text, text[], text)

@@ -20,3 +20,5 @@ $$;
 drop function if exists public.pipeline_configure_step(text, text[], text);
 
 drop table if exists public.model_config_changes;
+
+drop index if exists public.pipeline_runs_started_at_id_idx;

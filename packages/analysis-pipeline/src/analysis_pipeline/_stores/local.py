@@ -401,7 +401,7 @@ class LocalRunStore:
         )
         total = await self._one(f"SELECT COUNT(*) {where}", args)
         rows = await self._all(
-            f"SELECT r.doc {where} ORDER BY r.started_at DESC, r.id LIMIT ? OFFSET ?",
+            f"SELECT r.doc {where} ORDER BY r.started_at DESC, r.id DESC LIMIT ? OFFSET ?",
             (*args, limit, offset),
         )
         runs = [RunSummary.of(RunRecord.model_validate_json(r[0])) for r in rows]

@@ -302,10 +302,12 @@ class PostgresRunStore:
     ) -> ModelReport:
         """Per-model statistics of ``step`` (``pipeline_model_report``: aggregated in SQL)."""
         rows = await self._fetch(
-            "select public.pipeline_model_report(%s, %s::timestamptz, %s::timestamptz, %s) as r",
+            "select public.pipeline_model_report(%s, %s::timestamptz, %s::timestamptz, %s)::text "
+            "as r",
             (check_step(step), since, until, jurisdiction),
         )
-        return ModelReport.model_validate(rows[0]["r"])
+        # Parsed as JSON text by pydantic (its Rust parser), not json.loads then validated.
+        return ModelReport.model_validate_json(rows[0]["r"])
 
     async def run_page(
         self, filter: RunFilter | None = None, *, offset: int = 0, limit: int = 50
@@ -315,10 +317,10 @@ class PostgresRunStore:
         check_page(offset, limit)
         rows = await self._fetch(
             "select public.pipeline_run_page(%s, %s, %s, %s, %s::timestamptz, %s::timestamptz, "
-            "%s, %s) as p",
+            "%s, %s)::text as p",
             (f.status, f.bill, f.jurisdiction, f.model, f.since, f.until, offset, limit),
         )
-        return RunPage.model_validate(rows[0]["p"])
+        return RunPage.model_validate_json(rows[0]["p"])
 
     async def aclose(self) -> None:
         """Close the pool if this store built it from a URL (a given pool stays open)."""
