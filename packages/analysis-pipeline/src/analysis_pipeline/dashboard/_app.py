@@ -584,7 +584,8 @@ def create_dashboard(
         fields = ["id", "bill_id", "jurisdiction", "status", "review_passed", "review_score",
                   "quality_score", "rounds", "cost", "latency_ms", "error", "started_at",
                   "completed_at"]  # fmt: skip
-        return _csv_response(csv_text(fields, [r.model_dump() for r in found.runs]), "runs.csv")
+        rows = [{name: getattr(run, name) for name in fields} for run in found.runs]
+        return _csv_response(csv_text(fields, rows), "runs.csv")
 
     async def run_detail(
         request: Request, run_id: str, notice: str | None = None, status: int = 200
