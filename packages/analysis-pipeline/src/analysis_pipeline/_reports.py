@@ -32,6 +32,7 @@ __all__ = [
     "build_model_report",
     "check_page",
     "check_step",
+    "mean_money",
     "percentile",
 ]
 
@@ -242,7 +243,8 @@ def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def _mean_money(values: Iterable[Decimal | None]) -> Decimal | None:
+def mean_money(values: Iterable[Decimal | None]) -> Decimal | None:
+    """Exact mean of the known amounts (None when none is known: unpriced, never $0)."""
     known = [v for v in values if v is not None]
     return sum(known, Decimal(0)) / len(known) if known else None
 
@@ -276,8 +278,8 @@ def _stats(model: str, step: str, entries: list[_Entry]) -> ModelStats:
         mean_review_score=_mean([r.review_score for r in done if r.review_score is not None]),
         mean_quality=_mean(scored),
         scored_runs=len(scored),
-        mean_cost=_mean_money(e.cost for e in entries),
-        mean_run_cost=_mean_money(e.run.cost for e in entries),
+        mean_cost=mean_money(e.cost for e in entries),
+        mean_run_cost=mean_money(e.run.cost for e in entries),
         p50_latency_ms=percentile(latencies, 50),
         p95_latency_ms=percentile(latencies, 95),
     )
@@ -317,7 +319,7 @@ def build_model_report(
                     if e.run.status == "completed" and e.run.review_score is not None
                 ]
             ),
-            mean_cost=_mean_money(e.cost for e in entries),
+            mean_cost=mean_money(e.cost for e in entries),
         )
         for (day, model), entries in sorted(per_day.items())
     ]

@@ -30,6 +30,7 @@ from analysis_pipeline._errors import (
 from analysis_pipeline._records import RunStatus
 from analysis_pipeline._registry import STEP_NAMES
 from analysis_pipeline._reports import RunFilter, check_step
+from analysis_pipeline._rollout import DEFAULT_FLAG
 from analysis_pipeline._stores import RunStore
 from analysis_pipeline.dashboard._charts import bar_chart, line_chart
 from analysis_pipeline.dashboard._security import (
@@ -41,7 +42,7 @@ from analysis_pipeline.dashboard._security import (
     cookie_path,
     read_form,
 )
-from analysis_pipeline.dashboard._switch import SwitchView, load_switch
+from analysis_pipeline.dashboard._switch import SHADOW_CSV_FIELDS, load_switch, shadow_csv_rows
 
 __all__ = ["ProjectBudget", "check_model", "create_dashboard"]
 
@@ -176,11 +177,12 @@ def create_dashboard(
     run_store: RunStore,
     cost_store: CostSource | None = None,
     pipeline: Any | None = None,
+    resume_models: Mapping[str, Any] | None = None,
     auth_dependency: Callable[..., Any] | None = None,
     token: str | None = None,
     budgets: Mapping[str, ProjectBudget] | None = None,
-    flag_store: Any | None = None,
-    flag_name: str = "llm-framework",
+    flag_store: RunStore | None = None,
+    flag_name: str = DEFAULT_FLAG,
     model_check: Callable[[str], str | None] = check_model,
     tz: str = "UTC",
     title: str = "LLM admin",
@@ -197,11 +199,12 @@ def create_dashboard(
         run_store: The pipeline's run store (runs, steps, model configs, reports).
         cost_store: Cost-tracker's store (or a ``CostTracker``) for the Spend page.
         pipeline: An ``AnalysisPipeline`` on ``run_store``, to resume failed runs.
+        resume_models: The ``models`` argument of ``pipeline.resume`` (None: its own).
         auth_dependency: The mounting app's FastAPI dependency that authenticates an admin.
         token: The standalone server's shared token.
         budgets: Budgets per project; a project not listed shows the last limits its tracker
             recorded in the store.
-        flag_store: Store with the rollout flag and shadow results (default ``run_store``).
+        flag_store: Store of the rollout flag and shadow runs (default ``run_store``).
         flag_name: Name of the rollout flag.
         model_check: Why a model may not be configured (default :func:`check_model`).
         tz: Time zone of the Spend page's days and months.
@@ -221,7 +224,7 @@ def create_dashboard(
     if not 1 <= page_size <= 1000:
         raise ConfigurationError("page_size must be between 1 and 1000")
     costs: Any = getattr(cost_store, "store", cost_store)
-    flags: Any = flag_store if flag_store is not None else run_store
+    flags: RunStore = flag_store if flag_store is not None else run_store
     fixed_budgets = dict(budgets or {})
     env = Environment(
         loader=PackageLoader("analysis_pipeline.dashboard", "templates"),
@@ -638,7 +641,7 @@ def create_dashboard(
         if pipeline is None:
             raise HTTPException(404, "resume needs the dashboard to be given a pipeline")
         try:
-            await pipeline.resume(run_id)
+            await pipeline.resume(run_id, dict(resume_models) if resume_models else None)
         except RunNotFoundError:
             raise
         except AnalysisPipelineError as exc:
@@ -653,8 +656,10 @@ def create_dashboard(
 
     @pages.get("/switch.csv", name="switch_csv")
     async def switch_csv() -> Response:
-        view: SwitchView = await load_switch(flags, flag_name)
-        return _csv_response(csv_text(view.csv_fields, view.csv_rows), "switch-over.csv")
+        records = await flags.shadow_results(limit=None)
+        return _csv_response(
+            csv_text(SHADOW_CSV_FIELDS, shadow_csv_rows(records)), "switch-over.csv"
+        )
 
     @pages.post("/switch/flag", name="switch_flag")
     async def switch_flag(
@@ -663,21 +668,17 @@ def create_dashboard(
     ) -> Response:
         form = await checked_form(request)
         action = form.get("action", "")
-        set_flag: Callable[..., Awaitable[Any]] | None = getattr(flags, "set_flag", None)
-        if set_flag is None:
-            raise HTTPException(404, "this store keeps no rollout flag")
         if action == "off":
-            await set_flag(flag_name, enabled=False, percent=None, changed_by=actor)
+            await flags.set_flag(flag_name, enabled=False, percent=None, changed_by=actor)
+        elif action == "on":
+            await flags.set_flag(flag_name, enabled=True, percent=None, changed_by=actor)
         elif action == "percent":
             try:
                 percent = float(form.get("percent", ""))
             except ValueError:
                 raise HTTPException(400, "percent must be a number 0..100") from None
-            if not 0 <= percent <= 100:
-                raise HTTPException(400, "percent must be between 0 and 100")
-            await set_flag(flag_name, enabled=None, percent=percent, changed_by=actor)
-        elif action == "on":
-            await set_flag(flag_name, enabled=True, percent=None, changed_by=actor)
+            # enabled=None: the percentage decides (this also lifts a kill switch).
+            await flags.set_flag(flag_name, enabled=None, percent=percent, changed_by=actor)
         else:
             raise HTTPException(400, "action must be off, on or percent")
         return redirect(request, "/switch")
