@@ -468,3 +468,69 @@ async def test_every_page_on_every_backend_renders_no_secret(
         await costs.aclose()
         if contract_backend.kind == "postgres":
             await store.aclose()
+
+
+def _shadow(bill: str, new: Any, legacy: Any, served: str = "new") -> Any:
+    from analysis_pipeline import ShadowRecord
+
+    return ShadowRecord(bill_id=bill, jurisdiction="California", served=served, new=new,
+                        legacy=legacy)  # fmt: skip
+
+
+def _arm(*impacts: tuple[str, str], **fields: Any) -> Any:
+    from analysis_pipeline import ShadowArm, ShadowImpact
+
+    found = [ShadowImpact(name=n, direction=d) for n, d in impacts]  # type: ignore[arg-type]
+    return ShadowArm(status=fields.pop("status", "ok"), impacts=found, **fields)
+
+
+def test_switch_over_page_flag_form_and_csv_equal_the_shadow_records(local: Any) -> None:
+    from analysis_pipeline import ShadowArm, shadow_comparison
+
+    client, _, store, _ = local
+    records = [
+        _shadow("A", _arm(("housing", "increase"), ("energy", "decrease"), cost=Decimal("0.01"),
+                          latency_ms=120.0),
+                _arm(("The Housing", "increase"), ("Energy", "increase"), latency_ms=15.0)),
+        _shadow("<b>B</b>", _arm(("=cmd|' /C calc'!A0", "increase"), cost=None, latency_ms=90.0),
+                ShadowArm(status="error", error="legacy <script>x</script>", latency_ms=5.0),
+                served="legacy"),
+    ]  # fmt: skip
+    for record in records:
+        client.portal.call(store.record_shadow, record)
+    page = client.get("/switch", headers=BEARER).text
+    assert "from the environment" in page  # no admin has set the flag yet
+    expected = shadow_comparison(client.portal.call(lambda: store.shadow_results(limit=None)))
+    arms = re.search(r'<table id="arms">(.*?)</table>', page, re.S).group(1)  # type: ignore[union-attr]
+    assert "50.0%" in arms  # the legacy arm: one error in two runs
+    assert "<script>" not in page
+    assert f"{expected.agreement:.1%}" in page
+    rows = _rows(client.get("/switch.csv", headers=BEARER).text)
+    assert [r["bill_id"] for r in rows] == [r.bill_id for r in reversed(records)]
+    assert rows[0]["new_impacts"].startswith("'=cmd")  # a formula is neutralised, not run
+    assert rows[0]["new_cost"] == ""  # unknown cost: empty, never 0
+    assert rows[1]["new_cost"] == "0.01"
+    assert (rows[1]["impacts_both"], rows[1]["direction_disagreements"]) == ("2", "1")
+    assert rows[0]["legacy_status"] == "error"
+
+    token = _csrf(client, "/switch")
+    bad = client.post(
+        "/switch/flag",
+        headers=BEARER,
+        data={"csrf_token": token, "action": "percent", "percent": "150"},
+    )
+    assert bad.status_code == 400
+    ten = client.post(
+        "/switch/flag",
+        headers=BEARER,
+        data={"csrf_token": token, "action": "percent", "percent": "10"},
+    )
+    assert "10% of keys on the new framework (set by an admin)" in ten.text
+    off = client.post("/switch/flag", headers=BEARER, data={"csrf_token": token, "action": "off"})
+    assert "OFF (kill switch)" in off.text
+    flag = client.portal.call(store.get_flag, "llm-framework")
+    assert (flag.enabled, flag.percent, flag.updated_by) == (False, 10.0, "bearer-token")
+    changes = client.portal.call(store.flag_changes, "llm-framework")
+    assert [(c.new_enabled, c.new_percent, c.changed_by) for c in changes] == [
+        (False, 10.0, "bearer-token"), (None, 10.0, "bearer-token")]  # fmt: skip
+    assert "bearer-token" in client.get("/switch", headers=BEARER).text
