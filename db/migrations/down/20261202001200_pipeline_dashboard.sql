@@ -1,21 +1,12 @@
 -- Down file of 20261202001200_pipeline_dashboard.sql (applied by `llm-common-db rollback`).
 -- Drops the dashboard's report functions and the model-switch audit trail (refused while
--- model_config_changes holds rows, unless --force: the audit would be lost), and restores
--- pipeline_set_model_config as 20261124000500_pipeline_resume.sql defined it.
+-- model_config_changes holds rows, unless --force: the audit would be lost). The rollback then
+-- re-runs the package's earlier files, which restore pipeline_set_model_config as
+-- 20261124000500_pipeline_resume.sql defined it.
 
 drop function if exists public.pipeline_run_page(
     text, text, text, text, timestamptz, timestamptz, integer, integer);
 drop function if exists public.pipeline_model_report(text, timestamptz, timestamptz, text);
-
-create or replace function public.pipeline_set_model_config(p_step text, p_models text[])
-returns void
-language sql
-as $$
-    delete from public.model_configs where step = p_step;
-    insert into public.model_configs (step, priority, model)
-    select p_step, (t.ord - 1)::integer, t.model
-    from unnest(p_models) with ordinality as t(model, ord);
-$$;
 
 drop function if exists public.pipeline_configure_step(text, text[], text);
 

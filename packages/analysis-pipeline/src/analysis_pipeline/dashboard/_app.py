@@ -149,6 +149,11 @@ def _parse_day(value: str, name: str) -> date | None:
         raise HTTPException(400, f"{name} must be a date like 2026-12-01") from None
 
 
+def _midnight(day: date) -> datetime:
+    """The start of ``day`` in UTC (the Models and Runs filters' days are UTC days)."""
+    return datetime.combine(day, time(), UTC)
+
+
 def _parse_month(value: str, today: date) -> date:
     if not value.strip():
         return today.replace(day=1)
@@ -364,8 +369,8 @@ def create_dashboard(
         high = _parse_day(until, "until") or today
         report = await run_store.model_report(
             check_step(step),
-            since=datetime.combine(low, time(), UTC),
-            until=datetime.combine(high + timedelta(days=1), time(), UTC),
+            since=_midnight(low),
+            until=_midnight(high + timedelta(days=1)),
             jurisdiction=jurisdiction.strip() or None,
         )
         return report, low, high
@@ -533,8 +538,8 @@ def create_dashboard(
             bill=bill.strip() or None,
             jurisdiction=jurisdiction.strip() or None,
             model=model.strip() or None,
-            since=None if low is None else datetime.combine(low, time(), UTC),
-            until=None if high is None else datetime.combine(high + timedelta(days=1), time(), UTC),
+            since=None if low is None else _midnight(low),
+            until=None if high is None else _midnight(high + timedelta(days=1)),
         )
 
     @pages.get("/runs", response_class=HTMLResponse, name="runs")
