@@ -84,18 +84,34 @@ begin
         v_where := v_where || ' and r.jurisdiction = $4';
     end if;
     execute format($q$
-        with per_run as (
+        with steps as (
+            select s.run_id, s.model, s.cost, s.latency_ms, s.started_at, s.round
+              from public.pipeline_steps s
+              join public.pipeline_runs r on r.id = s.run_id
+             where %s
+        ),
+        -- A run counts for the model that first answered the step: one sort for all runs
+        -- (distinct on), not one ordered aggregate per run.
+        firsts as (
+            select distinct on (run_id) run_id, model
+              from steps
+             order by run_id, started_at, round
+        ),
+        sums as (
+            select run_id, sum(cost) as cost, sum(latency_ms) as latency
+              from steps
+             group by run_id
+        ),
+        per_run as (
             select r.id, r.status, r.review_passed, r.review_score, r.manual_quality_score,
                    r.total_cost,
                    (r.started_at at time zone 'UTC')::date as day,
-                   coalesce((array_agg(s.model order by s.started_at, s.round))[1], '?')
-                       as model,
-                   sum(s.cost) as cost,
-                   sum(s.latency_ms) as latency
-              from public.pipeline_runs r
-              join public.pipeline_steps s on s.run_id = r.id
-             where %s
-             group by r.id
+                   coalesce(f.model, '?') as model,
+                   m.cost,
+                   m.latency
+              from sums m
+              join firsts f on f.run_id = m.run_id
+              join public.pipeline_runs r on r.id = m.run_id
         ),
         models as (
             select model, $1 as step,

@@ -464,6 +464,26 @@ async def test_every_page_on_every_backend_renders_no_secret(
             assert seeded.failed_id in page.text
             spend = await client.get("/spend", headers=BEARER)
             assert "unpriced (2 calls)" in spend.text
+            # The forms write through the same backend: model chain, flag, quality score.
+            config = await client.get("/config", headers=BEARER)
+            token = re.search(r'name="csrf_token" value="([^"]+)"', config.text).group(1)  # type: ignore[union-attr]
+            form = {"csrf_token": token}
+            saved = await client.post(
+                "/config/generate", headers=BEARER, data={**form, "models": "openai/gpt-4o"}
+            )
+            assert saved.status_code == 303
+            assert (await store.get_model_configs())["generate"] == ["openai/gpt-4o"]
+            assert (await store.model_config_changes())[0].changed_by == "bearer-token"
+            off = await client.post("/switch/flag", headers=BEARER, data={**form, "action": "off"})
+            assert off.status_code == 303
+            flag = await store.get_flag("llm-framework")
+            assert flag is not None
+            assert flag.enabled is False
+            scored = await client.post(
+                f"/runs/{seeded.failed_id}/score", headers=BEARER, data={**form, "quality": "0.5"}
+            )
+            assert scored.status_code == 303
+            assert (await store.get_run(seeded.failed_id)).quality_score == 0.5
     finally:
         await costs.aclose()
         if contract_backend.kind == "postgres":
