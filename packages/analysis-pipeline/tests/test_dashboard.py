@@ -47,7 +47,25 @@ async def _seed(store: RunStore, costs: Any, tmp: Path) -> Seeded:
             review_score=0.5 + i / 20,
             cost=Decimal("0.0123") * (i + 1),
             started_at=NOW - timedelta(hours=i + 1),
-            analysis={"summary": "<b>summary</b>", "impacts": []},
+            analysis={
+                "summary": "<b>summary</b>",
+                "impacts": [
+                    {
+                        "category": "housing",
+                        "direction": "increase",
+                        "description": "<svg onload=alert(3)>",
+                        "cited_source_ids": ["S1"],
+                    }
+                ],
+                "sources": [
+                    {
+                        "id": "S1",
+                        "url": "javascript:alert(4)",
+                        "title": "</td><script>alert(5)</script>",
+                        "snippet": "<iframe src=//evil>",
+                    }
+                ],
+            },
             review={"passed": True, "score": 0.8, "critique": HOSTILE_CRITIQUE},
             error="boom <i>here</i>" if i == 6 else None,
         )
@@ -235,6 +253,9 @@ def test_hostile_bill_and_critique_are_rendered_escaped(local: Any) -> None:
         assert "<b>summary</b>" not in page.text
         assert "<i>here</i>" not in page.text
     detail = client.get(f"/runs/{seeded.hostile_id}", headers=BEARER).text
+    for raw in ("<svg onload", "<script>alert(5)", "<iframe", 'href="javascript:'):
+        assert raw not in detail
+    assert "&lt;/td&gt;&lt;script&gt;alert(5)&lt;/script&gt;" in detail  # the source's title
     assert "&lt;script&gt;alert(&#34;bill&#34;)&lt;/script&gt;" in detail
     assert "&lt;img src=x onerror=alert(&#39;critique&#39;)&gt;" in detail
     csp = client.get("/runs", headers=BEARER).headers["content-security-policy"]
