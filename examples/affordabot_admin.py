@@ -11,6 +11,9 @@ Endpoints (all under ``/admin``):
 - ``POST /admin/runs/{run_id}/resume`` and ``POST /admin/runs/{run_id}/score`` (``{quality}``).
 - ``GET /admin/runs``, ``GET /admin/models/compare?step=generate&days=30&format=json|csv``.
 - ``PUT /admin/models/{step}`` (``{models: [...]}``): switch a step's models without a deploy.
+- ``/admin/dashboard/``: the admin dashboard (``analysis-pipeline[dashboard]``), mounted behind
+  this app's own admin check: ``X-Admin-Token`` must equal ``AFFORDABOT_ADMIN_TOKEN`` (unset:
+  every dashboard request is refused).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from analysis_pipeline import (
     resolve_rollout,
 )
 from analysis_pipeline.testing import OfflineSearch, offline_models
-from fastapi import APIRouter, FastAPI, HTTPException
+from fastapi import APIRouter, FastAPI, Header, HTTPException
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
@@ -151,6 +154,16 @@ def create_router(
     return router
 
 
+def require_admin(x_admin_token: str | None = Header(default=None)) -> str:
+    """The app's own admin check (a stand-in for its real auth): the name of the admin."""
+    import hmac
+
+    expected = os.environ.get("AFFORDABOT_ADMIN_TOKEN", "")
+    if not expected or not hmac.compare_digest((x_admin_token or "").encode(), expected.encode()):
+        raise HTTPException(403, "admins only")
+    return "affordabot-admin"
+
+
 def create_app(*, tune_process: bool = True) -> FastAPI:
     """The admin app; the pipeline is built in the lifespan, on the server's event loop.
 
@@ -169,6 +182,13 @@ def create_app(*, tune_process: bool = True) -> FastAPI:
             pipeline = AnalysisPipeline(llm, OfflineSearch(), store=store)
             models = dict(offline_models()) if offline else None
             app.include_router(create_router(pipeline, default_models=models))
+            from analysis_pipeline.dashboard import create_dashboard
+
+            dashboard = create_dashboard(
+                run_store=store, pipeline=pipeline, resume_models=models,
+                auth_dependency=require_admin,
+            )  # fmt: skip
+            app.mount("/admin/dashboard", dashboard)
             if tune_process:
                 prepare_for_serving()
             yield

@@ -48,6 +48,23 @@ def _analyze(client: TestClient, bill_id: str) -> Any:
     return client.post("/admin/analyze", json=body)
 
 
+def test_admin_mounts_the_dashboard_behind_its_own_admin_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AFFORDABOT_ADMIN_TOKEN", "example-admin-token")
+    with _admin(monkeypatch, "100") as client:
+        run_id = _analyze(client, "EX-AB0042-2026").json()["run_id"]
+        assert client.get("/admin/dashboard/runs").status_code == 403
+        wrong = {"x-admin-token": "guess"}
+        assert client.get(f"/admin/dashboard/runs/{run_id}", headers=wrong).status_code == 403
+        admin = {"x-admin-token": "example-admin-token"}
+        page = client.get("/admin/dashboard/runs", headers=admin)
+        assert page.status_code == 200
+        assert "EX-AB0042-2026" in page.text
+        assert 'href="/admin/dashboard/runs/' in page.text
+        assert client.get(f"/admin/dashboard/runs/{run_id}", headers=admin).status_code == 200
+
+
 def test_admin_runs_the_pipeline_in_the_new_arm_and_reports(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

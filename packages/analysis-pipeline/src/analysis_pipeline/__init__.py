@@ -51,6 +51,7 @@ from ._records import (
     StepRecord,
     StepSummary,
 )
+from ._reports import ModelConfigChange, ModelDay, ModelReport, RunFilter, RunPage, RunSummary
 from ._rollout import DEFAULT_FLAG, RolloutFlag, parse_switch, resolve_rollout, rollout
 from ._schemas import (
     BillAnalysis,
@@ -100,6 +101,9 @@ __all__ = [
     "LocalRunStore",
     "Magnitude",
     "MissingExtraError",
+    "ModelConfigChange",
+    "ModelDay",
+    "ModelReport",
     "ModelStats",
     "PipelineConfig",
     "PipelineResult",
@@ -111,11 +115,14 @@ __all__ = [
     "ResumeError",
     "ReviewCritique",
     "RolloutFlag",
+    "RunFilter",
     "RunInProgressError",
     "RunNotFoundError",
+    "RunPage",
     "RunRecord",
     "RunStore",
     "RunStoreError",
+    "RunSummary",
     "Served",
     "ShadowArm",
     "ShadowComparison",

@@ -664,6 +664,49 @@ def compare(
 
 
 @app.command()
+def dashboard(
+    store: StoreOpt = None,
+    database_url: DatabaseUrlOpt = None,
+    supabase_url: SupabaseUrlOpt = None,
+    connect_timeout: ConnectTimeoutOpt = 5.0,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8050,
+    tz: Annotated[str, typer.Option(help="Time zone of the Spend page's days.")] = "UTC",
+) -> None:
+    """Serve the admin dashboard (needs the 'dashboard' extra and LLM_COMMON_DASHBOARD_TOKEN).
+
+    Runs, costs and the rollout flag come from the same store as the other commands; without
+    LLM_COMMON_DASHBOARD_TOKEN the server starts but refuses every request.
+    """
+    try:
+        from analysis_pipeline.dashboard import TOKEN_ENV_VAR, create_dashboard
+        from analysis_pipeline.dashboard._serve import serve
+    except ImportError as exc:
+        _fail(str(exc))
+    options = _store_options(store, database_url, supabase_url, connect_timeout)
+    token = os.environ.get(TOKEN_ENV_VAR) or None
+
+    async def go() -> None:
+        async with _pipeline(options) as (pipeline, defaults):
+            costs = await options.open_cost_store()
+            async with contextlib.aclosing(costs):
+                app = create_dashboard(
+                    run_store=pipeline.store,
+                    cost_store=costs,
+                    pipeline=pipeline,
+                    resume_models=defaults or None,
+                    token=token,
+                    tz=tz,
+                )
+                err.print(f"dashboard on http://{host}:{port}/ ({options.backend} store)")
+                if not token:
+                    err.print(f"{TOKEN_ENV_VAR} is not set: every request is refused")
+                await serve(app, host=host, port=port)
+
+    _run(go)
+
+
+@app.command()
 def estimate(
     paths: Annotated[
         list[Path], typer.Argument(exists=True, help="Bill text files, or directories of them.")
