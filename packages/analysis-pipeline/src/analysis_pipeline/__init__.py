@@ -45,6 +45,16 @@ from ._schemas import (
 from ._stores import LocalRunStore, RunStore
 
 if TYPE_CHECKING:
+    from ._batch import (
+        BatchBill,
+        BatchError,
+        BatchQueue,
+        BatchStatus,
+        BatchWorker,
+        EnqueueResult,
+        WorkerStats,
+    )
+    from ._limiter import CallLimiter, LimitedCostSink
     from ._stores.postgres import PostgresRunStore
     from ._stores.supabase import SupabaseRunStore
 
@@ -53,15 +63,23 @@ __version__ = _version("analysis-pipeline")
 __all__ = [
     "AnalysisPipeline",
     "AnalysisPipelineError",
+    "BatchBill",
+    "BatchError",
+    "BatchQueue",
+    "BatchStatus",
+    "BatchWorker",
     "BillAnalysis",
     "BudgetRefusedError",
+    "CallLimiter",
     "ChunkExtraction",
     "ConfigurationError",
+    "EnqueueResult",
     "FactualError",
     "Impact",
     "InputTooLargeError",
     "InvalidInputError",
     "LeaseLostError",
+    "LimitedCostSink",
     "LocalRunStore",
     "Magnitude",
     "MissingExtraError",
@@ -87,12 +105,18 @@ __all__ = [
     "StoreError",
     "StoreUnavailableError",
     "SupabaseRunStore",
+    "WorkerStats",
     "__version__",
     "compare_models",
     "comparison_csv",
     "rollout",
 ]
 
+
+_BATCH = frozenset(
+    {"BatchBill", "BatchError", "BatchQueue", "BatchStatus", "BatchWorker", "EnqueueResult",
+     "WorkerStats"}
+)  # fmt: skip
 
 # Moved to analysis_pipeline.testing in 0.2 (the core never imports test doubles).
 _MOVED_TO_TESTING = frozenset(
@@ -108,6 +132,14 @@ def __getattr__(name: str) -> object:
         from . import _stores
 
         return getattr(_stores, name)
+    if name in _BATCH:  # procrastinate and psycopg: the 'batch' extra
+        from . import _batch
+
+        return getattr(_batch, name)
+    if name in {"CallLimiter", "LimitedCostSink"}:
+        from . import _limiter
+
+        return getattr(_limiter, name)
     if name in _MOVED_TO_TESTING:
         import warnings
 

@@ -1,0 +1,100 @@
+"""A batch worker in a process of its own, wired as in production, every edge on loopback.
+
+Usage: python _batch_worker.py CONFIG_JSON
+
+CONFIG_JSON holds: database_url, llm_base_url, search_base_url, concurrency, name, project,
+limits ({provider: cap}), state_dir, and optionally heartbeat, stalled_after, lease_timeout,
+daily_budget, wait. The worker prints ``ready`` once it takes jobs and its stats as one JSON
+line when it stops (SIGTERM stops it gracefully; SIGKILL is what the crash test sends).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from analysis_pipeline import (
+    AnalysisPipeline,
+    BatchWorker,
+    CallLimiter,
+    LimitedCostSink,
+    PipelineConfig,
+    PostgresRunStore,
+)
+from cost_tracker import CostTracker, PostgresCostStore
+from llm_client import LLMClient, LLMConfig, ProviderSettings, RetryPolicy
+from web_search import SearchCache, WebSearchClient
+from web_search.services import LegislationSearchService
+
+ANALYST, REVIEWER = "openai/gpt-4o-mini", "openai/gpt-4.1-mini"
+
+
+async def _no_wait(_: float) -> None:
+    return None
+
+
+async def main(cfg: dict[str, Any]) -> dict[str, Any]:
+    url = cfg["database_url"]
+    state = Path(cfg["state_dir"])
+    state.mkdir(parents=True, exist_ok=True)
+    budget = cfg.get("daily_budget")
+    tracker = CostTracker(
+        PostgresCostStore(url, max_size=4),
+        project=cfg.get("project", "batch"),
+        daily_budget=Decimal(budget) if budget is not None else None,
+        outbox_path=state / "outbox.sqlite3",
+        retry_interval=None,
+    )
+    limiter = CallLimiter(url, cfg["limits"])
+    sink = LimitedCostSink(tracker, limiter)
+    llm = LLMClient(
+        cost_sink=sink,
+        config=LLMConfig(providers={"openai": ProviderSettings(base_url=cfg["llm_base_url"])}),
+        retry=RetryPolicy(sleep=_no_wait),
+    )
+    search = WebSearchClient(
+        "zai",
+        cache=SearchCache(None),
+        cost_sink=sink,
+        api_key="test-key",
+        base_url=cfg["search_base_url"],
+    )
+    store = PostgresRunStore(url, max_size=cfg["concurrency"] + 2)
+    config = PipelineConfig(
+        heartbeat_interval=cfg.get("heartbeat", 0.5),
+        lease_timeout=cfg.get("lease_timeout", 3.0),
+        journal_dir=state / "journal",
+        max_queries=cfg.get("max_queries", 4),
+    )
+    config.models = {"research": [ANALYST], "generate": [ANALYST], "review": [REVIEWER]}
+    pipeline = AnalysisPipeline(llm, LegislationSearchService(search), store=store, config=config)
+    worker = BatchWorker(
+        url,
+        pipeline,
+        concurrency=cfg["concurrency"],
+        name=cfg["name"],
+        wait=cfg.get("wait", True),
+        heartbeat_interval=cfg.get("heartbeat", 0.5),
+        stalled_after=cfg.get("stalled_after", 2.0),
+        retry_delay=0.2,
+        budget_retry_delay=cfg.get("budget_retry_delay", 60.0),
+    )
+    try:
+        print("ready", flush=True)
+        stats = await worker.run()
+    finally:
+        for resource in (search, llm, tracker, limiter, store):
+            await resource.aclose()
+    out = dataclasses.asdict(stats)
+    out["waits"] = limiter.waits
+    return out
+
+
+if __name__ == "__main__":
+    result = asyncio.run(main(json.loads(sys.argv[1])))
+    print(json.dumps(result), flush=True)
