@@ -27,9 +27,8 @@ from analysis_pipeline import (
     PostgresRunStore,
 )
 from cost_tracker import CostTracker, PostgresCostStore
-from llm_client import LLMClient, LLMConfig, ProviderSettings, RetryPolicy
+from llm_client import LLMClient, LLMConfig, ProviderSettings, RetryPolicy, prepare_for_serving
 from web_search import SearchCache, WebSearchClient
-from web_search.services import LegislationSearchService
 
 ANALYST, REVIEWER = "openai/gpt-4o-mini", "openai/gpt-4.1-mini"
 
@@ -66,24 +65,27 @@ async def main(cfg: dict[str, Any]) -> dict[str, Any]:
     )
     store = PostgresRunStore(url, max_size=cfg["concurrency"] + 2)
     config = PipelineConfig(
-        heartbeat_interval=cfg.get("heartbeat", 0.5),
-        lease_timeout=cfg.get("lease_timeout", 3.0),
+        heartbeat_interval=cfg.get("heartbeat", 1.0),
+        lease_timeout=cfg.get("lease_timeout", 8.0),
         journal_dir=state / "journal",
-        max_queries=cfg.get("max_queries", 4),
+        max_queries=cfg.get("max_queries", 3),
     )
     config.models = {"research": [ANALYST], "generate": [ANALYST], "review": [REVIEWER]}
-    pipeline = AnalysisPipeline(llm, LegislationSearchService(search), store=store, config=config)
+    # The bare client: only the model's own queries are searched (the legislation service's
+    # fixed query plan would multiply the calls per bill without testing anything more here).
+    pipeline = AnalysisPipeline(llm, search, store=store, config=config)
     worker = BatchWorker(
         url,
         pipeline,
         concurrency=cfg["concurrency"],
         name=cfg["name"],
         wait=cfg.get("wait", True),
-        heartbeat_interval=cfg.get("heartbeat", 0.5),
-        stalled_after=cfg.get("stalled_after", 2.0),
+        heartbeat_interval=cfg.get("heartbeat", 1.0),
+        stalled_after=cfg.get("stalled_after", 10.0),
         retry_delay=0.2,
         budget_retry_delay=cfg.get("budget_retry_delay", 60.0),
     )
+    prepare_for_serving()  # as apps do at start-up: nothing is imported on a first call
     try:
         print("ready", flush=True)
         stats = await worker.run()

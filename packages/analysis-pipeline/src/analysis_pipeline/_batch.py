@@ -478,9 +478,10 @@ class BatchWorker:
         assignments = sql.SQL(", ").join(
             sql.SQL("{} = {}").format(sql.Identifier(k), sql.Placeholder(k)) for k in values
         )
-        query = sql.SQL("update public.pipeline_batch_items set {} where id = {}").format(
-            assignments, sql.Placeholder("item_id")
-        )
+        # A finished bill stays finished, whatever a late duplicate of its job reports.
+        query = sql.SQL(
+            "update public.pipeline_batch_items set {} where id = {} and status <> 'done'"
+        ).format(assignments, sql.Placeholder("item_id"))
         async with self._pg.connection() as conn:
             await conn.execute(query, {**values, "item_id": item_id})
 
