@@ -14,6 +14,7 @@ import asyncio
 import dataclasses
 import json
 import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -43,13 +44,13 @@ async def main(cfg: dict[str, Any]) -> dict[str, Any]:
     state.mkdir(parents=True, exist_ok=True)
     budget = cfg.get("daily_budget")
     tracker = CostTracker(
-        PostgresCostStore(url, max_size=4),
+        PostgresCostStore(url, max_size=4, connect_timeout=20),
         project=cfg.get("project", "batch"),
         daily_budget=Decimal(budget) if budget is not None else None,
         outbox_path=state / "outbox.sqlite3",
         retry_interval=None,
     )
-    limiter = CallLimiter(url, cfg["limits"])
+    limiter = CallLimiter(url, cfg["limits"], connect_timeout=20)
     sink = LimitedCostSink(tracker, limiter)
     llm = LLMClient(
         cost_sink=sink,
@@ -63,7 +64,8 @@ async def main(cfg: dict[str, Any]) -> dict[str, Any]:
         api_key="test-key",
         base_url=cfg["search_base_url"],
     )
-    store = PostgresRunStore(url, max_size=cfg["concurrency"] + 2)
+    # Generous connect timeouts: the shared 2-core test machine can be far past saturation.
+    store = PostgresRunStore(url, max_size=cfg["concurrency"] + 2, connect_timeout=20)
     config = PipelineConfig(
         heartbeat_interval=cfg.get("heartbeat", 1.0),
         lease_timeout=cfg.get("lease_timeout", 8.0),
@@ -84,16 +86,21 @@ async def main(cfg: dict[str, Any]) -> dict[str, Any]:
         stalled_after=cfg.get("stalled_after", 10.0),
         retry_delay=0.2,
         budget_retry_delay=cfg.get("budget_retry_delay", 60.0),
+        outage_retry_delay=2.0,
+        connect_timeout=20,
     )
     prepare_for_serving()  # as apps do at start-up: nothing is imported on a first call
     try:
         print("ready", flush=True)
+        cpu = time.process_time()
         stats = await worker.run()
+        cpu = time.process_time() - cpu
     finally:
         for resource in (search, llm, tracker, limiter, store):
             await resource.aclose()
     out = dataclasses.asdict(stats)
     out["waits"] = limiter.waits
+    out["cpu_seconds"] = cpu
     return out
 
 

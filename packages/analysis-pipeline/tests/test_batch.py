@@ -260,3 +260,40 @@ def test_two_hundred_bills_across_workers_one_sigkilled(
     assert 1 <= llm.max_in_flight <= LIMITS["openai"]
     assert 1 <= search.max_in_flight <= LIMITS["zai"]
     assert sum(s["waits"] for s in stats) > 0  # the caps were actually reached
+
+
+def test_budget_refusal_stops_the_worker_and_leaves_the_rest_queued(
+    postgres_db: str,
+    servers: tuple[FakeLLMServer, FakeZaiSearchServer, Latency],
+    tmp_path: Path,
+) -> None:
+    llm, search, _ = servers
+    url = postgres_db
+    asyncio.run(_enqueue(url, real_bills(8)))
+    worker = _start_worker(
+        tmp_path, name="thrifty", project="batch", database_url=url, concurrency=2,
+        llm_base_url=llm.base_url, search_base_url=search.base_url, daily_budget="0.15",
+    )  # fmt: skip
+    out, err = worker.communicate(timeout=120)  # it stops by itself: no signal sent
+    assert worker.returncode == 0, err[-3000:]
+    stats = json.loads(out.strip().splitlines()[-1])
+    assert stats["budget_stopped"] is True
+    assert stats["failed"] == 0
+
+    status = asyncio.run(_status(url))
+    assert status.failed == 0
+    assert status.running == 0
+    assert status.done == stats["done"] < 8
+    assert status.queued == 8 - status.done
+    jobs = _query(
+        url,
+        "select j.status::text, count(*) from pipeline_batch_items i"
+        " join procrastinate_jobs j on j.id = i.job_id where i.status = 'queued' group by 1",
+    )
+    assert jobs == [("todo", status.queued)]  # still in the queue, for when money is back
+    refused = _query(url, "select error from pipeline_batch_items where error is not null")
+    assert refused
+    assert all("budget" in e.lower() for (e,) in refused)
+    spent = _query(url, "select coalesce(sum(cost), 0) from cost_tracking")[0][0]
+    assert spent <= Decimal("0.15")
+    assert _ledger(url) == _served(llm, search)

@@ -35,6 +35,7 @@ from ._errors import (
     MissingExtraError,
     RunInProgressError,
     RunNotFoundError,
+    StoreUnavailableError,
 )
 
 try:
@@ -146,8 +147,10 @@ def _app(url: str | None) -> procrastinate.App:
     return procrastinate.App(connector=connector)
 
 
-def _pool(url: str, max_size: int = 4) -> PostgresPool:
-    return PostgresPool.from_url(url, max_size=max_size, package=_PACKAGE)
+def _pool(url: str, connect_timeout: float, max_size: int = 4) -> PostgresPool:
+    return PostgresPool.from_url(
+        url, max_size=max_size, package=_PACKAGE, connect_timeout=connect_timeout
+    )
 
 
 _INSERT = """
@@ -164,6 +167,7 @@ class BatchQueue:
     Args:
         database_url: PostgreSQL URL (a password in it is never shown).
         max_bill_chars: Bills longer than this are refused (as ``AnalysisPipeline`` would).
+        connect_timeout: Longest wait for a connection, in seconds.
 
     Example:
         >>> async with BatchQueue(url) as queue:
@@ -171,8 +175,10 @@ class BatchQueue:
         ...     print((await queue.status()).queued)
     """
 
-    def __init__(self, database_url: str, *, max_bill_chars: int = 2_000_000) -> None:
-        self._pg = _pool(database_url)
+    def __init__(
+        self, database_url: str, *, max_bill_chars: int = 2_000_000, connect_timeout: float = 5.0
+    ) -> None:
+        self._pg = _pool(database_url, connect_timeout)
         self._url = database_url
         self.max_bill_chars = max_bill_chars
 
@@ -319,6 +325,21 @@ class BatchQueue:
         )
 
 
+def _outage(exc: BaseException) -> bool:
+    """Whether the run store being unreachable caused ``exc`` (anywhere in its causes)."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        err = todo.pop()
+        if id(err) in seen:
+            continue
+        seen.add(id(err))
+        if isinstance(err, StoreUnavailableError):
+            return True
+        todo.extend(e for e in (err.__cause__, err.__context__) if e is not None)
+    return False
+
+
 def _describe(exc: BaseException) -> str:
     """One line for a database error, with no connection string in it."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -369,6 +390,9 @@ class BatchWorker:
         max_attempts: Attempts per bill before it is marked failed.
         retry_delay: Seconds before a failed attempt is retried (doubling each time).
         budget_retry_delay: Seconds before a budget-refused bill is offered again.
+        outage_retry_delay: Seconds before a bill whose run store was unreachable is offered
+            again (such attempts never make a bill ``failed``: nothing is lost in an outage).
+        connect_timeout: Longest wait for a connection of the worker's own pool, in seconds.
     """
 
     def __init__(
@@ -386,6 +410,8 @@ class BatchWorker:
         max_attempts: int = 3,
         retry_delay: float = 5.0,
         budget_retry_delay: float = 300.0,
+        outage_retry_delay: float = 30.0,
+        connect_timeout: float = 5.0,
     ) -> None:
         if concurrency < 1:
             raise InvalidInputError(f"concurrency must be at least 1, got {concurrency}")
@@ -402,9 +428,10 @@ class BatchWorker:
         self.max_attempts = max_attempts
         self.retry_delay = retry_delay
         self.budget_retry_delay = budget_retry_delay
+        self.outage_retry_delay = outage_retry_delay
         self.stats = WorkerStats()
         self._url = database_url
-        self._pg = _pool(database_url, max_size=concurrency + 2)
+        self._pg = _pool(database_url, connect_timeout, max_size=concurrency + 2)
         self._run_task: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
@@ -508,23 +535,26 @@ class BatchWorker:
             logger.warning("budget refused a call; %s stops taking jobs", self.name)
             asyncio.get_running_loop().call_soon(self.stop)
             raise
-        except RunInProgressError as exc:
-            await self._set(item_id, status="queued", error=str(exc))
-            raise
         except Exception as exc:
-            last = context.job.attempts + 1 >= self.max_attempts
-            await self._set(
-                item_id,
-                status="failed" if last else "queued",
-                error=f"{type(exc).__name__}: {exc}"[:2000],
-                finished_at=datetime.now(UTC) if last else None,
-            )
-            if last:
-                self.stats.failed += 1
+            if isinstance(exc, RunInProgressError) or _outage(exc):
+                await self._set(item_id, status="queued", error=f"{type(exc).__name__}: {exc}")
+                raise
+            await self._failed_attempt(context, item_id, exc)
             raise
         await self._set(item_id, status="done", finished_at=datetime.now(UTC))
         self.stats.done += 1
         self.stats.run_ids.append(run_id)
+
+    async def _failed_attempt(self, context: Any, item_id: int, exc: BaseException) -> None:
+        last = context.job.attempts + 1 >= self.max_attempts
+        await self._set(
+            item_id,
+            status="failed" if last else "queued",
+            error=f"{type(exc).__name__}: {exc}"[:2000],
+            finished_at=datetime.now(UTC) if last else None,
+        )
+        if last:
+            self.stats.failed += 1
 
     async def _analyse(
         self, item_id: int, bill_id: str, jurisdiction: str, text: str, run_id: Any
@@ -578,6 +608,8 @@ class _Retry(procrastinate.BaseRetryStrategy):
             seconds = worker.budget_retry_delay
         elif isinstance(exception, RunInProgressError):
             seconds = worker.pipeline.config.lease_timeout
+        elif _outage(exception):
+            seconds = worker.outage_retry_delay
         elif job.attempts + 1 < worker.max_attempts:
             seconds = worker.retry_delay * (2**job.attempts)
         else:
