@@ -18,7 +18,12 @@ runner = CliRunner()
 
 @pytest.fixture(autouse=True)
 def _offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for key in ("OPENROUTER_API_KEY", "ZAI_API_KEY", "DATABASE_URL"):
+    for key in (
+        "OPENROUTER_API_KEY",
+        "ZAI_API_KEY",
+        "DATABASE_URL",
+        "ANALYSIS_PIPELINE_DATABASE_URL",
+    ):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("LLM_COMMON_DIR", str(tmp_path / "state"))
 

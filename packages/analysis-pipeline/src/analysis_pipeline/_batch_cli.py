@@ -36,7 +36,7 @@ DatabaseUrl = Annotated[
     str | None,
     typer.Option(
         "--database-url",
-        envvar="DATABASE_URL",
+        envvar=["ANALYSIS_PIPELINE_DATABASE_URL", "DATABASE_URL"],
         show_envvar=True,
         help="PostgreSQL URL of the queue, the run log and the cost ledger.",
     ),
