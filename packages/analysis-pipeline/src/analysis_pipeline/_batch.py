@@ -357,6 +357,7 @@ class WorkerStats:
         retried: Jobs put back for a later attempt.
         budget_stopped: Whether a budget refusal stopped the worker.
         requeued_stalled: Jobs of dead workers this worker put back in the queue.
+        run_ids: The runs this worker completed, in order.
     """
 
     done: int = 0
