@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
 
+from analysis_pipeline._batch_cli import batch_app, worker
 from analysis_pipeline._cli_render import (
     LiveSteps,
     analysis_panel,
@@ -84,6 +85,8 @@ app = _OneLineErrors(
     no_args_is_help=True,
     add_completion=False,
 )
+app.add_typer(batch_app, name="batch")
+app.command()(worker)
 out = Console()
 err = Console(stderr=True)
 T = TypeVar("T")
