@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from llm_client._attempts import AttemptRunner, CallLedger
@@ -86,7 +86,7 @@ class TextStream:
         self._usage: Any = None
         self._request_id: str | None = None
         self._started = 0.0
-        self._completion: Completion[str] | None = None
+        self._completion: Completion[Any] | None = None
 
     async def __aenter__(self) -> TextStream:
         return await self.open()
@@ -126,7 +126,7 @@ class TextStream:
         return "".join(self._parts)
 
     @property
-    def completion(self) -> Completion[str]:
+    def completion(self) -> Completion[Any]:
         """The finished reply with usage, cost and attempts (available once the stream ended).
 
         Raises:
@@ -161,7 +161,7 @@ class TextStream:
         )
         self._opened = True
 
-    async def _read(self) -> AsyncIterator[str]:
+    async def _read(self) -> AsyncGenerator[str, None]:
         route = self._route
         assert route is not None
         try:
@@ -185,7 +185,19 @@ class TextStream:
             if failure is exc:
                 raise
             raise failure from None
-        await self._finish(error=None)
+        verdict = self._verdict()
+        await self._finish(error=None if verdict is None else type(verdict).__name__)
+        if verdict is not None:
+            verdict.attempt_records = tuple(self._ledger.records)
+            raise verdict
+
+    def _verdict(self) -> LLMClientError | None:
+        """Check the whole reply once it arrived; an error fails (and is raised by) the stream."""
+        return None
+
+    def _output(self) -> Any:
+        """What ``completion.output`` holds."""
+        return self.text
 
     async def _finish(self, *, error: str | None) -> None:
         if self._completion is not None or self._route is None:
@@ -208,7 +220,7 @@ class TextStream:
                 error=error,
             )
             self._completion = Completion.from_attempts(
-                self.text,
+                self._output(),
                 model=route.model,
                 provider=route.provider,
                 attempts=self._ledger.records,
