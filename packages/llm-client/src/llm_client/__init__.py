@@ -61,6 +61,7 @@ if TYPE_CHECKING:
     from llm_client._runtime import GcSettings, prepare_for_serving
     from llm_client._streaming import TextStream
     from llm_client._structured_stream import StructuredStream
+    from llm_client._telemetry import Telemetry
     from llm_client._tokens import TokenizerUnavailableError, count_tokens, load_tokenizer
     from llm_client._tool_loop import ToolRun
     from llm_client._tools import Tool, ToolCall, ToolReply
@@ -86,6 +87,7 @@ _LAZY: dict[str, str] = {
     "unregister_provider": "_providers",
     "GcSettings": "_runtime",
     "TextStream": "_streaming",
+    "Telemetry": "_telemetry",
     "cache_breakpoint": "_caching",
     "RequestParams": "_options",
     "CallParams": "_options",
@@ -152,6 +154,7 @@ __all__ = [
     "StreamParams",
     "StructuredOutputError",
     "StructuredStream",
+    "Telemetry",
     "TextStream",
     "TokenizerUnavailableError",
     "Tool",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import time
@@ -22,6 +23,7 @@ from llm_client._messages import Messages, check_text, validate_messages
 from llm_client._options import CallOptions, CallParams, StreamParams
 from llm_client._providers import Route, Router
 from llm_client._retry import RetryPolicy
+from llm_client._telemetry import Telemetry, model_name, otel_installed
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -57,6 +59,9 @@ class LLMClient:
             they win over the environment and are never printed.
         retry: Retry policy (3 attempts, 1 s/2 s/4 s backoff with jitter by default).
         default_timeout: Seconds per HTTP attempt; defaults to the config's (60 s).
+        telemetry: Where OpenTelemetry spans go (a span per call and per attempt); None: the
+            global tracer provider when ``opentelemetry-api`` is installed (the ``[otel]``
+            extra), else nothing. ``Telemetry.off()`` turns spans off.
     """
 
     def __init__(
@@ -67,6 +72,7 @@ class LLMClient:
         api_keys: Mapping[str, str | SecretStr] | None = None,
         retry: RetryPolicy | None = None,
         default_timeout: float | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._config = config if config is not None else LLMConfig.load()
         self._keys: dict[str, SecretStr] = {
@@ -88,6 +94,8 @@ class LLMClient:
             open_stream=self._backends.open_stream,
         )
         self._router = Router(self._config, self._keys)
+        tracing = telemetry if telemetry is not None else Telemetry()
+        self._telemetry = tracing if tracing.enabled and otel_installed() else None
         self._closed = False
 
     def __repr__(self) -> str:
@@ -98,6 +106,11 @@ class LLMClient:
     def config(self) -> LLMConfig:
         """The configuration in use."""
         return self._config
+
+    @property
+    def telemetry(self) -> Telemetry:
+        """Where this client's spans go (other llm-common packages take their tracers here)."""
+        return self._telemetry if self._telemetry is not None else Telemetry.off()
 
     async def __aenter__(self) -> LLMClient:
         return self
@@ -333,6 +346,7 @@ class LLMClient:
             _call_options(tools, options),
             max_rounds=max_rounds,
             max_cost=max_cost,
+            telemetry=self._telemetry,
         )
 
     async def _complete(
@@ -350,6 +364,10 @@ class LLMClient:
         msgs = validate_messages(messages)
         chain, is_chain = self._chain(model, options.step, options.api_base)
         ledger = CallLedger(options.step)
+        if self._telemetry is not None:
+            ledger.trace = self._telemetry.start_call(
+                "chat", model_name(chain[0]), step=options.step, messages=msgs
+            )
         per_attempt = options.timeout if options.timeout is not None else self._timeout
         reasks = (
             options.max_validation_retries
@@ -388,20 +406,30 @@ class LLMClient:
                 return tool_reply(response, ledger.last_text, options.tools)
             return ledger.last_text
 
-        output, route = await first_success(
-            chain,
-            is_chain=is_chain,
-            ledger=ledger,
-            route_for=lambda spec: self._router.route(spec, options.api_base),
-            attempt=one_model,
-        )
-        return Completion.from_attempts(
+        trace = ledger.trace
+        try:
+            with trace.activate() if trace is not None else contextlib.nullcontext():
+                output, route = await first_success(
+                    chain,
+                    is_chain=is_chain,
+                    ledger=ledger,
+                    route_for=lambda spec: self._router.route(spec, options.api_base),
+                    attempt=one_model,
+                )
+        except BaseException as exc:
+            if trace is not None:
+                trace.finish(None, type(exc).__name__)
+            raise
+        done = Completion.from_attempts(
             output,
             model=route.model,
             provider=route.provider,
             attempts=ledger.records,
             latency_ms=(time.perf_counter() - started) * 1000,
         )
+        if trace is not None:
+            trace.finish(done, None)
+        return done
 
     @overload
     def stream(
@@ -468,6 +496,7 @@ class LLMClient:
             "runner": self._runner,
             "retry": self._retry,
             "route_for": route_for,
+            "telemetry": self._telemetry,
         }
         if response_model is None:
             return TextStream(msgs, chain, options=call, **common)

@@ -21,12 +21,14 @@ from llm_client._litellm import provider_usage
 from llm_client._options import CallOptions
 from llm_client._response import chunk_text, get_field
 from llm_client._retry import map_provider_error
+from llm_client._telemetry import model_name
 
 if TYPE_CHECKING:
     from types import TracebackType
 
     from llm_client._providers import Route
     from llm_client._retry import RetryPolicy
+    from llm_client._telemetry import Telemetry
 
 __all__ = ["TextStream"]
 
@@ -56,6 +58,7 @@ class TextStream:
         runner: AttemptRunner,
         retry: RetryPolicy,
         route_for: Callable[[Any], Route],
+        telemetry: Telemetry | None = None,
     ) -> None:
         """Prepare a stream (nothing is sent until it is opened).
 
@@ -68,6 +71,7 @@ class TextStream:
             runner: Runs and bills single attempts.
             retry: Retry policy while opening.
             route_for: Turns a model spec into its route.
+            telemetry: Where the stream's spans go (None: no spans).
         """
         self._messages = messages
         self._chain = chain
@@ -77,6 +81,7 @@ class TextStream:
         self._runner = runner
         self._retry = retry
         self._route_for = route_for
+        self._telemetry = telemetry
         self._ledger = CallLedger(options.step)
         self._route: Route | None = None
         self._sdk_stream: Any = None
@@ -102,7 +107,17 @@ class TextStream:
         if self._opened:
             raise LLMClientError("this stream is already open")
         self._started = time.perf_counter()
-        await self._open()
+        if self._telemetry is not None:
+            self._ledger.trace = self._telemetry.start_call(
+                "chat", model_name(self._chain[0]), step=self._options.step,
+                messages=self._messages,
+            )  # fmt: skip
+        try:
+            await self._open()
+        except BaseException as exc:
+            if self._ledger.trace is not None:
+                self._ledger.trace.finish(None, type(exc).__name__)
+            raise
         return self
 
     async def __aexit__(
@@ -226,6 +241,8 @@ class TextStream:
                 attempts=self._ledger.records,
                 latency_ms=(time.perf_counter() - self._started) * 1000,
             )
+            if self._ledger.trace is not None:
+                self._ledger.trace.finish(self._completion, error)
 
 
 def _text_or_none(value: object) -> str | None:

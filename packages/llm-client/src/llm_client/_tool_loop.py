@@ -12,13 +12,14 @@ round may follow are not run (their side effects would be wasted).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 from pydantic_core import to_json
@@ -28,6 +29,9 @@ from llm_client._errors import InvalidRequestError, LLMClientError, ToolLoopLimi
 from llm_client._options import CallOptions
 from llm_client._tools import Tool, ToolCall, ToolReply
 from llm_client._usage import Usage
+
+if TYPE_CHECKING:
+    from llm_client._telemetry import Telemetry
 
 __all__ = ["ToolRun", "run_tool_loop", "tool_result_message"]
 
@@ -79,18 +83,30 @@ def tool_result_message(call: ToolCall, content: str) -> dict[str, Any]:
     return {"role": "tool", "tool_call_id": call.id, "content": content}
 
 
-async def _answer(call: ToolCall, tools: dict[str, Tool]) -> dict[str, Any]:
-    tool = tools.get(call.name)
-    if call.error is not None or tool is None:
-        error = call.error or f"unknown tool {call.name!r}"
-        return tool_result_message(call, json.dumps({"error": error}))
-    try:
-        result = await tool.run(call)
-    except Exception as exc:  # fed back to the model, which may retry or explain
-        logger.warning("tool %s raised %s", call.name, type(exc).__name__)
-        error = f"{type(exc).__name__}: {exc}"
-        return tool_result_message(call, json.dumps({"error": error}, ensure_ascii=False))
-    return tool_result_message(call, _result_text(result))
+async def _answer(
+    call: ToolCall, tools: dict[str, Tool], telemetry: Telemetry | None
+) -> dict[str, Any]:
+    with telemetry.tool_span(call.name, call.id) if telemetry else contextlib.nullcontext() as span:
+        tool = tools.get(call.name)
+        if call.error is not None or tool is None:
+            error = call.error or f"unknown tool {call.name!r}"
+            _mark_error(span, "InvalidToolCall")
+            return tool_result_message(call, json.dumps({"error": error}))
+        try:
+            result = await tool.run(call)
+        except Exception as exc:  # fed back to the model, which may retry or explain
+            logger.warning("tool %s raised %s", call.name, type(exc).__name__)
+            _mark_error(span, type(exc).__name__)
+            error = f"{type(exc).__name__}: {exc}"
+            return tool_result_message(call, json.dumps({"error": error}, ensure_ascii=False))
+        return tool_result_message(call, _result_text(result))
+
+
+def _mark_error(span: Any, error: str) -> None:
+    if span is not None:
+        from llm_client._telemetry import ERROR_TYPE
+
+        span.set_attribute(ERROR_TYPE, error)
 
 
 def _spent(rounds: Sequence[Completion[Any]]) -> Decimal | None:
@@ -104,6 +120,7 @@ async def run_tool_loop(
     *,
     max_rounds: int,
     max_cost: Decimal | None,
+    telemetry: Telemetry | None = None,
 ) -> ToolRun:
     """Run the loop (see the module docstring); ``call`` is one ledgered model call."""
     if max_rounds < 1:
@@ -147,6 +164,6 @@ async def run_tool_loop(
             raise stop("unpriced", "the model has no known price, so max_cost cannot be kept")
         if max_cost is not None and spent is not None and spent >= max_cost:
             raise stop("cost", f"the rounds spent ${spent}, the cap is ${max_cost}")
-        answers = await asyncio.gather(*(_answer(c, by_name) for c in reply.tool_calls))
+        answers = await asyncio.gather(*(_answer(c, by_name, telemetry) for c in reply.tool_calls))
         history.extend(answers)
         current = dataclasses.replace(current, tool_choice=None)
