@@ -1,6 +1,7 @@
 """analysis-pipeline benchmark: critical-path efficiency, concurrency speed-up, framework CPU.
 
     uv run python bench/pipeline.py [--bills 50] [--concurrency 10]
+    uv run python bench/pipeline.py --costs [--database-url URL | --no-postgres]
 
 The loopback OpenAI-compatible server (every LLM call answers after 200 ms) and the loopback
 z.ai search server (every search answers after 300 ms) run in their own subprocesses, so their
@@ -14,6 +15,13 @@ answers. Measured in the same run:
 (b) the same bills run 10 at a time versus one after another. Target >= 8x.
 (c) framework CPU per run (this process only; the servers are other processes).
 
+``--costs``: search calls, SQL statements and dollars per bill over the twelve real bills
+(../shared/data/bills), each a new bill (nothing cached), with the run store, the search cache
+and the cost ledger on one throwaway PostgreSQL database (every statement counted at psycopg's
+cursor) and an LLM server reporting realistic usage: prompt tokens counted with the model's real
+tokenizer over what the pipeline sent, answers sized as ``analysis-pipeline estimate`` assumes.
+Baselines in the same run: the unplanned query set's calls, and the offline estimate's dollars.
+
 ``--runtime serving`` (the default) calls ``llm_client.prepare_for_serving()`` after the warm-up
 run, as the example apps do at start-up; ``--runtime default`` leaves CPython's garbage
 collector as it is (its full collections re-walk ~145,000 start-up objects).
@@ -24,8 +32,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -42,9 +52,41 @@ BILLS = ROOT / "../shared/data/bills"
 ANALYST, REVIEWER = "openai/gpt-4o-mini", "openai/gpt-4.1-mini"
 
 
+def _realistic(handler: Any) -> Any:
+    """Wrap a handler so its replies report the usage a real model would bill."""
+    from analysis_pipeline import PipelineConfig
+    from analysis_pipeline._estimate import default_completion_tokens
+    from llm_client import count_tokens
+
+    answers = default_completion_tokens(PipelineConfig())
+    tasks = {"propose-queries": "research", "condense-section": "condense",
+             "generate-analysis": "generate", "review-analysis": "review",
+             "refine-analysis": "refine"}  # fmt: skip
+
+    def reply(request: Any) -> Any:
+        answer = handler(request)
+        if answer is None:
+            return None
+        system = str(request.messages[0].get("content", "")) if request.messages else ""
+        task = next((step for tag, step in tasks.items() if f"Task: {tag}." in system), None)
+        extra = {k: v for k, v in request.body.items() if k in ("tools", "response_format")}
+        prompt = count_tokens(request.messages, "gpt-4o-mini")
+        prompt += count_tokens(json.dumps(extra), "gpt-4o-mini") if extra else 0
+        return answer.with_usage(prompt_tokens=prompt, completion_tokens=answers.get(task, 500))
+
+    return reply
+
+
 def serve(kind: str, latency: float) -> None:
     """Subprocess entry: run one loopback server until stdin closes."""
-    if kind == "llm":
+    if kind == "llm-realistic":
+        from analysis_pipeline.testing import offline_handler
+        from llm_client.testing import FakeLLMServer
+
+        server: Any = FakeLLMServer(handler=_realistic(offline_handler))
+        server.start()
+        print(server.base_url, flush=True)
+    elif kind == "llm":
         from analysis_pipeline.testing import offline_handler
         from llm_client.testing import FakeLLMServer, Reply
 
@@ -55,7 +97,7 @@ def serve(kind: str, latency: float) -> None:
             left = max(latency - (time.perf_counter() - started), 0.0)
             return None if reply is None else Reply.hang(left, then=reply)
 
-        server: Any = FakeLLMServer(handler=slow)
+        server = FakeLLMServer(handler=slow)
         server.start()
         print(server.base_url, flush=True)
     else:
@@ -288,6 +330,143 @@ async def bench(args: argparse.Namespace) -> None:
     console.print(table)
 
 
+class _Statements:
+    """Every SQL statement this process sends, counted at psycopg's async cursor."""
+
+    def __init__(self) -> None:
+        import psycopg
+
+        self.count = 0
+        execute = psycopg.AsyncCursor.execute
+
+        async def counted(cursor: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+            self.count += 1
+            return await execute(cursor, query, *args, **kwargs)
+
+        psycopg.AsyncCursor.execute = counted  # type: ignore[method-assign]
+
+
+def _throwaway_database(admin_url: str) -> tuple[str, Any]:
+    import secrets
+
+    import psycopg
+    from llm_common_db import migrate_sync
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    name = f"llmc_bench_research_{secrets.token_hex(4)}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'create database "{name}"')
+    url = make_conninfo(**{**conninfo_to_dict(admin_url), "dbname": name})
+    migrate_sync(url)
+
+    def drop() -> None:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{name}" with (force)')
+
+    return url, drop
+
+
+def _real_bills() -> list[tuple[str, str, str]]:
+    manifest = json.loads((BILLS / "manifest.json").read_text())
+    return [(b["id"], (BILLS / f"{b['id']}.txt").read_text(), b["jurisdiction"]) for b in manifest]
+
+
+async def costs(args: argparse.Namespace) -> None:
+    """Search calls, SQL statements and dollars per new bill over the twelve real bills."""
+    from analysis_pipeline import AnalysisPipeline, LocalRunStore, PipelineConfig, PostgresRunStore
+    from analysis_pipeline._estimate import project_costs
+    from cost_tracker import CostTracker, LocalCostStore, PostgresCostStore
+    from llm_client import LLMClient, LLMConfig, ProviderSettings
+    from rich.console import Console
+    from rich.table import Table
+    from web_search import PostgresSearchCache, SearchCache, WebSearchClient
+    from web_search.services import LegislationSearchService
+
+    console = Console()
+    bills = _real_bills()
+    statements = _Statements()
+    llm_proc, llm_url = _spawn("llm-realistic", 0.0)
+    search_proc, search_url = _spawn("search", 0.0)
+    url, drop = (None, None) if args.no_postgres else _throwaway_database(args.database_url)
+    rows = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            store: Any = PostgresRunStore(url) if url else LocalRunStore(work)
+            cost_store: Any = PostgresCostStore.from_url(url) if url else LocalCostStore(work)
+            persistent = PostgresSearchCache(url) if url else None
+            async with (
+                CostTracker(cost_store, monthly_budget="300", outbox_path=work / "o") as tracker,
+                LLMClient(
+                    cost_sink=tracker,
+                    config=LLMConfig(providers={"openai": ProviderSettings(base_url=llm_url)}),
+                ) as llm,
+                WebSearchClient(
+                    "zai", cache=SearchCache(persistent), cost_sink=tracker, api_key="bench",
+                    base_url=search_url,
+                ) as search,
+            ):  # fmt: skip
+                config = PipelineConfig(models={"generate": [ANALYST], "review": [REVIEWER]})
+                service = LegislationSearchService(search)
+                pipeline = AnalysisPipeline(llm, service, store=store, config=config)
+                warm = (ROOT / "examples/bills/EX-AB0042-2026.txt").read_text()
+                await pipeline.run("EX-AB0042-2026", warm, "Exampleland")  # pools, holder
+                for bill_id, text, jurisdiction in bills:
+                    before, sql0 = _search_calls(search_url), statements.count
+                    result = await pipeline.run(bill_id, text, jurisdiction)
+                    sql = statements.count - sql0
+                    calls = _search_calls(search_url) - before
+                    plan = service.research_plan(bill_id, text, jurisdiction)
+                    rows.append((bill_id, calls, plan.unplanned_calls, sql, result.total_cost,
+                                 result.total_tokens))  # fmt: skip
+            await store.aclose()
+    finally:
+        for proc in (llm_proc, search_proc):
+            assert proc.stdin is not None
+            proc.stdin.close()
+            proc.wait(timeout=10)
+        if drop is not None:
+            drop()
+    models = {"generate": [ANALYST.split("/", 1)[1]], "review": [REVIEWER.split("/", 1)[1]]}
+    projected = project_costs(bills, models, bills_per_day=args.bills_per_day)
+    table = Table(title=f"A new bill's research and analysis (models {ANALYST}, {REVIEWER})")
+    for column in ("bill", "search calls (unplanned)", "SQL statements", "tokens", "dollars",
+                   "estimate"):  # fmt: skip
+        table.add_column(column, justify="left" if column == "bill" else "right")
+    for (bill_id, calls, unplanned, sql, cost, tokens), est in zip(
+        rows, projected.bills, strict=True
+    ):
+        table.add_row(bill_id, f"{calls} ({unplanned})", str(sql) if url else "-",
+                      f"{tokens:,}", f"${cost:.4f}", f"${est.total:.4f}")  # fmt: skip
+    dollars = [r[4] for r in rows]
+    per_bill = sum(dollars) / len(dollars)
+    table.add_section()
+    table.add_row(
+        "median / max",
+        f"{statistics.median(r[1] for r in rows):g} / {max(r[1] for r in rows)} "
+        f"({statistics.median(r[2] for r in rows):g})",
+        f"{statistics.median(r[3] for r in rows):g} / {max(r[3] for r in rows)}" if url else "-",
+        "",
+        f"${statistics.median(dollars):.4f} / ${max(dollars):.4f}",
+        f"${projected.per_bill:.4f} (mean)",
+    )
+    console.print(table)
+    console.print(
+        f"mean ${per_bill:.4f} a bill -> ${per_bill * args.bills_per_day * 30:,.2f} a month at "
+        f"{args.bills_per_day} new bills a day (estimate: ${projected.per_month:,.2f}); "
+        f"targets <= 12 search calls, <= 20 SQL statements, <= $0.20 a bill"
+    )
+    console.print(f"load average (1 min) {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+
+
+def _search_calls(base_url: str) -> int:
+    import urllib.request
+
+    root = base_url.split("/api/", 1)[0]
+    with urllib.request.urlopen(f"{root}/_fake/stats", timeout=5) as answer:
+        return int(json.loads(answer.read())["calls"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bills", type=int, default=50)
@@ -301,13 +480,24 @@ def main() -> None:
     )
     parser.add_argument("--llm-latency", type=float, default=0.2)
     parser.add_argument("--search-latency", type=float, default=0.3)
-    parser.add_argument("--serve", choices=["llm", "search"], help=argparse.SUPPRESS)
+    parser.add_argument("--costs", action="store_true", help="search calls, SQL and $ per bill")
+    parser.add_argument("--bills-per-day", type=int, default=50)
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get(
+            "TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument(
+        "--serve", choices=["llm", "llm-realistic", "search"], help=argparse.SUPPRESS
+    )
     parser.add_argument("--latency", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(args.serve, args.latency)
         return
-    asyncio.run(bench(args))
+    asyncio.run(costs(args) if args.costs else bench(args))
 
 
 if __name__ == "__main__":

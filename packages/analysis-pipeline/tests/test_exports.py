@@ -19,7 +19,8 @@ def test_testing_module_exports_the_offline_stand_ins() -> None:
     import analysis_pipeline.testing as testing
 
     assert sorted(testing.__all__) == [
-        "OfflineSearch", "offline_answer", "offline_handler", "offline_models",
+        "OfflineSearch", "offline_answer", "offline_handler", "offline_legacy_analyser",
+        "offline_models",
         "structured_reply", "task_of",
     ]  # fmt: skip
     for name in testing.__all__:

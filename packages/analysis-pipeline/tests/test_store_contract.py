@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -11,6 +12,9 @@ from analysis_pipeline import (
     RunNotFoundError,
     RunRecord,
     RunStore,
+    ShadowArm,
+    ShadowImpact,
+    ShadowRecord,
     StepRecord,
 )
 from llm_common_testkit.contract import GenericStoreContract
@@ -178,6 +182,105 @@ async def test_two_concurrent_claims_of_a_dead_run_one_wins(store: RunStore) -> 
     assert len(winners) == 1, outcomes
     assert all(isinstance(o, RunInProgressError) for o in outcomes if o not in winners)
     assert (await store.get_run(run.id)).lease_owner == winners[0].lease_owner
+
+
+async def test_flag_set_get_and_every_change_audited(store: RunStore) -> None:
+    assert await store.get_flag("llm-framework") is None
+    assert await store.flag_changes("llm-framework") == []
+    before = datetime.now(UTC) - timedelta(seconds=5)
+    first = await store.set_flag("llm-framework", enabled=None, percent=10, changed_by="alice")
+    assert (first.enabled, first.percent, first.updated_by) == (None, 10.0, "alice")
+    off = await store.set_flag("llm-framework", enabled=False, percent=None, changed_by="bob")
+    assert (off.enabled, off.percent) == (False, 10.0)  # percent None keeps the stored one
+    await store.set_flag("llm-framework", enabled=None, percent=12.5, changed_by="carol")
+    await store.set_flag("other-flag", enabled=True, percent=None, changed_by="dave")
+    got = await store.get_flag("llm-framework")
+    assert got is not None
+    assert (got.enabled, got.percent, got.updated_by) == (None, 12.5, "carol")
+    assert got.updated_at.tzinfo is not None
+    changes = await store.flag_changes("llm-framework")
+    assert [(c.changed_by, c.old_enabled, c.old_percent, c.new_enabled, c.new_percent)
+            for c in changes] == [
+        ("carol", False, 10.0, None, 12.5),
+        ("bob", None, 10.0, False, 10.0),
+        ("alice", None, None, None, 10.0),
+    ]  # fmt: skip
+    assert all(c.changed_at >= before and c.changed_at.utcoffset() == timedelta(0)
+               for c in changes)  # fmt: skip
+    assert [c.changed_by for c in await store.flag_changes("llm-framework", limit=1)] == ["carol"]
+    other = await store.get_flag("other-flag")
+    assert other is not None
+    assert (other.enabled, other.percent) == (True, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("percent", "by"), [(101.0, "alice"), (-1.0, "alice"), (float("nan"), "alice"), (5.0, " ")]
+)
+async def test_bad_flag_change_is_refused_and_nothing_recorded(
+    store: RunStore, percent: float, by: str
+) -> None:
+    with pytest.raises(InvalidInputError):
+        await store.set_flag("f", enabled=None, percent=percent, changed_by=by)
+    assert await store.get_flag("f") is None
+    assert await store.flag_changes("f") == []
+
+
+async def test_concurrent_flag_changes_each_audited_exactly(store: RunStore) -> None:
+    import asyncio
+
+    await asyncio.gather(
+        *(store.set_flag("race", enabled=None, percent=float(i), changed_by=f"u{i}")
+          for i in range(6))
+    )  # fmt: skip
+    changes = list(reversed(await store.flag_changes("race")))
+    assert len(changes) == 6
+    # Serialised: each change's "old" is the previous change's "new".
+    assert changes[0].old_percent is None
+    for prev, cur in itertools.pairwise(changes):
+        assert cur.old_percent == prev.new_percent
+    final = await store.get_flag("race")
+    assert final is not None
+    assert final.percent == changes[-1].new_percent
+
+
+def _shadow(bill: str, started: datetime, **arms: ShadowArm) -> ShadowRecord:
+    return ShadowRecord(
+        bill_id=bill,
+        jurisdiction="California",
+        served="new",
+        started_at=started,
+        new=arms.get("new", ShadowArm(status="ok")),
+        legacy=arms.get("legacy", ShadowArm(status="ok")),
+    )
+
+
+async def test_shadow_records_round_trip_and_filter(store: RunStore) -> None:
+    run = _run("SH", T0)
+    await store.save_run(run)
+    full = _shadow(
+        "SH",
+        T0,
+        new=ShadowArm(
+            status="ok", cost=Decimal("0.0000123456789"), latency_ms=812.5, run_id=run.id,
+            impacts=[ShadowImpact(name="housing", direction="increase")],
+        ),
+        legacy=ShadowArm(
+            status="timeout", error="the legacy arm ran past shadow_timeout=2 s", latency_ms=2000,
+        ),
+    )  # fmt: skip
+    await store.record_shadow(full)
+    others = [_shadow("A" if i % 2 else "B", T0 + timedelta(hours=i + 1)) for i in range(4)]
+    for record in others:
+        await store.record_shadow(record)
+    assert (await store.shadow_results(bill_id="SH"))[0] == full
+    listed = await store.shadow_results()
+    assert [r.id for r in listed] == [r.id for r in reversed([full, *others])]
+    window = await store.shadow_results(
+        since=T0 + timedelta(hours=1), until=T0 + timedelta(hours=3)
+    )
+    assert [r.id for r in window] == [others[1].id, others[0].id]
+    assert len(await store.shadow_results(limit=None)) == 5
+    assert len(await store.shadow_results(limit=2)) == 2
 
 
 class TestGenericStoreContract(GenericStoreContract):

@@ -25,6 +25,7 @@ from web_search import (
     ZaiSearchProvider,
 )
 from web_search._cache import CacheEntry
+from web_search._stores._protocol import CacheWrite
 from web_search.testing import FakeZaiSearchServer
 
 from .conftest import API_KEY, FAST_RETRY, FakeClock
@@ -179,6 +180,42 @@ async def test_hits_are_counted(backend: Backend) -> None:
     for _ in range(3):
         await backend.store.get("f" * 64, NOW)
     assert backend.hit_count("f" * 64) in (None, 3)
+
+
+async def test_batched_read_and_write(backend: Backend) -> None:
+    """A research set's one read and one write: every key at once, hits counted, last wins."""
+    keys = [c * 64 for c in "0123"]
+    fresh, stale = _entry("fresh"), _entry("stale", expires_in=timedelta(hours=1))
+    writes = [
+        CacheWrite(keys[0], _entry("first").to_payload(keys[0]), fresh.expires_at, "zai", "q0"),
+        CacheWrite(keys[1], stale.to_payload(keys[1]), stale.expires_at, "zai", "q1"),
+        CacheWrite(keys[2], fresh.to_payload(keys[2]), fresh.expires_at, "zai", "q2"),
+        CacheWrite(keys[0], fresh.to_payload(keys[0]), fresh.expires_at, "zai", "q0"),
+    ]
+    await backend.store.set_many(writes, now=NOW)
+    assert await backend.store.get_many([], NOW) == {}
+    later = NOW + timedelta(hours=2)
+    found = await backend.store.get_many(keys, later)
+    assert set(found) == {keys[0], keys[2]}  # keys[1] expired, keys[3] never written
+    cache = SearchCache(backend.store, clock=lambda: later)
+    entries = await cache.persistent_get_many(keys, later)
+    assert {k: e.results[0].title for k, e in entries.items()} == {
+        keys[0]: "fresh",
+        keys[2]: "fresh",
+    }
+    assert backend.hit_count(keys[0]) in (None, 2)
+    assert backend.hit_count(keys[3]) is None
+    # The single-key form reads what the batched form wrote.
+    assert await backend.store.get(keys[2], later) is not None
+
+
+async def test_batched_read_drops_a_corrupt_entry(backend: Backend) -> None:
+    await _put(backend.store, "8" * 64, _entry())
+    await _put(backend.store, "7" * 64, _entry())
+    backend.corrupt("8" * 64, '"garbage"')
+    entries = await SearchCache(backend.store).persistent_get_many(["8" * 64, "7" * 64], NOW)
+    assert list(entries) == ["7" * 64]
+    assert await backend.store.get("8" * 64, NOW) is None  # dropped
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,16 @@ Example:
 from importlib.metadata import version as _version
 from typing import TYPE_CHECKING
 
-from ._compare import ModelStats, compare_models, comparison_csv
+from ._compare import (
+    ArmStats,
+    ImpactAgreement,
+    ModelStats,
+    ShadowComparison,
+    compare_models,
+    compare_shadow,
+    comparison_csv,
+    shadow_comparison,
+)
 from ._config import PipelineConfig
 from ._errors import (
     AnalysisPipelineError,
@@ -30,8 +39,18 @@ from ._errors import (
 )
 from ._pipeline import AnalysisPipeline
 from ._progress import ProgressEvent
-from ._records import PipelineResult, RunRecord, StepRecord, StepSummary
-from ._rollout import RolloutFlag, rollout
+from ._records import (
+    FlagChange,
+    FlagState,
+    PipelineResult,
+    RunRecord,
+    ShadowArm,
+    ShadowImpact,
+    ShadowRecord,
+    StepRecord,
+    StepSummary,
+)
+from ._rollout import DEFAULT_FLAG, RolloutFlag, parse_switch, resolve_rollout, rollout
 from ._schemas import (
     BillAnalysis,
     ChunkExtraction,
@@ -42,6 +61,14 @@ from ._schemas import (
     ReviewCritique,
     SourceRef,
 )
+from ._shadow import (
+    LegacyAnalyser,
+    LegacyResult,
+    Served,
+    ShadowRunner,
+    impacts_of,
+    normalise_impact_name,
+)
 from ._stores import LocalRunStore, RunStore
 
 if TYPE_CHECKING:
@@ -51,17 +78,24 @@ if TYPE_CHECKING:
 __version__ = _version("analysis-pipeline")
 
 __all__ = [
+    "DEFAULT_FLAG",
     "AnalysisPipeline",
     "AnalysisPipelineError",
+    "ArmStats",
     "BillAnalysis",
     "BudgetRefusedError",
     "ChunkExtraction",
     "ConfigurationError",
     "FactualError",
+    "FlagChange",
+    "FlagState",
     "Impact",
+    "ImpactAgreement",
     "InputTooLargeError",
     "InvalidInputError",
     "LeaseLostError",
+    "LegacyAnalyser",
+    "LegacyResult",
     "LocalRunStore",
     "Magnitude",
     "MissingExtraError",
@@ -80,6 +114,12 @@ __all__ = [
     "RunRecord",
     "RunStore",
     "RunStoreError",
+    "Served",
+    "ShadowArm",
+    "ShadowComparison",
+    "ShadowImpact",
+    "ShadowRecord",
+    "ShadowRunner",
     "SourceRef",
     "StepRecord",
     "StepSummary",
@@ -89,8 +129,14 @@ __all__ = [
     "SupabaseRunStore",
     "__version__",
     "compare_models",
+    "compare_shadow",
     "comparison_csv",
+    "impacts_of",
+    "normalise_impact_name",
+    "parse_switch",
+    "resolve_rollout",
     "rollout",
+    "shadow_comparison",
 ]
 
 

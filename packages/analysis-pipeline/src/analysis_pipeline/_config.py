@@ -8,6 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from web_search.services import ResearchBudget
+
 from ._errors import InvalidInputError
 from ._registry import STEP_NAMES
 
@@ -44,6 +46,9 @@ class PipelineConfig:
         min_source_share: Share of the context budget kept for research sources; a bill that
             does not fit in the rest is condensed.
         search_concurrency: Searches in flight at once.
+        research_budget: Caps on one bill's research searches (calls and dollars); None for
+            the search service's own (``ResearchBudget()``: 12 calls, $0.12). A plan the caps
+            cut is recorded on the research step (``ResearchOutput.plan``), not raised.
         condense_concurrency: Chunk extractions in flight at once.
         max_sources: Upper bound on sources passed to the models.
         max_queries: Upper bound on LLM-proposed queries.
@@ -62,6 +67,10 @@ class PipelineConfig:
             dead and ``resume`` may take it over (several heartbeats, to ride out a slow store).
         journal_dir: Where paid step results wait when the run store cannot take them
             (``resume`` hands them over); ``<state dir>/pipeline-journal`` when None.
+        project: Project recorded with each run (``pipeline_runs.project``); when None,
+            ``$PROJECT_NAME`` or ``default``, the rule cost-tracker's ``CostTracker`` follows,
+            so a run and its cost rows carry the same project. Give the tracker's project here
+            when it is set explicitly.
     """
 
     models: dict[str, list[str]] = field(default_factory=dict)
@@ -74,6 +83,7 @@ class PipelineConfig:
     condense_output_tokens: int = 600
     min_source_share: float = 0.25
     search_concurrency: int = 32
+    research_budget: ResearchBudget | None = None
     condense_concurrency: int = 8
     max_sources: int = 20
     max_queries: int = 24
@@ -85,6 +95,7 @@ class PipelineConfig:
     heartbeat_interval: float = 5.0
     lease_timeout: float = 30.0
     journal_dir: Path | None = None
+    project: str | None = None
 
     def __post_init__(self) -> None:
         if self.search_concurrency < 1 or self.condense_concurrency < 1:

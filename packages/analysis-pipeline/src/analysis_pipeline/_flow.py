@@ -209,7 +209,7 @@ class Flow:
                 proposed = await steps.call(meter, "research", messages, ResearchQueries)
                 return merge_queries(proposed.queries, limit=cfg.max_queries)
 
-            queries, found = await run_searches(
+            queries, found, plan = await run_searches(
                 self.search,
                 run.bill_id,
                 bill_text,
@@ -220,10 +220,11 @@ class Flow:
                 on_progress=lambda done, total: steps.emit(
                     "searching", "research", "research", searches_done=done, searches_total=total
                 ),
+                budget=cfg.research_budget,
             )
             # Only the best few can ever reach a prompt; storing the long tail costs CPU and rows.
             keep = max(3 * cfg.max_sources, 50)
-            return ResearchOutput(queries=queries, sources=dedupe_sources(found)[:keep])
+            return ResearchOutput(queries=queries, sources=dedupe_sources(found)[:keep], plan=plan)
 
         return await steps.step(step_key("research", 0), "research", 0, ResearchOutput, work)
 

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import os
 import time
 import warnings
 from collections.abc import Collection
@@ -194,6 +195,7 @@ class AnalysisPipeline:
             inputs=inputs,
             lease_owner=self.owner,
             heartbeat_at=utcnow(),
+            project=self.config.project or os.environ.get("PROJECT_NAME") or "default",
         )
         planner, chunks = self._plan(run, chains, {})
         await self.store.save_run(run)

@@ -9,15 +9,22 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from ._schemas import BillAnalysis, ChunkExtraction, ReviewCritique, SourceRef
+from ._schemas import BillAnalysis, ChunkExtraction, ImpactDirection, ReviewCritique, SourceRef
 
 __all__ = [
     "STEP_NAMES",
+    "ArmStatus",
     "CondenseOutput",
+    "FlagChange",
+    "FlagState",
     "PipelineResult",
     "ResearchOutput",
+    "ResearchPlanRecord",
     "RunRecord",
     "RunStatus",
+    "ShadowArm",
+    "ShadowImpact",
+    "ShadowRecord",
     "StepName",
     "StepRecord",
     "StepStatus",
@@ -72,6 +79,7 @@ class RunRecord(BaseModel):
         lease_owner: The process running it (while ``running``), see ``resume``.
         heartbeat_at: That process's last heartbeat (UTC); a ``running`` run whose heartbeat
             is older than the lease timeout is dead and may be resumed.
+        project: The project the run (and its costs) belong to, from ``PipelineConfig.project``.
     """
 
     id: str = Field(default_factory=new_run_id)
@@ -96,6 +104,7 @@ class RunRecord(BaseModel):
     completed_at: datetime | None = None
     lease_owner: str | None = None
     heartbeat_at: datetime | None = None
+    project: str | None = None
 
 
 class StepRecord(BaseModel):
@@ -203,16 +212,42 @@ class PipelineResult(BaseModel):
     condensed: bool = False
 
 
+class ResearchPlanRecord(BaseModel):
+    """How a bill's research kept to its budget (stored with the research step).
+
+    Attributes:
+        max_calls: The budget's cap on upstream search calls.
+        max_cost: The budget's cap on search dollars.
+        planned_calls: Upstream calls the plan could make (cache hits make fewer).
+        calls: Upstream calls made (each one paid, one cost record each).
+        unplanned_calls: Calls the full query set would have made without a plan.
+        cut: Whether the caps left a source domain unsearched.
+        uncovered: The domains left unsearched.
+        dropped: Queries not sent as written, as ``reason: text``.
+    """
+
+    max_calls: int
+    max_cost: Decimal
+    planned_calls: int
+    calls: int = 0
+    unplanned_calls: int = 0
+    cut: bool = False
+    uncovered: list[str] = Field(default_factory=list)
+    dropped: list[str] = Field(default_factory=list)
+
+
 class ResearchOutput(BaseModel):
     """Stored output of the research step.
 
     Attributes:
         queries: Every query searched (LLM-proposed merged with the service's set).
         sources: De-duplicated, ranked sources before fitting to a context budget.
+        plan: How the research kept to its budget (None for a search without a plan).
     """
 
     queries: list[str] = Field(default_factory=list)
     sources: list[SourceRef] = Field(default_factory=list)
+    plan: ResearchPlanRecord | None = None
 
 
 class CondenseOutput(BaseModel):
@@ -227,3 +262,107 @@ class CondenseOutput(BaseModel):
     chunks: list[str]
     extractions: list[ChunkExtraction]
     digest: str
+
+
+class FlagState(BaseModel):
+    """A rollout flag as the run store keeps it (an admin flips it without a restart).
+
+    Attributes:
+        name: The flag (``llm-framework`` for the switch-over).
+        enabled: The kill switch: False routes nothing to the new framework, True routes
+            everything, None lets ``percent`` decide.
+        percent: Share of keys routed to the new framework while ``enabled`` is None, 0..100.
+        updated_at: When it was last set (UTC).
+        updated_by: Who set it.
+    """
+
+    name: str
+    enabled: bool | None = None
+    percent: float = Field(default=0.0, ge=0, le=100)
+    updated_at: datetime = Field(default_factory=utcnow)
+    updated_by: str
+
+
+class FlagChange(BaseModel):
+    """One audited change of a rollout flag: who, when (UTC), the old and the new value.
+
+    Attributes:
+        name: The flag.
+        changed_at: When (UTC).
+        changed_by: Who.
+        old_enabled: ``enabled`` before the change.
+        old_percent: ``percent`` before the change; None when the flag did not exist.
+        new_enabled: ``enabled`` after.
+        new_percent: ``percent`` after.
+    """
+
+    name: str
+    changed_at: datetime
+    changed_by: str
+    old_enabled: bool | None
+    old_percent: float | None
+    new_enabled: bool | None
+    new_percent: float
+
+
+ArmStatus = Literal["ok", "error", "timeout", "cancelled"]
+"""How one arm of a shadow run ended."""
+
+
+class ShadowImpact(BaseModel):
+    """An impact as a shadow run compares it: a name and the direction costs move.
+
+    The new pipeline's impacts are named by their category (``housing``, ``energy``...); the
+    legacy analyser's by whatever the app maps them to. Names are matched after
+    :func:`~analysis_pipeline.normalise_impact_name`.
+
+    Attributes:
+        name: The impact's name as the arm gave it.
+        direction: ``increase``, ``decrease``, ``mixed`` or ``unclear``.
+    """
+
+    name: str
+    direction: ImpactDirection
+
+
+class ShadowArm(BaseModel):
+    """The outcome of one arm (new pipeline or legacy analyser) of a shadow run.
+
+    Attributes:
+        status: ``ok``, ``error`` (it raised), ``timeout`` (the shadow arm ran past
+            ``shadow_timeout``) or ``cancelled`` (shut down before it finished).
+        error: What went wrong, one line (type and message), when not ``ok``.
+        cost: What the arm cost in US dollars (None when unknown).
+        latency_ms: Wall time of the arm.
+        impacts: The impacts it found (empty unless ``ok``).
+        run_id: The pipeline run of the new arm (None for the legacy arm).
+    """
+
+    status: ArmStatus
+    error: str | None = None
+    cost: Decimal | None = None
+    latency_ms: float = 0.0
+    impacts: list[ShadowImpact] = Field(default_factory=list)
+    run_id: str | None = None
+
+
+class ShadowRecord(BaseModel):
+    """Both arms of one shadow run, as the run store keeps it (``pipeline_shadow_runs``).
+
+    Attributes:
+        id: Record id (UUID string).
+        bill_id: The bill both arms analysed.
+        jurisdiction: Its jurisdiction.
+        served: The arm whose result the caller got (``new`` or ``legacy``).
+        started_at: When the run started (UTC).
+        new: The new pipeline's outcome.
+        legacy: The legacy analyser's outcome.
+    """
+
+    id: str = Field(default_factory=new_run_id)
+    bill_id: str
+    jurisdiction: str
+    served: Literal["new", "legacy"]
+    started_at: datetime = Field(default_factory=utcnow)
+    new: ShadowArm
+    legacy: ShadowArm

@@ -1,4 +1,9 @@
-"""Running the research searches: the service's query set plus the LLM's, concurrently.
+"""Running the research searches: the service's query set plus the LLM's, as one search set.
+
+With a ``LegislationSearchService`` the LLM's queries come first, then the service fits both
+sets to its research budget (one search per source domain, fused and ranked queries, the LLM's
+restatements dropped) and runs them as one set: the persistent cache read once and written
+once, the set's cost records handed over together.
 
 Search costs reach cost-tracker through the search client's own cost sink. The run log shows
 them per step from what the research returns: every ``ResearchPackage`` carries the dollars it
@@ -15,12 +20,13 @@ from web_search import WebSearchClient
 from web_search.services import (
     LegislationSearchService,
     PlannedQuery,
+    ResearchBudget,
     ResearchPackage,
-    profile_for,
     run_research,
 )
 
 from ._progress import StepMeter, add_costs
+from ._records import ResearchPlanRecord
 from ._research import merge_queries
 from ._schemas import SourceRef
 
@@ -51,11 +57,12 @@ async def run_searches(
     meter: StepMeter,
     concurrency: int,
     on_progress: Callable[[int, int], None],
-) -> tuple[list[str], list[SourceRef]]:
+    budget: ResearchBudget | None = None,
+) -> tuple[list[str], list[SourceRef], ResearchPlanRecord | None]:
     """Search the service's query set and the LLM's queries, at most ``concurrency`` at once.
 
-    The service's own queries do not depend on the LLM, so they start at once, while the LLM
-    is still proposing its queries; only the LLM's extra queries wait for the proposal.
+    With a service, the LLM's proposal comes first; then both sets, fitted to the research
+    budget, run as one search set.
 
     Args:
         search: A ``LegislationSearchService`` (or a bare ``WebSearchClient``).
@@ -66,17 +73,44 @@ async def run_searches(
         meter: The research step's meter (searches and their cost land here).
         concurrency: Bound on searches in flight per query set.
         on_progress: Called with (query sets done, query sets planned).
+        budget: The research budget (None: the service's own).
 
     Returns:
-        The queries searched and the sources found, ranked (best first, duplicates kept).
+        The queries searched, the sources found, ranked (best first, duplicates kept), and
+        how the research kept to its budget (None without a service).
     """
-    if isinstance(search, LegislationSearchService):
-        return await _service_searches(
-            search, bill_id, bill_text, jurisdiction, propose, meter, concurrency, on_progress
-        )
     extra = merge_queries(await propose())
-    return await _client_searches(search, bill_id, jurisdiction, extra, meter, concurrency,
-                                  on_progress)  # fmt: skip
+    if isinstance(search, LegislationSearchService):
+        package = await search.research(
+            bill_id,
+            bill_text,
+            jurisdiction,
+            extra_queries=extra,
+            budget=budget,
+            concurrency=concurrency,
+        )
+        queries, sources = _fused([package], meter, on_progress)
+        return queries, sources, _plan_record(package)
+    queries, sources = await _client_searches(
+        search, bill_id, jurisdiction, extra, meter, concurrency, on_progress
+    )
+    return queries, sources, None
+
+
+def _plan_record(package: ResearchPackage) -> ResearchPlanRecord | None:
+    plan = package.plan
+    if plan is None:
+        return None
+    return ResearchPlanRecord(
+        max_calls=plan.budget.max_calls,
+        max_cost=plan.budget.max_cost,
+        planned_calls=plan.calls,
+        calls=package.calls,
+        unplanned_calls=plan.unplanned_calls,
+        cut=plan.cut,
+        uncovered=list(plan.uncovered),
+        dropped=[f"{d.reason}: {d.text}" for d in plan.dropped],
+    )
 
 
 def _fused(
@@ -90,38 +124,6 @@ def _fused(
     on_progress(len(queries), len(queries))
     ranked = sorted((s for p in packages for s in p.sources), key=lambda s: -s.score)
     return queries, [to_source(s) for s in ranked]
-
-
-async def _service_searches(
-    service: LegislationSearchService,
-    bill_id: str,
-    bill_text: str,
-    jurisdiction: str,
-    propose: Callable[[], Awaitable[Sequence[str]]],
-    meter: StepMeter,
-    concurrency: int,
-    on_progress: Callable[[int, int], None],
-) -> tuple[list[str], list[SourceRef]]:
-    place = profile_for(jurisdiction).name
-    base = service.plan(bill_id, bill_text, jurisdiction)
-    on_progress(0, len(base))
-
-    async def extra_searches() -> ResearchPackage | None:
-        extra = merge_queries(await propose())
-        planned = [p for p in service.plan(bill_id, bill_text, jurisdiction, extra)
-                   if p.kind == "extra"]  # fmt: skip
-        if not planned:
-            return None
-        on_progress(0, len(base) + len(planned))
-        return await run_research(service.client, bill_id, place, planned, concurrency=concurrency)
-
-    async with asyncio.TaskGroup() as group:
-        first = group.create_task(
-            run_research(service.client, bill_id, place, base, concurrency=concurrency)
-        )
-        second = group.create_task(extra_searches())
-    packages = [p for p in (first.result(), second.result()) if p is not None]
-    return _fused(packages, meter, on_progress)
 
 
 async def _client_searches(

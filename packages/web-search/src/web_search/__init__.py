@@ -27,16 +27,18 @@ from ._errors import (
 )
 from ._provider import HttpRequest, ProviderCall, SearchProvider
 from ._query import clean_query
-from ._stores._protocol import PersistentCache
+from ._stores._protocol import CacheWrite, PersistentCache
 from ._stores.local import LocalSearchCache
 from ._tavily import TavilySearchProvider
-from ._types import CacheStats, Recency, SearchOutcome, SearchResult
+from ._types import CacheStats, Recency, SearchOutcome, SearchRequest, SearchResult
 from ._zai import ZaiSearchProvider
 from .services import (
     FinanceSearchService,
     LegislationSearchService,
     PlannedQuery,
+    ResearchBudget,
     ResearchPackage,
+    ResearchPlan,
     ResearchQuery,
     Source,
     extract_subject_terms,
@@ -66,6 +68,7 @@ __all__ = [
     "CacheEntry",
     "CachePolicy",
     "CacheStats",
+    "CacheWrite",
     "ConfigurationError",
     "CostEstimate",
     "CostRecord",
@@ -84,13 +87,16 @@ __all__ = [
     "ProviderError",
     "RateLimitError",
     "Recency",
+    "ResearchBudget",
     "ResearchPackage",
+    "ResearchPlan",
     "ResearchQuery",
     "ResponseFormatError",
     "RetryPolicy",
     "SearchCache",
     "SearchOutcome",
     "SearchProvider",
+    "SearchRequest",
     "SearchResult",
     "SearchTimeoutError",
     "ServerError",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from ._dates import parse_publish_date
 from ._errors import StoreError
 from ._results import link_problem
-from ._stores._protocol import PersistentCache
+from ._stores._protocol import CacheWrite, PersistentCache
 from ._types import Recency, SearchResult
 
 __all__ = [
@@ -246,6 +246,32 @@ class SearchCache:
         self._answered()
         if raw is None:
             return None
+        return await self._decoded(key, raw, now)
+
+    async def persistent_get_many(
+        self, keys: Sequence[str], now: datetime
+    ) -> dict[str, CacheEntry]:
+        """Persistent lookup of many keys in one round trip (a research set reads once).
+
+        Corrupt entries and store failures are logged misses, as in ``persistent_get``.
+        """
+        if self.persistent is None or not keys:
+            return {}
+        try:
+            found = await self.persistent.get_many(keys, now)
+        except Exception as exc:
+            self._failed("read", exc)
+            return {}
+        self._answered()
+        entries: dict[str, CacheEntry] = {}
+        for key, raw in found.items():
+            if raw is not None and key in keys:
+                entry = await self._decoded(key, raw, now)
+                if entry is not None:
+                    entries[key] = entry
+        return entries
+
+    async def _decoded(self, key: str, raw: object, now: datetime) -> CacheEntry | None:
         try:
             entry = decode_entry(raw, key)
         except (ValueError, UnicodeDecodeError) as exc:
@@ -253,7 +279,7 @@ class SearchCache:
                 "web-search cache: corrupt entry %s… dropped as a miss: %s", key[:12], exc
             )
             try:
-                await self.persistent.delete(key)
+                await self.persistent.delete(key)  # type: ignore[union-attr]
             except Exception as delete_exc:
                 logger.warning(
                     "web-search cache: could not delete corrupt entry: %s",
@@ -301,6 +327,29 @@ class SearchCache:
                 provider=provider,
                 query=query,
             )
+        except Exception as exc:
+            self._failed("write", exc)
+        else:
+            self._answered()
+
+    async def store_many(
+        self, items: Sequence[tuple[str, CacheEntry, Recency | None, str, str]]
+    ) -> None:
+        """Write many ``(key, entry, recency, query, provider)`` through both tiers at once.
+
+        The persistent tier gets one batched write (a research set writes once); a failure is
+        logged, not raised.
+        """
+        for key, entry, recency, _, _ in items:
+            self.promote(key, entry, recency, entry.stored_at)
+        if self.persistent is None or not items:
+            return
+        writes = [
+            CacheWrite(key, entry.to_payload(key), entry.expires_at, provider, query)
+            for key, entry, _, query, provider in items
+        ]
+        try:
+            await self.persistent.set_many(writes, now=min(e.stored_at for _, e, *_ in items))
         except Exception as exc:
             self._failed("write", exc)
         else:

@@ -27,6 +27,7 @@ from ._errors import (
     ResponseFormatError,
     SearchTimeoutError,
     ServerError,
+    WebSearchError,
 )
 from ._merge import merge_results, plan_domain_groups
 from ._provider import ProviderCall, SearchProvider
@@ -35,13 +36,19 @@ from ._retry import RetryPolicy
 from ._select import make_provider
 from ._stats import StatsKeeper
 from ._stores.local import LocalSearchCache
-from ._types import CacheStats, SearchOutcome, SearchResult, normalise_recency
+from ._types import CacheStats, SearchOutcome, SearchRequest, SearchResult, normalise_recency
 
 __all__ = ["RetryPolicy", "WebSearchClient", "make_provider"]
 
 logger = logging.getLogger(__name__)
 
 _ZERO = Decimal(0)
+
+SET_CONCURRENCY = 32
+"""Default bound on upstream searches in flight for one ``search_many`` set."""
+
+Settles = list[tuple[Any, CostRecord]]
+"""Cost records of a set's paid calls, settled together when the set is done."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -89,7 +96,7 @@ class WebSearchClient:
         # aiohttp rather than httpx: httpcore scans every pooled connection for every request
         # and response close, which made a 10-bill research burst CPU-bound (bench/pipeline.py).
         self._http: aiohttp.ClientSession | None = None
-        self._inflight: dict[str, asyncio.Task[tuple[CacheEntry, str]]] = {}
+        self._inflight: dict[str, asyncio.Future[tuple[CacheEntry, str]]] = {}
         self._stats = StatsKeeper(self.cache)
         self._specs: dict[tuple[Any, ...], tuple[SearchSpec, str]] = {}
 
@@ -222,6 +229,171 @@ class WebSearchClient:
         spec, key = self._spec(query, count, domains, recency)
         return await self._lookup(spec, key, step)
 
+    async def search_many(
+        self,
+        requests: Sequence[SearchRequest],
+        *,
+        step: str = "research",
+        concurrency: int = SET_CONCURRENCY,
+    ) -> list[SearchOutcome | WebSearchError]:
+        """Run a set of searches with one persistent read, one persistent write, one settlement.
+
+        A research set pays for its searches together: the persistent tier is read once for
+        every key the in-process tier lacks and written once with every new answer, and the
+        cost records of the set's paid calls go to the cost sink together when the set is done
+        (a batching sink such as cost-tracker's stores them in one write; still one record per
+        paid call). Each call is still reserved before it is made, so budgets stay exact; a
+        set that fails or is cancelled still settles every call it paid for before it returns.
+        Identical searches in the set, or already in flight in this process, are made once.
+
+        Args:
+            requests: The searches.
+            step: Application step reported to the cost sink.
+            concurrency: Upstream searches in flight at once (each may fan out per domain).
+
+        Returns:
+            One entry per request, in order: its ``SearchOutcome``, or the ``WebSearchError``
+            it failed with (``InvalidQueryError``, provider errors, ``BudgetExceededError``).
+        """
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        now = self.cache.clock()
+        answers: list[SearchOutcome | WebSearchError | None] = [None] * len(requests)
+        wanted: dict[str, tuple[SearchSpec, list[int]]] = {}
+        joined: list[tuple[int, asyncio.Future[tuple[CacheEntry, str]]]] = []
+        for index, request in enumerate(requests):
+            try:
+                spec, key = self._spec(
+                    request.query, request.count, request.domains, request.recency
+                )
+            except InvalidQueryError as exc:
+                answers[index] = exc
+                continue
+            entry = self.cache.memory.get(key, now)
+            if entry is not None:
+                self._stats.hit("l1", entry.cost)
+                answers[index] = SearchOutcome(list(entry.results), "l1", _ZERO, entry.cost)
+            elif key in wanted:
+                wanted[key][1].append(index)
+            elif key in self._inflight:
+                joined.append((index, self._inflight[key]))
+            else:
+                wanted[key] = (spec, [index])
+        loop = asyncio.get_running_loop()
+        futures = {key: loop.create_future() for key in wanted}
+        for key, future in futures.items():
+            # Registered as in flight so concurrent searches of the same key join this set.
+            self._inflight[key] = future
+            future.add_done_callback(functools.partial(self._settled, key))
+        try:
+            specs = {key: spec for key, (spec, _) in wanted.items()}
+            filled = await self._fill_set(specs, now, step, concurrency)
+        except BaseException as exc:
+            for key, future in futures.items():
+                self._resolve(key, future, exc)
+            raise
+        for key, (_, indexes) in wanted.items():
+            outcome = filled[key]
+            self._resolve(key, futures[key], outcome)
+            if isinstance(outcome, WebSearchError):
+                for index in indexes:
+                    answers[index] = outcome
+                continue
+            entry, origin = outcome
+            first, *repeats = indexes
+            if origin == "l2":
+                answers[first] = SearchOutcome(list(entry.results), "l2", _ZERO, entry.cost)
+            else:
+                answers[first] = SearchOutcome(
+                    list(entry.results), "upstream", entry.cost, _ZERO, entry.calls
+                )
+            for index in repeats:
+                self._stats.hit("coalesced", entry.cost)
+                answers[index] = SearchOutcome(list(entry.results), "coalesced", _ZERO, entry.cost)
+        for index, future in joined:
+            try:
+                shared, _ = await asyncio.shield(future)
+            except WebSearchError as exc:
+                answers[index] = exc
+                continue
+            self._stats.hit("coalesced", shared.cost)
+            answers[index] = SearchOutcome(list(shared.results), "coalesced", _ZERO, shared.cost)
+        return [a for a in answers if a is not None]
+
+    def _resolve(
+        self,
+        key: str,
+        future: asyncio.Future[tuple[CacheEntry, str]],
+        outcome: tuple[CacheEntry, str] | BaseException,
+    ) -> None:
+        """Answer the searches that joined a set's key, and mark the key no longer in flight."""
+        if self._inflight.get(key) is future:
+            del self._inflight[key]
+        if future.done():
+            return
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+
+    async def _fill_set(
+        self, specs: dict[str, SearchSpec], now: datetime, step: str, concurrency: int
+    ) -> dict[str, tuple[CacheEntry, str] | WebSearchError]:
+        """One persistent read, the misses upstream, one persistent write, one settlement."""
+        filled: dict[str, tuple[CacheEntry, str] | WebSearchError] = {}
+        for key, entry in (await self.cache.persistent_get_many(list(specs), now)).items():
+            self.cache.promote(key, entry, specs[key].recency, now)
+            self._stats.hit("l2", entry.cost)
+            filled[key] = (entry, "l2")
+        gate = asyncio.Semaphore(concurrency)
+        settles: Settles = []
+        fresh: list[tuple[str, CacheEntry, Any, str, str]] = []
+
+        async def one(key: str, spec: SearchSpec) -> None:
+            async with gate:
+                try:
+                    entry = await self._upstream(spec, step, settles)
+                except WebSearchError as exc:
+                    filled[key] = exc
+                    return
+            filled[key] = (entry, "upstream")
+            fresh.append((key, entry, spec.recency, spec.query.full, self.provider.name))
+
+        misses = [(key, spec) for key, spec in specs.items() if key not in filled]
+        try:
+            # Every search finishes before the set is settled: a call sent may be billed.
+            done = await asyncio.gather(*(one(k, s) for k, s in misses), return_exceptions=True)
+        finally:
+            settle_error = await self._settle_set(settles)
+            await self.cache.store_many(fresh)
+        for failure in done:
+            if isinstance(failure, BaseException):
+                raise failure
+        if settle_error is not None:
+            raise settle_error
+        return filled
+
+    async def _settle_set(self, settles: Settles) -> BaseException | None:
+        """Hand every paid call's record of a set to the sink at once (one record each).
+
+        Shielded from cancellation: these calls were paid for. Returns the first failure
+        after every record was handed over, so one bad record loses no other.
+        """
+        sink = self.cost_sink
+        if sink is None or not settles:
+            return None
+        pending = asyncio.gather(
+            *(sink.settle(reservation, record) for reservation, record in settles),
+            return_exceptions=True,
+        )
+        outcomes = await asyncio.shield(pending)
+        failures = [o for o in outcomes if isinstance(o, BaseException)]
+        for failure in failures:
+            logger.error(
+                "web-search: a paid call's cost record was refused (%s)", type(failure).__name__
+            )
+        return failures[0] if failures else None
+
     async def _lookup(self, spec: SearchSpec, key: str, step: str) -> SearchOutcome:
         now = self.cache.clock()
         entry = self.cache.memory.get(key, now)
@@ -239,9 +411,9 @@ class WebSearchClient:
         filled, origin = await asyncio.shield(task)
         if origin == "l2":
             return SearchOutcome(list(filled.results), "l2", _ZERO, filled.cost)
-        return SearchOutcome(list(filled.results), "upstream", filled.cost, _ZERO)
+        return SearchOutcome(list(filled.results), "upstream", filled.cost, _ZERO, filled.calls)
 
-    def _settled(self, key: str, task: asyncio.Task[tuple[CacheEntry, str]]) -> None:
+    def _settled(self, key: str, task: asyncio.Future[tuple[CacheEntry, str]]) -> None:
         if self._inflight.get(key) is task:
             del self._inflight[key]
         if not task.cancelled():
@@ -255,18 +427,28 @@ class WebSearchClient:
             self.cache.promote(key, entry, spec.recency, now)
             self._stats.hit("l2", entry.cost)
             return entry, "l2"
+        entry = await self._upstream(spec, step, None)
+        await self.cache.store(key, entry, spec.recency, spec.query.full, self.provider.name)
+        return entry, "upstream"
+
+    async def _upstream(self, spec: SearchSpec, step: str, settles: Settles | None) -> CacheEntry:
+        """Pay for one search: one call per domain group, merged into a new cache entry.
+
+        With ``settles`` given, each paid call's cost record is appended there instead of
+        being settled at once (``search_many`` settles a whole set together).
+        """
         groups = plan_domain_groups(spec.domains, self.provider.max_domains_per_call)
         calls = [
             ProviderCall(spec.query.sent, spec.count, group, spec.recency, f"ws-{uuid.uuid4().hex}")
             for group in groups
         ]
         if len(calls) == 1:
-            answers = [(groups[0], await self._call(calls[0], step))]
+            answers = [(groups[0], await self._call(calls[0], step, settles))]
         else:
             # Siblings of a failed call run to the end rather than being cancelled: a call
             # already sent may be billed, and only a finished call can be settled as such.
             found = await asyncio.gather(
-                *(self._call(call, step) for call in calls), return_exceptions=True
+                *(self._call(call, step, settles) for call in calls), return_exceptions=True
             )
             answers = []
             for group, outcome in zip(groups, found, strict=True):
@@ -286,8 +468,7 @@ class WebSearchClient:
             upstream_empty=upstream_empty,
         )
         self._stats.miss(len(calls), cost)
-        await self.cache.store(key, entry, spec.recency, spec.query.full, self.provider.name)
-        return entry, "upstream"
+        return entry
 
     def _retryable(self, exc: BaseException) -> bool:
         if isinstance(exc, RateLimitError):
@@ -304,13 +485,15 @@ class WebSearchClient:
             state.next_action.sleep if state.next_action else 0.0,
         )
 
-    async def _call(self, call: ProviderCall, step: str) -> list[SearchResult]:
+    async def _call(
+        self, call: ProviderCall, step: str, settles: Settles | None = None
+    ) -> list[SearchResult]:
         # Nearly every call succeeds at once, so the first attempt runs before tenacity's
         # per-call machinery is built (it cost more CPU than the request's own bookkeeping).
         # A failure is replayed as tenacity's attempt 1: the retry decision, the wait and the
         # log line are the same as if tenacity had made that attempt itself.
         try:
-            return await self._attempt(call, step, 1)
+            return await self._attempt(call, step, 1, settles)
         except Exception as exc:
             first_failure = exc
         retrying = AsyncRetrying(
@@ -325,10 +508,12 @@ class WebSearchClient:
                 attempt = state.retry_state.attempt_number
                 if attempt == 1:
                     raise first_failure
-                return await self._attempt(call, step, attempt)
+                return await self._attempt(call, step, attempt, settles)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _attempt(self, call: ProviderCall, step: str, attempt: int) -> list[SearchResult]:
+    async def _attempt(
+        self, call: ProviderCall, step: str, attempt: int, settles: Settles | None
+    ) -> list[SearchResult]:
         provider = self.provider
         price = provider.price_per_call
         estimate = CostEstimate(
@@ -361,18 +546,22 @@ class WebSearchClient:
         except BaseException as exc:
             if sink is not None:
                 if billed and isinstance(exc, ResponseFormatError):
-                    await sink.settle(
-                        reservation, self._record(estimate, started, attempt, call, exc)
-                    )
+                    record = self._record(estimate, started, attempt, call, exc)
+                    if settles is not None:
+                        settles.append((reservation, record))
+                    else:
+                        await sink.settle(reservation, record)
                 else:
                     await sink.release(reservation)
             if isinstance(exc, ProviderError):
                 logger.info("%s: %s on attempt %d", provider.name, type(exc).__name__, attempt)
             raise
         if sink is not None:
-            await sink.settle(
-                reservation, self._record(estimate, started, attempt, call, None, len(results))
-            )
+            record = self._record(estimate, started, attempt, call, None, len(results))
+            if settles is not None:
+                settles.append((reservation, record))
+            else:
+                await sink.settle(reservation, record)
         return results
 
     def _record(

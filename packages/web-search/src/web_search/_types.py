@@ -17,6 +17,7 @@ __all__ = [
     "RECENCY_VALUES",
     "CacheStats",
     "Recency",
+    "SearchRequest",
     "SearchResult",
     "normalise_recency",
     "site_of",
@@ -158,6 +159,23 @@ class CacheStats:
 
 
 @dataclass(frozen=True, slots=True)
+class SearchRequest:
+    """One search of a set (``WebSearchClient.search_many``): the arguments of ``search``.
+
+    Attributes:
+        query: Free text (``site:`` operators become domain filters).
+        count: Results wanted, 1-50.
+        domains: Domain filters (exact and ``*.`` wildcards).
+        recency: ``1d``, ``1w``, ``1m``, ``1y`` or None.
+    """
+
+    query: str
+    count: int = 10
+    domains: tuple[str, ...] = ()
+    recency: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SearchOutcome:
     """One search's answer with its provenance.
 
@@ -167,9 +185,11 @@ class SearchOutcome:
             ``upstream`` (this call paid for it).
         cost: Dollars this call spent upstream (0 for every kind of hit).
         saved: Dollars this call saved by not going upstream.
+        calls: Upstream calls this call paid for (0 for every kind of hit).
     """
 
     results: list[SearchResult]
     source: Literal["l1", "l2", "coalesced", "upstream"]
     cost: Decimal
     saved: Decimal
+    calls: int = 0

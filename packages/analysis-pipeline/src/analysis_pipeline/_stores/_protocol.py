@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from analysis_pipeline._records import RunRecord, StepRecord
+from analysis_pipeline._records import FlagChange, FlagState, RunRecord, ShadowRecord, StepRecord
 
 __all__ = ["RunStore"]
 
@@ -16,7 +16,8 @@ class RunStore(Protocol):
 
     Backends: :class:`~analysis_pipeline.LocalRunStore` (SQLite, no server),
     :class:`~analysis_pipeline.PostgresRunStore` and :class:`~analysis_pipeline.SupabaseRunStore`
-    (tables ``pipeline_runs``, ``pipeline_steps``, ``model_configs`` from ``db/``).
+    (tables ``pipeline_runs``, ``pipeline_steps``, ``model_configs``, ``pipeline_flags``,
+    ``pipeline_flag_changes``, ``pipeline_shadow_runs`` from ``db/``).
     """
 
     async def save_run(self, run: RunRecord) -> None:
@@ -25,6 +26,13 @@ class RunStore(Protocol):
 
     async def get_run(self, run_id: str) -> RunRecord:
         """Return the run; raise ``RunNotFoundError`` when there is none."""
+        ...
+
+    async def find_run_ids(self, prefix: str) -> list[str]:
+        """Return the ids of every run whose id starts with ``prefix`` (dashes optional).
+
+        An empty list when none does, or when ``prefix`` is not the start of any UUID.
+        """
         ...
 
     async def list_runs(
@@ -74,6 +82,50 @@ class RunStore(Protocol):
 
     async def set_model_config(self, step: str, models: list[str]) -> None:
         """Set the model chain for ``step`` (admins switch models without a deploy)."""
+        ...
+
+    async def get_flag(self, name: str) -> FlagState | None:
+        """Return the rollout flag ``name``, or None when no admin has set it."""
+        ...
+
+    async def set_flag(
+        self, name: str, *, enabled: bool | None, percent: float | None, changed_by: str
+    ) -> FlagState:
+        """Set the flag and record the change (who, when UTC, old, new) in one transaction.
+
+        Args:
+            name: The flag.
+            enabled: False = off for every key, True = on for every key, None = ``percent``
+                decides. Stored as given.
+            percent: Share 0..100 used while ``enabled`` is None; None keeps the stored
+                percent (0 for a new flag).
+            changed_by: Who makes the change (recorded; must not be empty).
+
+        Returns:
+            The flag as stored.
+
+        Raises:
+            InvalidInputError: ``percent`` outside 0..100, or ``changed_by`` empty.
+        """
+        ...
+
+    async def flag_changes(self, name: str, *, limit: int = 50) -> list[FlagChange]:
+        """Return the flag's audited changes, newest first."""
+        ...
+
+    async def record_shadow(self, record: ShadowRecord) -> None:
+        """Insert the outcome of one shadow run (both arms)."""
+        ...
+
+    async def shadow_results(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        bill_id: str | None = None,
+        limit: int | None = 100,
+    ) -> list[ShadowRecord]:
+        """Return shadow runs started in ``[since, until)``, newest first."""
         ...
 
     async def aclose(self) -> None:

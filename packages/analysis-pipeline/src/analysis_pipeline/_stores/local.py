@@ -25,7 +25,15 @@ from analysis_pipeline._errors import (
     StoreCorruptError,
     StoreError,
 )
-from analysis_pipeline._records import RunRecord, StepRecord, utcnow
+from analysis_pipeline._records import (
+    FlagChange,
+    FlagState,
+    RunRecord,
+    ShadowRecord,
+    StepRecord,
+    utcnow,
+)
+from analysis_pipeline._stores._rows import check_flag_change, run_id_range
 
 __all__ = ["DEFAULT_PROJECT_DIR", "LocalRunStore", "default_state_dir"]
 
@@ -54,6 +62,22 @@ CREATE TABLE IF NOT EXISTS model_configs (
     models TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS pipeline_flags (
+    name TEXT PRIMARY KEY,
+    doc TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pipeline_flag_changes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pipeline_shadow_runs (
+    id TEXT PRIMARY KEY,
+    bill_id TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pipeline_shadow_runs_started_at ON pipeline_shadow_runs (started_at);
 """
 # sqlite3 says this (or "malformed") for a file that is not a database it can read.
 _CORRUPT = ("file is not a database", "database disk image is malformed")
@@ -72,6 +96,32 @@ def default_state_dir() -> Path:
 def _ts(value: datetime) -> str:
     # Fixed-width UTC ISO strings sort chronologically as text.
     return value.astimezone(tz=utcnow().tzinfo).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _window(
+    table: str,
+    since: datetime | None,
+    until: datetime | None,
+    bill_id: str | None,
+    limit: int | None,
+) -> tuple[str, list[object]]:
+    """``SELECT doc`` of ``table`` started in ``[since, until)``, newest first."""
+    sql = f"SELECT doc FROM {table} WHERE 1 = 1"  # noqa: S608 - table is one of ours
+    args: list[object] = []
+    if since is not None:
+        sql += " AND started_at >= ?"
+        args.append(_ts(since))
+    if until is not None:
+        sql += " AND started_at < ?"
+        args.append(_ts(until))
+    if bill_id is not None:
+        sql += " AND bill_id = ?"
+        args.append(bill_id)
+    sql += " ORDER BY started_at DESC"
+    if limit is not None:
+        sql += " LIMIT ?"
+        args.append(limit)
+    return sql, args
 
 
 class LocalRunStore:
@@ -228,6 +278,16 @@ class LocalRunStore:
         )
         return changed > 0
 
+    async def find_run_ids(self, prefix: str) -> list[str]:
+        """Return the ids of every run whose id starts with ``prefix`` (dashes optional)."""
+        bounds = run_id_range(prefix)
+        if bounds is None:
+            return []
+        rows = await self._all(
+            "SELECT id FROM pipeline_runs WHERE id BETWEEN ? AND ? ORDER BY id", bounds
+        )
+        return [str(r[0]) for r in rows]
+
     async def list_runs(
         self,
         *,
@@ -237,21 +297,7 @@ class LocalRunStore:
         limit: int | None = 100,
     ) -> list[RunRecord]:
         """Return runs started in ``[since, until)``, newest first."""
-        sql = "SELECT doc FROM pipeline_runs WHERE 1 = 1"
-        args: list[object] = []
-        if since is not None:
-            sql += " AND started_at >= ?"
-            args.append(_ts(since))
-        if until is not None:
-            sql += " AND started_at < ?"
-            args.append(_ts(until))
-        if bill_id is not None:
-            sql += " AND bill_id = ?"
-            args.append(bill_id)
-        sql += " ORDER BY started_at DESC"
-        if limit is not None:
-            sql += " LIMIT ?"
-            args.append(limit)
+        sql, args = _window("pipeline_runs", since, until, bill_id, limit)
         return [RunRecord.model_validate_json(r[0]) for r in await self._all(sql, args)]
 
     async def save_step(self, step: StepRecord) -> None:
@@ -294,6 +340,86 @@ class LocalRunStore:
             "updated_at = excluded.updated_at",
             (step, json.dumps(list(models)), _ts(utcnow())),
         )
+
+    async def get_flag(self, name: str) -> FlagState | None:
+        """Return the rollout flag ``name``, or None when no admin has set it."""
+        row = await self._one("SELECT doc FROM pipeline_flags WHERE name = ?", (name,))
+        return None if row is None else FlagState.model_validate_json(row[0])
+
+    async def set_flag(
+        self, name: str, *, enabled: bool | None, percent: float | None, changed_by: str
+    ) -> FlagState:
+        """Set the flag and record the change in one transaction (see ``RunStore.set_flag``)."""
+        check_flag_change(name, percent, changed_by)
+
+        async def change(c: aiosqlite.Connection) -> FlagState:
+            # IMMEDIATE takes the write lock first: the audit row's "old" is what was replaced.
+            await c.execute("BEGIN IMMEDIATE")
+            try:
+                async with c.execute("SELECT doc FROM pipeline_flags WHERE name = ?", (name,)) as q:
+                    row = await q.fetchone()
+                old = None if row is None else FlagState.model_validate_json(row[0])
+                now = utcnow()
+                new = FlagState(
+                    name=name,
+                    enabled=enabled,
+                    percent=percent if percent is not None else (old.percent if old else 0.0),
+                    updated_at=now,
+                    updated_by=changed_by,
+                )
+                audit = FlagChange(
+                    name=name,
+                    changed_at=now,
+                    changed_by=changed_by,
+                    old_enabled=None if old is None else old.enabled,
+                    old_percent=None if old is None else old.percent,
+                    new_enabled=new.enabled,
+                    new_percent=new.percent,
+                )
+                await c.execute(
+                    "INSERT INTO pipeline_flags (name, doc) VALUES (?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET doc = excluded.doc",
+                    (name, new.model_dump_json()),
+                )
+                await c.execute(
+                    "INSERT INTO pipeline_flag_changes (name, doc) VALUES (?, ?)",
+                    (name, audit.model_dump_json()),
+                )
+                await c.commit()
+                return new
+            except BaseException:
+                await c.rollback()
+                raise
+
+        return await self._run(change)
+
+    async def flag_changes(self, name: str, *, limit: int = 50) -> list[FlagChange]:
+        """Return the flag's audited changes, newest first."""
+        rows = await self._all(
+            "SELECT doc FROM pipeline_flag_changes WHERE name = ? ORDER BY id DESC LIMIT ?",
+            (name, limit),
+        )
+        return [FlagChange.model_validate_json(r[0]) for r in rows]
+
+    async def record_shadow(self, record: ShadowRecord) -> None:
+        """Insert the outcome of one shadow run (both arms)."""
+        await self._write(
+            "INSERT INTO pipeline_shadow_runs (id, bill_id, started_at, doc) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET doc = excluded.doc",
+            (record.id, record.bill_id, _ts(record.started_at), record.model_dump_json()),
+        )
+
+    async def shadow_results(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        bill_id: str | None = None,
+        limit: int | None = 100,
+    ) -> list[ShadowRecord]:
+        """Return shadow runs started in ``[since, until)``, newest first."""
+        sql, args = _window("pipeline_shadow_runs", since, until, bill_id, limit)
+        return [ShadowRecord.model_validate_json(r[0]) for r in await self._all(sql, args)]
 
     async def aclose(self) -> None:
         """Close the connection (a later call opens it again)."""

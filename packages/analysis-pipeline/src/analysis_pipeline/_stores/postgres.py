@@ -40,11 +40,23 @@ from analysis_pipeline._errors import (
     StoreError,
     StoreUnavailableError,
 )
-from analysis_pipeline._records import RunRecord, StepRecord
+from analysis_pipeline._records import (
+    FlagChange,
+    FlagState,
+    RunRecord,
+    ShadowRecord,
+    StepRecord,
+)
 from analysis_pipeline._stores._rows import (
+    change_from_row,
+    check_flag_change,
     claimed_or_refused,
+    flag_from_row,
     run_from_row,
+    run_id_range,
     run_to_row,
+    shadow_from_row,
+    shadow_to_row,
     step_from_row,
     step_to_row,
 )
@@ -55,14 +67,19 @@ _RUN_COLUMNS = (
     "id", "bill_id", "jurisdiction", "status", "models", "input_hash", "inputs", "result",
     "review_passed", "review_score", "manual_quality_score", "rounds", "total_cost",
     "prompt_tokens", "completion_tokens", "latency_ms", "error", "started_at", "finished_at",
-    "lease_owner", "heartbeat_at",
+    "lease_owner", "heartbeat_at", "project",
 )  # fmt: skip
 _STEP_COLUMNS = (
     "run_id", "step", "round", "model", "status", "output", "cost", "prompt_tokens",
     "completion_tokens", "latency_ms", "attempts", "searches", "error", "started_at",
     "finished_at",
 )  # fmt: skip
-_JSON = frozenset({"models", "inputs", "result", "output"})
+_SHADOW_COLUMNS = (
+    "id", "bill_id", "jurisdiction", "served_arm", "started_at",
+    "new_status", "new_error", "new_cost", "new_latency_ms", "new_impacts", "new_run_id",
+    "legacy_status", "legacy_error", "legacy_cost", "legacy_latency_ms", "legacy_impacts",
+)  # fmt: skip
+_JSON = frozenset({"models", "inputs", "result", "output", "new_impacts", "legacy_impacts"})
 
 
 def _params(row: dict[str, Any], columns: tuple[str, ...]) -> dict[str, Any]:
@@ -81,6 +98,15 @@ def _upsert(table: str, columns: tuple[str, ...], conflict: str, keep: tuple[str
 
 
 _UPSERT_RUN = _upsert("pipeline_runs", _RUN_COLUMNS, "id", ("id", "started_at"))
+# Rows started in [since, until), newest first; {table} is one of ours, never input.
+_WINDOW_SQL = (
+    "select * from public.{table} "
+    "where (%(since)s::timestamptz is null or started_at >= %(since)s) "
+    "and (%(until)s::timestamptz is null or started_at < %(until)s) "
+    "and (%(bill)s::text is null or bill_id = %(bill)s) "
+    "order by started_at desc limit %(limit)s"
+)
+_UPSERT_SHADOW = _upsert("pipeline_shadow_runs", _SHADOW_COLUMNS, "id", ("id",))
 _UPSERT_STEP = _upsert("pipeline_steps", _STEP_COLUMNS, "run_id, step, round", ("run_id",))
 
 
@@ -208,6 +234,18 @@ class PostgresRunStore:
         )
         return bool(rows and rows[0]["held"])
 
+    async def find_run_ids(self, prefix: str) -> list[str]:
+        """Return the ids of every run whose id starts with ``prefix`` (dashes optional)."""
+        bounds = run_id_range(prefix)
+        if bounds is None:
+            return []
+        rows = await self._fetch(
+            "select id from public.pipeline_runs where id between %s::uuid and %s::uuid "
+            "order by id",
+            bounds,
+        )
+        return [str(r["id"]) for r in rows]
+
     async def list_runs(
         self,
         *,
@@ -218,11 +256,7 @@ class PostgresRunStore:
     ) -> list[RunRecord]:
         """Return runs started in ``[since, until)``, newest first."""
         rows = await self._fetch(
-            "select * from public.pipeline_runs "
-            "where (%(since)s::timestamptz is null or started_at >= %(since)s) "
-            "and (%(until)s::timestamptz is null or started_at < %(until)s) "
-            "and (%(bill)s::text is null or bill_id = %(bill)s) "
-            "order by started_at desc limit %(limit)s",
+            _WINDOW_SQL.format(table="pipeline_runs"),
             {"since": since, "until": until, "bill": bill_id, "limit": limit},
         )
         return [run_from_row(r) for r in rows]
@@ -272,6 +306,52 @@ class PostgresRunStore:
                     "insert into public.model_configs (step, priority, model) values (%s, %s, %s)",
                     (step, priority, model),
                 )
+
+    async def get_flag(self, name: str) -> FlagState | None:
+        """Return the rollout flag ``name``, or None when no admin has set it."""
+        rows = await self._fetch("select * from public.pipeline_flags where name = %s", (name,))
+        return flag_from_row(rows[0]) if rows else None
+
+    async def set_flag(
+        self, name: str, *, enabled: bool | None, percent: float | None, changed_by: str
+    ) -> FlagState:
+        """Set the flag and audit the change in one transaction (``pipeline_set_flag``)."""
+        check_flag_change(name, percent, changed_by)
+        rows = await self._fetch(
+            "select * from public.pipeline_set_flag(%s, %s, %s::numeric, %s)",
+            (name, enabled, None if percent is None else str(percent), changed_by),
+        )
+        return flag_from_row(rows[0])
+
+    async def flag_changes(self, name: str, *, limit: int = 50) -> list[FlagChange]:
+        """Return the flag's audited changes, newest first."""
+        rows = await self._fetch(
+            "select * from public.pipeline_flag_changes where name = %s order by id desc limit %s",
+            (name, limit),
+        )
+        return [change_from_row(r) for r in rows]
+
+    async def record_shadow(self, record: ShadowRecord) -> None:
+        """Insert the outcome of one shadow run (both arms)."""
+        row = shadow_to_row(record)
+        row["started_at"] = record.started_at
+        row["new_cost"], row["legacy_cost"] = record.new.cost, record.legacy.cost
+        await self._fetch(_UPSERT_SHADOW, _params(row, _SHADOW_COLUMNS))
+
+    async def shadow_results(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        bill_id: str | None = None,
+        limit: int | None = 100,
+    ) -> list[ShadowRecord]:
+        """Return shadow runs started in ``[since, until)``, newest first."""
+        rows = await self._fetch(
+            _WINDOW_SQL.format(table="pipeline_shadow_runs"),
+            {"since": since, "until": until, "bill": bill_id, "limit": limit},
+        )
+        return [shadow_from_row(r) for r in rows]
 
     async def aclose(self) -> None:
         """Close the pool if this store built it from a URL (a given pool stays open)."""

@@ -27,10 +27,21 @@ from analysis_pipeline._errors import (
     StoreError,
     StoreUnavailableError,
 )
-from analysis_pipeline._records import RunRecord, StepRecord
+from analysis_pipeline._records import (
+    FlagChange,
+    FlagState,
+    RunRecord,
+    ShadowRecord,
+    StepRecord,
+)
 from analysis_pipeline._stores import _rows
 
 __all__ = ["SupabaseRunStore"]
+
+MIGRATE_COMMAND = "llm-common-db migrate --package analysis-pipeline --database-url <url>"
+# PostgREST's answers for a table or function that is not there: the database's own codes
+# (undefined table / function) and its schema-cache misses (PGRST205 table, PGRST202 function).
+_MISSING_CODES = frozenset({"42P01", "42883", "PGRST202", "PGRST205"})
 
 
 class SupabaseRunStore:
@@ -80,6 +91,11 @@ class SupabaseRunStore:
                 f"Supabase did not answer within {self.connect_timeout:g} s"
             ) from exc
         except APIError as exc:
+            if exc.code in _MISSING_CODES:
+                raise StoreError(
+                    f"tables for analysis-pipeline are missing: run `{MIGRATE_COMMAND}` "
+                    f"on the project's database ({exc.message})"
+                ) from exc
             raise StoreError(f"Supabase run store failed: {exc.code}: {exc.message}") from exc
         except httpx.TransportError as exc:
             raise StoreUnavailableError(f"Supabase unreachable: {type(exc).__name__}") from exc
@@ -123,6 +139,20 @@ class SupabaseRunStore:
         query = self._client.rpc("pipeline_heartbeat", {"p_run_id": run_id, "p_owner": owner})
         return (await self._send(query)).data is True
 
+    async def find_run_ids(self, prefix: str) -> list[str]:
+        """Return the ids of every run whose id starts with ``prefix`` (dashes optional)."""
+        bounds = _rows.run_id_range(prefix)
+        if bounds is None:
+            return []
+        query = (
+            self._client.table("pipeline_runs")
+            .select("id")
+            .gte("id", bounds[0])
+            .lte("id", bounds[1])
+            .order("id")
+        )
+        return [str(r["id"]) for r in await self._exec(query)]
+
     async def list_runs(
         self,
         *,
@@ -132,7 +162,19 @@ class SupabaseRunStore:
         limit: int | None = 100,
     ) -> list[RunRecord]:
         """Return runs started in ``[since, until)``, newest first."""
-        query = self._client.table("pipeline_runs").select("*")
+        query = self._window("pipeline_runs", since, until, bill_id, limit)
+        return [_rows.run_from_row(r) for r in await self._exec(query)]
+
+    def _window(
+        self,
+        table: str,
+        since: datetime | None,
+        until: datetime | None,
+        bill_id: str | None,
+        limit: int | None,
+    ) -> Any:
+        """Rows of ``table`` started in ``[since, until)``, newest first."""
+        query = self._client.table(table).select("*")
         if since is not None:
             query = query.gte("started_at", since.isoformat())
         if until is not None:
@@ -142,7 +184,7 @@ class SupabaseRunStore:
         query = query.order("started_at", desc=True)
         if limit is not None:
             query = query.limit(limit)
-        return [_rows.run_from_row(r) for r in await self._exec(query)]
+        return query
 
     async def save_step(self, step: StepRecord) -> None:
         """Insert or replace the step with ``(run_id, step, round)``."""
@@ -187,6 +229,54 @@ class SupabaseRunStore:
         await self._exec(
             self._client.rpc("pipeline_set_model_config", {"p_step": step, "p_models": models})
         )
+
+    async def get_flag(self, name: str) -> FlagState | None:
+        """Return the rollout flag ``name``, or None when no admin has set it."""
+        query = self._client.table("pipeline_flags").select("*").eq("name", name).limit(1)
+        rows = await self._exec(query)
+        return _rows.flag_from_row(rows[0]) if rows else None
+
+    async def set_flag(
+        self, name: str, *, enabled: bool | None, percent: float | None, changed_by: str
+    ) -> FlagState:
+        """Set the flag and audit the change in one transaction (``pipeline_set_flag`` RPC)."""
+        _rows.check_flag_change(name, percent, changed_by)
+        args = {
+            "p_name": name,
+            "p_enabled": enabled,
+            "p_percent": None if percent is None else str(percent),
+            "p_changed_by": changed_by,
+        }
+        rows = await self._exec(self._client.rpc("pipeline_set_flag", args))
+        return _rows.flag_from_row(rows[0])
+
+    async def flag_changes(self, name: str, *, limit: int = 50) -> list[FlagChange]:
+        """Return the flag's audited changes, newest first."""
+        query = (
+            self._client.table("pipeline_flag_changes")
+            .select("*")
+            .eq("name", name)
+            .order("id", desc=True)
+            .limit(limit)
+        )
+        return [_rows.change_from_row(r) for r in await self._exec(query)]
+
+    async def record_shadow(self, record: ShadowRecord) -> None:
+        """Insert the outcome of one shadow run (both arms)."""
+        table = self._client.table("pipeline_shadow_runs")
+        await self._exec(table.upsert(_rows.shadow_to_row(record), on_conflict="id"))
+
+    async def shadow_results(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        bill_id: str | None = None,
+        limit: int | None = 100,
+    ) -> list[ShadowRecord]:
+        """Return shadow runs started in ``[since, until)``, newest first."""
+        query = self._window("pipeline_shadow_runs", since, until, bill_id, limit)
+        return [_rows.shadow_from_row(r) for r in await self._exec(query)]
 
     async def aclose(self) -> None:
         """Close the client if this store made it (``connect``); a given client is the app's."""

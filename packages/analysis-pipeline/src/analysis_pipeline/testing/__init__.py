@@ -4,6 +4,8 @@
   pipeline request (its ``Task:`` tag, bill, sources, draft) and answers schema-valid,
   bill-specific JSON from deterministic text heuristics.
 - :class:`OfflineSearch`: a bundled, clearly fictional search fixture.
+- :func:`offline_legacy_analyser`: a keyword-based stand-in for an app's legacy analyser, to
+  try shadow mode (``analysis-pipeline shadow --legacy``) without the app.
 - :func:`structured_reply`, :func:`offline_answer`, :func:`task_of`: building blocks for
   scripted test handlers.
 
@@ -13,6 +15,7 @@ Example:
     ...     "EX-AB0042-2026", text, "Exampleland", offline_models())
 """
 
+from ._legacy import offline_legacy_analyser
 from ._offline import offline_answer, offline_handler, offline_models, structured_reply, task_of
 from ._offline_search import OfflineSearch
 
@@ -20,6 +23,7 @@ __all__ = [
     "OfflineSearch",
     "offline_answer",
     "offline_handler",
+    "offline_legacy_analyser",
     "offline_models",
     "structured_reply",
     "task_of",

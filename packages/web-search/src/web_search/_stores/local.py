@@ -20,7 +20,7 @@ import os
 import sqlite3
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -31,7 +31,7 @@ import diskcache
 from web_search._errors import StoreCorruptError, StoreError
 from web_search._types import CacheStats
 
-from ._protocol import STAT_FIELDS
+from ._protocol import STAT_FIELDS, CacheWrite
 
 __all__ = ["CACHE_DIR_NAME", "LocalSearchCache", "default_cache_dir", "state_dir"]
 
@@ -200,12 +200,7 @@ class LocalSearchCache:
 
         Reads run inline: a WAL-mode SQLite read takes microseconds and never waits on writers.
         """
-        value = self._run(lambda cache: cache.get(_ENTRY + key))
-        if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], float):
-            expires, text = value
-            return None if now.timestamp() >= expires else text
-        # Anything else is not what ``set`` writes: hand it over so the caller logs a miss.
-        return value if value is None or isinstance(value, str | bytes) else repr(value)
+        return _live(self._run(lambda cache: cache.get(_ENTRY + key)), now)
 
     async def set(
         self,
@@ -218,10 +213,35 @@ class LocalSearchCache:
         query: str,
     ) -> None:
         """Store the payload; diskcache drops it on its own once its TTL has passed."""
-        text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-        ttl = max(1.0, (expires_at - now).total_seconds())
-        value = (expires_at.timestamp(), text)
+        value, ttl = _stored(payload, expires_at, now)
         await asyncio.to_thread(self._run, lambda cache: cache.set(_ENTRY + key, value, expire=ttl))
+
+    async def get_many(self, keys: Sequence[str], now: datetime) -> dict[str, object]:
+        """Every unexpired payload among ``keys``, read in one diskcache transaction."""
+
+        def run(cache: diskcache.Cache) -> dict[str, object]:
+            with cache.transact():
+                return {key: cache.get(_ENTRY + key) for key in keys}
+
+        found: dict[str, object] = {}
+        for key, value in (self._run(run) if keys else {}).items():
+            payload = _live(value, now)
+            if payload is not None:
+                found[key] = payload
+        return found
+
+    async def set_many(self, entries: Sequence[CacheWrite], *, now: datetime) -> None:
+        """Store every payload in one diskcache transaction."""
+        if not entries:
+            return
+        values = [(e.key, _stored(e.payload, e.expires_at, now)) for e in entries]
+
+        def run(cache: diskcache.Cache) -> None:
+            with cache.transact():
+                for key, (value, ttl) in values:
+                    cache.set(_ENTRY + key, value, expire=ttl)
+
+        await asyncio.to_thread(self._run, run)
 
     async def delete(self, key: str) -> None:
         """Remove the entry."""
@@ -278,3 +298,20 @@ class LocalSearchCache:
     async def aclose(self) -> None:
         """Close the SQLite connection."""
         self._cache.close()
+
+
+def _stored(
+    payload: dict[str, Any], expires_at: datetime, now: datetime
+) -> tuple[tuple[float, str], float]:
+    """What ``set`` writes for a payload (expiry and JSON text) and diskcache's own TTL."""
+    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return (expires_at.timestamp(), text), max(1.0, (expires_at - now).total_seconds())
+
+
+def _live(value: object, now: datetime) -> object | None:
+    """The payload text of a stored value if unexpired at ``now``."""
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], float):
+        expires, text = value
+        return None if now.timestamp() >= expires else text
+    # Anything else is not what ``set`` writes: hand it over so the caller logs a miss.
+    return value if value is None or isinstance(value, str | bytes) else repr(value)

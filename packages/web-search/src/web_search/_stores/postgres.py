@@ -13,7 +13,7 @@ an error message.
 from __future__ import annotations
 
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from decimal import Decimal
@@ -26,6 +26,8 @@ from web_search._errors import (
     StoreUnavailableError,
 )
 from web_search._types import CacheStats
+
+from ._protocol import CacheWrite
 
 try:
     import psycopg
@@ -178,6 +180,26 @@ class PostgresSearchCache:
         await self._fetchone(
             "select public.web_search_cache_put(%s, %s, %s, %s, %s, %s)",
             (key, Jsonb(payload), expires_at, provider, query, now),
+        )
+
+    async def get_many(self, keys: Sequence[str], now: datetime) -> dict[str, object]:
+        """Every unexpired payload among ``keys``, counting the hits (one statement)."""
+        if not keys:
+            return {}
+        async with self._connection() as conn:
+            cursor = await conn.execute(
+                "select key, payload from public.web_search_cache_hit_many(%s, %s)",
+                (list(keys), now),
+            )
+            return {str(key): payload for key, payload in await cursor.fetchall()}
+
+    async def set_many(self, entries: Sequence[CacheWrite], *, now: datetime) -> None:
+        """Upsert every entry (``web_search_cache_put_many``: one statement)."""
+        if not entries:
+            return
+        await self._fetchone(
+            "select public.web_search_cache_put_many(%s, %s)",
+            (Jsonb([e.as_json() for e in entries]), now),
         )
 
     async def delete(self, key: str) -> None:

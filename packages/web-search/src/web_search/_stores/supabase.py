@@ -9,6 +9,7 @@ breaker: for ``breaker_interval`` seconds every operation fails at once, then on
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -17,6 +18,7 @@ from web_search._errors import MissingExtraError, StoreError
 from web_search._types import CacheStats
 
 from ._breaker import Breaker
+from ._protocol import CacheWrite
 
 try:
     import httpx
@@ -125,6 +127,34 @@ class SupabaseSearchCache:
                 "p_expires_at": expires_at.isoformat(),
                 "p_provider": provider,
                 "p_query": query,
+                "p_now": now.isoformat(),
+            },
+        )
+
+    async def get_many(self, keys: Sequence[str], now: datetime) -> dict[str, object]:
+        """Every unexpired payload among ``keys``, counting the hits (one RPC)."""
+        if not keys:
+            return {}
+        rows = await self._rpc(
+            "web_search_cache_hit_many", {"p_keys": list(keys), "p_now": now.isoformat()}
+        )
+        if not isinstance(rows, list):
+            raise StoreError(f"web_search_cache_hit_many answered {type(rows).__name__}")
+        found: dict[str, object] = {}
+        for row in rows:
+            if not isinstance(row, dict) or not isinstance(row.get("key"), str):
+                raise StoreError("web_search_cache_hit_many answered an unexpected row")
+            found[row["key"]] = row.get("payload")
+        return found
+
+    async def set_many(self, entries: Sequence[CacheWrite], *, now: datetime) -> None:
+        """Upsert every entry (``rpc/web_search_cache_put_many``: one RPC)."""
+        if not entries:
+            return
+        await self._rpc(
+            "web_search_cache_put_many",
+            {
+                "p_entries": [e.as_json() for e in entries],
                 "p_now": now.isoformat(),
             },
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -12,10 +11,12 @@ from typing import TYPE_CHECKING
 
 from web_search._errors import BudgetExceededError, WebSearchError
 from web_search._merge import normalise_url
-from web_search._types import SearchOutcome, SearchResult
+from web_search._types import SearchOutcome, SearchRequest, SearchResult
 
 if TYPE_CHECKING:
     from web_search._client import WebSearchClient
+
+    from ._plan import ResearchPlan
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -107,6 +108,9 @@ class ResearchPackage:
         queries: Every query run, in order, with its outcome.
         cost: Dollars spent upstream for this package (cache hits cost nothing).
         saved: Dollars the cache saved for this package.
+        errors: Messages of the queries that failed.
+        plan: The budgeted plan the queries came from (None for an unplanned set).
+        calls: Upstream calls made (each paid for, one cost record each).
     """
 
     subject: str
@@ -116,6 +120,8 @@ class ResearchPackage:
     cost: Decimal
     saved: Decimal
     errors: tuple[str, ...] = field(default=())
+    plan: ResearchPlan | None = None
+    calls: int = 0
 
     @property
     def bill_id(self) -> str:
@@ -168,41 +174,30 @@ async def run_research(
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
     step: str = "research",
+    plan: ResearchPlan | None = None,
 ) -> ResearchPackage:
-    """Run ``planned`` with at most ``concurrency`` searches at once and fuse the answers.
+    """Run ``planned`` as one search set and fuse the answers.
+
+    The set goes through ``WebSearchClient.search_many``: the persistent cache is read once
+    and written once, and the cost records of its paid calls are handed over together. At
+    most ``concurrency`` searches are in flight.
 
     A failing query is recorded in the package (``errors``, ``ResearchQuery.error``) instead of
     sinking the rest; if every query fails, the first error is raised. A budget refusal is
-    different: once the queries in flight are done, the first ``BudgetExceededError`` is
-    raised, because research bought only in part is not what the caller paid for.
+    different: once the set is done, the first ``BudgetExceededError`` is raised, because
+    research bought only in part is not what the caller paid for.
     """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
-    gate = asyncio.Semaphore(concurrency)
-
-    async def one(query: PlannedQuery) -> SearchOutcome | WebSearchError:
-        async with gate:
-            try:
-                return await client.search_detailed(
-                    query.text, query.count, query.domains, query.recency, step=step
-                )
-            except BudgetExceededError:
-                raise
-            except WebSearchError as exc:
-                logger.warning("research query %r failed: %s", query.text, type(exc).__name__)
-                return exc
-
-    # Every search finishes (or fails) before anything is raised: no search is left running.
-    settled = await asyncio.gather(*(one(q) for q in planned), return_exceptions=True)
-    outcomes: list[SearchOutcome | WebSearchError] = []
-    for done in settled:
-        # one() returns search errors and raises everything else (budget refusals, bugs).
-        if isinstance(done, BudgetExceededError) or not isinstance(
-            done, SearchOutcome | WebSearchError
-        ):
-            raise done
-        outcomes.append(done)
+    requests = [SearchRequest(q.text, q.count, q.domains, q.recency) for q in planned]
+    outcomes = await client.search_many(requests, step=step, concurrency=concurrency)
+    refused = [o for o in outcomes if isinstance(o, BudgetExceededError)]
+    if refused:
+        raise refused[0]
     failures = [o for o in outcomes if isinstance(o, WebSearchError)]
+    for query, outcome in zip(planned, outcomes, strict=True):
+        if isinstance(outcome, WebSearchError):
+            logger.warning("research query %r failed: %s", query.text, type(outcome).__name__)
     if planned and len(failures) == len(planned):
         raise failures[0]
     ran: list[ResearchQuery] = []
@@ -249,4 +244,6 @@ async def run_research(
         cost,
         saved,
         tuple(str(f) for f in failures),
+        plan,
+        sum(o.calls for o in outcomes if isinstance(o, SearchOutcome)),
     )

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ._keywords import bill_label, extract_subject_terms
+from ._plan import ResearchBudget, ResearchPlan, plan_within_budget
 from ._research import DEFAULT_CONCURRENCY, PlannedQuery, ResearchPackage, run_research
 
 if TYPE_CHECKING:
     from web_search._client import WebSearchClient
 
 __all__ = ["JURISDICTIONS", "LegislationSearchService", "SourceProfile"]
+
+logger = logging.getLogger(__name__)
 
 _NATIONAL_POLICY = ("ncsl.org", "taxfoundation.org", "urban.org", "pewtrusts.org", "cbpp.org")
 
@@ -85,16 +89,20 @@ class LegislationSearchService:
     Args:
         client: The ``WebSearchClient`` to search with (its cache and cost sink apply).
         count: Results per query.
+        budget: Caps on one bill's research set (``research``); default 12 calls, $0.12.
 
     Example:
-        >>> package = await LegislationSearchService(client).search_exhaustively(
-        ...     "CA-AB1482-2019", bill_text, "California")
-        >>> package.sources[0].url, package.sources[0].queries
+        >>> package = await LegislationSearchService(client).research(
+        ...     "CA-AB1482-2019", bill_text, "California", extra_queries=llm_queries)
+        >>> package.sources[0].url, package.plan.calls, package.plan.cut
     """
 
-    def __init__(self, client: WebSearchClient, *, count: int = 10) -> None:
+    def __init__(
+        self, client: WebSearchClient, *, count: int = 10, budget: ResearchBudget | None = None
+    ) -> None:
         self.client = client
         self.count = count
+        self.budget = budget if budget is not None else ResearchBudget()
 
     def plan(
         self, bill_id: str, bill_text: str, jurisdiction: str, extra_queries: Sequence[str] = ()
@@ -144,6 +152,70 @@ class LegislationSearchService:
             unique.setdefault(" ".join(item.text.casefold().split()), item)
         return list(unique.values())
 
+    def research_plan(
+        self,
+        bill_id: str,
+        bill_text: str,
+        jurisdiction: str,
+        extra_queries: Sequence[str] = (),
+        *,
+        budget: ResearchBudget | None = None,
+    ) -> ResearchPlan:
+        """The bill's query set fitted to the budget (deterministic, like ``plan``).
+
+        Every domain the full set names is searched once, with the queries aimed at it fused
+        into one; near-duplicates of earlier queries among ``extra_queries`` are dropped; the
+        calls left go to the most novel wildcard (``*.gov``, ``*.edu``) queries. If the caps
+        allow fewer calls than there are domains, ``plan.cut`` is true and ``plan.uncovered``
+        names the domains left out.
+        """
+        provider = self.client.provider
+        return plan_within_budget(
+            self.plan(bill_id, bill_text, jurisdiction, extra_queries),
+            budget if budget is not None else self.budget,
+            price_per_call=provider.price_per_call,
+            max_domains_per_call=provider.max_domains_per_call,
+        )
+
+    async def research(
+        self,
+        bill_id: str,
+        bill_text: str,
+        jurisdiction: str,
+        *,
+        extra_queries: Sequence[str] = (),
+        budget: ResearchBudget | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+    ) -> ResearchPackage:
+        """Research a bill within the budget: one search set, cache read and written once.
+
+        Args:
+            bill_id: Bill id such as ``CA-AB1482-2019``.
+            bill_text: Bill text; subject terms come from its title and digest.
+            jurisdiction: ``California``, ``Indiana``, ``United States`` (or ``CA``, ``US``...).
+            extra_queries: Queries proposed by an LLM (near-duplicates are dropped).
+            budget: Caps for this bill (default: the service's).
+            concurrency: Most searches in flight at once.
+
+        Returns:
+            The package, with ``plan`` telling what was fused, dropped or cut.
+        """
+        plan = self.research_plan(bill_id, bill_text, jurisdiction, extra_queries, budget=budget)
+        if plan.cut:
+            logger.warning(
+                "research budget cut %s's plan: %d domain(s) left unsearched",
+                bill_id,
+                len(plan.uncovered),
+            )
+        return await run_research(
+            self.client,
+            bill_id,
+            profile_for(jurisdiction).name,
+            plan.queries,
+            concurrency=concurrency,
+            plan=plan,
+        )
+
     async def search_exhaustively(
         self,
         bill_id: str,
@@ -153,7 +225,7 @@ class LegislationSearchService:
         extra_queries: Sequence[str] = (),
         concurrency: int = DEFAULT_CONCURRENCY,
     ) -> ResearchPackage:
-        """Run the bill's query set concurrently (at most ``concurrency`` searches at once).
+        """Run the bill's whole query set, with no budget (``research`` keeps to one).
 
         Args:
             bill_id: Bill id such as ``CA-AB1482-2019`` or ``AB 1482``.
