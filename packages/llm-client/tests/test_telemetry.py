@@ -6,15 +6,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from llm_client import LLMClient, LLMConfig, Telemetry
 from llm_client.testing import FakeLLMServer, Reply
+from llm_common_testkit.tracing import SpanRecorder
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -26,18 +25,13 @@ SENTINEL_PASSWORD = "SENTINEL-proxy-pass-77"
 
 
 @pytest.fixture
-def exporter() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    yield exporter
-    exporter.clear()
+def exporter(span_recorder: SpanRecorder) -> InMemorySpanExporter:
+    return span_recorder.exporter
 
 
 @pytest.fixture
-def provider(exporter: InMemorySpanExporter) -> Iterator[TracerProvider]:
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    yield provider
-    provider.shutdown()
+def provider(span_recorder: SpanRecorder) -> TracerProvider:
+    return span_recorder.provider
 
 
 def client(provider: TracerProvider, sink: object = None, **telemetry: Any) -> LLMClient:

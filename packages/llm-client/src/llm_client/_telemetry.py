@@ -23,7 +23,7 @@ import functools
 import importlib.util
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -200,6 +200,40 @@ class Telemetry:
             tracer = trace.get_tracer(name, tracer_provider=self.tracer_provider)
             self._tracers[name] = tracer
         return tracer
+
+    @contextlib.contextmanager
+    def span(
+        self, scope: str, name: str, attributes: Mapping[str, Any] | None = None
+    ) -> Iterator[Any]:
+        """A current span named ``name`` from ``scope``'s tracer (yields None when off).
+
+        For other llm-common packages (a pipeline run and its steps, memory operations), so
+        the LLM calls made inside become its children. A failure marks it with the exception's
+        class only (``error.type``); messages, which may quote inputs, are not recorded.
+
+        Args:
+            scope: Instrumentation scope, the package (``analysis_pipeline``).
+            name: Span name.
+            attributes: Attributes known at the start (more via the yielded span).
+        """
+        tracer = self.tracer(scope)
+        if tracer is None:
+            yield None
+            return
+        with tracer.start_as_current_span(
+            name,
+            attributes=dict(attributes or {}),
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            try:
+                yield span
+            except BaseException as exc:
+                from opentelemetry.trace import Status, StatusCode
+
+                span.set_attribute(ERROR_TYPE, type(exc).__name__)
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                raise
 
     def tool_span(self, name: str, call_id: str) -> Any:
         """A context manager for the span of one tool execution (yields None when off)."""
