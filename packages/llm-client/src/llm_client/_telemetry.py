@@ -271,6 +271,9 @@ class Telemetry:
         span = tracer.start_span(
             f"{operation} {model}", kind=SpanKind.INTERNAL, attributes=attributes
         )
+        if not span.is_recording():
+            # A no-op provider, or a sampler that dropped this trace: no attempt spans either.
+            return None
         return CallTrace(tracer, span, operation, self.capture_content)
 
 
