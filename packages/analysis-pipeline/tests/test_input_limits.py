@@ -128,8 +128,8 @@ def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     ("content", "needle"),
     [
         ("SEC. 1. Le loyer est plafonné à 500 €.".encode("latin-1", "replace"), "not UTF-8"),
-        (b"", "bill_text must be non-empty"),
-        (b"  \n\n ", "bill_text must be non-empty"),
+        (b"", "is empty: it holds no bill text"),
+        (b"  \n\n ", "is empty: it holds no bill text"),
     ],
 )
 def test_cli_rejects_a_broken_bill_file_with_one_line(
