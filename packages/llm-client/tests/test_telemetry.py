@@ -261,3 +261,25 @@ print("ok")
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
     )
     assert done.stdout.strip() == "ok", done.stderr
+
+
+async def test_a_validation_reask_is_an_event_and_both_replies_are_billed(
+    fake_llm_server: FakeLLMServer, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    from pydantic import BaseModel
+
+    class Verdict(BaseModel):
+        passed: bool
+
+    fake_llm_server.script(Reply.invalid_json(), Reply.json({"passed": True}))
+    sink = RecordingSink()
+    async with client(provider, sink) as llm:
+        verdict = await llm.chat("ok?", MODEL, Verdict, api_base=fake_llm_server.base_url)
+    assert verdict.passed
+    spans = exporter.get_finished_spans()
+    [call] = by_kind(spans, SpanKind.INTERNAL)
+    assert [e.name for e in call.events] == ["llm_client.reask"]
+    attempts = by_kind(spans, SpanKind.CLIENT)
+    costs = [Decimal(str(dict(s.attributes or {})["gen_ai.usage.cost.amount"])) for s in attempts]
+    assert costs == [r.cost for r in sink.settled()]
+    assert len(costs) == 2
