@@ -16,6 +16,7 @@ from llm_client._errors import (
     BudgetExceededError,
     ConfigurationError,
     InvalidMessagesError,
+    InvalidRequestError,
     LLMClientError,
     MissingExtraError,
     ProviderConnectionError,
@@ -27,6 +28,7 @@ from llm_client._errors import (
     ResponseFormatError,
     ServerError,
     StructuredOutputError,
+    ToolLoopLimitError,
     UnpricedModelError,
 )
 
@@ -37,10 +39,12 @@ if TYPE_CHECKING:
     from typing import Any
 
     from llm_client._budget import InMemoryBudget
+    from llm_client._caching import cache_breakpoint
     from llm_client._client import LLMClient
     from llm_client._completion import AttemptRecord, Completion, total_cost
     from llm_client._config import LLMConfig, ProviderSettings
     from llm_client._cost_sink import CostEstimate, CostRecord, CostSink
+    from llm_client._options import CallParams, RequestParams, StreamParams
     from llm_client._pricing import (
         ModelInfo,
         ModelPrice,
@@ -57,12 +61,16 @@ if TYPE_CHECKING:
     from llm_client._retry import RetryPolicy
     from llm_client._runtime import GcSettings, prepare_for_serving
     from llm_client._streaming import TextStream
+    from llm_client._structured_stream import StructuredStream
+    from llm_client._telemetry import Telemetry
     from llm_client._tokens import (
         TokenizerUnavailableError,
         count_tokens,
         load_tokenizer,
         token_upper_bound,
     )
+    from llm_client._tool_loop import ToolRun
+    from llm_client._tools import Tool, ToolCall, ToolReply
     from llm_client._usage import Usage, UsageError, normalize_usage, sum_costs
 
 __version__: str  # read from the installed metadata on first access (importlib.metadata is slow)
@@ -85,6 +93,16 @@ _LAZY: dict[str, str] = {
     "unregister_provider": "_providers",
     "GcSettings": "_runtime",
     "TextStream": "_streaming",
+    "Telemetry": "_telemetry",
+    "cache_breakpoint": "_caching",
+    "RequestParams": "_options",
+    "CallParams": "_options",
+    "StreamParams": "_options",
+    "StructuredStream": "_structured_stream",
+    "Tool": "_tools",
+    "ToolCall": "_tools",
+    "ToolReply": "_tools",
+    "ToolRun": "_tool_loop",
     "prepare_for_serving": "_runtime",
     "Usage": "_usage",
     "normalize_usage": "_usage",
@@ -112,6 +130,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BudgetExceededError",
+    "CallParams",
     "Completion",
     "ConfigurationError",
     "CostEstimate",
@@ -120,6 +139,7 @@ __all__ = [
     "GcSettings",
     "InMemoryBudget",
     "InvalidMessagesError",
+    "InvalidRequestError",
     "LLMClient",
     "LLMClientError",
     "LLMConfig",
@@ -135,16 +155,26 @@ __all__ = [
     "QuotaExhaustedError",
     "RateLimitError",
     "RealRequestsBlockedError",
+    "RequestParams",
     "ResponseFormatError",
     "RetryPolicy",
     "ServerError",
+    "StreamParams",
     "StructuredOutputError",
+    "StructuredStream",
+    "Telemetry",
     "TextStream",
     "TokenizerUnavailableError",
+    "Tool",
+    "ToolCall",
+    "ToolLoopLimitError",
+    "ToolReply",
+    "ToolRun",
     "UnpricedModelError",
     "Usage",
     "UsageError",
     "__version__",
+    "cache_breakpoint",
     "cost_for",
     "cost_of",
     "count_tokens",

@@ -19,6 +19,8 @@
     ├── ConfigurationError            bad configuration: missing key, unknown alias, bad TOML
     │   └── MissingExtraError         the model needs an extra that is not installed ([litellm])
     ├── InvalidMessagesError          bad input messages (empty, unknown role, no content)
+    ├── InvalidRequestError           a bad request parameter or tool (top_p="x", a lambda tool)
+    ├── ToolLoopLimitError            run_tools hit its round or dollar cap (reason, messages)
     ├── UsageError                    token counts that cannot describe a real call (_usage.py)
     ├── TokenizerUnavailableError     the bundled offline tokenizer files are missing (_tokens.py)
     ├── LLMTestingError               misuse of llm_client.testing (testing/_errors.py)
@@ -42,6 +44,7 @@ __all__ = [
     "BudgetExceededError",
     "ConfigurationError",
     "InvalidMessagesError",
+    "InvalidRequestError",
     "LLMClientError",
     "MissingExtraError",
     "ProviderConnectionError",
@@ -53,6 +56,7 @@ __all__ = [
     "ResponseFormatError",
     "ServerError",
     "StructuredOutputError",
+    "ToolLoopLimitError",
     "UnpricedModelError",
 ]
 
@@ -264,6 +268,37 @@ _PACKAGE = "llm-client"
 
 class InvalidMessagesError(LLMClientError, ValueError):
     """The messages are not a non-empty list of OpenAI-style ``{"role", "content"}`` dicts."""
+
+
+class InvalidRequestError(LLMClientError, ValueError):
+    """A request parameter or tool that cannot be sent (wrong type, unnamed tool, bad choice)."""
+
+
+class ToolLoopLimitError(LLMClientError):
+    """``run_tools`` stopped at its round cap or dollar cap before the model finished.
+
+    Attributes:
+        reason: ``"rounds"``, ``"cost"`` or ``"unpriced"`` (a dollar cap on a model without a
+            known price cannot be kept).
+        rounds: Model calls made.
+        spent: Dollars the rounds cost (None when a round was unpriced).
+        messages: The conversation so far, tool calls and results included.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str,
+        rounds: int,
+        spent: Any,
+        messages: Sequence[Any] = (),
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.rounds = rounds
+        self.spent = spent
+        self.messages = list(messages)
 
 
 class RealRequestsBlockedError(LLMClientError):
