@@ -78,6 +78,9 @@ class CallLedger:
     opened: _Opened | None = None
     last_text: str = ""
     trace: CallTrace | None = None
+    admit: Callable[[CallLedger, Decimal | None], None] | None = None
+    """Called with each attempt's worst-case cost before anything is reserved or sent; raises
+    to refuse it (``run_tools``' dollar cap)."""
 
     def next_attempt(self, model: str) -> int:
         """Number the next request for ``model`` (1-based, across retries and re-asks)."""
@@ -191,6 +194,9 @@ class AttemptRunner:
         """
         attempt_id = uuid.uuid4().hex
         number = ledger.next_attempt(route.model)
+        if ledger.admit is not None:
+            bound = await self._estimate(route, kwargs, ledger.step, attempt_id)
+            ledger.admit(ledger, bound.amount)
         reservation = await self._reserve(route, kwargs, ledger.step, attempt_id)
         trace = ledger.trace
         span = (
