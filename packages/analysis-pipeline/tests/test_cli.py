@@ -15,7 +15,16 @@ runner = CliRunner()
 
 @pytest.fixture(autouse=True)
 def _offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for key in ("OPENROUTER_API_KEY", "ZAI_API_KEY", "LLM_COMMON_DIR", "LLM_CLIENT_CONFIG"):
+    for key in (
+        "OPENROUTER_API_KEY",
+        "ZAI_API_KEY",
+        "LLM_COMMON_DIR",
+        "LLM_CLIENT_CONFIG",
+        "PROJECT_NAME",
+        "DATABASE_URL",  # the local store, whatever the environment points at
+        "ANALYSIS_PIPELINE_DATABASE_URL",
+        "SUPABASE_URL",
+    ):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.chdir(tmp_path)
 
@@ -38,8 +47,9 @@ def test_run_offline_then_list_show_score_compare(tmp_path: Path) -> None:
     listed = runner.invoke(app, ["runs", "--json"])
     assert listed.exit_code == 0
     assert json.loads(listed.stdout)[0]["id"] == run_id
+    assert json.loads(listed.stdout)[0]["project"] == "default"  # PROJECT_NAME unset
 
-    shown = runner.invoke(app, ["show", run_id])
+    shown = runner.invoke(app, ["show", run_id[:6]])  # a unique prefix is enough
     assert shown.exit_code == 0
     assert "review:1" in shown.stdout
     assert "OFFLINE placeholder" in shown.stdout  # an offline review is no verdict

@@ -18,6 +18,7 @@ from llm_client._errors import (
     InvalidMessagesError,
     InvalidRequestError,
     LLMClientError,
+    MissingExtraError,
     ProviderConnectionError,
     ProviderError,
     ProviderTimeoutError,
@@ -62,7 +63,12 @@ if TYPE_CHECKING:
     from llm_client._streaming import TextStream
     from llm_client._structured_stream import StructuredStream
     from llm_client._telemetry import Telemetry
-    from llm_client._tokens import TokenizerUnavailableError, count_tokens, load_tokenizer
+    from llm_client._tokens import (
+        TokenizerUnavailableError,
+        count_tokens,
+        load_tokenizer,
+        token_upper_bound,
+    )
     from llm_client._tool_loop import ToolRun
     from llm_client._tools import Tool, ToolCall, ToolReply
     from llm_client._usage import Usage, UsageError, normalize_usage, sum_costs
@@ -109,6 +115,7 @@ _LAZY: dict[str, str] = {
     "price_for": "_pricing",
     "count_tokens": "_tokens",
     "load_tokenizer": "_tokens",
+    "token_upper_bound": "_tokens",
     "TokenizerUnavailableError": "_tokens",
     "UsageError": "_usage",
     "sum_costs": "_usage",
@@ -136,6 +143,7 @@ __all__ = [
     "LLMClient",
     "LLMClientError",
     "LLMConfig",
+    "MissingExtraError",
     "ModelInfo",
     "ModelPrice",
     "PriceSource",
@@ -180,6 +188,7 @@ __all__ = [
     "register_model",
     "register_provider",
     "sum_costs",
+    "token_upper_bound",
     "total_cost",
     "unregister_provider",
 ]

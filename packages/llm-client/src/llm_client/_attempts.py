@@ -143,9 +143,11 @@ class AttemptRunner:
         self, route: Route, kwargs: Mapping[str, Any], step: str | None, attempt_id: str
     ) -> CostEstimate:
         from llm_client._pricing import estimate_cost
-        from llm_client._tokens import count_tokens
+        from llm_client._tokens import token_upper_bound
 
-        prompt_tokens = count_tokens(list(kwargs.get("messages", [])), route.price_model)
+        # An upper bound, not the exact count: it never undercounts (so a budget cannot be
+        # overshot), loads no tokenizer table (tens of MB) and the real usage settles anyway.
+        prompt_tokens = token_upper_bound(list(kwargs.get("messages", [])))
         max_tokens = kwargs.get("max_tokens") or self._output_cap
         return CostEstimate(
             idempotency_id=attempt_id,

@@ -15,7 +15,7 @@ from pydantic import BaseModel, SecretStr
 from llm_client._attempts import AttemptRunner, CallLedger
 from llm_client._backends import Backends
 from llm_client._completion import Completion
-from llm_client._config import LLMConfig
+from llm_client._config import LLMConfig, config_price_rows
 from llm_client._cost_sink import CostSink
 from llm_client._errors import ConfigurationError, InvalidRequestError, LLMClientError
 from llm_client._fallback import first_success
@@ -75,6 +75,10 @@ class LLMClient:
         telemetry: Telemetry | None = None,
     ) -> None:
         self._config = config if config is not None else LLMConfig.load()
+        if self._config.prices:
+            from llm_client._pricing import use_config_prices
+
+            use_config_prices(config_price_rows(self._config))
         self._keys: dict[str, SecretStr] = {
             name: value if isinstance(value, SecretStr) else SecretStr(value)
             for name, value in (api_keys or {}).items()

@@ -17,6 +17,7 @@
     ├── BudgetExceededError           a budget refused the call before it was made
     │   └── UnpricedModelError        a budget cannot admit a model without a known price
     ├── ConfigurationError            bad configuration: missing key, unknown alias, bad TOML
+    │   └── MissingExtraError         the model needs an extra that is not installed ([litellm])
     ├── InvalidMessagesError          bad input messages (empty, unknown role, no content)
     ├── InvalidRequestError           a bad request parameter or tool (top_p="x", a lambda tool)
     ├── ToolLoopLimitError            run_tools hit its round or dollar cap (reason, messages)
@@ -45,6 +46,7 @@ __all__ = [
     "InvalidMessagesError",
     "InvalidRequestError",
     "LLMClientError",
+    "MissingExtraError",
     "ProviderConnectionError",
     "ProviderError",
     "ProviderTimeoutError",
@@ -236,6 +238,32 @@ class ConfigurationError(LLMClientError, ValueError):
 
 
 ConfigError = ConfigurationError  # the 0.1 name; ``llm_client.ConfigError`` warns
+
+
+class MissingExtraError(ConfigurationError, ImportError):
+    """A model (or feature) needs an optional extra of llm-client that is not installed.
+
+    Raised before anything is reserved or sent, e.g. for ``anthropic/claude-sonnet-4-5``
+    without LiteLLM: "model 'anthropic/claude-sonnet-4-5' is sent through LiteLLM, which needs
+    the 'litellm' extra: pip install 'llm-client[litellm]'". Being a ``ConfigurationError``, it
+    stops a fallback chain at once instead of moving on to the next model.
+
+    Attributes:
+        package: The distribution that has the extra (``llm-client``).
+        extra: The extra to install (``litellm``).
+    """
+
+    def __init__(self, feature: str, extra: str, *, missing: str | None = None) -> None:
+        super().__init__(
+            f"{feature} needs the {extra!r} extra: pip install '{_PACKAGE}[{extra}]' "
+            f"(or uv add '{_PACKAGE}[{extra}]')"
+        )
+        self.name = missing  # ImportError's field: the module that is not installed
+        self.package = _PACKAGE
+        self.extra = extra
+
+
+_PACKAGE = "llm-client"
 
 
 class InvalidMessagesError(LLMClientError, ValueError):
