@@ -302,3 +302,16 @@ async def test_bad_loop_arguments_are_refused_before_sending(
         with pytest.raises(InvalidRequestError, match="not both"):
             await llm.chat("x", OPENAI, Portfolio, tools=[price])  # type: ignore[call-overload]
     assert fake_llm_server.request_count == 0
+
+
+async def test_tool_definitions_count_in_the_budget_reservation(
+    fake_llm_server: FakeLLMServer,
+) -> None:
+    sink = RecordingSink()
+    async with client(sink) as llm:
+        await llm.chat("hi", OPENAI, api_base=fake_llm_server.base_url)
+        await llm.chat("hi", OPENAI, api_base=fake_llm_server.base_url, tools=[Portfolio, price])
+    plain, with_tools = [item.amount for kind, item in sink.events if kind == "reserve"]
+    schema = json.dumps([Tool.from_model(Portfolio).definition(), Tool.from_function(price)
+                         .definition()], separators=(",", ":"))  # fmt: skip
+    assert with_tools - plain >= len(schema.encode()) * Decimal("0.15") / 1_000_000

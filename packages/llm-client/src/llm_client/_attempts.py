@@ -11,6 +11,7 @@ attempt also lands in the call's :class:`CallLedger`, which becomes ``Completion
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import time
 import uuid
@@ -148,6 +149,9 @@ class AttemptRunner:
         # An upper bound, not the exact count: it never undercounts (so a budget cannot be
         # overshot), loads no tokenizer table (tens of MB) and the real usage settles anyway.
         prompt_tokens = token_upper_bound(list(kwargs.get("messages", [])))
+        tools = kwargs.get("tools")
+        if tools:  # tool definitions are input tokens too
+            prompt_tokens += token_upper_bound(json.dumps(tools, separators=(",", ":")))
         max_tokens = kwargs.get("max_tokens") or self._output_cap
         return CostEstimate(
             idempotency_id=attempt_id,
