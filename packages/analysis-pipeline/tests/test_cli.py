@@ -158,3 +158,17 @@ def test_resume_records_costs_under_the_runs_own_project(
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["run_id"] == run.id
     assert asyncio.run(cost_projects()) == {"bill-app"}
+
+
+def test_a_command_run_in_process_leaves_the_process_loggers_as_it_found_them() -> None:
+    """The drivers are quieted for the command only: an app (or test) that runs the typer app
+    in-process must still see llm-common-db's outage warning afterwards."""
+    import logging
+
+    names = ("llm_common_db", "psycopg", "psycopg.pool")
+    before = {name: logging.getLogger(name).level for name in names}
+    root_handlers = list(logging.getLogger().handlers)
+    result = runner.invoke(app, ["show", "no-such-run"])
+    assert result.exit_code == 1
+    assert {name: logging.getLogger(name).level for name in names} == before
+    assert logging.getLogger().handlers == root_handlers

@@ -12,7 +12,7 @@ import importlib
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -152,9 +152,9 @@ def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
     async def main() -> T:
         return await coro_fn()
 
-    _quiet_logging()
     try:
-        return asyncio.run(main())
+        with _quiet_logging():
+            return asyncio.run(main())
     except typer.Exit:
         raise
     except AnalysisPipelineError as exc:
@@ -169,11 +169,30 @@ def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
 _DRIVER_LOGGERS = ("psycopg", "psycopg.pool", "llm_common_db", "httpx", "postgrest", "supabase")
 
 
-def _quiet_logging() -> None:
-    if not logging.getLogger().handlers:
+@contextlib.contextmanager
+def _quiet_logging() -> Iterator[None]:
+    """Quiet the drivers for one command, then put every level and handler back.
+
+    A command run in-process (a test's CliRunner, an app calling the typer app) must not leave
+    the process's loggers silenced: the pool's outage warning would be lost for good.
+    """
+    root = logging.getLogger()
+    handlers = list(root.handlers)
+    levels = {name: logging.getLogger(name).level for name in _DRIVER_LOGGERS}
+    root_level = root.level
+    if not handlers:
         logging.basicConfig(level=logging.WARNING, format="warning: %(name)s: %(message)s")
     for name in _DRIVER_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+        for handler in root.handlers[:]:
+            if handler not in handlers:
+                root.removeHandler(handler)
+        root.setLevel(root_level)
 
 
 def _echo_error(message: str) -> None:
