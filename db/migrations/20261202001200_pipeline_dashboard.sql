@@ -193,8 +193,8 @@ begin
     execute format($q$
         select coalesce(json_agg(p order by p.started_at desc, p.id desc), '[]'::json)
           from (
-            select r.id, r.bill_id, r.jurisdiction, r.status, r.models, r.review_passed,
-                   r.review_score, r.manual_quality_score as quality_score, r.rounds,
+            select r.id, r.bill_id, r.jurisdiction, r.status, r.review_passed, r.review_score,
+                   r.manual_quality_score as quality_score, r.rounds,
                    r.total_cost::text as cost, r.latency_ms, r.error, r.started_at,
                    r.finished_at as completed_at
               from public.pipeline_runs r

@@ -119,3 +119,42 @@ def test_resume_of_a_live_run_is_one_error_line(tmp_path: Path) -> None:
     assert "┏" not in result.stderr  # refused before any progress table
     assert "Traceback" not in result.stderr
     assert "in progress in another process (elsewhere:42:abcd" in lines[-1]
+
+
+def test_resume_records_costs_under_the_runs_own_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from analysis_pipeline import LocalRunStore, RunRecord
+    from cost_tracker import LocalCostStore
+
+    run = RunRecord(
+        bill_id="EX-AB0042-2026",
+        jurisdiction="Exampleland",
+        status="failed",
+        models={"generate": ["test"], "review": ["test"]},
+        inputs={"bill_text": EXAMPLE.read_text(), "max_rounds": 1},
+        project="bill-app",
+    )
+
+    async def seed() -> None:
+        async with LocalRunStore(tmp_path / ".llm-common") as store:
+            await store.save_run(run)
+
+    async def cost_projects() -> set[str]:
+        store = LocalCostStore(tmp_path / ".llm-common")
+        now = datetime.now(UTC)
+        try:
+            rows = await store.records(now - timedelta(hours=1), now + timedelta(hours=1), None)
+        finally:
+            await store.aclose()
+        return {row.project for row in rows}
+
+    asyncio.run(seed())
+    monkeypatch.setenv("PROJECT_NAME", "someone-else")
+    result = runner.invoke(app, ["resume", run.id[:8], "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["run_id"] == run.id
+    assert asyncio.run(cost_projects()) == {"bill-app"}

@@ -199,3 +199,11 @@ def test_pricing_a_call_loads_neither_litellm_nor_its_map() -> None:
         """
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_a_genai_prices_entry_with_a_per_request_fee_is_not_taken_as_a_token_price() -> None:
+    from llm_client._pricing import _from_genai
+
+    # Perplexity's Sonar: $1 / $1 per 1M tokens plus $12 per 1,000 requests.
+    assert _from_genai("perplexity/sonar") is None
+    assert _from_genai("openai/gpt-4o") is not None  # token-priced models still resolve

@@ -235,23 +235,45 @@ async def test_the_round_cap_stops_the_loop_without_running_the_last_tools(
     assert error.messages[-1]["tool_calls"]
 
 
-async def test_the_dollar_cap_stops_before_the_next_round(fake_llm_server: FakeLLMServer) -> None:
+async def test_the_dollar_cap_never_sends_an_attempt_that_could_cross_it(
+    fake_llm_server: FakeLLMServer,
+) -> None:
     def again(n: int) -> str:
         """Ask again."""
         return "again"
 
     fake_llm_server.default = Reply.tool_call("again", {"n": 1}).with_usage(cost="0.004")
-    async with client() as llm:
+    sink = RecordingSink()
+    async with client(sink) as llm:
         with pytest.raises(ToolLoopLimitError) as stopped:
             await llm.run_tools(
                 "loop", "openrouter/openai/gpt-4o-mini", tools=[again],
                 max_cost=Decimal("0.01"), api_base=fake_llm_server.openrouter_base_url,
             )  # fmt: skip
     error = stopped.value
+    # Each attempt's worst case is ~$0.0025 (4,096 output tokens at gpt-4o-mini's price):
+    # $0 + 0.0025 and $0.004 + 0.0025 fit; $0.008 + 0.0025 would not, so round 3 is never sent.
     assert error.reason == "cost"
-    assert error.rounds == 3  # $0.004, $0.008 (< cap: go on), $0.012 (>= cap: stop)
-    assert error.spent == Decimal("0.012")
-    assert fake_llm_server.request_count == 3
+    assert error.rounds == 2
+    assert error.spent == Decimal("0.008")
+    assert error.spent <= Decimal("0.01")
+    assert fake_llm_server.request_count == 2
+    assert len(sink.settled()) == 2
+    reserved = [kind for kind in sink.kinds() if kind == "reserve"]
+    assert len(reserved) == 2  # the refused attempt reserved nothing
+
+
+async def test_a_dollar_cap_on_an_unpriced_model_is_refused_before_sending(
+    fake_llm_server: FakeLLMServer,
+) -> None:
+    async with client() as llm:
+        with pytest.raises(ToolLoopLimitError) as stopped:
+            await llm.run_tools(
+                "x", "openai/in-house-model-without-a-price", tools=[price],
+                max_cost=Decimal("1"), api_base=fake_llm_server.base_url,
+            )  # fmt: skip
+    assert stopped.value.reason == "unpriced"
+    assert fake_llm_server.request_count == 0
 
 
 async def test_a_failing_round_carries_every_rounds_attempts(
@@ -280,3 +302,16 @@ async def test_bad_loop_arguments_are_refused_before_sending(
         with pytest.raises(InvalidRequestError, match="not both"):
             await llm.chat("x", OPENAI, Portfolio, tools=[price])  # type: ignore[call-overload]
     assert fake_llm_server.request_count == 0
+
+
+async def test_tool_definitions_count_in_the_budget_reservation(
+    fake_llm_server: FakeLLMServer,
+) -> None:
+    sink = RecordingSink()
+    async with client(sink) as llm:
+        await llm.chat("hi", OPENAI, api_base=fake_llm_server.base_url)
+        await llm.chat("hi", OPENAI, api_base=fake_llm_server.base_url, tools=[Portfolio, price])
+    plain, with_tools = [item.amount for kind, item in sink.events if kind == "reserve"]
+    schema = json.dumps([Tool.from_model(Portfolio).definition(), Tool.from_function(price)
+                         .definition()], separators=(",", ":"))  # fmt: skip
+    assert with_tools - plain >= len(schema.encode()) * Decimal("0.15") / 1_000_000

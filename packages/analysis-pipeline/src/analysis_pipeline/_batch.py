@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import math
 import os
 import socket
 from collections.abc import Iterable, Mapping
@@ -138,11 +139,13 @@ class BatchStatus:
         return self.queued + self.running + self.done + self.failed
 
 
-def _app(url: str | None) -> procrastinate.App:
+def _app(url: str | None, connect_timeout: float = 5.0) -> procrastinate.App:
     """A procrastinate App on ``url`` (its pool opens only in ``open_async``)."""
     connector = procrastinate.PsycopgConnector(
         conninfo=url or "",
-        kwargs={"prepare_threshold": None},  # safe behind Supabase's transaction pooler
+        # No server-side prepares: safe behind Supabase's transaction pooler.
+        kwargs={"prepare_threshold": None, "connect_timeout": max(2, math.ceil(connect_timeout))},
+        timeout=connect_timeout,
     )
     return procrastinate.App(connector=connector)
 
@@ -432,6 +435,7 @@ class BatchWorker:
         self.outage_retry_delay = outage_retry_delay
         self.stats = WorkerStats()
         self._url = database_url
+        self._connect_timeout = connect_timeout
         self._pg = _pool(database_url, connect_timeout, max_size=concurrency + 2)
         self._run_task: asyncio.Task[None] | None = None
 
@@ -450,7 +454,7 @@ class BatchWorker:
         Returns:
             What this worker did.
         """
-        app = _app(self._url)
+        app = _app(self._url, self._connect_timeout)
         app.task(
             name=_TASK,
             queue=BATCH_QUEUE,

@@ -511,7 +511,15 @@ def run(
 @app.command()
 def resume(
     run_id: str,
-    project: ProjectOpt = None,
+    project: Annotated[
+        str | None,
+        typer.Option(
+            "--project",
+            envvar="PROJECT_NAME",
+            help="Project for the costs of a run recorded without one (a run's own wins).",
+            show_default=False,
+        ),
+    ] = None,
     store: StoreOpt = None,
     database_url: DatabaseUrlOpt = None,
     supabase_url: SupabaseUrlOpt = None,
@@ -521,9 +529,14 @@ def resume(
     """Continue a failed run from its last completed step (completed steps are not paid again)."""
     options = _store_options(store, database_url, supabase_url, connect_timeout)
 
+    async def recorded(store: RunStore) -> RunRecord:
+        return await store.get_run(await _resolve_run_id(store, run_id))
+
     async def go() -> PipelineResult:
-        async with _pipeline(options, project=project) as (pipeline, defaults):
-            whole = await _resolve_run_id(pipeline.store, run_id)
+        run = await _with_store(options, recorded)
+        # The resumed steps' costs go to the project the run was recorded under.
+        async with _pipeline(options, project=run.project or project) as (pipeline, defaults):
+            whole = run.id
             if defaults:
                 err.print(f"[dim]{OFFLINE_NOTE}[/]", soft_wrap=True)
             return await _with_live(

@@ -140,14 +140,13 @@ class RunFilter:
 
 
 class RunSummary(BaseModel):
-    """A run as a list shows it (no inputs, analysis or steps).
+    """A run as a list shows it (no inputs, models, analysis or steps).
 
     Attributes:
         id: Run id.
         bill_id: The bill analysed.
         jurisdiction: Its jurisdiction.
         status: ``running``, ``completed`` or ``failed``.
-        models: Step name to the configured model chain.
         review_passed: Whether the final review passed.
         review_score: Review score of the kept analysis.
         quality_score: Manual quality score.
@@ -163,7 +162,6 @@ class RunSummary(BaseModel):
     bill_id: str
     jurisdiction: str
     status: RunStatus
-    models: dict[str, list[str]]
     review_passed: bool | None
     review_score: float | None
     quality_score: float | None
@@ -173,11 +171,6 @@ class RunSummary(BaseModel):
     error: str | None
     started_at: datetime
     completed_at: datetime | None
-
-    @classmethod
-    def of(cls, run: RunRecord) -> RunSummary:
-        """The summary of a full run record."""
-        return cls.model_validate(run.model_dump(include=set(cls.model_fields)))
 
 
 class RunPage(BaseModel):

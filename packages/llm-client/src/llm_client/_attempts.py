@@ -11,6 +11,7 @@ attempt also lands in the call's :class:`CallLedger`, which becomes ``Completion
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import time
 import uuid
@@ -78,6 +79,9 @@ class CallLedger:
     opened: _Opened | None = None
     last_text: str = ""
     trace: CallTrace | None = None
+    admit: Callable[[CallLedger, Decimal | None], None] | None = None
+    """Called with each attempt's worst-case cost before anything is reserved or sent; raises
+    to refuse it (``run_tools``' dollar cap)."""
 
     def next_attempt(self, model: str) -> int:
         """Number the next request for ``model`` (1-based, across retries and re-asks)."""
@@ -145,6 +149,9 @@ class AttemptRunner:
         # An upper bound, not the exact count: it never undercounts (so a budget cannot be
         # overshot), loads no tokenizer table (tens of MB) and the real usage settles anyway.
         prompt_tokens = token_upper_bound(list(kwargs.get("messages", [])))
+        tools = kwargs.get("tools")
+        if tools:  # tool definitions are input tokens too
+            prompt_tokens += token_upper_bound(json.dumps(tools, separators=(",", ":")))
         max_tokens = kwargs.get("max_tokens") or self._output_cap
         return CostEstimate(
             idempotency_id=attempt_id,
@@ -193,6 +200,9 @@ class AttemptRunner:
         """
         attempt_id = uuid.uuid4().hex
         number = ledger.next_attempt(route.model)
+        if ledger.admit is not None:
+            bound = await self._estimate(route, kwargs, ledger.step, attempt_id)
+            ledger.admit(ledger, bound.amount)
         reservation = await self._reserve(route, kwargs, ledger.step, attempt_id)
         trace = ledger.trace
         span = (

@@ -6,7 +6,7 @@ import contextlib
 import dataclasses
 import functools
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack, overload
 
@@ -331,8 +331,9 @@ class LLMClient:
             tools: Functions (sync or async) or :class:`Tool` objects with functions.
             max_rounds: Model calls at most; the model still asking for tools after the last
                 one raises :class:`ToolLoopLimitError` (its tools are not run).
-            max_cost: Dollars the rounds may spend; no new round starts once they have spent
-                it (a model without a known price cannot be capped: refused after round one).
+            max_cost: Dollars the loop may spend: an attempt whose worst case (the estimate a
+                cost sink reserves) does not fit in what is left is not sent (a model without a
+                known price cannot be capped and is refused).
             **options: As for :meth:`chat`.
 
         Returns:
@@ -345,7 +346,7 @@ class LLMClient:
         from llm_client._tool_loop import run_tool_loop
 
         return await run_tool_loop(
-            lambda history, opts: self._complete(history, model, None, opts),
+            lambda history, opts, admit: self._complete(history, model, None, opts, admit=admit),
             validate_messages(messages),
             _call_options(tools, options),
             max_rounds=max_rounds,
@@ -359,6 +360,8 @@ class LLMClient:
         model: ModelSpec,
         response_model: type[M] | None,
         options: CallOptions,
+        *,
+        admit: Callable[[CallLedger, Decimal | None], None] | None = None,
     ) -> Completion[Any]:
         if self._closed:
             raise LLMClientError("this LLMClient is closed")
@@ -367,7 +370,7 @@ class LLMClient:
         started = time.perf_counter()
         msgs = validate_messages(messages)
         chain, is_chain = self._chain(model, options.step, options.api_base)
-        ledger = CallLedger(options.step)
+        ledger = CallLedger(options.step, admit=admit)
         if self._telemetry is not None:
             ledger.trace = self._telemetry.start_call(
                 "chat", model_name(chain[0]), step=options.step, messages=msgs

@@ -224,6 +224,8 @@ def _from_genai(model: str) -> ModelInfo | None:
     except LookupError:
         return None
     prices = info.get_prices(datetime.now(UTC))
+    if prices.__dict__.get("requests_kcount") is not None:
+        return None  # a fee per request (Perplexity's Sonar) that a per-token price would miss
     base: dict[str, Decimal | None] = dict.fromkeys(_GENAI_FIELDS.values())
     by_threshold: dict[int, dict[str, Decimal]] = {}
     for key, field in _GENAI_FIELDS.items():

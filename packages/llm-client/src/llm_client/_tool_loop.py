@@ -4,9 +4,12 @@ Round = one ordinary call (so every attempt is reserved, settled and ledgered li
 then the tools it asked for, run concurrently, their results appended as ``tool`` messages.
 A tool that raises, gets arguments that do not validate, or does not exist answers
 ``{"error": ...}``: the model sees what went wrong and can recover; the loop does not crash.
-Caps: ``max_rounds`` model calls, and ``max_cost`` dollars — a round starts only while the
-rounds so far have spent less than the cap. Tools the model asks for in a round after which no
-round may follow are not run (their side effects would be wasted).
+Caps: ``max_rounds`` model calls, and ``max_cost`` dollars: before every attempt (retries
+included) its worst case — the estimate a cost sink reserves: the prompt's tokens at the input
+price plus ``max_tokens`` (default 4,096) at the output price — must fit in what the loop has
+left, else it stops before anything is reserved or sent. A model without a known price cannot be
+capped and is refused. Tools the model asks for in a round after which no round may follow are
+not run (their side effects would be wasted).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 from pydantic_core import to_json
 
+from llm_client._attempts import CallLedger
 from llm_client._completion import AttemptRecord, Completion, total_cost
 from llm_client._errors import InvalidRequestError, LLMClientError, ToolLoopLimitError
 from llm_client._options import CallOptions
@@ -37,7 +41,8 @@ __all__ = ["ToolRun", "run_tool_loop", "tool_result_message"]
 
 logger = logging.getLogger("llm_client")
 
-Call = Callable[[list[dict[str, Any]], CallOptions], Awaitable[Completion[Any]]]
+Admit = Callable[[CallLedger, Decimal | None], None]
+Call = Callable[[list[dict[str, Any]], CallOptions, Admit | None], Awaitable[Completion[Any]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,17 +142,33 @@ async def run_tool_loop(
     history = list(messages)
     rounds: list[Completion[ToolReply]] = []
 
-    def stop(reason: str, message: str) -> ToolLoopLimitError:
+    def stop(reason: str, message: str, spent: Decimal | None) -> ToolLoopLimitError:
         error = ToolLoopLimitError(
-            message, reason=reason, rounds=len(rounds), spent=_spent(rounds), messages=history
+            message, reason=reason, rounds=len(rounds), spent=spent, messages=history
         )
         error.attempt_records = tuple(a for done in rounds for a in done.attempts)
         return error
 
+    def admit(ledger: CallLedger, bound: Decimal | None) -> None:
+        # Before each attempt: its worst case (the cost sink's estimate) must fit in the cap.
+        assert max_cost is not None
+        earlier, now = _spent(rounds), total_cost(ledger.records)
+        spent = None if earlier is None or now is None else earlier + now
+        if bound is None or spent is None:
+            raise stop("unpriced", "the model has no known price: max_cost cannot be kept", spent)
+        if spent + bound > max_cost:
+            raise stop(
+                "cost",
+                f"the next attempt may cost up to ${bound}: ${spent} spent of the ${max_cost} cap",
+                spent,
+            )
+
     current = options
     while True:
         try:
-            done: Completion[ToolReply] = await call(history, current)
+            done: Completion[ToolReply] = await call(
+                history, current, admit if max_cost is not None else None
+            )
         except LLMClientError as exc:
             earlier = tuple(a for r in rounds for a in r.attempts)
             exc.attempt_records = earlier + tuple(getattr(exc, "attempt_records", ()))
@@ -159,11 +180,11 @@ async def run_tool_loop(
             return ToolRun(reply.text, tuple(history), tuple(rounds))
         spent = _spent(rounds)
         if len(rounds) >= max_rounds:
-            raise stop("rounds", f"the model still called tools after {max_rounds} round(s)")
-        if max_cost is not None and spent is None:
-            raise stop("unpriced", "the model has no known price, so max_cost cannot be kept")
+            message = f"the model still called tools after {max_rounds} round(s)"
+            raise stop("rounds", message, spent)
         if max_cost is not None and spent is not None and spent >= max_cost:
-            raise stop("cost", f"the rounds spent ${spent}, the cap is ${max_cost}")
+            # No round can follow, so these tools' side effects would be wasted.
+            raise stop("cost", f"the rounds spent ${spent}, the cap is ${max_cost}", spent)
         answers = await asyncio.gather(*(_answer(c, by_name, telemetry) for c in reply.tool_calls))
         history.extend(answers)
         current = dataclasses.replace(current, tool_choice=None)

@@ -113,6 +113,14 @@ def _ts(value: datetime) -> str:
     return value.astimezone(tz=utcnow().tzinfo).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+# A run summary straight from the stored document (not the bill text in its inputs).
+_SUMMARY = (
+    "json_object("
+    + ", ".join(f"'{name}', json_extract(r.doc, '$.{name}')" for name in RunSummary.model_fields)
+    + ")"
+)
+
+
 def _bounds(since: datetime | None, until: datetime | None) -> tuple[str | None, ...]:
     low = None if since is None else _ts(since)
     high = None if until is None else _ts(until)
@@ -447,10 +455,10 @@ class LocalRunStore:
         )
         total = await self._one(f"SELECT COUNT(*) {where}", args)
         rows = await self._all(
-            f"SELECT r.doc {where} ORDER BY r.started_at DESC, r.id DESC LIMIT ? OFFSET ?",
+            f"SELECT {_SUMMARY} {where} ORDER BY r.started_at DESC, r.id DESC LIMIT ? OFFSET ?",
             (*args, limit, offset),
         )
-        runs = [RunSummary.of(RunRecord.model_validate_json(r[0])) for r in rows]
+        runs = [RunSummary.model_validate_json(r[0]) for r in rows]
         return RunPage(runs=runs, total=int(total[0]), offset=offset, limit=limit)
 
     async def get_flag(self, name: str) -> FlagState | None:
