@@ -280,3 +280,21 @@ async def test_a_store_without_its_flag_table_falls_back_to_the_env(
     await store.aclose()
     assert (served.arm, legacy.calls) == ("legacy", 1)
     assert "not readable from the store" in caplog.text
+
+
+async def test_a_cancelled_caller_leaves_the_shadow_to_finish_and_be_recorded(
+    pipeline: AnalysisPipeline, store: RunStore
+) -> None:
+    legacy = Legacy("hang")  # served (flag 0%), hangs; the new arm is the shadow
+    async with _runner(pipeline, legacy, flag=RolloutFlag(0, salt="t")) as runner:
+        call = asyncio.create_task(runner.run(BILL_ID, TEXT, "California"))
+        await legacy.started.wait()
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        assert legacy.cancelled
+        await runner.drain()
+        assert runner.pending == 0
+    (record,) = await store.shadow_results()
+    assert (record.served, record.legacy.status, record.new.status) == ("legacy", "cancelled", "ok")
+    assert record.new.run_id is not None
