@@ -34,6 +34,7 @@ from analysis_pipeline import (
     RolloutFlag,
     RunNotFoundError,
     comparison_csv,
+    resolve_rollout,
 )
 from analysis_pipeline.testing import OfflineSearch, offline_models
 from fastapi import APIRouter, FastAPI, Header, HTTPException
@@ -72,7 +73,7 @@ async def legacy_analyzer(request: AnalyzeRequest) -> dict[str, Any]:
 
 def create_router(
     pipeline: AnalysisPipeline,
-    flag: RolloutFlag,
+    flag: RolloutFlag | None = None,
     *,
     legacy: LegacyAnalyzer = legacy_analyzer,
     default_models: dict[str, Any] | None = None,
@@ -81,7 +82,9 @@ def create_router(
 
     Args:
         pipeline: The analysis pipeline (its store serves runs and comparisons).
-        flag: Which bills use the new framework (sticky by bill id).
+        flag: Which bills use the new framework (sticky by bill id); None reads it per
+            request with ``resolve_rollout`` (the run store's row, which an admin flips with
+            ``analysis-pipeline flag set`` without a restart, else the environment).
         legacy: The old analyzer, for bills outside the rollout.
         default_models: Models used when a request names none (e.g. offline test models).
     """
@@ -89,7 +92,8 @@ def create_router(
 
     @router.post("/analyze")
     async def analyze(body: AnalyzeRequest) -> dict[str, Any]:
-        if not flag.enabled_for(body.bill_id):
+        in_force = flag if flag is not None else await resolve_rollout(pipeline.store)
+        if not in_force.routes(body.bill_id):
             return await legacy(body)
         models = {**(default_models or {}), **(body.models or {})}
         try:
@@ -177,8 +181,7 @@ def create_app(*, tune_process: bool = True) -> FastAPI:
         async with aclosing(store), LLMClient() as llm:
             pipeline = AnalysisPipeline(llm, OfflineSearch(), store=store)
             models = dict(offline_models()) if offline else None
-            flag = RolloutFlag.from_env()
-            app.include_router(create_router(pipeline, flag, default_models=models))
+            app.include_router(create_router(pipeline, default_models=models))
             from analysis_pipeline.dashboard import create_dashboard
 
             dashboard = create_dashboard(

@@ -103,6 +103,23 @@ def test_admin_rollout_is_sticky_per_bill(monkeypatch: pytest.MonkeyPatch) -> No
         assert arms == again
 
 
+def test_admin_follows_the_store_flag_without_a_restart(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import asyncio
+
+    from analysis_pipeline import LocalRunStore
+
+    async def flip(enabled: bool | None) -> None:
+        async with LocalRunStore(tmp_path / "project") as store:  # the app's store file
+            await store.set_flag("llm-framework", enabled=enabled, percent=None, changed_by="ops")
+
+    with _admin(monkeypatch, "100") as client:
+        assert _analyze(client, "EX-AB0042-2026").json()["framework"] == "new"
+        asyncio.run(flip(False))  # the kill switch, flipped while the app runs
+        assert _analyze(client, "EX-AB0042-2026").json()["framework"] == "legacy"
+
+
 def test_chat_keeps_history_and_injects_page_context(monkeypatch: pytest.MonkeyPatch) -> None:
     chat = _load("prime_radiant_chat")
     user, other = str(uuid.uuid4()), str(uuid.uuid4())

@@ -14,6 +14,7 @@ PACKAGE_TABLES = {
     "web-search": "web_search_cache",
     "conversation-memory": "conversations",
     "analysis-pipeline": "pipeline_runs",
+    "analysis-pipeline-batch": "pipeline_batch_items",
 }
 
 # Everything a migration defines, without what differs between two equal schemas (oids, attnums

@@ -23,7 +23,13 @@ from ._helpers import PACKAGE_TABLES, run_cli
 
 pytestmark = pytest.mark.postgres
 
-PACKAGES = ("cost-tracker", "web-search", "conversation-memory", "analysis-pipeline")
+PACKAGES = (
+    "cost-tracker",
+    "web-search",
+    "conversation-memory",
+    "analysis-pipeline",
+    "analysis-pipeline-batch",
+)
 
 
 def _names(url: str, view: str, schema_column: str, name_column: str) -> set[str]:
@@ -86,7 +92,11 @@ def test_chat_app_database_holds_no_pipeline_or_cost_tables(empty_db: str) -> No
 
     tables = _public_tables(empty_db)
     assert {"conversations", "conversation_counters", "conversation_summaries"} <= tables
-    leaked = {t for t in tables if t.startswith(("cost_", "pipeline_", "web_search_", "model_"))}
+    leaked = {
+        t
+        for t in tables
+        if t.startswith(("cost_", "pipeline_", "web_search_", "model_", "procrastinate_"))
+    }
     assert leaked == set()
     functions = _public_functions(empty_db)
     assert "conversation_append" in functions
@@ -123,7 +133,11 @@ async def test_repeatable_package_flag_and_later_full_migrate(empty_db: str) -> 
     assert states["cost_tracking"] == "applied"
     # The other packages' files apply later, out of version order: packages are independent.
     rest = await migrate(empty_db)
-    assert {by_name[f] for f in rest} == {"conversation-memory", "analysis-pipeline"}
+    assert {by_name[f] for f in rest} == {
+        "conversation-memory",
+        "analysis-pipeline",
+        "analysis-pipeline-batch",
+    }
     assert {s.state for s in await migration_status(empty_db)} == {"applied"}
 
 

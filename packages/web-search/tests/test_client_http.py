@@ -304,5 +304,10 @@ async def test_fake_stats_endpoint_counts_distinct_calls(
         await client.search("two", domains=["a.gov", "b.gov"])
     with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/_fake/stats") as response:
         stats = json.loads(response.read())
-    assert stats == {"calls": 3, "distinct_calls": 3, "max_in_flight": stats["max_in_flight"]}
+    assert stats == {
+        "calls": 3,
+        "distinct_calls": 3,
+        "max_in_flight": stats["max_in_flight"],
+        "served": 3,
+    }
     assert server.calls_for("TWO") == 2

@@ -43,6 +43,7 @@ from ._records import (
     FlagChange,
     FlagState,
     PipelineResult,
+    ResearchPlanRecord,
     RunRecord,
     ShadowArm,
     ShadowImpact,
@@ -73,6 +74,16 @@ from ._shadow import (
 from ._stores import LocalRunStore, RunStore
 
 if TYPE_CHECKING:
+    from ._batch import (
+        BatchBill,
+        BatchError,
+        BatchQueue,
+        BatchStatus,
+        BatchWorker,
+        EnqueueResult,
+        WorkerStats,
+    )
+    from ._limiter import CallLimiter, LimitedCostSink
     from ._stores.postgres import PostgresRunStore
     from ._stores.supabase import SupabaseRunStore
 
@@ -83,10 +94,17 @@ __all__ = [
     "AnalysisPipeline",
     "AnalysisPipelineError",
     "ArmStats",
+    "BatchBill",
+    "BatchError",
+    "BatchQueue",
+    "BatchStatus",
+    "BatchWorker",
     "BillAnalysis",
     "BudgetRefusedError",
+    "CallLimiter",
     "ChunkExtraction",
     "ConfigurationError",
+    "EnqueueResult",
     "FactualError",
     "FlagChange",
     "FlagState",
@@ -97,6 +115,7 @@ __all__ = [
     "LeaseLostError",
     "LegacyAnalyser",
     "LegacyResult",
+    "LimitedCostSink",
     "LocalRunStore",
     "Magnitude",
     "MissingExtraError",
@@ -109,6 +128,7 @@ __all__ = [
     "PipelineRunError",
     "PostgresRunStore",
     "ProgressEvent",
+    "ResearchPlanRecord",
     "ResearchQueries",
     "ResumeError",
     "ReviewCritique",
@@ -134,6 +154,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailableError",
     "SupabaseRunStore",
+    "WorkerStats",
     "__version__",
     "compare_models",
     "compare_shadow",
@@ -146,6 +167,11 @@ __all__ = [
     "shadow_comparison",
 ]
 
+
+_BATCH = frozenset(
+    {"BatchBill", "BatchError", "BatchQueue", "BatchStatus", "BatchWorker", "EnqueueResult",
+     "WorkerStats"}
+)  # fmt: skip
 
 # Moved to analysis_pipeline.testing in 0.2 (the core never imports test doubles).
 _MOVED_TO_TESTING = frozenset(
@@ -161,6 +187,14 @@ def __getattr__(name: str) -> object:
         from . import _stores
 
         return getattr(_stores, name)
+    if name in _BATCH:  # procrastinate and psycopg: the 'batch' extra
+        from . import _batch
+
+        return getattr(_batch, name)
+    if name in {"CallLimiter", "LimitedCostSink"}:
+        from . import _limiter
+
+        return getattr(_limiter, name)
     if name in _MOVED_TO_TESTING:
         import warnings
 

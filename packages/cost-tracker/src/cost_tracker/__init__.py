@@ -7,6 +7,7 @@ Example:
 """
 
 from importlib.metadata import version as _version
+from typing import TYPE_CHECKING
 
 from cost_tracker._errors import (
     BudgetExceededError,
@@ -30,6 +31,10 @@ from cost_tracker._models import (
 from cost_tracker._stores._protocol import BudgetStatus, CostStore
 from cost_tracker._stores.local import LocalCostStore
 from cost_tracker._tracker import AlertCallback, CostTracker
+
+if TYPE_CHECKING:  # type checkers see the lazily imported backends' real classes
+    from cost_tracker._stores.postgres import PostgresCostStore
+    from cost_tracker._stores.supabase import SupabaseCostStore
 
 __version__ = _version("cost-tracker")
 

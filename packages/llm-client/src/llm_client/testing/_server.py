@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http
+import json
 import threading
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import h11
 
@@ -64,6 +65,18 @@ class FakeLLMServer(Responder):
         self._connections: set[asyncio.Task[None]] = set()
         self.connections_accepted = 0
         """How many TCP connections the server accepted (keep-alive reuses one)."""
+        self._in_flight = 0
+        self.max_in_flight = 0
+        """Most requests the server was answering at the same moment (hangs included)."""
+        self.served_usage: list[dict[str, Any]] = []
+        """``usage`` of every successful reply written in full to a client still connected
+        (a client that went away during a hang is not served): what a provider would bill."""
+
+    def reset(self) -> None:
+        """As :meth:`Responder.reset`, and forget the served usage and the in-flight peak."""
+        super().reset()
+        self.served_usage = []
+        self.max_in_flight = self._in_flight
 
     def __repr__(self) -> str:
         state = self.url if self._thread else "stopped"
@@ -243,10 +256,18 @@ class FakeLLMServer(Responder):
             else:
                 raise _Disconnected
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in event.headers]
-        plan = self.plan(
-            event.method.decode("ascii"), event.target.decode("latin-1"), headers, b"".join(chunks)
-        )
-        return await self._carry_out(plan, conn, reader, writer)
+        self._in_flight += 1  # only touched on the server loop: no lock needed
+        self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        try:
+            plan = self.plan(
+                event.method.decode("ascii"),
+                event.target.decode("latin-1"),
+                headers,
+                b"".join(chunks),
+            )
+            return await self._carry_out(plan, conn, reader, writer)
+        finally:
+            self._in_flight -= 1
 
     async def _carry_out(
         self,
@@ -277,7 +298,19 @@ class FakeLLMServer(Responder):
                 await writer.drain()
         writer.write(conn.send(h11.EndOfMessage()))
         await writer.drain()
+        if plan.status == 200 and plan.chunks is None:
+            self._record_usage(plan.body)
         return True
+
+    def _record_usage(self, body: bytes) -> None:
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return
+        if isinstance(payload, dict) and isinstance(payload.get("usage"), dict):
+            usage = dict(payload["usage"])
+            usage["model"] = payload.get("model")
+            self.served_usage.append(usage)
 
     async def _hang(
         self, seconds: float | None, conn: h11.Connection, reader: asyncio.StreamReader

@@ -14,9 +14,9 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from ._replies import RecordedRequest, Reply, generate_results, invalid_request, normalise_query
 
@@ -33,6 +33,7 @@ _REASONS = {
     429: "Too Many Requests",
 }
 
+_T = TypeVar("_T")
 Rule = Reply | Callable[[RecordedRequest], Reply | None]
 
 
@@ -68,6 +69,9 @@ class FakeZaiSearchServer:
         self._in_flight = 0
         self.max_in_flight = 0
         """Most requests the server was answering at the same moment."""
+        self.served = 0
+        """Successful answers written to a client still connected: what z.ai would bill (a
+        client that went away while its answer was pending is not served)."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: asyncio.Server | None = None
@@ -182,6 +186,7 @@ class FakeZaiSearchServer:
                 "calls": len(self._requests),
                 "distinct_calls": len(bodies),
                 "max_in_flight": self.max_in_flight,
+                "served": self.served,
             }
 
     def reset(self) -> None:
@@ -189,7 +194,8 @@ class FakeZaiSearchServer:
         with self._lock:
             self._requests.clear()
             self._per_query.clear()
-            self.max_in_flight = 0
+            self.max_in_flight = self._in_flight
+            self.served = 0
             self._queue.clear()
             self._rules.clear()
 
@@ -247,15 +253,20 @@ class FakeZaiSearchServer:
                     name, _, value = raw.decode("latin-1").partition(":")
                     headers[name.strip().lower()] = value.strip()
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
-                status, out_headers, payload = await self._handle(
-                    method, path.split("?")[0], headers, body
+                answered = await _unless_gone(
+                    reader, self._handle(method, path.split("?")[0], headers, body)
                 )
+                if answered is None:
+                    return  # the client went away (its timeout, or it died) before the answer
+                status, out_headers, payload = answered
                 reason = _REASONS.get(status, "Error")
                 head = [f"HTTP/1.1 {status} {reason}", "Content-Type: application/json"]
                 head += [f"{k}: {v}" for k, v in out_headers.items()]
                 head.append(f"Content-Length: {len(payload)}")
                 writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + payload)
                 await writer.drain()
+                if status == 200 and path.split("?")[0] in (ZAI_PATH, TAVILY_PATH):
+                    self.served += 1
                 if headers.get("connection", "").lower() == "close":
                     return
         except (asyncio.CancelledError, ConnectionError, asyncio.IncompleteReadError, ValueError):
@@ -394,3 +405,19 @@ class FakeZaiSearchServer:
             "response_time": 0.01,
             "request_id": request_id,
         }
+
+
+async def _unless_gone(reader: asyncio.StreamReader, answer: Coroutine[Any, Any, _T]) -> _T | None:
+    """``answer``'s result, or None when the client closed the connection first."""
+    answering = asyncio.ensure_future(answer)
+    eof = asyncio.ensure_future(reader.read(1))  # clients here never pipeline requests
+    done, _ = await asyncio.wait({answering, eof}, return_when=asyncio.FIRST_COMPLETED)
+    if answering in done:
+        eof.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await eof  # a read left pending would break the next request's read
+        return answering.result()
+    answering.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await answering
+    return None

@@ -1,0 +1,228 @@
+"""A cap on concurrent paid calls per provider account, shared by every worker on one database.
+
+Providers limit an account, not a machine: ten workers each allowed four calls at once make
+forty, and the 429s that go with them. :class:`CallLimiter` holds ``limit`` numbered slots per
+account as PostgreSQL session advisory locks (``pg_try_advisory_lock(account key, slot)``), so
+the cap holds across processes and machines; a process that dies (SIGKILL, machine loss) loses
+its database sessions and with them its slots, at once, with no lease to expire.
+
+:class:`LimitedCostSink` puts the limiter where every paid call already passes: the cost sink.
+llm-client and web-search call ``reserve`` right before each paid attempt and ``settle`` or
+``release`` right after it, so wrapping the app's ``CostTracker`` caps LLM calls and searches
+without touching either client::
+
+    limiter = CallLimiter(url, {"openrouter": 8, "zai": 16})
+    sink = LimitedCostSink(tracker, limiter)
+    llm = LLMClient(cost_sink=sink)
+    search = WebSearchClient("zai", cost_sink=sink)
+
+Waiting for a slot polls with a short jittered back-off (5-50 ms): a slot frees when a call
+ends, which is the granularity that matters, and it needs no listener connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import zlib
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from ._errors import ConfigurationError
+
+__all__ = ["CallLimiter", "LimitedCostSink"]
+
+logger = logging.getLogger(__name__)
+
+_TRY_SLOT = (
+    "select s from generate_series(0, %(n)s - 1) as s"
+    " where pg_try_advisory_lock(%(key)s, s) limit 1"
+)
+_FIRST_WAIT, _LONGEST_WAIT = 0.005, 0.05
+
+
+def account_key(namespace: str, account: str) -> int:
+    """The advisory-lock key (a signed 32-bit int) of one account's slots."""
+    value = zlib.crc32(f"{namespace}:{account}".encode())
+    return value - (1 << 32) if value >= (1 << 31) else value
+
+
+@dataclass(slots=True)
+class Slot:
+    """One held slot: released by :meth:`CallLimiter.release`."""
+
+    account: str
+    number: int
+    key: int
+    conn: Any
+    stack: AsyncExitStack
+
+
+class CallLimiter:
+    """At most ``limits[account]`` calls at once per account, across all processes.
+
+    Args:
+        database_url: PostgreSQL URL (a password in it is never shown).
+        limits: Account (the cost estimate's ``provider``: ``openrouter``, ``zai``, ``openai``)
+            to its cap; an account not listed is not limited.
+        namespace: Separates the slots of unrelated apps sharing one database.
+        connect_timeout: Longest wait for a connection, in seconds.
+        pool: An ``llm_common_db.PostgresPool`` to use instead of one built from the URL (it
+            needs ``sum(limits)`` connections to spare; the caller closes it).
+
+    Raises:
+        ConfigurationError: A limit below 1.
+    """
+
+    def __init__(
+        self,
+        database_url: str | None,
+        limits: Mapping[str, int],
+        *,
+        namespace: str = "llm-common",
+        connect_timeout: float = 5.0,
+        pool: Any = None,
+    ) -> None:
+        for account, limit in limits.items():
+            if limit < 1:
+                raise ConfigurationError(f"call limit of {account!r} must be >= 1, got {limit}")
+        self.limits = dict(limits)
+        self.namespace = namespace
+        self._keys = {a: account_key(namespace, a) for a in self.limits}
+        # A process never holds more than `limit` slots of an account: the rest wait here
+        # without a connection of their own.
+        self._local = {a: asyncio.Semaphore(n) for a, n in self.limits.items()}
+        if pool is None:
+            if database_url is None:
+                raise ConfigurationError("CallLimiter needs a database_url or a pool")
+            from llm_common_db import PostgresPool
+
+            pool = PostgresPool.from_url(
+                database_url,
+                connect_timeout=connect_timeout,
+                max_size=max(1, sum(self.limits.values())),
+            )
+            self._owns_pool = True
+        else:
+            self._owns_pool = False
+        self._pool = pool
+        self.in_use: dict[str, int] = dict.fromkeys(self.limits, 0)
+        """Slots this process holds now, per account."""
+        self.waits = 0
+        """How many acquisitions found every slot taken at first (and waited)."""
+
+    def __repr__(self) -> str:
+        return f"CallLimiter(limits={self.limits!r}, namespace={self.namespace!r})"
+
+    async def __aenter__(self) -> CallLimiter:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the pool if this limiter built it."""
+        if self._owns_pool:
+            await self._pool.aclose()
+
+    async def acquire(self, account: str) -> Slot | None:
+        """Wait for a free slot of ``account``; None when the account has no limit."""
+        if account not in self.limits:
+            return None
+        key, limit = self._keys[account], self.limits[account]
+        stack = AsyncExitStack()
+        try:
+            await stack.enter_async_context(_semaphore(self._local[account]))
+            conn = await stack.enter_async_context(self._pool.connection())
+            wait, waited = _FIRST_WAIT, False
+            while True:
+                row = await (await conn.execute(_TRY_SLOT, {"n": limit, "key": key})).fetchone()
+                if row is not None:
+                    break
+                if not waited:
+                    self.waits += 1
+                    waited = True
+                await asyncio.sleep(wait * (0.5 + random.random()))  # noqa: S311 (jitter)
+                wait = min(wait * 2, _LONGEST_WAIT)
+        except BaseException:
+            await stack.aclose()
+            raise
+        self.in_use[account] += 1
+        return Slot(account, int(row[0]), key, conn, stack)
+
+    async def release(self, slot: Slot | None) -> None:
+        """Give the slot back (a broken connection has lost it already)."""
+        if slot is None:
+            return
+        self.in_use[slot.account] -= 1
+        async with slot.stack:  # then the connection goes back to the pool
+            await _unlock(slot)
+
+    @asynccontextmanager
+    async def hold(self, account: str) -> AsyncIterator[Slot | None]:
+        """``async with limiter.hold("zai"):`` around one call."""
+        slot = await self.acquire(account)
+        try:
+            yield slot
+        finally:
+            await asyncio.shield(self.release(slot))
+
+
+async def _unlock(slot: Slot) -> None:
+    try:
+        await slot.conn.execute("select pg_advisory_unlock(%s, %s)", (slot.key, slot.number))
+    except Exception as exc:  # the session is gone, and its locks with it
+        logger.info("call limiter: unlock of %s slot %d failed: %s", slot.account, slot.number, exc)
+
+
+@asynccontextmanager
+async def _semaphore(gate: asyncio.Semaphore) -> AsyncIterator[None]:
+    async with gate:
+        yield
+
+
+class LimitedCostSink:
+    """A cost sink that holds a :class:`CallLimiter` slot for each paid call it is told about.
+
+    ``reserve`` waits for a slot of the estimate's provider, then reserves with the wrapped
+    sink; ``settle`` and ``release`` give the slot back, then pass on. A refusal by the wrapped
+    sink (a budget) frees the slot at once.
+
+    Args:
+        sink: The app's cost sink (a ``cost_tracker.CostTracker``), or None to only limit.
+        limiter: The shared limiter.
+    """
+
+    def __init__(self, sink: Any, limiter: CallLimiter) -> None:
+        self.sink = sink
+        self.limiter = limiter
+
+    def __repr__(self) -> str:
+        return f"LimitedCostSink({self.sink!r}, {self.limiter!r})"
+
+    async def reserve(self, estimate: Any) -> tuple[Slot | None, Any]:
+        """Take a slot for ``estimate.provider``, then reserve with the wrapped sink."""
+        slot = await self.limiter.acquire(str(estimate.provider))
+        try:
+            inner = None if self.sink is None else await self.sink.reserve(estimate)
+        except BaseException:
+            await asyncio.shield(self.limiter.release(slot))
+            raise
+        return slot, inner
+
+    async def settle(self, reservation: tuple[Slot | None, Any], record: Any) -> None:
+        """The call is over: free its slot, then settle with the wrapped sink."""
+        slot, inner = reservation
+        await asyncio.shield(self.limiter.release(slot))
+        if self.sink is not None:
+            await self.sink.settle(inner, record)
+
+    async def release(self, reservation: tuple[Slot | None, Any]) -> None:
+        """The call failed unbilled: free its slot, then release with the wrapped sink."""
+        slot, inner = reservation
+        await asyncio.shield(self.limiter.release(slot))
+        if self.sink is not None:
+            await self.sink.release(inner)

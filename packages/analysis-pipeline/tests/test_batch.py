@@ -1,0 +1,299 @@
+"""Batch analysis on the PostgreSQL job queue: several worker processes, one SIGKILLed.
+
+Real PostgreSQL (a private migrated database), real worker processes wired as in production
+(cost-tracker on PostgreSQL, the shared call limiter, the PostgreSQL run store), the loopback
+OpenAI-compatible and z.ai search servers with a small simulated latency. The servers count what
+they served in full to a client still connected, and their peak concurrency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from analysis_pipeline.testing import offline_handler
+from llm_client.testing import FakeLLMServer, RecordedRequest, Reply
+from web_search.testing import FakeZaiSearchServer
+
+pytestmark = pytest.mark.postgres
+
+HERE = Path(__file__).resolve().parent
+BILLS = HERE.parents[2] / "../shared/data/bills"  # read in place, never copied
+MANIFEST = json.loads((BILLS / "manifest.json").read_text())
+LLM_LATENCY, SEARCH_LATENCY = 0.05, 0.02
+LIMITS = {"openai": 3, "zai": 4}  # the accounts' caps, across every worker
+HOLD = 8.0  # seconds every call waits while the victim is being killed
+
+
+def real_bills(count: int) -> list[tuple[str, str, str]]:
+    """``count`` bills: the twelve real ones in turn, each copy under a distinct id."""
+    texts = [(b["id"], b["jurisdiction"], (BILLS / f"{b['id']}.txt").read_text()) for b in MANIFEST]
+    return [
+        (f"{texts[i % 12][0]}.{i:03d}", texts[i % 12][2], texts[i % 12][1]) for i in range(count)
+    ]
+
+
+class Latency:
+    """LLM handler: the offline bill-aware answer after ``seconds`` (changeable mid-test)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __call__(self, request: RecordedRequest) -> Reply | None:
+        reply = offline_handler(request)
+        return None if reply is None else Reply.hang(self.seconds, then=reply)
+
+
+@pytest.fixture
+def servers() -> Iterator[tuple[FakeLLMServer, FakeZaiSearchServer, Latency]]:
+    latency = Latency(LLM_LATENCY)
+    with FakeLLMServer(handler=latency) as llm, FakeZaiSearchServer(latency=SEARCH_LATENCY) as zs:
+        yield llm, zs, latency
+
+
+def _query(url: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return [tuple(r) for r in conn.execute(sql, params).fetchall()]  # type: ignore[arg-type]
+
+
+def _wait_until(check: Callable[[], bool], timeout: float, what: str, every: float = 0.05) -> None:
+    """Poll ``check`` (state in other processes and the database: nothing to await on)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(every)
+
+
+def _start_worker(tmp_path: Path, **cfg: Any) -> subprocess.Popen[str]:
+    cfg.setdefault("limits", LIMITS)
+    cfg["state_dir"] = str(tmp_path / cfg["name"])
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "_batch_worker.py"), json.dumps(cfg)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning"},
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready", proc.stderr.read() if proc.stderr else ""
+    return proc
+
+
+def _stop_worker(proc: subprocess.Popen[str]) -> dict[str, Any]:
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err[-3000:]
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+async def _enqueue(url: str, bills: list[tuple[str, str, str]]) -> Any:
+    from analysis_pipeline import BatchBill, BatchQueue
+
+    async with BatchQueue(url) as queue:
+        return await queue.enqueue(BatchBill(b, t, j) for b, t, j in bills)
+
+
+async def _status(url: str) -> Any:
+    from analysis_pipeline import BatchQueue
+
+    async with BatchQueue(url) as queue:
+        return await queue.status()
+
+
+def _ledger(url: str) -> tuple[int, int, int, int]:
+    """(LLM rows, prompt tokens, completion tokens, search rows) of the cost ledger."""
+    rows = _query(
+        url,
+        "select count(*) filter (where provider <> 'zai'),"
+        " coalesce(sum(prompt_tokens) filter (where provider <> 'zai'), 0),"
+        " coalesce(sum(completion_tokens) filter (where provider <> 'zai'), 0),"
+        " count(*) filter (where provider = 'zai') from cost_tracking",
+    )
+    a, b, c, d = rows[0]
+    return int(a), int(b), int(c), int(d)
+
+
+def _served(llm: FakeLLMServer, search: FakeZaiSearchServer) -> tuple[int, int, int, int]:
+    usage = list(llm.served_usage)
+    return (
+        len(usage),
+        sum(int(u["prompt_tokens"]) for u in usage),
+        sum(int(u["completion_tokens"]) for u in usage),
+        search.served,
+    )
+
+
+async def test_enqueue_is_idempotent_per_bill_and_input(postgres_db: str) -> None:
+    bills = real_bills(3)
+    first = await _enqueue(postgres_db, bills)
+    again = await _enqueue(postgres_db, [*bills, bills[0]])
+    assert (first.added, first.already) == (3, 0)
+    assert (again.added, again.already) == (0, 3)
+    changed = await _enqueue(postgres_db, [(bills[0][0], bills[0][1] + "\nSEC. 99.", bills[0][2])])
+    assert (changed.added, changed.already) == (1, 0)  # new text: a new analysis
+    jobs = _query(postgres_db, "select status::text, count(*) from procrastinate_jobs group by 1")
+    assert jobs == [("todo", 4)]
+    status = await _status(postgres_db)
+    assert (status.queued, status.running, status.done, status.failed) == (4, 0, 0, 0)
+    assert status.spend == Decimal(0)
+    assert status.eta is None
+
+
+async def test_limiter_caps_across_connections(postgres_db: str) -> None:
+    from analysis_pipeline import CallLimiter
+
+    async with CallLimiter(postgres_db, {"zai": 2}) as a, CallLimiter(postgres_db, {"zai": 2}) as b:
+        held = [await a.acquire("zai"), await b.acquire("zai")]
+        assert {s.number for s in held if s is not None} == {0, 1}
+        third = asyncio.create_task(b.acquire("zai"))
+        await asyncio.sleep(0.2)  # it must still be waiting: both slots are held elsewhere
+        assert not third.done()
+        await a.release(held[0])
+        slot = await asyncio.wait_for(third, 5)
+        assert slot is not None
+        assert slot.number == 0
+        assert await a.acquire("openai") is None  # an account with no cap
+        await b.release(slot)
+        await b.release(held[1])
+
+
+def test_two_hundred_bills_across_workers_one_sigkilled(
+    postgres_db: str,
+    servers: tuple[FakeLLMServer, FakeZaiSearchServer, Latency],
+    tmp_path: Path,
+) -> None:
+    llm, search, latency = servers
+    url = postgres_db
+    bills = real_bills(200)
+    result = asyncio.run(_enqueue(url, bills))
+    assert result.added == 200
+    base = {"database_url": url, "llm_base_url": llm.base_url,
+            "search_base_url": search.base_url, "concurrency": 4}  # fmt: skip
+    victim = _start_worker(tmp_path, name="victim", project="victim", **base)
+    others = [_start_worker(tmp_path, name=f"w{i}", project="batch", **base) for i in (1, 2)]
+    try:
+        done_by_victim = (
+            "select count(*) from pipeline_batch_items where worker = 'victim' and status = 'done'"
+        )
+        _wait_until(lambda: _query(url, done_by_victim)[0][0] >= 3, 90, "the victim's bills")
+
+        # Hold every new call for a few seconds, let the calls already answered be settled,
+        # then kill the victim mid-run: what it had in flight is never served (its sockets
+        # close), so the ledger and the servers stay comparable to the call.
+        latency.seconds, search.latency = HOLD, HOLD
+        hold_started = time.monotonic()
+        _wait_until(lambda: _ledger(url) == _served(llm, search), HOLD / 2, "settled calls")
+        running = _query(
+            url,
+            "select id, run_id from pipeline_batch_items"
+            " where worker = 'victim' and status = 'running' and run_id is not null",
+        )
+        steps_before = {
+            run_id: _query(
+                url,
+                "select step, round, started_at from pipeline_steps"
+                " where run_id = %s and status = 'completed'",
+                (run_id,),
+            )
+            for _, run_id in running
+        }
+        assert time.monotonic() - hold_started < HOLD - 1  # no held call has been answered yet
+        victim.send_signal(signal.SIGKILL)
+        victim.communicate(timeout=10)
+        latency.seconds, search.latency = LLM_LATENCY, SEARCH_LATENCY
+        assert running, "the victim was killed with bills in progress"
+
+        all_done = "select count(*) from pipeline_batch_items where status = 'done'"
+        _wait_until(lambda: _query(url, all_done)[0][0] == 200, 150, "all 200 bills", every=0.5)
+        status = asyncio.run(_status(url))
+    finally:
+        if victim.poll() is None:
+            victim.kill()
+            victim.communicate(timeout=10)
+        stats = [_stop_worker(p) for p in others]
+
+    # Every bill completed exactly once: one completed run per bill, the one its row names.
+    assert (status.done, status.queued, status.running, status.failed) == (200, 0, 0, 0)
+    per_bill = _query(
+        url,
+        "select i.bill_id, count(r.id) filter (where r.status = 'completed'),"
+        " bool_and(r.id = i.run_id or r.status <> 'completed') from pipeline_batch_items i"
+        " left join pipeline_runs r on r.bill_id = i.bill_id group by i.bill_id",
+    )
+    assert len(per_bill) == 200
+    assert all(n == 1 and same for _, n, same in per_bill), per_bill
+
+    # The victim's bills were resumed by the others: same run, completed steps re-used as stored.
+    for item_id, run_id in running:
+        (row,) = _query(url, "select run_id, worker from pipeline_batch_items where id = %s",
+                        (item_id,))  # fmt: skip
+        assert row[0] == run_id
+        assert row[1] != "victim"
+        kept = _query(
+            url,
+            "select step, round, started_at from pipeline_steps"
+            " where run_id = %s and status = 'completed'",
+            (run_id,),
+        )
+        assert set(steps_before[run_id]) <= set(kept)
+    assert sum(s["resumed"] for s in stats) == len(running)
+    assert sum(s["requeued_stalled"] for s in stats) >= len(running)
+
+    # The cost ledger is exactly what the loopback servers served (calls and tokens).
+    assert _ledger(url) == _served(llm, search)
+    ledger_cost = _query(url, "select sum(cost) from cost_tracking")[0][0]
+    assert status.spend <= ledger_cost
+
+    # The global caps held across the three processes.
+    assert 1 <= llm.max_in_flight <= LIMITS["openai"]
+    assert 1 <= search.max_in_flight <= LIMITS["zai"]
+    assert sum(s["waits"] for s in stats) > 0  # the caps were actually reached
+
+
+def test_budget_refusal_stops_the_worker_and_leaves_the_rest_queued(
+    postgres_db: str,
+    servers: tuple[FakeLLMServer, FakeZaiSearchServer, Latency],
+    tmp_path: Path,
+) -> None:
+    llm, search, _ = servers
+    url = postgres_db
+    asyncio.run(_enqueue(url, real_bills(8)))
+    worker = _start_worker(
+        tmp_path, name="thrifty", project="batch", database_url=url, concurrency=2,
+        llm_base_url=llm.base_url, search_base_url=search.base_url, daily_budget="0.15",
+    )  # fmt: skip
+    out, err = worker.communicate(timeout=120)  # it stops by itself: no signal sent
+    assert worker.returncode == 0, err[-3000:]
+    stats = json.loads(out.strip().splitlines()[-1])
+    assert stats["budget_stopped"] is True
+    assert stats["failed"] == 0
+
+    status = asyncio.run(_status(url))
+    assert status.failed == 0
+    assert status.running == 0
+    assert status.done == stats["done"] < 8
+    assert status.queued == 8 - status.done
+    jobs = _query(
+        url,
+        "select j.status::text, count(*) from pipeline_batch_items i"
+        " join procrastinate_jobs j on j.id = i.job_id where i.status = 'queued' group by 1",
+    )
+    assert jobs == [("todo", status.queued)]  # still in the queue, for when money is back
+    refused = _query(url, "select error from pipeline_batch_items where error is not null")
+    assert refused
+    assert all("budget" in e.lower() for (e,) in refused)
+    spent = _query(url, "select coalesce(sum(cost), 0) from cost_tracking")[0][0]
+    assert spent <= Decimal("0.15")
+    assert _ledger(url) == _served(llm, search)
