@@ -85,33 +85,25 @@ begin
     end if;
     execute format($q$
         with steps as (
-            select s.run_id, s.model, s.cost, s.latency_ms, s.started_at, s.round
+            select s.run_id, s.model, s.cost, s.latency_ms, s.started_at as step_started,
+                   s.round, r.status, r.review_passed, r.review_score, r.manual_quality_score,
+                   r.total_cost, r.started_at
               from public.pipeline_steps s
               join public.pipeline_runs r on r.id = s.run_id
              where %s
         ),
-        -- A run counts for the model that first answered the step: one sort for all runs
-        -- (distinct on), not one ordered aggregate per run.
-        firsts as (
-            select distinct on (run_id) run_id, model
-              from steps
-             order by run_id, started_at, round
-        ),
-        sums as (
-            select run_id, sum(cost) as cost, sum(latency_ms) as latency
-              from steps
-             group by run_id
-        ),
+        -- A run counts for the model that first answered the step; its cost and latency are
+        -- summed over its rounds. One sort serves both (window sums, then distinct on).
         per_run as (
-            select r.id, r.status, r.review_passed, r.review_score, r.manual_quality_score,
-                   r.total_cost,
-                   (r.started_at at time zone 'UTC')::date as day,
-                   coalesce(f.model, '?') as model,
-                   m.cost,
-                   m.latency
-              from sums m
-              join firsts f on f.run_id = m.run_id
-              join public.pipeline_runs r on r.id = m.run_id
+            select distinct on (run_id)
+                   run_id as id, status, review_passed, review_score, manual_quality_score,
+                   total_cost,
+                   (started_at at time zone 'UTC')::date as day,
+                   coalesce(model, '?') as model,
+                   sum(cost) over (partition by run_id) as cost,
+                   sum(latency_ms) over (partition by run_id) as latency
+              from steps
+             order by run_id, step_started, round
         ),
         models as (
             select model, $1 as step,

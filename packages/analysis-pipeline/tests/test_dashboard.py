@@ -575,3 +575,37 @@ def test_switch_over_page_flag_form_and_csv_equal_the_shadow_records(local: Any)
     assert [(c.new_enabled, c.new_percent, c.changed_by) for c in changes] == [
         (False, 10.0, "bearer-token"), (None, 10.0, "bearer-token")]  # fmt: skip
     assert "bearer-token" in client.get("/switch", headers=BEARER).text
+
+
+def test_workers_sharing_a_csrf_secret_accept_each_others_forms(tmp_path: Path) -> None:
+    from analysis_pipeline import ConfigurationError
+
+    store = LocalRunStore(tmp_path / "runs")
+
+    def admin() -> str:
+        return "ops"
+
+    def worker() -> FastAPI:
+        return create_dashboard(run_store=store, auth_dependency=admin,
+                                csrf_secret="shared-secret-for-all-workers")  # fmt: skip
+
+    with TestClient(worker()) as first, TestClient(worker()) as second:
+        page = first.get("/config")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        second.cookies.update(first.cookies)
+        saved = second.post("/config/generate", data={"csrf_token": token,
+                                                      "models": "openai/gpt-4o-mini"})  # fmt: skip
+        assert saved.status_code == 200
+        assert "Saved the generate step" in saved.text
+        first.portal.call(store.aclose)
+    lone = TestClient(create_dashboard(run_store=store, auth_dependency=admin))
+    with lone:
+        cookie_page = lone.get("/config")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', cookie_page.text).group(1)  # type: ignore[union-attr]
+    with TestClient(create_dashboard(run_store=store, auth_dependency=admin)) as other:
+        other.cookies.update(lone.cookies)
+        refused = other.post("/config/generate", data={"csrf_token": token, "models": "x"})
+        assert refused.status_code == 403  # random per-process keys: another process refuses
+        other.portal.call(store.aclose)
+    with pytest.raises(ConfigurationError):
+        create_dashboard(run_store=store, auth_dependency=admin, csrf_secret="short")

@@ -192,6 +192,7 @@ def create_dashboard(
     tz: str = "UTC",
     title: str = "LLM admin",
     page_size: int = 50,
+    csrf_secret: str | bytes | None = None,
 ) -> FastAPI:
     """Build the admin dashboard app (mount it under an admin router, or serve it standalone).
 
@@ -215,12 +216,16 @@ def create_dashboard(
         tz: Time zone of the Spend page's days and months.
         title: Page title.
         page_size: Runs per page.
+        csrf_secret: Key that signs the forms' CSRF tokens; give the same one to every worker
+            process of an app (default: derived from ``token``, else random per process, so
+            a form is accepted only by the process that rendered it).
 
     Returns:
         The FastAPI app.
 
     Raises:
-        ConfigurationError: An unknown time zone or a page size out of range.
+        ConfigurationError: An unknown time zone, a page size out of range or a short
+            ``csrf_secret``.
     """
     try:
         zone = ZoneInfo(tz)
@@ -240,11 +245,13 @@ def create_dashboard(
     env.filters["num"] = _num
     token_auth = TokenAuth(token) if auth_dependency is None else None
     # The CSRF key outlives logins and restarts when a token is set (it is derived from it).
-    csrf = Csrf(
-        hashlib.sha256(b"llm-common-dashboard-csrf:" + token.encode()).digest()
-        if token and auth_dependency is None
-        else secrets.token_bytes(32)
-    )
+    if isinstance(csrf_secret, str):
+        csrf_secret = csrf_secret.encode()
+    if csrf_secret is not None and len(csrf_secret) < 16:
+        raise ConfigurationError("csrf_secret must be at least 16 bytes")
+    if csrf_secret is None and token and auth_dependency is None:
+        csrf_secret = hashlib.sha256(b"llm-common-dashboard-csrf:" + token.encode()).digest()
+    csrf = Csrf(csrf_secret or secrets.token_bytes(32))
 
     principal: Callable[..., Awaitable[str]]
     if auth_dependency is not None:
