@@ -13,9 +13,9 @@ LITELLM_INSTALLED = litellm_installed()
 """Whether this environment has the ``[litellm]`` extra (release.py tests both ways)."""
 
 
-def needs_litellm(value: Any) -> Any:
-    """A parametrize value whose case goes through LiteLLM (marked ``litellm``)."""
-    return pytest.param(value, marks=pytest.mark.litellm)
+def needs_litellm(*values: Any) -> Any:
+    """A parametrize case (one value per argument) that goes through LiteLLM: marked ``litellm``."""
+    return pytest.param(*values, marks=pytest.mark.litellm)
 
 
 @dataclass

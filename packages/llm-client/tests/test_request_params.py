@@ -16,7 +16,7 @@ from llm_client import (
 )
 from llm_client.testing import FakeLLMServer, Reply
 
-from ._helpers import RecordingSink, SleepRecorder, fast_policy
+from ._helpers import RecordingSink, SleepRecorder, fast_policy, needs_litellm
 
 PARAMS: dict[str, Any] = {
     "temperature": 0.3,
@@ -72,6 +72,7 @@ async def test_parameters_are_sent_only_when_given(fake_llm_server: FakeLLMServe
     assert not set(PARAMS) & set(sent)
 
 
+@pytest.mark.litellm
 async def test_the_anthropic_route_gets_anthropic_names(fake_llm_server: FakeLLMServer) -> None:
     async with client() as llm:
         await llm.chat(
@@ -161,7 +162,7 @@ CACHE_READ, CACHE_WRITE = Decimal("1E-7"), Decimal("0.00000125")
 @pytest.mark.parametrize(
     ("model", "where"),
     [
-        ("anthropic/claude-haiku-4-5", "anthropic_base_url"),
+        needs_litellm("anthropic/claude-haiku-4-5", "anthropic_base_url"),
         ("openrouter/anthropic/claude-haiku-4.5", "openrouter_base_url"),
     ],
 )

@@ -22,7 +22,7 @@ from llm_client import (
 from llm_client.testing import FakeLLMServer, Reply
 from pydantic import BaseModel, Field
 
-from ._helpers import RecordingSink, SleepRecorder, fast_policy
+from ._helpers import RecordingSink, SleepRecorder, fast_policy, needs_litellm
 
 OPENAI = "openai/gpt-4o-mini"
 ANTHROPIC = "anthropic/claude-haiku-4-5"
@@ -90,7 +90,7 @@ def test_things_that_cannot_be_tools_are_refused_clearly() -> None:
         Tool.from_function(star)
 
 
-@pytest.mark.parametrize("model", [OPENAI, ANTHROPIC])
+@pytest.mark.parametrize("model", [OPENAI, needs_litellm(ANTHROPIC)])
 async def test_parallel_calls_come_back_typed(fake_llm_server: FakeLLMServer, model: str) -> None:
     fake_llm_server.script(
         Reply.tool_calls(
@@ -140,7 +140,7 @@ async def test_tool_choice_names_one_tool(fake_llm_server: FakeLLMServer) -> Non
         await llm.chat("hi", OPENAI, tools=[price], tool_choice="nope")
 
 
-@pytest.mark.parametrize("model", [OPENAI, ANTHROPIC])
+@pytest.mark.parametrize("model", [OPENAI, needs_litellm(ANTHROPIC)])
 async def test_two_rounds_with_parallel_calls_run_concurrently_and_are_ledgered(
     fake_llm_server: FakeLLMServer, model: str
 ) -> None:
@@ -183,7 +183,7 @@ async def test_two_rounds_with_parallel_calls_run_concurrently_and_are_ledgered(
     assert run.cost == total_cost(run.attempts)
 
 
-@pytest.mark.parametrize("model", [OPENAI, ANTHROPIC])
+@pytest.mark.parametrize("model", [OPENAI, needs_litellm(ANTHROPIC)])
 async def test_a_tool_that_raises_is_fed_back_as_an_error(
     fake_llm_server: FakeLLMServer, model: str
 ) -> None:
