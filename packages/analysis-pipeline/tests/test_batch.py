@@ -9,6 +9,7 @@ they served in full to a client still connected, and their peak concurrency.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -33,7 +34,7 @@ BILLS = HERE.parents[2] / "../shared/data/bills"  # read in place, never copied
 MANIFEST = json.loads((BILLS / "manifest.json").read_text())
 LLM_LATENCY, SEARCH_LATENCY = 0.05, 0.02
 LIMITS = {"openai": 3, "zai": 4}  # the accounts' caps, across every worker
-HOLD = 8.0  # seconds every call waits while the victim is being killed
+HOLD = 12.0  # seconds every call waits while the victim is being killed
 
 
 def real_bills(count: int) -> list[tuple[str, str, str]]:
@@ -125,6 +126,18 @@ def _ledger(url: str) -> tuple[int, int, int, int]:
     return int(a), int(b), int(c), int(d)
 
 
+def _outboxes(tmp_path: Path) -> int:
+    """Cost records the workers could not hand to PostgreSQL (kept in their local outboxes)."""
+    import sqlite3
+
+    held = 0
+    for path in tmp_path.glob("*/outbox.sqlite3"):
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            for (table,) in db.execute("select name from sqlite_master where type = 'table'"):
+                held += db.execute(f'select count(*) from "{table}"').fetchone()[0]
+    return held
+
+
 def _served(llm: FakeLLMServer, search: FakeZaiSearchServer) -> tuple[int, int, int, int]:
     usage = list(llm.served_usage)
     return (
@@ -194,12 +207,23 @@ def test_two_hundred_bills_across_workers_one_sigkilled(
         # close), so the ledger and the servers stay comparable to the call.
         latency.seconds, search.latency = HOLD, HOLD
         hold_started = time.monotonic()
-        _wait_until(lambda: _ledger(url) == _served(llm, search), HOLD / 2, "settled calls")
+        try:
+            _wait_until(lambda: _ledger(url) == _served(llm, search), HOLD - 4, "settled calls")
+        except AssertionError as exc:
+            raise AssertionError(
+                f"{exc}: ledger {_ledger(url)}, served {_served(llm, search)}, "
+                f"outboxes {_outboxes(tmp_path)}"
+            ) from None
         running = _query(
             url,
             "select id, run_id from pipeline_batch_items"
             " where worker = 'victim' and status = 'running' and run_id is not null",
         )
+        in_progress = _query(
+            url,
+            "select count(*) from pipeline_batch_items where worker = 'victim'"
+            " and status = 'running'",
+        )[0][0]
         steps_before = {
             run_id: _query(
                 url,
@@ -219,10 +243,17 @@ def test_two_hundred_bills_across_workers_one_sigkilled(
         _wait_until(lambda: _query(url, all_done)[0][0] == 200, 150, "all 200 bills", every=0.5)
         status = asyncio.run(_status(url))
     finally:
+        latency.seconds, search.latency = LLM_LATENCY, SEARCH_LATENCY
         if victim.poll() is None:
             victim.kill()
             victim.communicate(timeout=10)
-        stats = [_stop_worker(p) for p in others]
+        try:
+            stats = [_stop_worker(p) for p in others]
+        finally:
+            for proc in others:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.communicate(timeout=10)
 
     # Every bill completed exactly once: one completed run per bill, the one its row names.
     assert (status.done, status.queued, status.running, status.failed) == (200, 0, 0, 0)
@@ -248,7 +279,8 @@ def test_two_hundred_bills_across_workers_one_sigkilled(
             (run_id,),
         )
         assert set(steps_before[run_id]) <= set(kept)
-    assert sum(s["resumed"] for s in stats) == len(running)
+    # A bill the victim had just started may record its run between the snapshot and the kill.
+    assert len(running) <= sum(s["resumed"] for s in stats) <= in_progress
     assert sum(s["requeued_stalled"] for s in stats) >= len(running)
 
     # The cost ledger is exactly what the loopback servers served (calls and tokens).
