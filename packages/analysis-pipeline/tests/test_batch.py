@@ -234,8 +234,15 @@ def test_two_hundred_bills_across_workers_one_sigkilled(
             for _, run_id in running
         }
         assert time.monotonic() - hold_started < HOLD - 1  # no held call has been answered yet
+        # Up to the kill, the caps held exactly across the three processes.
+        assert 1 <= llm.max_in_flight <= LIMITS["openai"]
+        assert 1 <= search.max_in_flight <= LIMITS["zai"]
         victim.send_signal(signal.SIGKILL)
         victim.communicate(timeout=10)
+        # The dead worker's slots return with its database sessions, at once; its calls in
+        # flight end when the server sees the connection close. Those two events race, so
+        # from here a replacement call may briefly overlap the abandoned one it replaces.
+        llm.max_in_flight = search.max_in_flight = 0
         latency.seconds, search.latency = LLM_LATENCY, SEARCH_LATENCY
         assert running, "the victim was killed with bills in progress"
 
@@ -288,9 +295,9 @@ def test_two_hundred_bills_across_workers_one_sigkilled(
     ledger_cost = _query(url, "select sum(cost) from cost_tracking")[0][0]
     assert status.spend <= ledger_cost
 
-    # The global caps held across the three processes.
-    assert 1 <= llm.max_in_flight <= LIMITS["openai"]
-    assert 1 <= search.max_in_flight <= LIMITS["zai"]
+    # After the kill: the caps, plus at most the dead worker's abandoned calls (its slots).
+    assert 1 <= llm.max_in_flight <= 2 * LIMITS["openai"]
+    assert 1 <= search.max_in_flight <= 2 * LIMITS["zai"]
     assert sum(s["waits"] for s in stats) > 0  # the caps were actually reached
 
 
