@@ -1,6 +1,7 @@
 """Client-side overhead of one chat completion: raw httpx vs openai SDK vs LiteLLM vs LLMClient.
 
 Run:  uv run python bench/llm_client_overhead.py [--calls 300] [--concurrency 50]
+      uv run python bench/llm_client_overhead.py --tracing-only [--rounds 7] [--calls 300]
 
 The loopback FakeLLMServer runs in a SUBPROCESS, so its CPU is not counted; everything measured
 here is client CPU (``time.process_time``, all threads of this process, LiteLLM's background
@@ -8,6 +9,13 @@ logging included) and wall-clock latency per call. Each client makes ``--calls``
 then the same number as batches of ``--concurrency`` concurrent calls, after a warm-up. Ratios are
 against ``litellm.acompletion`` and raw ``httpx`` measured in the same run. Also reports the
 import time of ``llm_client`` (``python -X importtime``).
+
+Tracing section (first): ``LLMClient.chat`` with tracing off (``Telemetry.off()``: nothing of
+OpenTelemetry imported), with OpenTelemetry's no-op tracer provider, and with the SDK's tracer
+provider exporting every span to an in-memory exporter (``SimpleSpanProcessor``). The three run
+in interleaved rounds (the order rotates each round), ``--calls`` sequential calls per variant
+per round; the table shows the median CPU per call over the rounds, its spread and the ratio
+against tracing off, then the load average before and after the run.
 """
 
 from __future__ import annotations
@@ -155,6 +163,67 @@ async def run(base_url: str, calls: int, concurrency: int) -> list[Result]:
     return results
 
 
+TRACING = ("tracing off", "no-op tracer provider", "SDK + in-memory exporter")
+
+
+async def tracing_overhead(base_url: str, rounds: int, calls: int) -> dict[str, list[float]]:
+    """CPU ms per call of each tracing variant, one sample per round (interleaved rounds)."""
+    from llm_client import LLMClient, LLMConfig, Telemetry
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import NoOpTracerProvider
+
+    exporter = InMemorySpanExporter()
+    sdk = TracerProvider()
+    sdk.add_span_processor(SimpleSpanProcessor(exporter))
+    telemetry = {
+        TRACING[0]: Telemetry.off(),
+        TRACING[1]: Telemetry(NoOpTracerProvider()),
+        TRACING[2]: Telemetry(sdk),
+    }
+    clients = {name: LLMClient(config=LLMConfig(), telemetry=t) for name, t in telemetry.items()}
+    samples: dict[str, list[float]] = {name: [] for name in TRACING}
+    model = f"openai/{MODEL}"
+    try:
+        for llm in clients.values():
+            for _ in range(30):  # warm-up: imports, connection pools, caches
+                await llm.chat(MESSAGES, model, api_base=base_url)
+        for round_no in range(rounds):
+            order = TRACING[round_no % 3 :] + TRACING[: round_no % 3]
+            for name in order:
+                llm = clients[name]
+                cpu0 = time.process_time()
+                for _ in range(calls):
+                    await llm.chat(MESSAGES, model, api_base=base_url)
+                samples[name].append((time.process_time() - cpu0) / calls * 1000)
+                exporter.clear()
+    finally:
+        for llm in clients.values():
+            await llm.aclose()
+        sdk.shutdown()
+    return samples
+
+
+def print_tracing(console: Console, samples: dict[str, list[float]], calls: int) -> None:
+    rounds = len(samples[TRACING[0]])
+    table = Table(
+        title=f"LLMClient.chat CPU per call by tracing mode ({rounds} interleaved rounds x "
+        f"{calls} sequential calls, server in a subprocess)"
+    )
+    for col in ("tracing", "median CPU ms/call", "min", "max", "vs tracing off (median)"):
+        table.add_column(col, justify="left" if col == "tracing" else "right")
+    base = statistics.median(samples[TRACING[0]])
+    for name in TRACING:
+        values = samples[name]
+        median = statistics.median(values)
+        table.add_row(
+            name, f"{median:.3f}", f"{min(values):.3f}", f"{max(values):.3f}",
+            f"{median / base:.3f}x",
+        )  # fmt: skip
+    console.print(table)
+
+
 def import_time_ms(runs: int = 7) -> float:
     """Median cumulative ``import llm_client`` time from ``python -X importtime``."""
     samples = []
@@ -174,20 +243,35 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved tracing rounds")
+    parser.add_argument("--tracing-only", action="store_true", help="only the tracing section")
     args = parser.parse_args()
     console = Console(width=150)
+    load_before = os.getloadavg()
     server = subprocess.Popen(
         [sys.executable, "-c", SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     try:
         assert server.stdout is not None
         base_url = server.stdout.readline().strip()
-        results = asyncio.run(run(base_url, args.calls, args.concurrency))
+        tracing = asyncio.run(tracing_overhead(base_url, args.rounds, args.calls))
+        results = (
+            [] if args.tracing_only else asyncio.run(run(base_url, args.calls, args.concurrency))
+        )
     finally:
         assert server.stdin is not None
         server.stdin.close()
         server.wait(timeout=10)
 
+    print_tracing(console, tracing, args.calls)
+    console.print(
+        "load average (1, 5, 15 min): before "
+        + ", ".join(f"{x:.2f}" for x in load_before)
+        + "; after "
+        + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    )
+    if args.tracing_only:
+        return
     table = Table(title=f"client overhead per call ({args.calls} calls, server in a subprocess)")
     for col in (
         "client",

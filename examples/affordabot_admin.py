@@ -11,6 +11,9 @@ Endpoints (all under ``/admin``):
 - ``POST /admin/runs/{run_id}/resume`` and ``POST /admin/runs/{run_id}/score`` (``{quality}``).
 - ``GET /admin/runs``, ``GET /admin/models/compare?step=generate&days=30&format=json|csv``.
 - ``PUT /admin/models/{step}`` (``{models: [...]}``): switch a step's models without a deploy.
+- ``/admin/dashboard/``: the admin dashboard (``analysis-pipeline[dashboard]``), mounted behind
+  this app's own admin check: ``X-Admin-Token`` must equal ``AFFORDABOT_ADMIN_TOKEN`` (unset:
+  every dashboard request is refused).
 """
 
 from __future__ import annotations
@@ -31,9 +34,10 @@ from analysis_pipeline import (
     RolloutFlag,
     RunNotFoundError,
     comparison_csv,
+    resolve_rollout,
 )
 from analysis_pipeline.testing import OfflineSearch, offline_models
-from fastapi import APIRouter, FastAPI, HTTPException
+from fastapi import APIRouter, FastAPI, Header, HTTPException
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
@@ -69,7 +73,7 @@ async def legacy_analyzer(request: AnalyzeRequest) -> dict[str, Any]:
 
 def create_router(
     pipeline: AnalysisPipeline,
-    flag: RolloutFlag,
+    flag: RolloutFlag | None = None,
     *,
     legacy: LegacyAnalyzer = legacy_analyzer,
     default_models: dict[str, Any] | None = None,
@@ -78,7 +82,9 @@ def create_router(
 
     Args:
         pipeline: The analysis pipeline (its store serves runs and comparisons).
-        flag: Which bills use the new framework (sticky by bill id).
+        flag: Which bills use the new framework (sticky by bill id); None reads it per
+            request with ``resolve_rollout`` (the run store's row, which an admin flips with
+            ``analysis-pipeline flag set`` without a restart, else the environment).
         legacy: The old analyzer, for bills outside the rollout.
         default_models: Models used when a request names none (e.g. offline test models).
     """
@@ -86,7 +92,8 @@ def create_router(
 
     @router.post("/analyze")
     async def analyze(body: AnalyzeRequest) -> dict[str, Any]:
-        if not flag.enabled_for(body.bill_id):
+        in_force = flag if flag is not None else await resolve_rollout(pipeline.store)
+        if not in_force.routes(body.bill_id):
             return await legacy(body)
         models = {**(default_models or {}), **(body.models or {})}
         try:
@@ -147,6 +154,16 @@ def create_router(
     return router
 
 
+def require_admin(x_admin_token: str | None = Header(default=None)) -> str:
+    """The app's own admin check (a stand-in for its real auth): the name of the admin."""
+    import hmac
+
+    expected = os.environ.get("AFFORDABOT_ADMIN_TOKEN", "")
+    if not expected or not hmac.compare_digest((x_admin_token or "").encode(), expected.encode()):
+        raise HTTPException(403, "admins only")
+    return "affordabot-admin"
+
+
 def create_app(*, tune_process: bool = True) -> FastAPI:
     """The admin app; the pipeline is built in the lifespan, on the server's event loop.
 
@@ -164,8 +181,14 @@ def create_app(*, tune_process: bool = True) -> FastAPI:
         async with aclosing(store), LLMClient() as llm:
             pipeline = AnalysisPipeline(llm, OfflineSearch(), store=store)
             models = dict(offline_models()) if offline else None
-            flag = RolloutFlag.from_env()
-            app.include_router(create_router(pipeline, flag, default_models=models))
+            app.include_router(create_router(pipeline, default_models=models))
+            from analysis_pipeline.dashboard import create_dashboard
+
+            dashboard = create_dashboard(
+                run_store=store, pipeline=pipeline, resume_models=models,
+                auth_dependency=require_admin,
+            )  # fmt: skip
+            app.mount("/admin/dashboard", dashboard)
             if tune_process:
                 prepare_for_serving()
             yield

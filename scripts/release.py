@@ -90,44 +90,38 @@ def constraints_file(tmp: Path) -> Path:
 
 
 # --- matrix -------------------------------------------------------------------------------------
+# Packages whose tests run in more than one environment: (label, sync flags, pytest flags).
+# llm-client's [litellm] extra is optional: its tests run without LiteLLM installed (the
+# tests marked `litellm` are deselected there, and the leg checks LiteLLM really is absent),
+# then with it (everything).
+Leg = tuple[str, list[str], list[str]]
+LEGS: dict[str, list[Leg]] = {
+    "llm-client": [
+        ("without [litellm]", ["--all-extras", "--no-extra", "litellm"], ["-m", "not litellm"]),
+        ("with [litellm]", ["--all-extras"], []),
+    ],
+}
+_DEFAULT_LEG: list[Leg] = [("", ["--all-extras"], [])]
+_ABSENT = "import importlib.util as u, sys; sys.exit(u.find_spec('litellm') is not None)"
+
+
 def cmd_matrix(names: Sequence[str]) -> None:
     """Each package's own tests in an environment holding only it, its deps and its test group."""
     for name in names or PACKAGES:
-        env_dir = Path(tempfile.mkdtemp(prefix=f"matrix-{name}-"))
-        try:
-            log(f"matrix: {name} in a fresh environment")
-            env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(env_dir)}
-            run(
-                [
-                    "uv",
-                    "sync",
-                    "--frozen",
-                    "--package",
-                    name,
-                    "--all-extras",
-                    "--no-default-groups",
-                    "--group",
-                    "test",
-                    "--quiet",
-                ],
-                cwd=ROOT,
-                env=env,
-            )
-            run(
-                [
-                    env_dir / "bin" / "python",
-                    "-m",
-                    "pytest",
-                    "-q",
-                    "-p",
-                    "no:cacheprovider",
-                    f"packages/{name}/tests",
-                ],
-                cwd=ROOT,
-                env=env,
-            )
-        finally:
-            shutil.rmtree(env_dir, ignore_errors=True)
+        for label, sync_flags, pytest_flags in LEGS.get(name, _DEFAULT_LEG):
+            env_dir = Path(tempfile.mkdtemp(prefix=f"matrix-{name}-"))
+            try:
+                log(f"matrix: {name} in a fresh environment {label}".rstrip())
+                env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(env_dir)}
+                sync = ["uv", "sync", "--frozen", "--package", name, *sync_flags]
+                run([*sync, "--no-default-groups", "--group", "test", "--quiet"], cwd=ROOT, env=env)
+                python = str(env_dir / "bin" / "python")
+                if "--no-extra" in sync_flags:  # the leg means nothing if LiteLLM crept in
+                    run([python, "-c", _ABSENT], cwd=ROOT, env=env)
+                pytest = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+                run([*pytest, *pytest_flags, f"packages/{name}/tests"], cwd=ROOT, env=env)
+            finally:
+                shutil.rmtree(env_dir, ignore_errors=True)
 
 
 # --- smoke --------------------------------------------------------------------------------------
@@ -307,30 +301,42 @@ def dir_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
 
 
+CHAT_APP_LIMIT_MIB = 80
+"""Issue 14: the chat app (llm-client + conversation-memory) installs in at most this much."""
+
+
 def cmd_sizes() -> dict[str, int]:
-    """Install size of the chat-app combination vs the full stack, from the built wheels."""
+    """Install size of the chat app vs the full stack (without and with [litellm]), from wheels.
+
+    Exits non-zero when the chat app is over ``CHAT_APP_LIMIT_MIB``.
+    """
     sizes: dict[str, int] = {}
     with tempfile.TemporaryDirectory(prefix="sizes-") as tmp_s:
         tmp = Path(tmp_s)
         dist = tmp / "dist"
         build_all(dist, [*PACKAGES, "llm-common-db"])  # the [postgres] extras need it
         constraints = constraints_file(tmp)
+
+        def stores(name: str) -> list[str]:
+            return [e for e in package_extras(name) if e in ("postgres", "supabase")]
+
+        def with_extras(name: str, extras: Sequence[str]) -> str:
+            wheel = str(wheel_for(dist, name))
+            return f"{wheel}[{','.join(extras)}]" if extras else wheel
+
         combos = {
-            "chat app (llm-client + conversation-memory)": list(CHAT_APP),
-            "full stack (all five, with postgres/supabase extras)": list(PACKAGES),
+            "chat app (llm-client + conversation-memory)": [with_extras(n, []) for n in CHAT_APP],
+            "full stack (all five, postgres/supabase extras)": [
+                with_extras(n, stores(n)) for n in PACKAGES
+            ],
+            "full stack + llm-client[litellm]": [
+                with_extras(n, [*stores(n), *(["litellm"] if n == "llm-client" else [])])
+                for n in PACKAGES
+            ],
         }
-        for label, names in combos.items():
+        for label, reqs in combos.items():
             venv = tmp / re.sub(r"\W+", "-", label)
             run(["uv", "venv", "--quiet", "--python", sys.executable, venv])
-            reqs = [
-                str(wheel_for(dist, n))
-                + (
-                    f"[{','.join(package_extras(n))}]"
-                    if "full" in label and package_extras(n)
-                    else ""
-                )
-                for n in names
-            ]
             run(
                 [
                     "uv",
@@ -351,6 +357,10 @@ def cmd_sizes() -> dict[str, int]:
             sizes[label] = dir_size(site)
     for label, size in sizes.items():
         print(f"{label}: {size / 2**20:.1f} MiB")
+    chat = sizes["chat app (llm-client + conversation-memory)"] / 2**20
+    if chat > CHAT_APP_LIMIT_MIB:
+        raise SystemExit(f"chat app is {chat:.1f} MiB, over the {CHAT_APP_LIMIT_MIB} MiB target")
+    print(f"chat app within {CHAT_APP_LIMIT_MIB} MiB: ok")
     return sizes
 
 

@@ -148,6 +148,7 @@ async def make_stack(
         daily_budget: Decimal | None = None,
         config: PipelineConfig | None = None,
         store: Any = None,
+        telemetry: Any = None,
     ) -> Stack:
         tracker = CostTracker(
             LocalCostStore(tmp_path / "costs"),
@@ -158,6 +159,7 @@ async def make_stack(
             cost_sink=tracker,
             config=LLMConfig(providers={"openai": ProviderSettings(base_url=llm_server.base_url)}),
             retry=RetryPolicy(sleep=_no_wait),  # three attempts, no real backoff in tests
+            telemetry=telemetry,
         )
         search = WebSearchClient(
             "zai",
@@ -165,6 +167,7 @@ async def make_stack(
             cost_sink=tracker,
             api_key="test-key",
             base_url=search_server.base_url,
+            telemetry=telemetry,
         )
         opened.extend([search, llm, tracker])
         base = config or PipelineConfig()

@@ -48,6 +48,23 @@ def _analyze(client: TestClient, bill_id: str) -> Any:
     return client.post("/admin/analyze", json=body)
 
 
+def test_admin_mounts_the_dashboard_behind_its_own_admin_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AFFORDABOT_ADMIN_TOKEN", "example-admin-token")
+    with _admin(monkeypatch, "100") as client:
+        run_id = _analyze(client, "EX-AB0042-2026").json()["run_id"]
+        assert client.get("/admin/dashboard/runs").status_code == 403
+        wrong = {"x-admin-token": "guess"}
+        assert client.get(f"/admin/dashboard/runs/{run_id}", headers=wrong).status_code == 403
+        admin = {"x-admin-token": "example-admin-token"}
+        page = client.get("/admin/dashboard/runs", headers=admin)
+        assert page.status_code == 200
+        assert "EX-AB0042-2026" in page.text
+        assert 'href="/admin/dashboard/runs/' in page.text
+        assert client.get(f"/admin/dashboard/runs/{run_id}", headers=admin).status_code == 200
+
+
 def test_admin_runs_the_pipeline_in_the_new_arm_and_reports(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -84,6 +101,23 @@ def test_admin_rollout_is_sticky_per_bill(monkeypatch: pytest.MonkeyPatch) -> No
         arms = {b: _analyze(client, b).json()["framework"] for b in ("A-1", "B-2", "C-3", "D-4")}
         again = {b: _analyze(client, b).json()["framework"] for b in arms}
         assert arms == again
+
+
+def test_admin_follows_the_store_flag_without_a_restart(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import asyncio
+
+    from analysis_pipeline import LocalRunStore
+
+    async def flip(enabled: bool | None) -> None:
+        async with LocalRunStore(tmp_path / "project") as store:  # the app's store file
+            await store.set_flag("llm-framework", enabled=enabled, percent=None, changed_by="ops")
+
+    with _admin(monkeypatch, "100") as client:
+        assert _analyze(client, "EX-AB0042-2026").json()["framework"] == "new"
+        asyncio.run(flip(False))  # the kill switch, flipped while the app runs
+        assert _analyze(client, "EX-AB0042-2026").json()["framework"] == "legacy"
 
 
 def test_chat_keeps_history_and_injects_page_context(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -82,8 +82,10 @@ def expected_cost(
 
 
 def call_estimate(model: str, messages: list[dict[str, str]], max_tokens: int) -> Decimal:
-    """What llm-client reserves for one attempt: counted prompt tokens plus the output cap."""
-    amount = llm_client.estimate_cost(llm_client.count_tokens(messages, model), max_tokens, model)
+    """What llm-client reserves for one attempt: the prompt's token bound plus the output cap."""
+    bound = llm_client.token_upper_bound(messages)
+    assert bound >= llm_client.count_tokens(messages, model)  # never below the real count
+    amount = llm_client.estimate_cost(bound, max_tokens, model)
     assert amount is not None
     return amount
 
@@ -419,9 +421,9 @@ async def test_llm_spend_fires_the_budget_alert_once_then_refuses_at_the_limit(
     llm_fake: FakeLLMServer, make_tracker: MakeTracker
 ) -> None:
     messages = [{"role": "user", "content": "Score this bill."}]
-    prompt = llm_client.count_tokens(messages, MINI)
+    prompt = llm_client.token_upper_bound(messages)  # what the reservation counted
     estimate = call_estimate(MINI, messages, max_tokens=50)
-    # Each reply bills exactly what was reserved: the counted prompt and the full output cap.
+    # Each reply bills exactly what was reserved: the bound as its prompt, the full output cap.
     assert expected_cost(MINI, prompt, 50) == estimate
     llm_fake.default = Reply.text("7/10").with_usage(prompt_tokens=prompt, completion_tokens=50)
     alerts: list[cost_tracker.BudgetAlert] = []

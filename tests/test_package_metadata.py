@@ -76,10 +76,12 @@ def test_sibling_dependencies_are_capped_ranges_from_the_workspace(name: str) ->
         assert sources.get(sib) == {"workspace": True}, f"{name}: {sib} not from the workspace"
 
 
-def test_litellm_excludes_the_compromised_releases() -> None:
+def test_litellm_is_an_extra_that_excludes_the_compromised_releases() -> None:
+    project = pyproject("llm-client")["project"]
+    assert not [r for r in project["dependencies"] if Requirement(r).name == "litellm"]
     req = next(
         Requirement(r)
-        for r in pyproject("llm-client")["project"]["dependencies"]
+        for r in project["optional-dependencies"]["litellm"]
         if r.startswith("litellm")
     )
     for bad in ("1.82.7", "1.82.8", "1.107.0", "1.107.5", "1.107.12"):

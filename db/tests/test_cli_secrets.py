@@ -137,3 +137,18 @@ def test_migrate_with_package_applies_that_package_only(empty_db: str) -> None:
     assert "20261124000100_cost_tracking.sql" in result.stdout
     assert "pipeline" not in result.stdout
     assert SECRET not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("migrate", "--bogus"), "No such option: --bogus (see 'llm-common-db migrate --help')"),
+        (("status", "--dir", "/no/such/migrations"), "'/no/such/migrations' does not exist"),
+        (("migrate", "--connect-timeout", "soon"), "Invalid value for '--connect-timeout'"),
+        (("migrat",), "No such command 'migrat'"),
+        (("rollback", "--database-url", "postgresql://u@127.0.0.1:1/d"), "--to VERSION"),
+    ],
+)
+def test_usage_errors_are_one_line(args: tuple[str, ...], says: str) -> None:
+    result, _ = _cli(*args)
+    assert says in _assert_one_clean_error(result)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import psycopg
 import typer
@@ -24,7 +24,32 @@ from ._migrate import (
 )
 from ._rollback import rollback
 
-app = typer.Typer(
+
+class _OneLineErrors(typer.Typer):
+    """Usage errors (typer's boxed panel, exit 2) and unexpected exceptions (a traceback)
+    become one ``error:`` line and exit code 1, like every other failure of this command."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        kwargs.setdefault("prog_name", "llm-common-db")  # also under `python -m` / `python -c`
+        try:
+            code = typer.main.get_command(self).main(*args, **kwargs)
+        except typer.TyperException as exc:
+            if not exc.format_message():  # no arguments: the help was printed instead
+                raise SystemExit(exc.exit_code) from None
+            where = getattr(getattr(exc, "ctx", None), "command_path", None)
+            _fail(exc.format_message() + (f" (see '{where} --help')" if where else ""))
+            raise SystemExit(1) from None
+        except typer.Abort:
+            _fail("aborted")
+            raise SystemExit(1) from None
+        except Exception as exc:
+            _fail(f"unexpected {type(exc).__name__}: {exc}")
+            raise SystemExit(1) from None
+        raise SystemExit(code if isinstance(code, int) else 0)
+
+
+app = _OneLineErrors(
     help="Apply the llm-common SQL migrations to PostgreSQL / Supabase.",
     no_args_is_help=True,
     add_completion=False,

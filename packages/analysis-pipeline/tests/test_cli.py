@@ -15,7 +15,16 @@ runner = CliRunner()
 
 @pytest.fixture(autouse=True)
 def _offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for key in ("OPENROUTER_API_KEY", "ZAI_API_KEY", "LLM_COMMON_DIR", "LLM_CLIENT_CONFIG"):
+    for key in (
+        "OPENROUTER_API_KEY",
+        "ZAI_API_KEY",
+        "LLM_COMMON_DIR",
+        "LLM_CLIENT_CONFIG",
+        "PROJECT_NAME",
+        "DATABASE_URL",  # the local store, whatever the environment points at
+        "ANALYSIS_PIPELINE_DATABASE_URL",
+        "SUPABASE_URL",
+    ):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.chdir(tmp_path)
 
@@ -38,8 +47,9 @@ def test_run_offline_then_list_show_score_compare(tmp_path: Path) -> None:
     listed = runner.invoke(app, ["runs", "--json"])
     assert listed.exit_code == 0
     assert json.loads(listed.stdout)[0]["id"] == run_id
+    assert json.loads(listed.stdout)[0]["project"] == "default"  # PROJECT_NAME unset
 
-    shown = runner.invoke(app, ["show", run_id])
+    shown = runner.invoke(app, ["show", run_id[:6]])  # a unique prefix is enough
     assert shown.exit_code == 0
     assert "review:1" in shown.stdout
     assert "OFFLINE placeholder" in shown.stdout  # an offline review is no verdict
@@ -109,3 +119,42 @@ def test_resume_of_a_live_run_is_one_error_line(tmp_path: Path) -> None:
     assert "┏" not in result.stderr  # refused before any progress table
     assert "Traceback" not in result.stderr
     assert "in progress in another process (elsewhere:42:abcd" in lines[-1]
+
+
+def test_resume_records_costs_under_the_runs_own_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from analysis_pipeline import LocalRunStore, RunRecord
+    from cost_tracker import LocalCostStore
+
+    run = RunRecord(
+        bill_id="EX-AB0042-2026",
+        jurisdiction="Exampleland",
+        status="failed",
+        models={"generate": ["test"], "review": ["test"]},
+        inputs={"bill_text": EXAMPLE.read_text(), "max_rounds": 1},
+        project="bill-app",
+    )
+
+    async def seed() -> None:
+        async with LocalRunStore(tmp_path / ".llm-common") as store:
+            await store.save_run(run)
+
+    async def cost_projects() -> set[str]:
+        store = LocalCostStore(tmp_path / ".llm-common")
+        now = datetime.now(UTC)
+        try:
+            rows = await store.records(now - timedelta(hours=1), now + timedelta(hours=1), None)
+        finally:
+            await store.aclose()
+        return {row.project for row in rows}
+
+    asyncio.run(seed())
+    monkeypatch.setenv("PROJECT_NAME", "someone-else")
+    result = runner.invoke(app, ["resume", run.id[:8], "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["run_id"] == run.id
+    assert asyncio.run(cost_projects()) == {"bill-app"}

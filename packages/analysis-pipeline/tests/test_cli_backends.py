@@ -238,22 +238,6 @@ def test_bad_input_is_one_line(local: Cli, args: tuple[str, ...], says: str) -> 
     assert says in one_error_line(local(*args))
 
 
-@pytest.mark.parametrize(
-    ("content", "says"),
-    [
-        (b"Caf\xe9 tax act\n", "is not UTF-8 text (invalid byte 0xe9 at offset 3)"),
-        (b"", "is empty: it holds no bill text"),
-        (b" \n\t\n", "is empty: it holds no bill text"),
-    ],
-)
-def test_a_bad_bill_file_fails_before_any_progress(local: Cli, content: bytes, says: str) -> None:
-    (local.cwd / "bill.txt").write_bytes(content)
-    line = one_error_line(local("run", "bill.txt", "--bill-id", "B", "--jurisdiction", "J"))
-    assert line.startswith("error: bill.txt ")
-    assert says in line
-    assert not (local.cwd / ".llm-common").exists()  # refused before any store was opened
-
-
 @pytest.mark.parametrize("args", COMMANDS, ids=[c[0] for c in COMMANDS])
 def test_missing_tables_name_the_migrate_command(
     local: Cli, chat_db: str, args: tuple[str]
@@ -270,6 +254,13 @@ def test_missing_cost_tables_stop_run_before_any_output(local: Cli, chat_db: str
     line = one_error_line(local(*run, "--database-url", chat_db))
     assert "llm-common-db migrate --package cost-tracker" in line
     assert one_error_line(local(*run, "--database-url", chat_db, "--json")) == line
+
+    from llm_common_testkit import SupabaseServer
+
+    with SupabaseServer(chat_db) as server:
+        local.env["SUPABASE_SERVICE_ROLE_KEY"] = server.service_key
+        line = one_error_line(local(*run, "--supabase-url", server.url))
+    assert "tables for cost-tracker are missing: run `llm-common-db migrate --package" in line
 
 
 @pytest.mark.parametrize("args", COMMANDS, ids=[c[0] for c in COMMANDS])

@@ -27,6 +27,14 @@ def test_testing_module_exports_the_offline_stand_ins() -> None:
         assert hasattr(testing, name), name
 
 
+def test_dashboard_module_exports() -> None:
+    import analysis_pipeline.dashboard as dashboard
+
+    assert sorted(dashboard.__all__) == [
+        "ProjectBudget", "TOKEN_ENV_VAR", "check_model", "create_dashboard", "csv_text"
+    ]  # fmt: skip
+
+
 def test_moved_names_still_work_with_a_deprecation_warning() -> None:
     import analysis_pipeline.testing as testing
 

@@ -258,3 +258,25 @@ def test_bad_runner_settings_are_configuration_errors(tmp_path: Path) -> None:
         ShadowRunner(pipeline, Legacy(), store=pipeline, shadow_percent=150)
     with pytest.raises(ConfigurationError):
         ShadowRunner(pipeline, Legacy(), store=pipeline, shadow_timeout=0)
+
+
+async def test_a_store_without_its_flag_table_falls_back_to_the_env(
+    postgres_db: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import psycopg
+    from analysis_pipeline import PostgresRunStore
+
+    with psycopg.connect(postgres_db, autocommit=True) as conn:
+        conn.execute("drop table pipeline_flags cascade")  # rolled back while apps still run
+    store = PostgresRunStore(postgres_db)
+    async with LLMClient(retry=RetryPolicy(sleep=_no_wait)) as llm:
+        pipeline = AnalysisPipeline(
+            llm, OfflineSearch(), store=store, config=PipelineConfig(journal_dir=tmp_path)
+        )
+        legacy = Legacy()
+        env = {"USE_NEW_LLM_FRAMEWORK": "false", "USE_NEW_LLM_FRAMEWORK_PERCENTAGE": "100"}
+        async with ShadowRunner(pipeline, legacy, shadow_percent=0, environ=env) as runner:
+            served = await runner.run(BILL_ID, TEXT, "California")
+    await store.aclose()
+    assert (served.arm, legacy.calls) == ("legacy", 1)
+    assert "not readable from the store" in caplog.text

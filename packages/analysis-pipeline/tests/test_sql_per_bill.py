@@ -111,6 +111,30 @@ async def test_a_new_bill_costs_at_most_twenty_sql_statements(
     assert await _search_records(postgres_db) == total_paid
 
 
+async def test_a_research_set_is_one_ledger_write_of_one_row_per_paid_call(
+    postgres_db: str, statements: StatementCounter
+) -> None:
+    text = (BILLS / "CA-AB1228-2023.txt").read_text(encoding="utf-8")
+    with FakeZaiSearchServer() as server:
+        async with (
+            CostTracker(PostgresCostStore.from_url(postgres_db)) as costs,
+            WebSearchClient(
+                "zai", cache=SearchCache(None), cost_sink=costs, api_key="k",
+                base_url=server.base_url,
+            ) as search,
+        ):  # fmt: skip
+            await costs.get_daily_cost()  # the pool's first connection, outside the count
+            statements.on = True
+            package = await LegislationSearchService(search).research(
+                "CA-AB1228-2023", text, "California", extra_queries=["fast food wages"]
+            )
+            statements.on = False
+        paid = server.calls
+    assert package.calls == paid == 12
+    assert dict(statements.seen) == {"cost_batch": 1}  # every record of the set, one write
+    assert await _search_records(postgres_db) == paid  # one row per paid call
+
+
 async def _search_records(url: str) -> int:
     async with await psycopg.AsyncConnection.connect(url) as conn:
         cursor = await conn.execute(

@@ -197,3 +197,24 @@ def test_the_report_command_honours_connect_timeout() -> None:
         elapsed = time.monotonic() - started
     assert "unreachable" in one_clean_error(done)
     assert elapsed < 15  # interpreter start-up included; the default wait alone is 5 s
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("report", "--since", "April"), "'April' is not a YYYY-MM-DD date"),
+        (("report", "--since", "2026-04-01", "--by", "bogus"), "Invalid value for '--by'"),
+        (("report", "--bogus"), "No such option: --bogus (see 'cost-tracker report --help')"),
+        (("reprot",), "No such command 'reprot'"),
+        (("report", "--since", "2026-04-01", "--local-dir", "a-file"), "is not a directory"),
+        (("report", "--since", "2026-04-01", "--local-dir", "no-such-dir"), "does not exist"),
+        (("export", "--since", "2026-04-01", "-o", "no/such/dir/x.csv"), "cannot write"),
+        (("db", "migrate"), "give --database-url or set DATABASE_URL"),
+    ],
+)
+def test_usage_errors_and_bad_paths_are_one_line(
+    args: tuple[str, ...], says: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-file").write_text("not a directory")
+    assert says in one_clean_error(run_cli(*args))

@@ -5,7 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from llm_client import CostEstimate, CostRecord, RetryPolicy
+from llm_client._providers._routing import litellm_installed
+
+LITELLM_INSTALLED = litellm_installed()
+"""Whether this environment has the ``[litellm]`` extra (release.py tests both ways)."""
+
+
+def needs_litellm(value: Any) -> Any:
+    """A parametrize value whose case goes through LiteLLM (marked ``litellm``)."""
+    return pytest.param(value, marks=pytest.mark.litellm)
 
 
 @dataclass

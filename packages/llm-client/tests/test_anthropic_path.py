@@ -21,6 +21,8 @@ from pydantic import BaseModel
 
 from ._helpers import RecordingSink, SleepRecorder, fast_policy
 
+pytestmark = pytest.mark.litellm  # every test here goes through LiteLLM
+
 MODEL = "anthropic/claude-haiku-4-5"
 # Per token: input $1/M, output $5/M, cache read $0.10/M, cache write $1.25/M (LiteLLM's map).
 INPUT, OUTPUT = Decimal("0.000001"), Decimal("0.000005")

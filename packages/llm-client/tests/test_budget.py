@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from llm_client import (
     BudgetExceededError,
     CostEstimate,
@@ -126,11 +129,11 @@ def test_budget_rejects_bad_limits() -> None:
 
 async def test_concurrent_calls_never_overspend_the_budget() -> None:
     from llm_client._pricing import estimate_cost
-    from llm_client._tokens import count_tokens
+    from llm_client._tokens import token_upper_bound
     from llm_client.testing import TestModel
 
     messages = [{"role": "user", "content": "hi"}]
-    estimate = estimate_cost(count_tokens(messages, "gpt-4o-mini"), 100, "gpt-4o-mini")
+    estimate = estimate_cost(token_upper_bound(messages), 100, "gpt-4o-mini")
     assert estimate is not None
     budget = InMemoryBudget(estimate * 3)  # room for three calls in flight at once, no more
     model = TestModel(
@@ -242,3 +245,68 @@ async def test_other_sink_failures_propagate_unchanged(fake_llm_server: FakeLLMS
 def test_llm_clients_own_budget_error_declares_the_convention() -> None:
     assert BudgetExceededError.is_budget_refusal is True
     assert UnpricedModelError.is_budget_refusal is True
+
+
+class _EstimateRecordingBudget(InMemoryBudget):
+    """An InMemoryBudget that keeps every estimate it was asked to reserve."""
+
+    def __init__(self, limit: Decimal) -> None:
+        super().__init__(limit)
+        self.estimates: list[Decimal | None] = []
+
+    async def reserve(self, estimate: CostEstimate) -> Any:
+        self.estimates.append(estimate.amount)
+        return await super().reserve(estimate)
+
+
+_TEXT = st.one_of(
+    st.text(max_size=400),
+    st.sampled_from(
+        ["hi", "日本語のテキスト", "SEC. 2. $1,000,000 " * 20, "<|endoftext|>", "\n\n"]
+    ),
+)
+
+
+@given(
+    texts=st.lists(_TEXT, min_size=1, max_size=4),
+    max_tokens=st.integers(1, 2_000),
+    room=st.integers(0, 6),
+    calls=st.integers(1, 6),
+)
+@settings(max_examples=40, deadline=None)
+def test_the_cheap_estimate_never_lets_a_budget_overshoot(
+    texts: list[str], max_tokens: int, room: int, calls: int
+) -> None:
+    """Reservations use the byte bound; the provider then reports the EXACT prompt count and
+    the largest completion allowed. Whatever the text, no call settles above its reservation,
+    so the budget is never overshot, with calls in flight at once."""
+    from llm_client._pricing import estimate_cost
+    from llm_client._tokens import count_tokens, token_upper_bound
+    from llm_client.testing import TestModel
+
+    model = "gpt-4o-mini"
+    messages = [{"role": "user", "content": f"q: {text}"} for text in texts]  # none empty
+    exact = count_tokens(messages, model)
+    one_call = estimate_cost(token_upper_bound(messages), max_tokens, model)
+    assert one_call is not None
+    budget = _EstimateRecordingBudget(one_call * room + Decimal("0.0000001") * room)
+    reply = Reply.text("ok").with_usage(prompt_tokens=exact, completion_tokens=max_tokens)
+
+    async def run() -> list[object]:
+        async with client(budget) as llm:
+            test_model = TestModel(*[reply] * calls, name=model)
+            return await asyncio.gather(
+                *(llm.chat(messages, test_model, max_tokens=max_tokens) for _ in range(calls)),
+                return_exceptions=True,
+            )
+
+    results = asyncio.run(run())
+    assert all(r == "ok" or isinstance(r, BudgetExceededError) for r in results), results
+    assert sum(r == "ok" for r in results) == min(calls, room)  # the bound refuses no more
+    assert budget.spent <= budget.limit
+    assert budget.reserved == 0
+    for record, estimate in zip(budget.records, budget.estimates, strict=False):
+        assert record.cost is not None
+        assert estimate is not None
+        assert record.cost <= estimate
+        assert record.prompt_tokens == exact

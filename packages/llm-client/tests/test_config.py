@@ -17,7 +17,7 @@ from llm_client._providers import resolve_route
 from llm_client.testing import FakeLLMServer, Reply
 from pydantic import SecretStr
 
-from ._helpers import fast_policy
+from ._helpers import fast_policy, needs_litellm
 
 TOML = """
 default_timeout = 12.5
@@ -103,6 +103,13 @@ def test_routing_table() -> None:
         "https://api.openai.com/v1",
     )
 
+
+LITELLM_ONLY = ["anthropic/claude-sonnet-4-5", "litellm/openai/x", "mistral/mistral-large-latest"]
+
+
+@pytest.mark.litellm
+def test_routing_table_through_litellm() -> None:
+    config, keys = LLMConfig(), {"anthropic": SecretStr("k")}
     route = resolve_route("anthropic/claude-sonnet-4-5", config, keys)
     assert (route.provider, route.backend) == ("anthropic", "litellm")
 
@@ -111,6 +118,32 @@ def test_routing_table() -> None:
 
     route = resolve_route("mistral/mistral-large-latest", config, keys)
     assert (route.provider, route.backend) == ("litellm", "litellm")
+
+
+@pytest.mark.parametrize("model", LITELLM_ONLY)
+async def test_litellm_only_models_without_the_extra_fail_at_once_naming_it(
+    model: str, monkeypatch: pytest.MonkeyPatch, fake_llm_server: FakeLLMServer
+) -> None:
+    import sys
+
+    from llm_client import MissingExtraError
+    from llm_client._budget import InMemoryBudget
+
+    monkeypatch.setitem(sys.modules, "litellm", None)  # what an install without the extra sees
+    budget = InMemoryBudget(Decimal(1))
+    async with LLMClient(budget, api_keys={"anthropic": "k"}, retry=fast_policy()) as llm:
+        with pytest.raises(MissingExtraError) as failed:
+            # a fallback chain stops at once: the error is configuration, not a provider's
+            await llm.chat_with_fallback("hi", [model, "openai/gpt-4o-mini"])
+    assert isinstance(failed.value, ConfigurationError)
+    assert isinstance(failed.value, ImportError)
+    assert (failed.value.extra, failed.value.name) == ("litellm", "litellm")
+    assert "pip install 'llm-client[litellm]'" in str(failed.value)
+    assert model in str(failed.value)
+    assert fake_llm_server.request_count == 0
+    assert budget.reserved == budget.spent == 0
+    assert not budget.records
+    assert "litellm" not in sys.modules or sys.modules["litellm"] is None
 
 
 def test_missing_key_names_the_env_var() -> None:
@@ -153,7 +186,8 @@ async def test_env_step_chain_switches_models_without_code(
 
 
 @pytest.mark.parametrize(
-    "model", ["openrouter/openai/gpt-4o-mini", "zai/glm-4.6", "anthropic/claude-sonnet-4-5"]
+    "model",
+    ["openrouter/openai/gpt-4o-mini", "zai/glm-4.6", needs_litellm("anthropic/claude-sonnet-4-5")],
 )
 async def test_real_providers_are_blocked_in_this_test_suite(model: str) -> None:
     keys = {"openrouter": "k", "zai": "k", "anthropic": "k"}

@@ -34,7 +34,7 @@ def prices(draw: st.DrawFn) -> ModelPrice:
         output=draw(any_price),
         cached_input=draw(st.none() | any_price),
         cache_write=draw(st.none() | any_price),
-        source=draw(st.sampled_from(["litellm", "llm-client"])),
+        source=draw(st.sampled_from(["genai-prices", "litellm", "bundled", "config"])),
     )
 
 
@@ -148,7 +148,7 @@ def test_attempt_costs_with_mixed_sources_add_up(
         if reported is not None:
             assert (cost, source) == (reported, "provider")
         else:
-            assert (cost, source) == (cost_of(usage, price), "litellm")
+            assert (cost, source) == (cost_of(usage, price), "genai-prices")
         costs.append(cost)
     expected = sum(
         (Fraction(r) if r is not None else fraction_cost(u, price) for u, r in attempts),

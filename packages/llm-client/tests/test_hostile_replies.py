@@ -25,10 +25,10 @@ from llm_client import (
 from llm_client.testing import FakeLLMServer, Reply
 from pydantic import BaseModel
 
-from ._helpers import RecordingSink, fast_policy
+from ._helpers import RecordingSink, fast_policy, needs_litellm
 
 MODEL = "openai/gpt-4o-mini"  # priced by LiteLLM's bundled map; served by the loopback server
-ROUTES = [MODEL, "litellm/openai/gpt-4o-mini"]
+ROUTES = [MODEL, needs_litellm("litellm/openai/gpt-4o-mini")]
 INPUT, OUTPUT = Decimal("1.5E-7"), Decimal("6E-7")  # gpt-4o-mini, dollars per token
 USAGE = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
 
@@ -215,7 +215,7 @@ async def test_an_implausible_reported_cost_is_replaced_by_the_local_price(
     assert done.cost == first.cost == local
     assert first.metadata["cost_source"] == "local"
     assert first.metadata["reported_cost_rejected"] == str(bogus)
-    assert first.metadata["price_source"] == "litellm"
+    assert first.metadata["price_source"] == "genai-prices"
     assert budget.spent < Decimal("0.001")
     assert any("rejected as implausible" in r.getMessage() for r in caplog.records)
 

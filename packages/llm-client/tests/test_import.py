@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import textwrap
 
 
 def test_import_does_not_load_heavy_dependencies() -> None:
@@ -31,3 +32,36 @@ def test_public_names_resolve_lazily() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert out.stdout.strip()
+
+
+def test_a_budgeted_call_on_the_default_path_loads_no_litellm_and_no_tokenizer_table() -> None:
+    """OpenAI-compatible routes (OpenAI, OpenRouter, z.ai) need nothing from the [litellm]
+    extra, and the cost sink's reservation uses the free bound: no tiktoken table is built."""
+    code = textwrap.dedent(
+        """
+        import asyncio, sys
+        from decimal import Decimal
+        from llm_client import InMemoryBudget, LLMClient, LLMConfig
+        from llm_client.testing import FakeLLMServer, Reply
+
+        async def main(server):
+            budget = InMemoryBudget(Decimal("1"))
+            async with LLMClient(budget, LLMConfig(), api_keys={"zai": "k"}) as llm:
+                server.script(Reply.text("a").with_usage(prompt_tokens=5, completion_tokens=1))
+                await llm.chat("hi", "openai/gpt-4o-mini", api_base=server.base_url)
+                server.script(Reply.text("b").with_usage(prompt_tokens=5, completion_tokens=1))
+                await llm.chat("hi", "zai/glm-4.6", api_base=server.zai_base_url)
+            assert budget.spent > 0 and len(budget.records) == 2
+
+        with FakeLLMServer() as server:
+            asyncio.run(main(server))
+        import llm_client._tokens as tokens
+        assert not tokens._encodings, sorted(tokens._encodings)
+        leaked = sorted(m for m in sys.modules if m.split(".")[0] in ("litellm", "tiktoken"))
+        assert not leaked, leaked
+        print("ok")
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"

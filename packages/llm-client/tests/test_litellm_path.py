@@ -19,6 +19,8 @@ from pydantic import BaseModel
 
 from ._helpers import RecordingSink, SleepRecorder, fast_policy
 
+pytestmark = pytest.mark.litellm  # every test here goes through LiteLLM
+
 
 class Verdict(BaseModel):
     passed: bool

@@ -1,4 +1,4 @@
-"""Price lookups: LiteLLM's bundled map as Decimal, OpenRouter slugs, z.ai, our own table."""
+"""Price lookups: genai-prices and LiteLLM's map as Decimal, OpenRouter slugs, z.ai, our table."""
 
 from __future__ import annotations
 
@@ -28,10 +28,10 @@ def per_million(value: Decimal | None) -> Decimal | None:
     return None if value is None else value * MILLION
 
 
-def test_litellm_map_model_is_priced_exactly_in_decimal() -> None:
+def test_library_priced_model_is_priced_exactly_in_decimal() -> None:
     price = price_for("gpt-4o-mini")
     assert price is not None
-    assert price.source == "litellm"
+    assert price.source == "genai-prices"
     assert price.as_of is None
     for value in (price.input, price.output, price.cached_input):
         assert type(value) is Decimal
@@ -47,7 +47,6 @@ def test_litellm_map_model_is_priced_exactly_in_decimal() -> None:
         ("openrouter/openai/gpt-4o-mini", "gpt-4o-mini"),
         ("openrouter/z-ai/glm-4.6", "zai/glm-4.6"),
         ("openrouter/openai/gpt-4o-mini:nitro", "gpt-4o-mini"),  # routing variant, same model
-        ("openrouter/~z-ai/glm-latest", "zai/glm-latest"),  # OpenRouter's "latest" alias slug
         ("OpenRouter/OpenAI/GPT-4o-mini", "gpt-4o-mini"),
         ("anthropic/claude-sonnet-4-5", "claude-sonnet-4-5"),
         ("openai/gpt-4o-mini", "gpt-4o-mini"),
@@ -96,40 +95,56 @@ def test_unknown_models_are_unpriced_never_zero(model: str) -> None:
 def test_the_test_model_is_explicitly_free_from_our_table() -> None:
     price = price_for("test")
     assert price == ModelPrice(
-        Decimal(0), Decimal(0), Decimal(0), None, "llm-client", date(2026, 11, 1)
+        Decimal(0), Decimal(0), Decimal(0), None, "bundled", date(2026, 11, 1)
     )
     cost, source = cost_for(Usage(500, 500), "test")
-    assert (cost, source) == (Decimal(0), "llm-client")
+    assert (cost, source) == (Decimal(0), "bundled")
     assert type(cost) is Decimal
 
 
-def test_openrouter_latest_alias_follows_litellms_alias_to_the_current_glm() -> None:
-    # OpenRouter lists ~z-ai/glm-latest (GLM 5.3) at $1.40 in, $4.40 out, $0.26 cache read per
-    # 1M; LiteLLM's zai/glm-latest row is an alias of zai/glm-5.3 with the same prices.
+def test_openrouter_latest_alias_slug_is_priced_by_genai_prices() -> None:
+    # genai-prices lists OpenRouter's own "~z-ai/glm-latest" slug; OpenRouter's reported
+    # usage.cost wins at call time anyway.
     price = price_for("openrouter/~z-ai/glm-latest")
     assert price is not None
+    assert price.source == "genai-prices"
+    assert price.input > 0
+    assert price.output > 0
+
+
+@pytest.mark.litellm
+def test_openrouter_latest_alias_follows_litellms_alias_when_only_litellm_has_it() -> None:
+    # LiteLLM's zai/glm-latest row is an alias of zai/glm-5.3 ($1.40 in, $4.40 out per 1M).
+    price = price_for("zai/glm-latest")
+    assert price is not None
+    assert price.source == "litellm"
     assert per_million(price.input) == Decimal("1.4")
     assert per_million(price.output) == Decimal("4.4")
-    assert per_million(price.cached_input) == Decimal("0.26")
 
 
 def test_openrouter_free_variant_is_explicitly_zero() -> None:
     price = price_for("openrouter/z-ai/glm-4.6:free")
     assert price is not None
-    assert (price.input, price.output, price.source) == (Decimal(0), Decimal(0), "llm-client")
+    assert (price.input, price.output, price.source) == (Decimal(0), Decimal(0), "bundled")
 
 
 def test_model_info_has_context_window_and_prices() -> None:
     info = model_info("openrouter/anthropic/claude-sonnet-4.5")
     assert isinstance(info, ModelInfo)
     assert info.model == "openrouter/anthropic/claude-sonnet-4.5"
-    assert info.provider == "anthropic"
-    assert info.max_input_tokens == 200_000
-    assert info.max_output_tokens == 64_000
+    assert info.provider == "openrouter"
+    assert info.max_input_tokens == 1_000_000  # OpenRouter's listing, from genai-prices
     assert info.input_cost_per_token == Decimal("0.000003")
     assert info.output_cost_per_token == Decimal("0.000015")
-    assert info.source == "litellm"
+    assert info.source == "genai-prices"
     assert model_info("gpt-4o-mini").max_input_tokens == 128_000
+
+
+@pytest.mark.litellm
+def test_model_info_fills_limits_genai_prices_lacks_from_litellms_map() -> None:
+    info = model_info("openrouter/z-ai/glm-4.6")
+    assert info.source == "genai-prices"  # the price still comes from genai-prices
+    assert (info.max_input_tokens, info.max_output_tokens) == (200_000, 128_000)
 
 
 def test_cost_for_prefers_the_provider_reported_cost() -> None:
@@ -148,13 +163,15 @@ def test_cost_for_computes_from_the_map_with_cached_and_reasoning_tokens() -> No
     cost, source = cost_for(usage, "gpt-4o-mini")
     # 6000 * 0.15/M + 4000 * 0.075/M + 2000 * 0.6/M (reasoning is inside the 2000).
     assert cost == Decimal("0.0009") + Decimal("0.0003") + Decimal("0.0012")
-    assert source == "litellm"
+    assert source == "genai-prices"
 
 
 def test_estimate_is_full_uncached_input_plus_max_output() -> None:
     assert estimate_cost(10_000, 1_000, "gpt-4o-mini") == Decimal("0.0015") + Decimal("0.0006")
-    # Anthropic cache writes cost more than plain input: the bound assumes the dearest rate.
-    assert estimate_cost(1_000_000, 0, "claude-sonnet-4-5") == Decimal("3.75")
+    # Anthropic cache writes cost more than plain input: the bound assumes the dearest rate
+    # (here the long-context tier's: $7.50 per 1M above 200k prompt tokens).
+    assert estimate_cost(100_000, 0, "claude-sonnet-4-5") == Decimal("0.375")
+    assert estimate_cost(1_000_000, 0, "claude-sonnet-4-5") == Decimal("7.5")
     assert estimate_cost(0, 0, "gpt-4o-mini") == Decimal(0)
 
 
@@ -188,22 +205,21 @@ def test_invalid_prices_raise_a_typed_error(kwargs: dict[str, object]) -> None:
 
 
 def test_describe_price_for_the_cli() -> None:
-    assert describe_price("openrouter/z-ai/glm-4.6") == {
+    described = describe_price("openrouter/z-ai/glm-4.6")
+    assert {k: v for k, v in described.items() if not k.startswith("max_")} == {
         "model": "openrouter/z-ai/glm-4.6",
-        "provider": "zai",
-        "source": "litellm",
+        "provider": "openrouter",
+        "source": "genai-prices",
         "as_of": None,
         "input_per_million": "0.6",
         "output_per_million": "2.2",
         "cached_input_per_million": "0.11",
-        "cache_write_per_million": "0",
+        "cache_write_per_million": None,
         "reasoning_per_million": None,
         "long_context": None,
-        "max_input_tokens": 200_000,
-        "max_output_tokens": 128_000,
     }
     described = describe_price("test")
-    assert (described["source"], described["as_of"]) == ("llm-client", "2026-11-01")
+    assert (described["source"], described["as_of"]) == ("bundled", "2026-11-01")
     assert described["input_per_million"] == "0"
     unpriced = describe_price("no-such-model")
     assert unpriced["source"] == "unpriced"
@@ -225,6 +241,7 @@ def test_long_context_tier_bills_the_whole_call_at_the_higher_rate() -> None:
     )
 
 
+@pytest.mark.litellm
 def test_separately_priced_reasoning_tokens_are_billed_once_at_their_rate() -> None:
     price = price_for("dashscope/qwen-turbo")
     assert price is not None
@@ -235,6 +252,7 @@ def test_separately_priced_reasoning_tokens_are_billed_once_at_their_rate() -> N
     assert cost_of(usage, price) == 100 * price.output + 200 * price.reasoning
 
 
+@pytest.mark.litellm
 def test_every_litellm_row_parses_without_error() -> None:
     from llm_client._pricing import _litellm_map, _map_price
 
@@ -252,7 +270,8 @@ def test_price_lookup_never_imports_litellm() -> None:
         import sys
         from llm_client._pricing import price_for, model_info
         assert price_for("gpt-4o-mini") is not None
-        assert model_info("openrouter/z-ai/glm-4.6").max_input_tokens
+        assert price_for("openrouter/z-ai/glm-4.6") is not None
+        assert model_info("gpt-4o-mini").max_input_tokens
         leaked = sorted(m for m in sys.modules if m == "litellm" or m.startswith("litellm."))
         assert not leaked, leaked
         """

@@ -15,6 +15,8 @@ import pytest
 from llm_client import LLMClient, LLMConfig
 from llm_client.testing import FakeLLMServer
 
+from ._helpers import needs_litellm
+
 CYCLES = 300
 
 
@@ -34,8 +36,8 @@ def open_sockets() -> int:
     "model",
     [
         "openai/gpt-4o-mini",  # openai SDK path
-        "litellm/openai/gpt-4o-mini",  # LiteLLM, handed our own client
-        "litellm/hosted_vllm/gpt-4o-mini",  # LiteLLM with a client it caches per loop
+        needs_litellm("litellm/openai/gpt-4o-mini"),  # LiteLLM, handed our own client
+        needs_litellm("litellm/hosted_vllm/gpt-4o-mini"),  # LiteLLM, a client cached per loop
     ],
 )
 def test_no_sockets_left_after_300_asyncio_run_cycles(

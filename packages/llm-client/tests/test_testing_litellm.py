@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from llm_client.testing import FakeLLMServer, Reply
+
+pytestmark = pytest.mark.litellm  # LiteLLM itself, against the loopback server
 
 
 async def test_litellm_acompletion_reaches_the_server(fake_llm_server: FakeLLMServer) -> None:

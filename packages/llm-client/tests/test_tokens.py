@@ -1,4 +1,4 @@
-"""count_tokens: a real tokenizer, offline, from the files LiteLLM's wheel already ships."""
+"""count_tokens: a real tokenizer, offline, from the rank files llm-client ships; the free bound."""
 
 from __future__ import annotations
 
@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from llm_client._tokens import _encoding, count_tokens, encoding_name_for, load_tokenizer
+from llm_client._tokens import (
+    _encoding,
+    count_tokens,
+    encoding_name_for,
+    load_tokenizer,
+    token_upper_bound,
+)
 
 # The OpenAI cookbook's "How to count tokens with tiktoken" example conversation: the API
 # reported 129 prompt tokens for gpt-4-0613 (cl100k_base) and 124 for gpt-4o (o200k_base).
@@ -138,17 +144,23 @@ def test_encoding_choice(model: str | None, encoding: str) -> None:
     assert encoding_name_for(model) == encoding
 
 
-def test_our_encodings_equal_tiktokens_own_definitions(monkeypatch: pytest.MonkeyPatch) -> None:
-    import importlib.util
+def test_our_encodings_equal_tiktokens_own_definitions(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import gzip
+    import hashlib
+    from importlib import resources
 
     import tiktoken
 
-    spec = importlib.util.find_spec("litellm")
-    assert spec is not None
-    assert spec.submodule_search_locations is not None
-    bundled = Path(next(iter(spec.submodule_search_locations))) / "litellm_core_utils/tokenizers"
-    # tiktoken's cache layout is exactly LiteLLM's bundled directory: no download happens.
-    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(bundled))
+    # tiktoken's cache: each rank file under the sha1 of its download URL. Filled from the
+    # copies llm-client ships, so tiktoken's own constructors run and nothing is downloaded.
+    url = "https://openaipublic.blob.core.windows.net/encodings/{}.tiktoken"
+    for name in ("cl100k_base", "o200k_base"):
+        shipped = resources.files("llm_client").joinpath(f"_tokenizers/{name}.tiktoken.gz")
+        key = hashlib.sha1(url.format(name).encode(), usedforsecurity=False).hexdigest()
+        (tmp_path / key).write_bytes(gzip.decompress(shipped.read_bytes()))
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
     for name in ("cl100k_base", "o200k_base"):
         reference = tiktoken.get_encoding(name)
         ours = _encoding(name)
@@ -225,3 +237,39 @@ def test_line_by_line_counting_is_exact_for_any_text(parts: list[str]) -> None:
     for model, encoding in (("gpt-4", "cl100k_base"), ("gpt-4o", "o200k_base")):
         expected = len(_encoding(encoding).encode(text, disallowed_special=()))
         assert count_tokens(text, model) == expected
+
+
+_MESSAGE = st.fixed_dictionaries(
+    {"role": st.sampled_from(["system", "user", "assistant"]), "content": st.text(max_size=300)},
+    optional={"name": st.text(max_size=20)},
+)
+
+
+@given(st.one_of(st.text(max_size=3_000), st.lists(st.one_of(_PIECES, st.text()), max_size=300)))
+@settings(max_examples=400, deadline=None)
+def test_upper_bound_never_undercounts_any_text_in_either_encoding(text: str | list[str]) -> None:
+    text = text if isinstance(text, str) else "".join(text)
+    bound = token_upper_bound(text)
+    for model in ("gpt-4", "gpt-4o"):  # cl100k_base, o200k_base
+        assert bound >= count_tokens(text, model)
+
+
+@given(st.lists(_MESSAGE, max_size=6))
+@settings(max_examples=200, deadline=None)
+def test_upper_bound_never_undercounts_chat_messages(messages: list[dict[str, str]]) -> None:
+    bound = token_upper_bound(messages)
+    for model in ("gpt-4", "gpt-4o", "claude-sonnet-4-5", None):
+        assert bound >= count_tokens(messages, model)
+
+
+def test_upper_bound_loads_no_tokenizer() -> None:
+    code = textwrap.dedent(
+        """
+        import sys
+        from llm_client._tokens import token_upper_bound
+        assert token_upper_bound([{"role": "user", "content": "héllo wörld"}]) == 3 + 3 + 4 + 13
+        assert token_upper_bound("日本") == 6
+        assert "tiktoken" not in sys.modules
+        """
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -220,6 +220,7 @@ def litellm_anthropic_config() -> Any:
     return AnthropicConfig()
 
 
+@pytest.mark.litellm
 def test_litellm_model_response_usage_for_anthropic(litellm_anthropic_config: Any) -> None:
     raw_anthropic = {
         "input_tokens": 12,
@@ -286,5 +287,5 @@ async def test_openrouter_cost_survives_real_http_and_the_openai_sdk(
     assert cost_for(usage, model, reported) == (Decimal("0.000123456789"), "provider")
     # Without the provider's figure the same usage is priced from Anthropic's rates.
     computed, source = cost_for(usage, model)
-    assert source == "litellm"
+    assert source == "genai-prices"
     assert computed == 234 * Decimal("0.000003") + 1000 * Decimal("3E-7") + 56 * Decimal("0.000015")

@@ -215,6 +215,33 @@ async def test_the_persistent_tier_is_read_and_written_once_per_set(
     assert again.saved == package.cost
 
 
+class TierOfVersion02:
+    """A persistent tier written against 0.2's protocol: no get_many / set_many."""
+
+    def __init__(self, inner: LocalSearchCache) -> None:
+        self.inner = inner
+        self.get, self.set, self.delete = inner.get, inner.set, inner.delete
+        self.cleanup, self.add_stats, self.load_stats = (
+            inner.cleanup,
+            inner.add_stats,
+            inner.load_stats,
+        )
+        self.aclose = inner.aclose
+
+
+async def test_a_tier_without_batched_methods_is_used_key_by_key(
+    server: FakeZaiSearchServer, make_client: MakeClient, tmp_path: Path
+) -> None:
+    requests = [SearchRequest("rent cap", domains=("lao.ca.gov",)), SearchRequest("wage floor")]
+    async with make_client(TierOfVersion02(LocalSearchCache(tmp_path / "old"))) as client:
+        first = await client.search_many(requests)
+    async with make_client(TierOfVersion02(LocalSearchCache(tmp_path / "old"))) as client:
+        again = await client.search_many(requests)
+    assert [getattr(o, "source", None) for o in first] == ["upstream", "upstream"]
+    assert [getattr(o, "source", None) for o in again] == ["l2", "l2"]
+    assert server.calls == 2
+
+
 async def test_identical_searches_in_one_set_are_made_once(
     server: FakeZaiSearchServer, make_client: MakeClient
 ) -> None:

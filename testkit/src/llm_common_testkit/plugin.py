@@ -6,6 +6,9 @@ Fixtures:
     pg_as_user (function): ``pg_as_user(url, user_id)`` — see :func:`llm_common_testkit.pg_as_user`.
     tcp_proxy (function): a started :class:`~llm_common_testkit.TcpProxy` in front of the server.
     supabase_server (function): a PostgREST-compatible server over a fresh ``postgres_db``.
+    span_recorder (function): a :class:`~llm_common_testkit.tracing.SpanRecorder` (an
+        OpenTelemetry SDK tracer provider with an in-memory exporter; needs
+        ``opentelemetry-sdk``).
 
 Policy when PostgreSQL does not answer at ``$TEST_DATABASE_URL``: the test fails if
 ``LLM_COMMON_REQUIRE_POSTGRES=1`` or ``CI`` is set (CI must never skip silently), else it is
@@ -133,3 +136,13 @@ def supabase_server(postgres_db: str) -> Iterator[SupabaseServer]:
 
     with SupabaseServer(postgres_db) as server:
         yield server
+
+
+@pytest.fixture
+def span_recorder() -> Iterator[Any]:
+    """An OpenTelemetry tracer provider whose finished spans stay in memory (see tracing.py)."""
+    from .tracing import SpanRecorder
+
+    recorder = SpanRecorder()
+    yield recorder
+    recorder.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import json
 import logging
 import os
@@ -41,7 +42,7 @@ from analysis_pipeline._inputs import check_run_inputs
 from analysis_pipeline._pipeline import AnalysisPipeline
 from analysis_pipeline._records import PipelineResult, RunRecord, StepRecord
 from analysis_pipeline._registry import STEP_NAMES
-from analysis_pipeline._stores import LocalRunStore, RunStore
+from analysis_pipeline._stores import RunStore
 from analysis_pipeline._stores.local import default_state_dir
 from analysis_pipeline.testing import OfflineSearch, offline_models  # an app may use them
 
@@ -59,8 +60,9 @@ class _OneLineErrors(typer.Typer):
     """
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        kwargs.setdefault("prog_name", "analysis-pipeline")  # also under `python -m` / `python -c`
         try:
-            kwargs["standalone_mode"] = False
             code = typer.main.get_command(self).main(*args, **kwargs)
         except typer.TyperException as exc:  # usage errors, bad parameter values
             if not exc.format_message():  # no arguments: the help was printed instead
@@ -238,39 +240,40 @@ class StoreOptions:
             return "postgres"
         return "supabase" if self.supabase_url else "local"
 
-    async def open_run_store(self) -> RunStore:
-        """The run store these options name (the caller closes it)."""
-        if self.database_url:
-            from analysis_pipeline._stores.postgres import PostgresRunStore
+    async def _open(self, postgres: str, supabase: str, local: str) -> Any:
+        # Classes by "module:name", imported only for the backend in use: the other backends'
+        # extras need not be installed.
+        def load(spec: str) -> Any:
+            module, _, name = spec.partition(":")
+            return getattr(importlib.import_module(module), name)
 
-            return PostgresRunStore(
+        if self.database_url:
+            return load(postgres)(
                 self.database_url, max_size=2, connect_timeout=self.connect_timeout
             )
         if self.supabase_url and self.supabase_key:
-            from analysis_pipeline._stores.supabase import SupabaseRunStore
-
-            return await SupabaseRunStore.connect(
+            return await load(supabase).connect(
                 self.supabase_url, self.supabase_key, connect_timeout=self.connect_timeout
             )
-        return LocalRunStore(self.state_dir)
+        return load(local)(self.state_dir)
+
+    async def open_run_store(self) -> RunStore:
+        """The run store these options name (the caller closes it)."""
+        store: RunStore = await self._open(
+            "analysis_pipeline._stores.postgres:PostgresRunStore",
+            "analysis_pipeline._stores.supabase:SupabaseRunStore",
+            "analysis_pipeline._stores.local:LocalRunStore",
+        )
+        return store
 
     async def open_cost_store(self) -> CostStore:
         """The cost-tracker store on the same backend (the tracker closes it)."""
-        if self.database_url:
-            from cost_tracker._stores.postgres import PostgresCostStore
-
-            return PostgresCostStore(
-                self.database_url, max_size=2, connect_timeout=self.connect_timeout
-            )
-        if self.supabase_url and self.supabase_key:
-            from cost_tracker._stores.supabase import SupabaseCostStore
-
-            return await SupabaseCostStore.connect(
-                self.supabase_url, self.supabase_key, connect_timeout=self.connect_timeout
-            )
-        from cost_tracker import LocalCostStore
-
-        return LocalCostStore(self.state_dir)
+        store: CostStore = await self._open(
+            "cost_tracker._stores.postgres:PostgresCostStore",
+            "cost_tracker._stores.supabase:SupabaseCostStore",
+            "cost_tracker._stores.local:LocalCostStore",
+        )
+        return store
 
 
 def _env(*names: str) -> str | None:
@@ -508,7 +511,15 @@ def run(
 @app.command()
 def resume(
     run_id: str,
-    project: ProjectOpt = None,
+    project: Annotated[
+        str | None,
+        typer.Option(
+            "--project",
+            envvar="PROJECT_NAME",
+            help="Project for the costs of a run recorded without one (a run's own wins).",
+            show_default=False,
+        ),
+    ] = None,
     store: StoreOpt = None,
     database_url: DatabaseUrlOpt = None,
     supabase_url: SupabaseUrlOpt = None,
@@ -518,9 +529,14 @@ def resume(
     """Continue a failed run from its last completed step (completed steps are not paid again)."""
     options = _store_options(store, database_url, supabase_url, connect_timeout)
 
+    async def recorded(store: RunStore) -> RunRecord:
+        return await store.get_run(await _resolve_run_id(store, run_id))
+
     async def go() -> PipelineResult:
-        async with _pipeline(options, project=project) as (pipeline, defaults):
-            whole = await _resolve_run_id(pipeline.store, run_id)
+        run = await _with_store(options, recorded)
+        # The resumed steps' costs go to the project the run was recorded under.
+        async with _pipeline(options, project=run.project or project) as (pipeline, defaults):
+            whole = run.id
             if defaults:
                 err.print(f"[dim]{OFFLINE_NOTE}[/]", soft_wrap=True)
             return await _with_live(
@@ -622,17 +638,35 @@ def compare(
     step: Annotated[str, typer.Option(help="Step to compare models at.")] = "generate",
     days: Annotated[int, typer.Option(min=1, help="Look back this many days.")] = 30,
     csv: Annotated[Path | None, typer.Option(help="Also write the rows to this CSV file.")] = None,
+    shadow: Annotated[
+        bool,
+        typer.Option(
+            "--shadow",
+            help="Compare the shadow runs' arms instead: impacts found by both or one, "
+            "direction disagreements, cost and latency per arm.",
+        ),
+    ] = False,
     store: StoreOpt = None,
     database_url: DatabaseUrlOpt = None,
     supabase_url: SupabaseUrlOpt = None,
     connect_timeout: ConnectTimeoutOpt = 5.0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Compare models at one step: runs, pass rate, scores, mean cost, p50/p95 latency."""
+    """Compare models at one step: runs, pass rate, scores, mean cost, p50/p95 latency.
+
+    With ``--shadow``: how the new pipeline agreed with the legacy analyser in shadow runs.
+    """
     options = _store_options(store, database_url, supabase_url, connect_timeout)
     if csv is not None and not csv.parent.is_dir():
         _fail(f"--csv {csv}: directory {csv.parent} does not exist")
     since = datetime.now(UTC) - timedelta(days=days)
+    if shadow:
+        if csv is not None:
+            _fail("--csv writes the model comparison; with --shadow use --json")
+        from analysis_pipeline._cli_switch import shadow_report
+
+        shadow_report(options, since, as_json)
+        return
     rows = _run(lambda: _with_store(options, lambda s: compare_models(s, since, None, step)))
     if csv is not None:
         try:
@@ -643,6 +677,49 @@ def compare(
         out.print_json(data=[r.model_dump(mode="json") for r in rows])
     else:
         out.print(comparison_table(rows, step))
+
+
+@app.command()
+def dashboard(
+    store: StoreOpt = None,
+    database_url: DatabaseUrlOpt = None,
+    supabase_url: SupabaseUrlOpt = None,
+    connect_timeout: ConnectTimeoutOpt = 5.0,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8050,
+    tz: Annotated[str, typer.Option(help="Time zone of the Spend page's days.")] = "UTC",
+) -> None:
+    """Serve the admin dashboard (needs the 'dashboard' extra and LLM_COMMON_DASHBOARD_TOKEN).
+
+    Runs, costs and the rollout flag come from the same store as the other commands; without
+    LLM_COMMON_DASHBOARD_TOKEN the server starts but refuses every request.
+    """
+    try:
+        from analysis_pipeline.dashboard import TOKEN_ENV_VAR, create_dashboard
+        from analysis_pipeline.dashboard._serve import serve
+    except ImportError as exc:
+        _fail(str(exc))
+    options = _store_options(store, database_url, supabase_url, connect_timeout)
+    token = os.environ.get(TOKEN_ENV_VAR) or None
+
+    async def go() -> None:
+        async with _pipeline(options) as (pipeline, defaults):
+            costs = await options.open_cost_store()
+            async with contextlib.aclosing(costs):
+                app = create_dashboard(
+                    run_store=pipeline.store,
+                    cost_store=costs,
+                    pipeline=pipeline,
+                    resume_models=defaults or None,
+                    token=token,
+                    tz=tz,
+                )
+                err.print(f"dashboard on http://{host}:{port}/ ({options.backend} store)")
+                if not token:
+                    err.print(f"{TOKEN_ENV_VAR} is not set: every request is refused")
+                await serve(app, host=host, port=port)
+
+    _run(go)
 
 
 @app.command()
@@ -694,3 +771,7 @@ def estimate(
         out.print(estimate_table(projection))
     if projection.unpriced:
         _fail(f"no price source knows {', '.join(projection.unpriced)}; choose priced models")
+
+
+# The switch-over commands (flag show|set, shadow) register themselves on ``app``.
+from analysis_pipeline import _cli_switch  # noqa: E402, F401

@@ -36,6 +36,7 @@ from ._registry import STEPS
 from ._steps import StepRunner, is_budget_error
 from ._stores import LocalRunStore, RunStore
 from ._stores.local import default_state_dir
+from ._tracing import SCOPE, cost_attribute, telemetry_of
 
 if TYPE_CHECKING:
     from cost_tracker import CostTracker
@@ -296,52 +297,67 @@ class AnalysisPipeline:
         planner: ContextPlanner,
         chunks: list[Chunk] | None,
     ) -> PipelineResult:
-        started = time.perf_counter()
-        bill_text = str(run.inputs["bill_text"])
-        max_rounds = int(run.inputs.get("max_rounds", 2))
-        steps = StepRunner(self.llm, self.store, run.id, chains, done, progress, self.journal)
-        lease = LeaseKeeper(
-            self.store, run.id, self.owner, self.config.heartbeat_interval, steps.fence
-        )
-        try:
-            async with lease:
-                flow = Flow(self.search, self.config, run, steps, planner)
-                result = await flow.analyse(bill_text, max_rounds, chunks)
-        except BaseException as exc:
-            if lease.lost:
-                # The run is someone else's now: write nothing over their state.
-                task = asyncio.current_task()
-                if task is not None and isinstance(exc, asyncio.CancelledError):
-                    task.uncancel()
-                raise LeaseLostError(
-                    run.id, steps.current, "another process took the run over (lease lost)"
-                ) from None
-            await self._fail(run, steps, exc, started)
-            error = _as_run_error(run.id, steps.current, exc)
-            if error is exc:
-                raise
-            raise error from exc
-        elapsed = (time.perf_counter() - started) * 1000
-        result = result.model_copy(update={"latency_ms": elapsed})
-        finished = run.model_copy(
-            update={
-                "status": "completed",
-                "analysis": result.analysis.model_dump(mode="json"),
-                "review": result.review.model_dump(mode="json"),
-                "review_passed": result.passed,
-                "review_score": result.score,
-                "rounds": result.rounds,
-                "cost": add_costs(run.cost, steps.paid_cost),
-                "prompt_tokens": run.prompt_tokens + steps.paid_prompt_tokens,
-                "completion_tokens": run.completion_tokens + steps.paid_completion_tokens,
-                "latency_ms": run.latency_ms + elapsed,
-                "completed_at": utcnow(),
-            }
-        )
-        # The last heartbeat may be seconds old: make sure the run is still ours to finish.
-        if not await self._save_final(finished, check_lease=True):
-            raise LeaseLostError(run.id, steps.current, "another process took the run over")
-        return result
+        attributes = {
+            "analysis_pipeline.run_id": run.id,
+            "analysis_pipeline.bill_id": run.bill_id,
+            "analysis_pipeline.jurisdiction": run.jurisdiction,
+            "analysis_pipeline.resumed": bool(done),
+        }
+        with telemetry_of(self.llm).span(SCOPE, "analysis_pipeline.run", attributes) as span:
+            started = time.perf_counter()
+            bill_text = str(run.inputs["bill_text"])
+            max_rounds = int(run.inputs.get("max_rounds", 2))
+            steps = StepRunner(self.llm, self.store, run.id, chains, done, progress, self.journal)
+            lease = LeaseKeeper(
+                self.store, run.id, self.owner, self.config.heartbeat_interval, steps.fence
+            )
+            try:
+                async with lease:
+                    flow = Flow(self.search, self.config, run, steps, planner)
+                    result = await flow.analyse(bill_text, max_rounds, chunks)
+            except BaseException as exc:
+                if lease.lost:
+                    # The run is someone else's now: write nothing over their state.
+                    task = asyncio.current_task()
+                    if task is not None and isinstance(exc, asyncio.CancelledError):
+                        task.uncancel()
+                    raise LeaseLostError(
+                        run.id, steps.current, "another process took the run over (lease lost)"
+                    ) from None
+                await self._fail(run, steps, exc, started)
+                error = _as_run_error(run.id, steps.current, exc)
+                if error is exc:
+                    raise
+                raise error from exc
+            elapsed = (time.perf_counter() - started) * 1000
+            result = result.model_copy(update={"latency_ms": elapsed})
+            finished = run.model_copy(
+                update={
+                    "status": "completed",
+                    "analysis": result.analysis.model_dump(mode="json"),
+                    "review": result.review.model_dump(mode="json"),
+                    "review_passed": result.passed,
+                    "review_score": result.score,
+                    "rounds": result.rounds,
+                    "cost": add_costs(run.cost, steps.paid_cost),
+                    "prompt_tokens": run.prompt_tokens + steps.paid_prompt_tokens,
+                    "completion_tokens": run.completion_tokens + steps.paid_completion_tokens,
+                    "latency_ms": run.latency_ms + elapsed,
+                    "completed_at": utcnow(),
+                }
+            )
+            # The last heartbeat may be seconds old: make sure the run is still ours to finish.
+            if not await self._save_final(finished, check_lease=True):
+                raise LeaseLostError(run.id, steps.current, "another process took the run over")
+            if span is not None:
+                span.set_attributes(
+                    {
+                        "analysis_pipeline.passed": result.passed,
+                        "analysis_pipeline.rounds": result.rounds,
+                        **cost_attribute("analysis_pipeline.run.cost", result.total_cost),
+                    }
+                )
+            return result
 
     async def _save_final(self, record: RunRecord, *, check_lease: bool = False) -> bool:
         """Write a run's final state, riding out a store outage while the lease still holds.

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from ._errors import ConfigurationError, PipelineRunError
+from ._errors import ConfigurationError, PipelineRunError, StoreError
 from ._records import ArmStatus, PipelineResult, ShadowArm, ShadowImpact, ShadowRecord
 from ._rollout import DEFAULT_FLAG, RolloutFlag, _check_percent, resolve_rollout, rollout
 
@@ -209,13 +209,32 @@ class ShadowRunner:
         return len(self._tasks)
 
     async def current_flag(self) -> RolloutFlag:
-        """The rollout flag in force (the fixed one, else the store's, else the environment's)."""
+        """The rollout flag in force (the fixed one, else the store's, else the environment's).
+
+        When the store cannot be read (an outage, or its tables rolled back) the last flag
+        read is kept, else the environment's is used, and a warning is logged: serving does
+        not stop for it.
+        """
         if self.flag is not None:
             return self.flag
         now = time.monotonic()
         if self._cached is not None and now - self._cached[0] < self.flag_ttl:
             return self._cached[1]
-        flag = await resolve_rollout(self.store, name=self.flag_name, environ=self.environ)
+        try:
+            flag = await resolve_rollout(self.store, name=self.flag_name, environ=self.environ)
+        except StoreError as exc:
+            # Serving must not stop because the flag's store is down (or its tables were
+            # rolled back): keep the last flag read, else the environment's.
+            fallback = (
+                self._cached[1]
+                if self._cached is not None
+                else RolloutFlag.from_env(self.environ, salt=self.flag_name)
+            )
+            logger.warning(
+                "rollout flag %r not readable from the store (%s); using the %s flag",
+                self.flag_name, _describe(exc), "last read" if self._cached else "environment's",
+            )  # fmt: skip
+            return fallback
         self._cached = (now, flag)
         return flag
 

@@ -16,6 +16,7 @@ from ._journal import StepJournal
 from ._progress import ProgressCallback, ProgressEvent, ProgressKind, StepMeter, add_costs
 from ._records import StepName, StepRecord, StepSummary, utcnow
 from ._stores import RunStore
+from ._tracing import SCOPE, cost_attribute, telemetry_of
 
 __all__ = ["StepRunner", "is_budget_error", "unwrap_group"]
 
@@ -88,6 +89,7 @@ class StepRunner:
         journal: StepJournal,
     ) -> None:
         self.llm = llm
+        self.telemetry = telemetry_of(llm)
         self.journal = journal
         self.store = store
         self.run_id = run_id
@@ -201,6 +203,33 @@ class StepRunner:
         started = utcnow()
         t0 = time.perf_counter()
         self.emit("started", key, step, model=_name(self.model_for(step)))
+        attributes = {
+            "analysis_pipeline.step": step,
+            "analysis_pipeline.step.key": key,
+            "analysis_pipeline.round": round_no,
+        }
+        with self.telemetry.span(SCOPE, f"analysis_pipeline.step {key}", attributes) as span:
+            output = await self._work(key, step, round_no, work, meter, started, t0)
+            if span is not None:
+                span.set_attributes(
+                    {
+                        "analysis_pipeline.step.model": meter.model or "",
+                        "analysis_pipeline.step.searches": meter.searches,
+                        **cost_attribute("analysis_pipeline.step.cost", meter.cost),
+                    }
+                )
+        return output
+
+    async def _work(
+        self,
+        key: str,
+        step: StepName,
+        round_no: int,
+        work: Callable[[StepMeter], Awaitable[M]],
+        meter: StepMeter,
+        started: Any,
+        t0: float,
+    ) -> M:
         try:
             output = await work(meter)
         except BaseException as exc:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from llm_client import Telemetry
 
 from conversation_memory._errors import ConfigurationError, StoreError, SummarizationError
 from conversation_memory._models import (
@@ -42,6 +45,31 @@ DEFAULT_CONVERSATION = "default"
 """Conversation id used when none is given: each user then has one continuing conversation."""
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _traced(
+    name: str,
+) -> Callable[
+    [Callable[Concatenate[ConversationMemory, P], Coroutine[Any, Any, R]]],
+    Callable[Concatenate[ConversationMemory, P], Coroutine[Any, Any, R]],
+]:
+    """Run the method inside a span ``name`` (a child of the caller's, parent of LLM calls)."""
+
+    def decorate(
+        method: Callable[Concatenate[ConversationMemory, P], Coroutine[Any, Any, R]],
+    ) -> Callable[Concatenate[ConversationMemory, P], Coroutine[Any, Any, R]]:
+        @functools.wraps(method)
+        async def traced(memory: ConversationMemory, /, *args: P.args, **kwargs: P.kwargs) -> R:
+            with memory._telemetry.span("conversation_memory", name):
+                return await method(memory, *args, **kwargs)
+
+        return traced
+
+    return decorate
+
+
 class ConversationMemory:
     """One user's conversation: save turns, then build the context for the next model call.
 
@@ -72,6 +100,7 @@ class ConversationMemory:
         max_content_chars: int = 32_000,
         token_model: str | None = None,
         exact_tokens: bool = False,
+        telemetry: Telemetry | None = None,
     ) -> None:
         """Bind a store to one user's conversation.
 
@@ -100,6 +129,10 @@ class ConversationMemory:
                 tiktoken's tables, several MB, on first use). False (default): a cheap count
                 that never undercounts (the UTF-8 length), so contexts stay within
                 ``max_context_tokens`` and may hold fewer messages than an exact count allows.
+            telemetry: Where spans of ``save_message``, ``get_context`` and ``summarize`` go
+                (an ``llm_client.Telemetry``; give the LLM client's, ``llm.telemetry``, for one
+                setting everywhere). None: the global tracer provider when
+                ``opentelemetry-api`` is installed (the ``[otel]`` extra), else none.
 
         Raises:
             InvalidIdentifierError: If ``user_id`` is not a UUID or ``conversation_id`` is
@@ -135,6 +168,7 @@ class ConversationMemory:
         self._shared_pages = page_contexts
         self._own_pages = PageContextRegistry(timeout=page_context_timeout)
         self._summary_retry_at = 0.0
+        self._telemetry = telemetry if telemetry is not None else Telemetry()
 
     def __repr__(self) -> str:
         return (
@@ -182,6 +216,7 @@ class ConversationMemory:
 
     # -- writing ------------------------------------------------------------------------
 
+    @_traced("conversation_memory.save_message")
     async def save_message(self, role: str, content: str, page: str | None = None) -> StoredMessage:
         """Append a turn to the conversation.
 
@@ -217,6 +252,7 @@ class ConversationMemory:
 
     # -- reading ------------------------------------------------------------------------
 
+    @_traced("conversation_memory.get_context")
     async def get_context(self, page: str | None = None) -> list[dict[str, str]]:
         """Build the messages for the next model call.
 
@@ -321,6 +357,7 @@ class ConversationMemory:
         # seq has no gaps except where retention deleted old rows, so this is an upper bound.
         return window_boundary(window, recent) - 1 - covered >= self.summary_threshold
 
+    @_traced("conversation_memory.summarize")
     async def summarize(self, *, force: bool = True) -> Summary | None:
         """Fold the turns older than the current window into the rolling summary now.
 

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -26,7 +26,32 @@ __all__ = ["app"]
 
 T = TypeVar("T")
 
-app = typer.Typer(
+
+class _OneLineErrors(typer.Typer):
+    """Usage errors (typer's boxed panel, exit 2) and unexpected exceptions (a traceback)
+    become one ``error:`` line and exit code 1, like every other failure of this command."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        kwargs.setdefault("prog_name", "cost-tracker")  # also under `python -m` / `python -c`
+        try:
+            code = typer.main.get_command(self).main(*args, **kwargs)
+        except typer.TyperException as exc:
+            if not exc.format_message():  # no arguments: the help was printed instead
+                raise SystemExit(exc.exit_code) from None
+            where = getattr(getattr(exc, "ctx", None), "command_path", None)
+            _say(exc.format_message() + (f" (see '{where} --help')" if where else ""))
+            raise SystemExit(1) from None
+        except typer.Abort:
+            _say("aborted")
+            raise SystemExit(1) from None
+        except Exception as exc:
+            _say(f"unexpected {type(exc).__name__}: {exc}")
+            raise SystemExit(1) from None
+        raise SystemExit(code if isinstance(code, int) else 0)
+
+
+app = _OneLineErrors(
     name="cost-tracker",
     help="Exact LLM and search spend: reports, exports, migrations.",
     no_args_is_help=True,
@@ -86,9 +111,13 @@ ServerRowsOnly = Annotated[
 ]
 
 
-def _fail(message: str) -> NoReturn:
+def _say(message: str) -> None:
     # One plain line on stderr: no markup (paths may hold brackets), no wrapping, no traceback.
     typer.echo(f"error: {' '.join(message.split())}", err=True)
+
+
+def _fail(message: str) -> NoReturn:
+    _say(message)
     raise typer.Exit(code=1)
 
 
@@ -116,6 +145,9 @@ class _Source:
             )
         from cost_tracker._stores.local import LocalCostStore
 
+        if self.local_dir is not None and not self.local_dir.is_dir():
+            what = "is not a directory" if self.local_dir.exists() else "does not exist"
+            _fail(f"--local-dir {self.local_dir} {what} (no local cost store there)")
         return LocalCostStore(self.local_dir)
 
 
@@ -141,6 +173,8 @@ def _run(
         logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     try:
         return asyncio.run(main())
+    except typer.Exit:
+        raise
     except CostTrackerError as exc:
         _fail(str(exc))
 
@@ -241,12 +275,15 @@ def export(
     if output is None:
         typer.echo(text, nl=False)
     else:
-        output.write_text(text, encoding="utf-8")
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            _fail(f"cannot write {output}: {exc.strerror or exc}")
         console.print(f"wrote {output}")
 
 
 @db_app.command("migrate")
-def migrate(database_url: DatabaseUrl = None) -> None:
+def migrate(database_url: DatabaseUrl = None, connect_timeout: ConnectTimeout = 5.0) -> None:
     """Apply the core and cost-tracker migrations (needs the llm-common-db package)."""
     if not database_url:
         raise typer.BadParameter(
@@ -257,7 +294,11 @@ def migrate(database_url: DatabaseUrl = None) -> None:
     except ImportError:
         _fail("migrations need llm-common-db: pip install llm-common-db")
     try:
-        applied = asyncio.run(llm_common_db.migrate(database_url, packages=["cost-tracker"]))
+        applied = asyncio.run(
+            llm_common_db.migrate(
+                database_url, packages=["cost-tracker"], connect_timeout=connect_timeout
+            )
+        )
     except llm_common_db.InvalidConnectionStringError as exc:
         _fail(str(exc))  # says what is wrong without repeating the string
     except Exception as exc:  # a CLI prints one line, never a traceback

@@ -16,7 +16,9 @@ from llm_client._errors import (
     BudgetExceededError,
     ConfigurationError,
     InvalidMessagesError,
+    InvalidRequestError,
     LLMClientError,
+    MissingExtraError,
     ProviderConnectionError,
     ProviderError,
     ProviderTimeoutError,
@@ -26,6 +28,7 @@ from llm_client._errors import (
     ResponseFormatError,
     ServerError,
     StructuredOutputError,
+    ToolLoopLimitError,
     UnpricedModelError,
 )
 
@@ -36,10 +39,12 @@ if TYPE_CHECKING:
     from typing import Any
 
     from llm_client._budget import InMemoryBudget
+    from llm_client._caching import cache_breakpoint
     from llm_client._client import LLMClient
     from llm_client._completion import AttemptRecord, Completion, total_cost
     from llm_client._config import LLMConfig, ProviderSettings
     from llm_client._cost_sink import CostEstimate, CostRecord, CostSink
+    from llm_client._options import CallParams, RequestParams, StreamParams
     from llm_client._pricing import (
         ModelInfo,
         ModelPrice,
@@ -56,7 +61,16 @@ if TYPE_CHECKING:
     from llm_client._retry import RetryPolicy
     from llm_client._runtime import GcSettings, prepare_for_serving
     from llm_client._streaming import TextStream
-    from llm_client._tokens import TokenizerUnavailableError, count_tokens, load_tokenizer
+    from llm_client._structured_stream import StructuredStream
+    from llm_client._telemetry import Telemetry
+    from llm_client._tokens import (
+        TokenizerUnavailableError,
+        count_tokens,
+        load_tokenizer,
+        token_upper_bound,
+    )
+    from llm_client._tool_loop import ToolRun
+    from llm_client._tools import Tool, ToolCall, ToolReply
     from llm_client._usage import Usage, UsageError, normalize_usage, sum_costs
 
 __version__: str  # read from the installed metadata on first access (importlib.metadata is slow)
@@ -79,6 +93,16 @@ _LAZY: dict[str, str] = {
     "unregister_provider": "_providers",
     "GcSettings": "_runtime",
     "TextStream": "_streaming",
+    "Telemetry": "_telemetry",
+    "cache_breakpoint": "_caching",
+    "RequestParams": "_options",
+    "CallParams": "_options",
+    "StreamParams": "_options",
+    "StructuredStream": "_structured_stream",
+    "Tool": "_tools",
+    "ToolCall": "_tools",
+    "ToolReply": "_tools",
+    "ToolRun": "_tool_loop",
     "prepare_for_serving": "_runtime",
     "Usage": "_usage",
     "normalize_usage": "_usage",
@@ -91,6 +115,7 @@ _LAZY: dict[str, str] = {
     "price_for": "_pricing",
     "count_tokens": "_tokens",
     "load_tokenizer": "_tokens",
+    "token_upper_bound": "_tokens",
     "TokenizerUnavailableError": "_tokens",
     "UsageError": "_usage",
     "sum_costs": "_usage",
@@ -105,6 +130,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BudgetExceededError",
+    "CallParams",
     "Completion",
     "ConfigurationError",
     "CostEstimate",
@@ -113,9 +139,11 @@ __all__ = [
     "GcSettings",
     "InMemoryBudget",
     "InvalidMessagesError",
+    "InvalidRequestError",
     "LLMClient",
     "LLMClientError",
     "LLMConfig",
+    "MissingExtraError",
     "ModelInfo",
     "ModelPrice",
     "PriceSource",
@@ -127,16 +155,26 @@ __all__ = [
     "QuotaExhaustedError",
     "RateLimitError",
     "RealRequestsBlockedError",
+    "RequestParams",
     "ResponseFormatError",
     "RetryPolicy",
     "ServerError",
+    "StreamParams",
     "StructuredOutputError",
+    "StructuredStream",
+    "Telemetry",
     "TextStream",
     "TokenizerUnavailableError",
+    "Tool",
+    "ToolCall",
+    "ToolLoopLimitError",
+    "ToolReply",
+    "ToolRun",
     "UnpricedModelError",
     "Usage",
     "UsageError",
     "__version__",
+    "cache_breakpoint",
     "cost_for",
     "cost_of",
     "count_tokens",
@@ -150,6 +188,7 @@ __all__ = [
     "register_model",
     "register_provider",
     "sum_costs",
+    "token_upper_bound",
     "total_cost",
     "unregister_provider",
 ]

@@ -11,13 +11,14 @@ attempt also lands in the call's :class:`CallLedger`, which becomes ``Completion
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llm_client._completion import AttemptRecord
 from llm_client._cost_sink import CostEstimate, CostRecord, CostSink
@@ -31,6 +32,9 @@ from llm_client._providers import Route
 from llm_client._response import get_field, output_text, reply_text, usage_problem
 from llm_client._retry import map_provider_error
 from llm_client._usage import Usage, normalize_usage
+
+if TYPE_CHECKING:
+    from llm_client._telemetry import CallTrace
 
 __all__ = ["AttemptRunner", "CallLedger", "Sender", "is_budget_refusal", "is_fallback_error"]
 
@@ -47,6 +51,8 @@ class _Billed:
     reservation: Any
     record: CostRecord
     attempt: AttemptRecord
+    span: Any = None
+    response_model: str | None = None
 
 
 @dataclass(slots=True)
@@ -59,6 +65,7 @@ class _Opened:
     number: int
     started: float
     prompt: tuple[Any, ...]
+    span: Any = None
 
 
 @dataclass(slots=True)
@@ -71,20 +78,35 @@ class CallLedger:
     pending: _Billed | None = None
     opened: _Opened | None = None
     last_text: str = ""
+    trace: CallTrace | None = None
+    admit: Callable[[CallLedger, Decimal | None], None] | None = None
+    """Called with each attempt's worst-case cost before anything is reserved or sent; raises
+    to refuse it (``run_tools``' dollar cap)."""
 
     def next_attempt(self, model: str) -> int:
         """Number the next request for ``model`` (1-based, across retries and re-asks)."""
         self.counters[model] = self.counters.get(model, 0) + 1
         return self.counters[model]
 
+    def previous_error(self, model: str) -> str | None:
+        """The error of ``model``'s last attempt in this call (what a retry or re-ask follows)."""
+        for record in reversed(self.records):
+            if record.model == model:
+                return record.error
+        return None
+
 
 def _usage_of(response: Any) -> Any:
     return get_field(response, "usage")
 
 
-def _request_id(response: Any) -> str | None:
-    value = get_field(response, "id")
+def _text_field(response: Any, name: str) -> str | None:
+    value = get_field(response, name)
     return value if isinstance(value, str) else None
+
+
+def _request_id(response: Any) -> str | None:
+    return _text_field(response, "id")
 
 
 def is_budget_refusal(exc: BaseException) -> bool:
@@ -122,9 +144,14 @@ class AttemptRunner:
         self, route: Route, kwargs: Mapping[str, Any], step: str | None, attempt_id: str
     ) -> CostEstimate:
         from llm_client._pricing import estimate_cost
-        from llm_client._tokens import count_tokens
+        from llm_client._tokens import token_upper_bound
 
-        prompt_tokens = count_tokens(list(kwargs.get("messages", [])), route.price_model)
+        # An upper bound, not the exact count: it never undercounts (so a budget cannot be
+        # overshot), loads no tokenizer table (tens of MB) and the real usage settles anyway.
+        prompt_tokens = token_upper_bound(list(kwargs.get("messages", [])))
+        tools = kwargs.get("tools")
+        if tools:  # tool definitions are input tokens too
+            prompt_tokens += token_upper_bound(json.dumps(tools, separators=(",", ":")))
         max_tokens = kwargs.get("max_tokens") or self._output_cap
         return CostEstimate(
             idempotency_id=attempt_id,
@@ -173,12 +200,25 @@ class AttemptRunner:
         """
         attempt_id = uuid.uuid4().hex
         number = ledger.next_attempt(route.model)
+        if ledger.admit is not None:
+            bound = await self._estimate(route, kwargs, ledger.step, attempt_id)
+            ledger.admit(ledger, bound.amount)
         reservation = await self._reserve(route, kwargs, ledger.step, attempt_id)
+        trace = ledger.trace
+        span = (
+            trace.start_attempt(route, kwargs, number, ledger.previous_error(route.model))
+            if trace is not None
+            else None
+        )
         started = time.perf_counter()
         send = self._open_stream if stream else self._send
         assert send is not None, "this runner cannot stream"
         try:
-            response = await send(route, kwargs, seconds)
+            if trace is not None:
+                with trace.activate_attempt(span):
+                    response = await send(route, kwargs, seconds)
+            else:
+                response = await send(route, kwargs, seconds)
         except BaseException as exc:
             latency = (time.perf_counter() - started) * 1000
             mapped = (
@@ -197,19 +237,21 @@ class AttemptRunner:
                     route, kwargs, None, "", reservation, attempt_id, number, ledger, latency,
                     request_id=None, estimate_reason=f"unusable reply: {mapped.reason}",
                 )  # fmt: skip
+                ledger.pending.span = span
                 await self.settle(ledger, error=type(mapped).__name__)
                 raise mapped from None
-            ledger.records.append(
-                AttemptRecord(
-                    model=route.model,
-                    provider=route.provider,
-                    attempt=number,
-                    usage=Usage(),
-                    cost=Decimal(0),
-                    error=type(mapped if mapped is not None else exc).__name__,
-                    latency_ms=latency,
-                )
+            failed = AttemptRecord(
+                model=route.model,
+                provider=route.provider,
+                attempt=number,
+                usage=Usage(),
+                cost=Decimal(0),
+                error=type(mapped if mapped is not None else exc).__name__,
+                latency_ms=latency,
             )
+            ledger.records.append(failed)
+            if trace is not None:
+                trace.end_attempt(span, failed, billed=False)
             if self._sink is not None:
                 await self._sink.release(reservation)
             if mapped is None or mapped is exc:
@@ -217,7 +259,7 @@ class AttemptRunner:
             raise mapped from None
         if stream:
             prompt = tuple(kwargs.get("messages", ()))
-            ledger.opened = _Opened(route, reservation, attempt_id, number, started, prompt)
+            ledger.opened = _Opened(route, reservation, attempt_id, number, started, prompt, span)
             return response
         latency = (time.perf_counter() - started) * 1000
         logger.debug(
@@ -231,12 +273,15 @@ class AttemptRunner:
                 route, kwargs, _usage_of(response), output_text(response), reservation,
                 attempt_id, number, ledger, latency, request_id=request_id,
             )  # fmt: skip
+            ledger.pending.span = span
             await self.settle(ledger, error=type(exc).__name__)
             raise
         ledger.pending = self._billed(
             route, kwargs, _usage_of(response), text, reservation, attempt_id, number, ledger,
             latency, request_id=request_id,
         )  # fmt: skip
+        ledger.pending.span = span
+        ledger.pending.response_model = _text_field(response, "model")
         ledger.last_text = text
         return response
 
@@ -268,6 +313,7 @@ class AttemptRunner:
             # The provider bills what it generated even when the stream is cut short.
             estimate_reason=None if raw_usage is not None else "stream ended without usage",
         )  # fmt: skip
+        ledger.pending.span = opened.span
         ledger.last_text = text
         await self.settle(ledger, error=error)
 
@@ -365,6 +411,12 @@ class AttemptRunner:
             return
         attempt = dataclasses.replace(billed.attempt, error=error)
         ledger.records.append(attempt)
+        if ledger.trace is not None:
+            ledger.trace.end_attempt(
+                billed.span, attempt, billed=True, response_model=billed.response_model,
+                response_id=billed.record.metadata.get("request_id"),
+                usage_source=billed.record.metadata.get("usage_source"), output=ledger.last_text,
+            )  # fmt: skip
         if self._sink is not None:
             record = dataclasses.replace(billed.record, success=error is None, error=error)
             await self._sink.settle(billed.reservation, record)

@@ -143,16 +143,36 @@ async def _complete(
 
 @app.command()
 def price(model: Annotated[str, typer.Argument(help="Model string or alias.")]) -> None:
-    """Show a model's prices per million tokens and where they come from."""
-    from llm_client._config import LLMConfig
-    from llm_client._pricing import describe_price
+    """Show a model's prices per million tokens and where they come from.
+
+    Sources, first match wins: registered (register_model), config ([prices] in the config
+    file or LLM_CLIENT_PRICES), bundled (llm-client's dated table), genai-prices, litellm
+    (with the [litellm] extra). Providers that report a call's cost (OpenRouter) are billed
+    that figure when it is plausible against this price. An unpriced model prints one
+    `error:` line saying how to supply a price and exits 1.
+    """
+    from llm_client._config import LLMConfig, config_price_rows
+    from llm_client._pricing import describe_price, use_config_prices
 
     try:
-        resolved = LLMConfig.load().resolve_alias(model)
+        config = LLMConfig.load()
+        resolved = config.resolve_alias(model)
     except LLMClientError as exc:
         _err.print(f"error: {exc}", highlight=False)
         raise typer.Exit(1) from None
+    use_config_prices(config_price_rows(config))
     info = describe_price(resolved)
+    if info.get("source") == "unpriced":
+        _err.print(
+            f"error: no price for {resolved!r}: calls are recorded as unpriced and refused "
+            f'under a budget; add [prices."{resolved}"] with input_per_million and '
+            "output_per_million to the llm-client config file (LLM_CLIENT_CONFIG), or set "
+            "LLM_CLIENT_PRICES, or call llm_client.register_model()",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
     table = Table(title=f"{resolved} (USD per 1M tokens)")
     table.add_column("field")
     table.add_column("value", justify="right")
@@ -161,6 +181,8 @@ def price(model: Annotated[str, typer.Argument(help="Model string or alias.")]) 
         "output_per_million",
         "cached_input_per_million",
         "cache_write_per_million",
+        "reasoning_per_million",
+        "long_context",
         "max_input_tokens",
         "max_output_tokens",
         "provider",
@@ -170,9 +192,23 @@ def price(model: Annotated[str, typer.Argument(help="Model string or alias.")]) 
         value = info.get(key)
         table.add_row(key, "-" if value is None else str(value))
     _out.print(table)
-    if info.get("source") == "unpriced":
-        _err.print("no known price: calls are recorded as unpriced and refused under a budget")
-        raise typer.Exit(2)
+    if _reports_cost(resolved):
+        _out.print(
+            "billed: the provider-reported cost (usage.cost) when it is plausible against "
+            f"this price; else this price ({info['source']})",
+            highlight=False,
+        )
+    else:
+        _out.print(f"billed: token counts x this price (source: {info['source']})", highlight=False)
+
+
+def _reports_cost(model: str) -> bool:
+    """Whether the provider of ``model`` reports each call's cost (OpenRouter's usage.cost)."""
+    from llm_client._providers import provider_for_model
+
+    found = provider_for_model(model)
+    extra = found[0].extra_body if found is not None else None
+    return bool(extra and isinstance(extra.get("usage"), dict) and extra["usage"].get("include"))
 
 
 @app.command()

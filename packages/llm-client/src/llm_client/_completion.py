@@ -29,7 +29,8 @@ class AttemptRecord:
         error: Error class name when the attempt failed (``ValidationError`` for a reply that
             did not validate), else None.
         latency_ms: Wall time of the HTTP attempt.
-        price_source: ``provider``, ``litellm``, ``llm-client``, ``unpriced`` or ``unbilled``.
+        price_source: ``provider``, a price source (``genai-prices``, ``litellm``, ``bundled``,
+            ``config``, ``registered``), ``unpriced`` or ``unbilled``.
     """
 
     model: str

@@ -15,18 +15,28 @@ so switching a model never needs a code change::
     [providers.zai]
     base_url = "https://api.z.ai/api/paas/v4"
 
+    [prices."openrouter/acme/model-x"]   # for a model no bundled price map knows
+    input_per_million = 0.50             # US dollars per million tokens, read as Decimal
+    output_per_million = 1.50
+    cached_input_per_million = 0.05      # optional, likewise cache_write_ and reasoning_
+    as_of = 2026-12-01                   # optional: when the price was checked
+
 Environment overrides (highest precedence): ``LLM_MODEL_<STEP>="a,b"`` sets a step's chain,
 ``LLM_ALIAS_<NAME>=model`` sets an alias, ``<PROVIDER>_API_KEY`` and ``<PROVIDER>_BASE_URL``
 (``OPENROUTER``, ``ZAI``, ``OPENAI``, ``ANTHROPIC``, and any registered provider; see
 :mod:`llm_client._providers`) set a provider, and
-``LLM_CLIENT_TIMEOUT`` the default timeout. Keys are ``SecretStr``: never printed.
+``LLM_CLIENT_TIMEOUT`` the default timeout, ``LLM_CLIENT_PRICES`` (a JSON object shaped like
+``[prices]``: ``{"acme/x": {"input_per_million": "0.5", "output_per_million": "1.5"}}``) adds to
+and overrides the file's prices. Keys are ``SecretStr``: never printed.
 """
 
 from __future__ import annotations
 
+import datetime
 import os
 import tomllib
 from collections.abc import Iterator, Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +44,47 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from llm_client._errors import ConfigurationError
 
-__all__ = ["CONFIG_ENV_VAR", "LLMConfig", "ProviderSettings"]
+__all__ = [
+    "CONFIG_ENV_VAR",
+    "PRICES_ENV_VAR",
+    "LLMConfig",
+    "PriceSettings",
+    "ProviderSettings",
+    "config_price_rows",
+]
 
 CONFIG_ENV_VAR = "LLM_CLIENT_CONFIG"
 """Environment variable naming the TOML configuration file."""
+PRICES_ENV_VAR = "LLM_CLIENT_PRICES"
+"""Environment variable holding extra model prices as a JSON object (see ``[prices]``)."""
+
+_Rate = Field(default=None, ge=0, allow_inf_nan=False)
+
+
+class PriceSettings(BaseModel):
+    """One model's price from the ``[prices]`` table, in US dollars per million tokens.
+
+    Attributes:
+        input_per_million: Uncached input price.
+        output_per_million: Output price.
+        cached_input_per_million: Prompt-cache read price; None: the input price.
+        cache_write_per_million: Prompt-cache write price; None: the input price.
+        reasoning_per_million: Reasoning-token price; None: the output price.
+        as_of: When the price was checked.
+        max_input_tokens: Context window, if known.
+        max_output_tokens: Output limit, if known.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    input_per_million: Decimal = Field(ge=0, allow_inf_nan=False)
+    output_per_million: Decimal = Field(ge=0, allow_inf_nan=False)
+    cached_input_per_million: Decimal | None = _Rate
+    cache_write_per_million: Decimal | None = _Rate
+    reasoning_per_million: Decimal | None = _Rate
+    as_of: datetime.date | None = None
+    max_input_tokens: int | None = Field(default=None, gt=0)
+    max_output_tokens: int | None = Field(default=None, gt=0)
 
 
 class ProviderSettings(BaseModel):
@@ -71,6 +118,8 @@ class LLMConfig(BaseModel):
         default_output_cap: Output tokens assumed for a budget estimate when ``max_tokens`` is
             not given.
         max_validation_retries: Re-asks after a reply fails validation (2 means 3 tries).
+        prices: Per model string, a price for models no bundled price map knows (or whose
+            list price is not what you pay); see :func:`llm_client.register_model` for code.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -81,6 +130,7 @@ class LLMConfig(BaseModel):
     default_timeout: float = Field(default=60.0, gt=0)
     default_output_cap: int = Field(default=4096, gt=0)
     max_validation_retries: int = Field(default=2, ge=0, le=10)
+    prices: dict[str, PriceSettings] = Field(default_factory=dict)
 
     @field_validator("steps")
     @classmethod
@@ -114,7 +164,9 @@ class LLMConfig(BaseModel):
         file = path if path is not None else environ.get(CONFIG_ENV_VAR) or None
         if file is not None:
             try:
-                data = tomllib.loads(Path(file).read_text(encoding="utf-8"))
+                # Decimal: prices are money (timeouts accept it as well).
+                text = Path(file).read_text(encoding="utf-8")
+                data = tomllib.loads(text, parse_float=Decimal)
             except (OSError, tomllib.TOMLDecodeError) as exc:
                 raise ConfigurationError(
                     f"cannot read llm-client config {str(file)!r}: {exc}"
@@ -168,6 +220,17 @@ class LLMConfig(BaseModel):
         return None if settings is None else settings.api_key
 
 
+def config_price_rows(config: LLMConfig) -> dict[str, dict[str, Any]]:
+    """The configuration's ``[prices]`` as plain rows, aliases resolved to model strings.
+
+    A price may be keyed by an alias (``[prices.fast]``): it then prices the aliased model.
+    """
+    return {
+        config.resolve_alias(model): row.model_dump(exclude_none=True)
+        for model, row in config.prices.items()
+    }
+
+
 def _mask_password(url: object) -> object:
     """``url`` with the password of its userinfo replaced by ``***``."""
     if not isinstance(url, str) or "@" not in url:
@@ -209,5 +272,22 @@ def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, An
                 settings["base_url"] = url
     if environ.get("LLM_CLIENT_TIMEOUT"):
         merged["default_timeout"] = environ["LLM_CLIENT_TIMEOUT"]
+    if environ.get(PRICES_ENV_VAR, "").strip():
+        merged["prices"] = {**dict(merged.get("prices", {})), **_env_prices(environ)}
     merged["aliases"], merged["steps"], merged["providers"] = aliases, steps, providers
     return merged
+
+
+def _env_prices(environ: Mapping[str, str]) -> dict[str, Any]:
+    """``LLM_CLIENT_PRICES`` parsed (numbers as Decimal); its errors name the variable."""
+    import json
+
+    try:
+        prices = json.loads(environ[PRICES_ENV_VAR], parse_float=Decimal)
+    except ValueError as exc:
+        raise ConfigurationError(f"{PRICES_ENV_VAR} is not valid JSON: {exc}") from exc
+    if not isinstance(prices, dict):
+        raise ConfigurationError(
+            f'{PRICES_ENV_VAR} must be a JSON object: {{"model": {{"input_per_million": ...}}}}'
+        )
+    return prices

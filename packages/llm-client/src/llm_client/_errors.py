@@ -17,7 +17,10 @@
     ├── BudgetExceededError           a budget refused the call before it was made
     │   └── UnpricedModelError        a budget cannot admit a model without a known price
     ├── ConfigurationError            bad configuration: missing key, unknown alias, bad TOML
+    │   └── MissingExtraError         the model needs an extra that is not installed ([litellm])
     ├── InvalidMessagesError          bad input messages (empty, unknown role, no content)
+    ├── InvalidRequestError           a bad request parameter or tool (top_p="x", a lambda tool)
+    ├── ToolLoopLimitError            run_tools hit its round or dollar cap (reason, messages)
     ├── UsageError                    token counts that cannot describe a real call (_usage.py)
     ├── TokenizerUnavailableError     the bundled offline tokenizer files are missing (_tokens.py)
     ├── LLMTestingError               misuse of llm_client.testing (testing/_errors.py)
@@ -41,7 +44,9 @@ __all__ = [
     "BudgetExceededError",
     "ConfigurationError",
     "InvalidMessagesError",
+    "InvalidRequestError",
     "LLMClientError",
+    "MissingExtraError",
     "ProviderConnectionError",
     "ProviderError",
     "ProviderTimeoutError",
@@ -51,6 +56,7 @@ __all__ = [
     "ResponseFormatError",
     "ServerError",
     "StructuredOutputError",
+    "ToolLoopLimitError",
     "UnpricedModelError",
 ]
 
@@ -234,8 +240,65 @@ class ConfigurationError(LLMClientError, ValueError):
 ConfigError = ConfigurationError  # the 0.1 name; ``llm_client.ConfigError`` warns
 
 
+class MissingExtraError(ConfigurationError, ImportError):
+    """A model (or feature) needs an optional extra of llm-client that is not installed.
+
+    Raised before anything is reserved or sent, e.g. for ``anthropic/claude-sonnet-4-5``
+    without LiteLLM: "model 'anthropic/claude-sonnet-4-5' is sent through LiteLLM, which needs
+    the 'litellm' extra: pip install 'llm-client[litellm]'". Being a ``ConfigurationError``, it
+    stops a fallback chain at once instead of moving on to the next model.
+
+    Attributes:
+        package: The distribution that has the extra (``llm-client``).
+        extra: The extra to install (``litellm``).
+    """
+
+    def __init__(self, feature: str, extra: str, *, missing: str | None = None) -> None:
+        super().__init__(
+            f"{feature} needs the {extra!r} extra: pip install '{_PACKAGE}[{extra}]' "
+            f"(or uv add '{_PACKAGE}[{extra}]')"
+        )
+        self.name = missing  # ImportError's field: the module that is not installed
+        self.package = _PACKAGE
+        self.extra = extra
+
+
+_PACKAGE = "llm-client"
+
+
 class InvalidMessagesError(LLMClientError, ValueError):
     """The messages are not a non-empty list of OpenAI-style ``{"role", "content"}`` dicts."""
+
+
+class InvalidRequestError(LLMClientError, ValueError):
+    """A request parameter or tool that cannot be sent (wrong type, unnamed tool, bad choice)."""
+
+
+class ToolLoopLimitError(LLMClientError):
+    """``run_tools`` stopped at its round cap or dollar cap before the model finished.
+
+    Attributes:
+        reason: ``"rounds"``, ``"cost"`` or ``"unpriced"`` (a dollar cap on a model without a
+            known price cannot be kept).
+        rounds: Model calls made.
+        spent: Dollars the rounds cost (None when a round was unpriced).
+        messages: The conversation so far, tool calls and results included.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str,
+        rounds: int,
+        spent: Any,
+        messages: Sequence[Any] = (),
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.rounds = rounds
+        self.spent = spent
+        self.messages = list(messages)
 
 
 class RealRequestsBlockedError(LLMClientError):

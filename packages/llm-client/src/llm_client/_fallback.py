@@ -57,6 +57,8 @@ async def first_success(
                 exc.attempt_records = tuple(ledger.records)
                 raise
             failures.append((route.model, exc))
+            if ledger.trace is not None:
+                ledger.trace.fallback(route.model, exc)
             logger.warning(
                 "llm model failed, falling back: model=%s error=%s",
                 route.model,

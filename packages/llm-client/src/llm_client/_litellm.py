@@ -60,6 +60,11 @@ async def acompletion(
     """
     litellm = load_litellm()
     params = dict(kwargs)
+    if not route.wire_model.startswith("openai/"):
+        # LiteLLM hands ``extra_body`` to OpenAI-compatible clients only; for the providers it
+        # translates (Anthropic...) it would send a literal "extra_body" field. Its unknown
+        # keyword arguments, though, reach the provider's body unchanged.
+        params = {**(params.pop("extra_body", None) or {}), **params}
     if client is not None:
         params["client"] = client
     params["model"] = route.wire_model

@@ -1,16 +1,24 @@
 """Prices and context windows per model, and exact Decimal cost of a call.
 
-Where a price comes from, first match wins:
+Where a price comes from, first match wins (``llm-client price MODEL`` names it):
 
-1. prices registered at runtime with :func:`register_model` (configuration overrides);
-2. llm-client's own dated table ``_prices.toml`` (what LiteLLM's map lacks, and the test model);
-3. LiteLLM's bundled price map, read as JSON straight from the installed package **without
-   importing litellm** (its import costs ~2 s) and with every number parsed as Decimal.
+1. ``registered``: prices registered at runtime with :func:`register_model`;
+2. ``config``: the ``[prices]`` table of the llm-client configuration file, or the
+   ``LLM_CLIENT_PRICES`` environment variable (see :mod:`llm_client._config`);
+3. ``bundled``: llm-client's own dated table ``_prices.toml``, only for what neither library
+   below prices (and the offline test model);
+4. ``genai-prices``: Pydantic's maintained price library (Decimal prices, OpenRouter, z.ai,
+   OpenAI, Anthropic, Google and ~40 more providers), always installed;
+5. ``litellm``: LiteLLM's bundled price map, when the ``[litellm]`` extra is installed, read as
+   JSON straight from the installed package **without importing litellm** (its import costs
+   ~2 s) and with every number parsed as Decimal.
 
-Model strings are resolved like LiteLLM does, plus what it cannot do: OpenRouter slugs
-(``openrouter/anthropic/claude-sonnet-4.5``) map to the underlying model's entry
-(``claude-sonnet-4-5``), and bare GLM names (``glm-4.6``) map to z.ai's (``zai/glm-4.6``).
-A model without a known price resolves to None: callers record it as *unpriced*, never as $0.
+A provider-reported cost (OpenRouter's ``usage.cost``) still wins over all of them when it is
+plausible (see :func:`plausible_cost`). Model strings are resolved like LiteLLM does, plus
+what it cannot do: OpenRouter slugs (``openrouter/anthropic/claude-sonnet-4.5``) map to the
+underlying model's entry (``claude-sonnet-4-5``), and bare GLM names (``glm-4.6``) map to
+z.ai's (``zai/glm-4.6``). A model without a known price resolves to None: callers record it
+as *unpriced*, never as $0.
 """
 
 from __future__ import annotations
@@ -19,9 +27,10 @@ import importlib.util
 import logging
 import re
 import threading
+from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cache, lru_cache
 from pathlib import Path
@@ -33,6 +42,7 @@ from llm_client._usage import ModelPrice, PriceSource, Usage, cost_of
 __all__ = [
     "ModelInfo", "ModelPrice", "PriceSource", "cost_for", "cost_of", "describe_price",
     "estimate_cost", "model_info", "plausible_cost", "price_for", "register_model",
+    "use_config_prices",
 ]  # fmt: skip
 
 logger = logging.getLogger(__name__)
@@ -88,7 +98,8 @@ class ModelInfo:
 
 
 _NO_ENTRY: Final = ModelInfo("", None, None, None, None)
-_overrides: dict[str, ModelInfo] = {}
+_overrides: dict[str, ModelInfo] = {}  # register_model()
+_configured: dict[str, ModelInfo] = {}  # [prices] of the configuration
 _overrides_lock = threading.Lock()
 
 
@@ -130,20 +141,109 @@ def _own_table() -> dict[str, tuple[ModelInfo, bool]]:
 
     text = resources.files("llm_client").joinpath("_prices.toml").read_text(encoding="utf-8")
     data = tomllib.loads(text, parse_float=Decimal)
-    table: dict[str, tuple[ModelInfo, bool]] = {}
-    for model, row in data.get("models", {}).items():
-        # Per million -> per token; scaleb shifts the exponent, so it is exact in any context.
-        rates = {f: _dec(row.get(f"{f}_per_million")) for f in _FIELDS.values()}
-        as_of = row.get("as_of")
-        price = ModelPrice(
-            **{f: None if v is None else v.scaleb(-6) for f, v in rates.items()},  # type: ignore[arg-type]
-            source="llm-client",
-            as_of=as_of if isinstance(as_of, date) else None,
+    return {
+        model.lower(): (_entry_per_million(row, "bundled"), bool(row.get("exact", False)))
+        for model, row in data.get("models", {}).items()
+    }
+
+
+def _entry_per_million(row: Mapping[str, Any], source: PriceSource) -> ModelInfo:
+    """A ``*_per_million`` row (our table, the configuration) as a per-token entry."""
+    # Per million -> per token; scaleb shifts the exponent, so it is exact in any context.
+    rates = {f: _dec(row.get(f"{f}_per_million")) for f in _FIELDS.values()}
+    as_of = row.get("as_of")
+    price = ModelPrice(
+        **{f: None if v is None else v.scaleb(-6) for f, v in rates.items()},  # type: ignore[arg-type]
+        source=source,
+        as_of=as_of if isinstance(as_of, date) else None,
+    )
+    limits = _int(row.get("max_input_tokens")), _int(row.get("max_output_tokens"))
+    return ModelInfo("", row.get("provider"), *limits, price)
+
+
+def use_config_prices(prices: Mapping[str, Mapping[str, Any]]) -> None:
+    """Price models from the configuration's ``[prices]`` table (process-wide).
+
+    Called by :class:`~llm_client.LLMClient` and the CLI with ``LLMConfig.prices``; entries
+    are added to (and replace) those of earlier calls. :func:`register_model` still wins.
+
+    Args:
+        prices: Model string -> ``{input_per_million, output_per_million, ...}`` (Decimals).
+    """
+    entries = {
+        model.strip().lower(): _entry_per_million(row, "config") for model, row in prices.items()
+    }
+    with _overrides_lock:
+        _configured.update(entries)
+
+
+# Model-string vendor -> genai-prices provider id (OpenRouter slugs keep their vendor/model).
+_GENAI_PROVIDERS: Final[dict[str, str]] = {
+    "openai": "openai", "anthropic": "anthropic", "zai": "zai", "z-ai": "zai",
+    "gemini": "google", "google": "google", "vertex_ai": "google", "mistral": "mistral",
+    "deepseek": "deepseek", "xai": "x-ai", "x-ai": "x-ai", "groq": "groq", "cohere": "cohere",
+    "moonshot": "moonshotai", "moonshotai": "moonshotai", "together_ai": "together",
+    "fireworks_ai": "fireworks", "cerebras": "cerebras", "perplexity": "perplexity",
+}  # fmt: skip
+# genai-prices key -> ModelPrice field (per million tokens). Other units (images, audio, web
+# searches) are billed apart from a chat call's tokens and are not part of its cost.
+_GENAI_FIELDS: Final = {
+    "input_mtok": "input",
+    "output_mtok": "output",
+    "cache_read_mtok": "cached_input",
+    "cache_write_mtok": "cache_write",
+    "output_reasoning_mtok": "reasoning",
+}
+
+
+def _genai_ref(model: str) -> tuple[str | None, str] | None:
+    """``(provider id, model ref)`` to look a lower-cased model string up in genai-prices."""
+    vendor, sep, name = model.partition("/")
+    if vendor == "openrouter" and sep:
+        base, _, variant = name.partition(":")
+        if variant and variant not in _OPENROUTER_VARIANTS and variant != "free":
+            return None
+        return "openrouter", base
+    if sep:
+        provider = _GENAI_PROVIDERS.get(vendor)
+        return None if provider is None else (provider, name)
+    return ("zai", model) if model.startswith("glm-") else (None, model)
+
+
+def _from_genai(model: str) -> ModelInfo | None:
+    """genai-prices' entry of a lower-cased model string (its current price), or None."""
+    ref = _genai_ref(model)
+    if ref is None:
+        return None
+    from genai_prices import data_snapshot, types  # deferred: ~10 MB, loaded on first price
+
+    try:
+        provider, info = data_snapshot.get_snapshot().find_provider_model(
+            ref[1], None, ref[0], None
         )
-        limits = _int(row.get("max_input_tokens")), _int(row.get("max_output_tokens"))
-        entry = ModelInfo("", row.get("provider"), *limits, price)
-        table[model.lower()] = (entry, bool(row.get("exact", False)))
-    return table
+    except LookupError:
+        return None
+    prices = info.get_prices(datetime.now(UTC))
+    if prices.__dict__.get("requests_kcount") is not None:
+        return None  # a fee per request (Perplexity's Sonar) that a per-token price would miss
+    base: dict[str, Decimal | None] = dict.fromkeys(_GENAI_FIELDS.values())
+    by_threshold: dict[int, dict[str, Decimal]] = {}
+    for key, field in _GENAI_FIELDS.items():
+        value = prices.__dict__.get(key)
+        if isinstance(value, types.TieredPrices):
+            base[field] = value.base.scaleb(-6)
+            for tier in value.tiers:
+                by_threshold.setdefault(tier.start, {})[field] = tier.price.scaleb(-6)
+        elif isinstance(value, Decimal):
+            base[field] = value.scaleb(-6)
+    if base["input"] is None or base["output"] is None:
+        return None  # priced per request, image or second: not a chat model's token price
+    tiers = tuple(
+        (t, ModelPrice(**(base | r), source="genai-prices"))  # type: ignore[arg-type]
+        for t, r in sorted(by_threshold.items())
+    )
+    price = ModelPrice(**base, source="genai-prices", tiers=tiers)  # type: ignore[arg-type]
+    return ModelInfo("", provider.id, info.context_window, None, price)
 
 
 _FIELDS: Final = {  # LiteLLM map key -> ModelPrice field
@@ -218,35 +318,43 @@ def _candidates(model: str) -> tuple[list[str], bool]:
 
 
 def _lookup(model: str) -> ModelInfo | None:
-    """Resolve a model string through overrides, our table, then LiteLLM's map."""
-    stripped = model.strip()
+    """Resolve a model string: registered, configured, then the tables (see module doc)."""
+    key = model.strip().lower()
     with _overrides_lock:
-        override = _overrides.get(stripped.lower())
-    return override if override is not None else _resolve(stripped.lower())
+        override = _overrides.get(key) or _configured.get(key)
+    return override if override is not None else _resolve(key)
 
 
 @lru_cache(maxsize=4096)
 def _resolve(model: str) -> ModelInfo | None:
-    """Resolve a lower-cased model string through our table, then LiteLLM's map (cached)."""
-    table, prices = _own_table(), _litellm_map()
+    """Resolve a lower-cased model string: our table, genai-prices, LiteLLM's map (cached)."""
     keys, free = _candidates(model)
-    found: ModelInfo | None = None
+    found = _from_own_table(keys) or _from_genai(model) or _from_litellm_map(keys)
+    if free and found is not None:
+        # OpenRouter's ":free" variants bill nothing; say so explicitly instead of "unpriced".
+        zero = ModelPrice(Decimal(0), Decimal(0), Decimal(0), None, "bundled", None)
+        found = ModelInfo("", "openrouter", found.max_input_tokens, found.max_output_tokens, zero)
+    return found
+
+
+def _from_own_table(keys: list[str]) -> ModelInfo | None:
+    table = _own_table()
     for key in keys:
         own = table.get(key)
         if own is not None and (not own[1] or key == keys[0]):  # exact-only rows: exact key
-            found = own[0]
-            break
+            return own[0]
+    return None
+
+
+def _from_litellm_map(keys: list[str]) -> ModelInfo | None:
+    prices = _litellm_map()
+    for key in keys:
         if (row := prices.get(key)) is not None:
             alias = row.get("alias_of")
             if isinstance(alias, str) and alias.lower() in prices:
                 row = prices[alias.lower()]
-            found = _entry_from_map(row)
-            break
-    if free and found is not None:
-        # OpenRouter's ":free" variants bill nothing; say so explicitly instead of "unpriced".
-        zero = ModelPrice(Decimal(0), Decimal(0), Decimal(0), None, "llm-client", None)
-        found = ModelInfo("", "openrouter", found.max_input_tokens, found.max_output_tokens, zero)
-    return found
+            return _entry_from_map(row)
+    return None
 
 
 def register_model(
@@ -259,7 +367,10 @@ def register_model(
 ) -> None:
     """Override (or add) a model's price and context window for this process.
 
-    Fields left None keep what the tables say (e.g. override only the context window).
+    Fields left None keep what the tables say (e.g. override only the context window). A
+    registered price wins over every table and the configuration; its source reads
+    ``registered``. For a price that lives in configuration rather than code, use the
+    ``[prices]`` table of the llm-client config file (see the README).
 
     Args:
         model: Exact model string (case-insensitive) the override applies to.
@@ -276,7 +387,7 @@ def register_model(
         "provider": provider,
         "max_input_tokens": max_input_tokens,
         "max_output_tokens": max_output_tokens,
-        "price": price,
+        "price": None if price is None else replace(price, source="registered"),
     }
     entry = replace(base, **{k: v for k, v in changes.items() if v is not None})
     with _overrides_lock:
@@ -306,7 +417,19 @@ def model_info(model: str) -> ModelInfo:
     Returns:
         A :class:`ModelInfo`; ``price`` is None for an unpriced model.
     """
-    return replace(_lookup(model) or _NO_ENTRY, model=model)
+    info = replace(_lookup(model) or _NO_ENTRY, model=model)
+    if info.max_input_tokens is None or info.max_output_tokens is None:
+        # genai-prices often lacks the context window (and never has the output limit); LiteLLM's
+        # map has them when the extra is installed. Prices never come from here: pricing a call
+        # must not load that map (tens of MB) when genai-prices knew the model.
+        limits = _from_litellm_map(_candidates(model.strip().lower())[0])
+        if limits is not None:
+            info = replace(
+                info,
+                max_input_tokens=info.max_input_tokens or limits.max_input_tokens,
+                max_output_tokens=info.max_output_tokens or limits.max_output_tokens,
+            )
+    return info
 
 
 def cost_for(
@@ -321,8 +444,8 @@ def cost_for(
 
     Returns:
         ``(cost, source)``: the provider's figure with source ``"provider"`` when reported,
-        else the computed cost with the price's source (``"litellm"`` or ``"llm-client"``),
-        else ``(None, "unpriced")``.
+        else the computed cost with the price's source (``"registered"``, ``"config"``,
+        ``"bundled"``, ``"genai-prices"`` or ``"litellm"``), else ``(None, "unpriced")``.
     """
     if reported_cost is not None:
         return reported_cost, "provider"
@@ -410,7 +533,8 @@ def describe_price(model: str) -> dict[str, str | int | None]:
         model: Any model string llm-client accepts.
 
     Returns:
-        ``model``, ``provider``, ``source`` (``litellm``, ``llm-client`` or ``unpriced``),
+        ``model``, ``provider``, ``source`` (``registered``, ``config``, ``bundled``,
+        ``genai-prices``, ``litellm`` or ``unpriced``),
         ``as_of`` (ISO date or None), ``{input,output,cached_input,cache_write,reasoning}_
         per_million`` (Decimal strings or None), ``long_context`` (e.g. ``"above 200000
         tokens: input 2.5, output 15"`` or None), ``max_input_tokens``, ``max_output_tokens``.

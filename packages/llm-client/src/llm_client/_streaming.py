@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from llm_client._attempts import AttemptRunner, CallLedger
@@ -21,12 +21,14 @@ from llm_client._litellm import provider_usage
 from llm_client._options import CallOptions
 from llm_client._response import chunk_text, get_field
 from llm_client._retry import map_provider_error
+from llm_client._telemetry import model_name
 
 if TYPE_CHECKING:
     from types import TracebackType
 
     from llm_client._providers import Route
     from llm_client._retry import RetryPolicy
+    from llm_client._telemetry import Telemetry
 
 __all__ = ["TextStream"]
 
@@ -56,6 +58,7 @@ class TextStream:
         runner: AttemptRunner,
         retry: RetryPolicy,
         route_for: Callable[[Any], Route],
+        telemetry: Telemetry | None = None,
     ) -> None:
         """Prepare a stream (nothing is sent until it is opened).
 
@@ -68,6 +71,7 @@ class TextStream:
             runner: Runs and bills single attempts.
             retry: Retry policy while opening.
             route_for: Turns a model spec into its route.
+            telemetry: Where the stream's spans go (None: no spans).
         """
         self._messages = messages
         self._chain = chain
@@ -77,6 +81,7 @@ class TextStream:
         self._runner = runner
         self._retry = retry
         self._route_for = route_for
+        self._telemetry = telemetry
         self._ledger = CallLedger(options.step)
         self._route: Route | None = None
         self._sdk_stream: Any = None
@@ -86,7 +91,7 @@ class TextStream:
         self._usage: Any = None
         self._request_id: str | None = None
         self._started = 0.0
-        self._completion: Completion[str] | None = None
+        self._completion: Completion[Any] | None = None
 
     async def __aenter__(self) -> TextStream:
         return await self.open()
@@ -102,7 +107,17 @@ class TextStream:
         if self._opened:
             raise LLMClientError("this stream is already open")
         self._started = time.perf_counter()
-        await self._open()
+        if self._telemetry is not None:
+            self._ledger.trace = self._telemetry.start_call(
+                "chat", model_name(self._chain[0]), step=self._options.step,
+                messages=self._messages,
+            )  # fmt: skip
+        try:
+            await self._open()
+        except BaseException as exc:
+            if self._ledger.trace is not None:
+                self._ledger.trace.finish(None, type(exc).__name__)
+            raise
         return self
 
     async def __aexit__(
@@ -126,7 +141,7 @@ class TextStream:
         return "".join(self._parts)
 
     @property
-    def completion(self) -> Completion[str]:
+    def completion(self) -> Completion[Any]:
         """The finished reply with usage, cost and attempts (available once the stream ended).
 
         Raises:
@@ -161,7 +176,7 @@ class TextStream:
         )
         self._opened = True
 
-    async def _read(self) -> AsyncIterator[str]:
+    async def _read(self) -> AsyncGenerator[str, None]:
         route = self._route
         assert route is not None
         try:
@@ -185,7 +200,19 @@ class TextStream:
             if failure is exc:
                 raise
             raise failure from None
-        await self._finish(error=None)
+        verdict = self._verdict()
+        await self._finish(error=None if verdict is None else type(verdict).__name__)
+        if verdict is not None:
+            verdict.attempt_records = tuple(self._ledger.records)
+            raise verdict
+
+    def _verdict(self) -> LLMClientError | None:
+        """Check the whole reply once it arrived; an error fails (and is raised by) the stream."""
+        return None
+
+    def _output(self) -> Any:
+        """What ``completion.output`` holds."""
+        return self.text
 
     async def _finish(self, *, error: str | None) -> None:
         if self._completion is not None or self._route is None:
@@ -208,12 +235,14 @@ class TextStream:
                 error=error,
             )
             self._completion = Completion.from_attempts(
-                self.text,
+                self._output(),
                 model=route.model,
                 provider=route.provider,
                 attempts=self._ledger.records,
                 latency_ms=(time.perf_counter() - self._started) * 1000,
             )
+            if self._ledger.trace is not None:
+                self._ledger.trace.finish(self._completion, error)
 
 
 def _text_or_none(value: object) -> str | None:

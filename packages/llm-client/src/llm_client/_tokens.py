@@ -1,15 +1,22 @@
-"""Offline token counting with a real BPE tokenizer (tiktoken).
+"""Offline token counting: a free upper bound for budgets, and exact BPE counts (tiktoken).
 
-tiktoken normally downloads its encodings on first use. LiteLLM's wheel already ships the
-``cl100k_base``, ``o200k_base`` and ``p50k_base`` rank files (under
-``litellm/litellm_core_utils/tokenizers/``, named by the SHA-1 of their download URL), so this
-module reads them from there: no network, no cache directory, no ``import litellm`` (2 s), and
-no change to the process environment. tiktoken itself is imported on the first count only, so
-``import llm_client`` stays fast.
+Two counts, for two jobs:
+
+* :func:`token_upper_bound` loads nothing. Every byte-level BPE tokenizer (OpenAI's
+  ``cl100k_base`` and ``o200k_base``, the GPT-2 family most open models build on) turns a
+  text's UTF-8 bytes into tokens of at least one byte each, so the byte length never
+  undercounts (a hypothesis test checks it against both encodings). Reservations before a call
+  use it: a budget can never be overshot by an undercounted prompt, and the provider's real
+  usage settles the cost afterwards.
+* :func:`count_tokens` is exact for OpenAI models. tiktoken would download its rank files on
+  first use; llm-client ships ``cl100k_base`` and ``o200k_base`` gzipped in its own wheel
+  (``_tokenizers/``, 2.4 MB, verified by sha256 on load), so counting needs no network, no
+  cache directory and no LiteLLM. A table costs ~30-80 MB of memory once loaded, so it is
+  loaded on the first exact count only (``import llm_client`` and a budgeted call never do).
 
 Non-OpenAI models (Claude, GLM, Gemini, ...) use different tokenizers that are not available
-offline; their counts use ``cl100k_base`` as an approximation (as LiteLLM does), which is good
-enough to fit a prompt into a context window with some headroom.
+offline; their exact counts use ``cl100k_base`` as an approximation (as LiteLLM does), which is
+good enough to fit a prompt into a context window with some headroom.
 """
 
 from __future__ import annotations
@@ -17,11 +24,9 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
-import importlib.util
 import re
 import threading
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from llm_client._errors import LLMClientError
@@ -29,10 +34,16 @@ from llm_client._errors import LLMClientError
 if TYPE_CHECKING:
     import tiktoken
 
-__all__ = ["TokenizerUnavailableError", "count_tokens", "encoding_name_for", "load_tokenizer"]
+__all__ = [
+    "TokenizerUnavailableError",
+    "count_tokens",
+    "encoding_name_for",
+    "load_tokenizer",
+    "token_upper_bound",
+]
 
-_URL: Final = "https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
-# sha256 of each rank file as published by OpenAI (the same hashes tiktoken checks).
+# sha256 of each rank file as published by OpenAI (the same hashes tiktoken checks), checked
+# on the decompressed bytes of the copies shipped in ``_tokenizers/``.
 _SHA256: Final[dict[str, str]] = {
     "cl100k_base": "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
     "o200k_base": "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
@@ -76,30 +87,31 @@ _lock = threading.Lock()
 
 
 class TokenizerUnavailableError(LLMClientError, RuntimeError):
-    """The bundled tokenizer files are missing (LiteLLM not installed or repackaged)."""
+    """The tokenizer files shipped with llm-client are missing or corrupt (a broken install)."""
 
 
-def _rank_file(name: str) -> Path:
-    """Path of LiteLLM's bundled copy of an encoding's rank file."""
-    spec = importlib.util.find_spec("litellm")  # locates the package without importing it
-    key = hashlib.sha1(_URL.format(name=name).encode(), usedforsecurity=False).hexdigest()
-    for location in (spec.submodule_search_locations or []) if spec else []:
-        path = Path(location) / "litellm_core_utils" / "tokenizers" / key
-        if path.is_file():
-            return path
-    raise TokenizerUnavailableError(
-        f"tokenizer {name!r} not found in the installed litellm package; "
-        "reinstall llm-client's dependencies"
-    )
+def _rank_bytes(name: str) -> bytes:
+    """The rank file of an encoding, from the gzipped copy in llm-client's own package."""
+    import gzip
+    from importlib import resources
+
+    resource = resources.files("llm_client").joinpath(f"_tokenizers/{name}.tiktoken.gz")
+    try:
+        return gzip.decompress(resource.read_bytes())
+    except (OSError, EOFError) as exc:
+        raise TokenizerUnavailableError(
+            f"tokenizer {name!r} is missing from the llm-client package ({exc}); "
+            "reinstall llm-client"
+        ) from exc
 
 
 def _load_encoding(name: str) -> tiktoken.Encoding:
-    """Build a tiktoken Encoding from the bundled rank file (verified by sha256)."""
+    """Build a tiktoken Encoding from the shipped rank file (verified by sha256)."""
     import tiktoken  # deferred: only needed when counting
 
-    data = _rank_file(name).read_bytes()
+    data = _rank_bytes(name)
     if hashlib.sha256(data).hexdigest() != _SHA256[name]:
-        raise TokenizerUnavailableError(f"bundled tokenizer {name!r} is corrupt (sha256 mismatch)")
+        raise TokenizerUnavailableError(f"shipped tokenizer {name!r} is corrupt (sha256 mismatch)")
     ranks = {
         base64.b64decode(token): int(rank)
         for token, rank in (line.split() for line in data.splitlines() if line)
@@ -129,7 +141,7 @@ def load_tokenizer(model: str | None = None) -> None:
         model: Model whose encoding to load; None loads the default ``cl100k_base``.
 
     Raises:
-        TokenizerUnavailableError: If the bundled tokenizer files are missing.
+        TokenizerUnavailableError: If the shipped tokenizer files are missing.
     """
     _encoding(encoding_name_for(model))
 
@@ -180,6 +192,8 @@ def count_tokens(
     A string counts as its plain encoding. A list of OpenAI-style chat messages counts the way
     OpenAI bills it: each message's fields plus 3 tokens of framing per message (1 more for a
     ``name``), plus 3 tokens priming the reply. Tool calls are counted as their JSON text.
+    The first count loads the encoding's table (tens of MB); where an upper bound will do,
+    :func:`token_upper_bound` costs nothing.
 
     Args:
         text_or_messages: A string, or chat messages (``{"role": ..., "content": ...}``).
@@ -190,11 +204,41 @@ def count_tokens(
 
     Raises:
         TypeError: If ``text_or_messages`` is neither a string nor a sequence of mappings.
-        TokenizerUnavailableError: If the bundled tokenizer files are missing.
+        TokenizerUnavailableError: If the shipped tokenizer files are missing.
     """
     encoding_name = encoding_name_for(model)
+    return _total(text_or_messages, functools.partial(_count, encoding_name))
+
+
+def token_upper_bound(text_or_messages: str | Sequence[Mapping[str, Any]]) -> int:
+    """A count that is never below :func:`count_tokens` for any model, with no tokenizer.
+
+    Each text counts as its length in UTF-8 bytes (every BPE token is at least one byte),
+    chat framing as in :func:`count_tokens`. It loads nothing and takes microseconds, at the
+    price of overcounting (about 4x for English): right for reserving budget before a call,
+    whose real usage then settles the cost.
+
+    Args:
+        text_or_messages: A string, or chat messages (``{"role": ..., "content": ...}``).
+
+    Returns:
+        An upper bound on the number of tokens.
+
+    Raises:
+        TypeError: If ``text_or_messages`` is neither a string nor a sequence of mappings.
+    """
+    return _total(text_or_messages, _utf8_length)
+
+
+def _utf8_length(text: str) -> int:
+    # surrogatepass: a lone surrogate (tiktoken encodes it as U+FFFD, 3 bytes) still counts.
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _total(text_or_messages: str | Sequence[Mapping[str, Any]], count: Callable[[str], int]) -> int:
+    """``count`` of a string, or of chat messages with OpenAI's per-message framing."""
     if isinstance(text_or_messages, str):
-        return _count(encoding_name, text_or_messages)
+        return count(text_or_messages)
     if not isinstance(text_or_messages, Sequence):
         raise TypeError(
             f"expected a str or a list of messages, got {type(text_or_messages).__name__}"
@@ -215,7 +259,7 @@ def count_tokens(
                 text = value
             else:
                 continue
-            total += _count(encoding_name, text)
+            total += count(text)
             if key == "name":
                 total += _TOKENS_PER_NAME
     return total

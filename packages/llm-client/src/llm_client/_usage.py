@@ -127,8 +127,9 @@ class Usage:
 
 _ZERO = Usage()
 
-PriceSource = Literal["provider", "litellm", "llm-client"]
-"""Who set a price: the provider's own report, LiteLLM's bundled map, or llm-client's table."""
+PriceSource = Literal["provider", "registered", "config", "bundled", "genai-prices", "litellm"]
+"""Who set a price: the provider's own report, ``register_model``, the configuration's
+``[prices]``, llm-client's dated table, the genai-prices library, or LiteLLM's map."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +144,8 @@ class ModelPrice:
         reasoning: Price of one reasoning token (a few models bill them apart from visible
             output); None: ``output``.
         source: Who set the price.
-        as_of: When the price was checked, for llm-client's table; None for LiteLLM's map.
+        as_of: When the price was checked (llm-client's table, the configuration); None for
+            the libraries' maps.
         tiers: Long-context prices as ``(threshold, price)``, ascending: a call whose prompt
             has more than ``threshold`` tokens is billed entirely at that tier's price.
     """
@@ -152,7 +154,7 @@ class ModelPrice:
     output: Decimal
     cached_input: Decimal | None = None
     cache_write: Decimal | None = None
-    source: PriceSource = "llm-client"
+    source: PriceSource = "registered"
     as_of: date | None = None
     reasoning: Decimal | None = None
     tiers: tuple[tuple[int, ModelPrice], ...] = ()

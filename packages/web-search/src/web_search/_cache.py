@@ -258,7 +258,7 @@ class SearchCache:
         if self.persistent is None or not keys:
             return {}
         try:
-            found = await self.persistent.get_many(keys, now)
+            found = await _get_many(self.persistent, keys, now)
         except Exception as exc:
             self._failed("read", exc)
             return {}
@@ -349,7 +349,7 @@ class SearchCache:
             for key, entry, _, query, provider in items
         ]
         try:
-            await self.persistent.set_many(writes, now=min(e.stored_at for _, e, *_ in items))
+            await _set_many(self.persistent, writes, min(e.stored_at for _, e, *_ in items))
         except Exception as exc:
             self._failed("write", exc)
         else:
@@ -365,3 +365,28 @@ class SearchCache:
         """Close the persistent tier."""
         if self.persistent is not None:
             await self.persistent.aclose()
+
+
+async def _get_many(
+    store: PersistentCache, keys: Sequence[str], now: datetime
+) -> dict[str, object]:
+    """``store.get_many``; a tier written for 0.2 (without it) is read key by key."""
+    if hasattr(store, "get_many"):
+        return await store.get_many(keys, now)
+    found: dict[str, object] = {}
+    for key in keys:
+        raw = await store.get(key, now)
+        if raw is not None:
+            found[key] = raw
+    return found
+
+
+async def _set_many(store: PersistentCache, writes: Sequence[CacheWrite], now: datetime) -> None:
+    """``store.set_many``; a tier written for 0.2 (without it) is written key by key."""
+    if hasattr(store, "set_many"):
+        await store.set_many(writes, now=now)
+        return
+    for w in writes:
+        await store.set(
+            w.key, w.payload, expires_at=w.expires_at, now=now, provider=w.provider, query=w.query
+        )

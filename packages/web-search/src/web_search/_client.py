@@ -36,6 +36,7 @@ from ._retry import RetryPolicy
 from ._select import make_provider
 from ._stats import StatsKeeper
 from ._stores.local import LocalSearchCache
+from ._telemetry import attempt_span, end_attempt_span, resolve_tracer
 from ._types import CacheStats, SearchOutcome, SearchRequest, SearchResult, normalise_recency
 
 __all__ = ["RetryPolicy", "WebSearchClient", "make_provider"]
@@ -71,6 +72,9 @@ class WebSearchClient:
         base_url: Provider API root when ``provider`` is a name.
         timeout: Seconds to wait for one upstream answer.
         retry: Retry policy for rate limits and server failures.
+        telemetry: Where spans go: an ``llm_client.Telemetry`` (or anything with a
+            ``tracer(scope)`` method); None: the global OpenTelemetry tracer provider when
+            ``opentelemetry-api`` (the ``[otel]`` extra) is installed, else no spans.
 
     Example:
         >>> async with WebSearchClient("zai", api_key="...") as client:
@@ -87,12 +91,14 @@ class WebSearchClient:
         base_url: str | None = None,
         timeout: float = 20.0,
         retry: RetryPolicy | None = None,
+        telemetry: Any = None,
     ) -> None:
         self.provider = make_provider(provider, api_key, base_url)
         self.cache = cache if cache is not None else SearchCache(LocalSearchCache())
         self.cost_sink = cost_sink
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
+        self._tracer = resolve_tracer(telemetry)
         # aiohttp rather than httpx: httpcore scans every pooled connection for every request
         # and response close, which made a 10-bill research burst CPU-bound (bench/pipeline.py).
         self._http: aiohttp.ClientSession | None = None
@@ -521,6 +527,11 @@ class WebSearchClient:
         )
         sink = self.cost_sink
         reservation = await _reserve(sink, estimate) if sink is not None else None
+        span = (
+            attempt_span(self._tracer, provider.name, provider.engine, attempt, step)
+            if self._tracer is not None
+            else None
+        )
         started = time.perf_counter()
         billed = False
         try:
@@ -544,6 +555,9 @@ class WebSearchClient:
             billed = status < 400
             results = _parse(provider, call, status, headers, content)
         except BaseException as exc:
+            if span is not None:
+                kept = billed and isinstance(exc, ResponseFormatError)
+                end_attempt_span(span, billed=price if kept else None, results=0, error=exc)
             if sink is not None:
                 if billed and isinstance(exc, ResponseFormatError):
                     record = self._record(estimate, started, attempt, call, exc)
@@ -557,6 +571,8 @@ class WebSearchClient:
             if isinstance(exc, ProviderError):
                 logger.info("%s: %s on attempt %d", provider.name, type(exc).__name__, attempt)
             raise
+        if span is not None:
+            end_attempt_span(span, billed=price, results=len(results), error=None)
         if sink is not None:
             record = self._record(estimate, started, attempt, call, None, len(results))
             if settles is not None:

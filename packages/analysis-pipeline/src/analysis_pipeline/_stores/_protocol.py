@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from analysis_pipeline._records import FlagChange, FlagState, RunRecord, ShadowRecord, StepRecord
+from analysis_pipeline._reports import ModelConfigChange, ModelReport, RunFilter, RunPage
 
 __all__ = ["RunStore"]
 
@@ -80,8 +81,40 @@ class RunStore(Protocol):
         """Return the admin-configured model chain per step (empty when none is set)."""
         ...
 
-    async def set_model_config(self, step: str, models: list[str]) -> None:
-        """Set the model chain for ``step`` (admins switch models without a deploy)."""
+    async def set_model_config(
+        self, step: str, models: list[str], *, changed_by: str | None = None
+    ) -> None:
+        """Set the model chain for ``step`` (admins switch models without a deploy).
+
+        The change and its audit row (old and new chain, ``changed_by``, the time) are written
+        together: every change appears in :meth:`model_config_changes`.
+        """
+        ...
+
+    async def model_config_changes(
+        self, *, step: str | None = None, limit: int = 50
+    ) -> list[ModelConfigChange]:
+        """Return the latest changes of the model chains (of ``step``, or all), newest first."""
+        ...
+
+    async def model_report(
+        self,
+        step: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        jurisdiction: str | None = None,
+    ) -> ModelReport:
+        """Per-model statistics of ``step`` over runs started in ``[since, until)``, per day too.
+
+        A run counts for the model that first answered the step (see :class:`ModelStats`).
+        """
+        ...
+
+    async def run_page(
+        self, filter: RunFilter | None = None, *, offset: int = 0, limit: int = 50
+    ) -> RunPage:
+        """Return one page of the runs matching ``filter``, newest first, with the total."""
         ...
 
     async def get_flag(self, name: str) -> FlagState | None:

@@ -33,6 +33,16 @@ from analysis_pipeline._records import (
     StepRecord,
     utcnow,
 )
+from analysis_pipeline._reports import (
+    ModelConfigChange,
+    ModelReport,
+    RunFilter,
+    RunPage,
+    RunSummary,
+    build_model_report,
+    check_page,
+    check_step,
+)
 from analysis_pipeline._stores._rows import check_flag_change, run_id_range
 
 __all__ = ["DEFAULT_PROJECT_DIR", "LocalRunStore", "default_state_dir"]
@@ -61,6 +71,11 @@ CREATE TABLE IF NOT EXISTS model_configs (
     step TEXT PRIMARY KEY,
     models TEXT NOT NULL,
     updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS model_config_changes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    step TEXT NOT NULL,
+    doc TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS pipeline_flags (
     name TEXT PRIMARY KEY,
@@ -96,6 +111,20 @@ def default_state_dir() -> Path:
 def _ts(value: datetime) -> str:
     # Fixed-width UTC ISO strings sort chronologically as text.
     return value.astimezone(tz=utcnow().tzinfo).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# A run summary straight from the stored document (not the bill text in its inputs).
+_SUMMARY = (
+    "json_object("
+    + ", ".join(f"'{name}', json_extract(r.doc, '$.{name}')" for name in RunSummary.model_fields)
+    + ")"
+)
+
+
+def _bounds(since: datetime | None, until: datetime | None) -> tuple[str | None, ...]:
+    low = None if since is None else _ts(since)
+    high = None if until is None else _ts(until)
+    return (low, low, high, high)
 
 
 def _window(
@@ -332,14 +361,105 @@ class LocalRunStore:
         rows = await self._all("SELECT step, models FROM model_configs")
         return {step: list(json.loads(models)) for step, models in rows}
 
-    async def set_model_config(self, step: str, models: list[str]) -> None:
-        """Set the model chain for ``step`` (admins switch models without a deploy)."""
-        await self._write(
-            "INSERT INTO model_configs (step, models, updated_at) VALUES (?, ?, ?) "
-            "ON CONFLICT (step) DO UPDATE SET models = excluded.models, "
-            "updated_at = excluded.updated_at",
-            (step, json.dumps(list(models)), _ts(utcnow())),
+    async def set_model_config(
+        self, step: str, models: list[str], *, changed_by: str | None = None
+    ) -> None:
+        """Set the model chain for ``step`` and record the change, in one transaction."""
+
+        async def configure(c: aiosqlite.Connection) -> None:
+            await c.execute("BEGIN IMMEDIATE")
+            try:
+                async with c.execute(
+                    "SELECT models FROM model_configs WHERE step = ?", (step,)
+                ) as cur:
+                    row = await cur.fetchone()
+                now = utcnow()
+                change = ModelConfigChange(
+                    step=step,
+                    old_models=json.loads(row[0]) if row else [],
+                    new_models=list(models),
+                    changed_by=changed_by,
+                    changed_at=now,
+                )
+                await c.execute(
+                    "INSERT INTO model_configs (step, models, updated_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (step) DO UPDATE SET models = excluded.models, "
+                    "updated_at = excluded.updated_at",
+                    (step, json.dumps(list(models)), _ts(now)),
+                )
+                await c.execute(
+                    "INSERT INTO model_config_changes (step, doc) VALUES (?, ?)",
+                    (step, change.model_dump_json()),
+                )
+                await c.commit()
+            except BaseException:
+                await c.rollback()
+                raise
+
+        await self._run(configure)
+
+    async def model_config_changes(
+        self, *, step: str | None = None, limit: int = 50
+    ) -> list[ModelConfigChange]:
+        """Return the latest changes of the model chains (of ``step``, or all), newest first."""
+        rows = await self._all(
+            "SELECT doc FROM model_config_changes WHERE (? IS NULL OR step = ?) "
+            "ORDER BY id DESC LIMIT ?",
+            (step, step, limit),
         )
+        return [ModelConfigChange.model_validate_json(r[0]) for r in rows]
+
+    async def model_report(
+        self,
+        step: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        jurisdiction: str | None = None,
+    ) -> ModelReport:
+        """Per-model statistics of ``step`` over runs started in ``[since, until)``."""
+        rows = await self._all(
+            "SELECT r.id, r.doc, s.doc FROM pipeline_runs r "
+            "JOIN pipeline_steps s ON s.run_id = r.id "
+            "WHERE json_extract(s.doc, '$.step') = ? "
+            "AND json_extract(s.doc, '$.status') = 'completed' "
+            "AND (? IS NULL OR r.started_at >= ?) AND (? IS NULL OR r.started_at < ?) "
+            "AND (? IS NULL OR json_extract(r.doc, '$.jurisdiction') = ?) "
+            "ORDER BY r.started_at, r.id, s.seq",
+            (check_step(step), *_bounds(since, until), jurisdiction, jurisdiction),
+        )
+        runs: dict[str, tuple[RunRecord, list[StepRecord]]] = {}
+        for run_id, run_doc, step_doc in rows:
+            if run_id not in runs:
+                runs[run_id] = (RunRecord.model_validate_json(run_doc), [])
+            runs[run_id][1].append(StepRecord.model_validate_json(step_doc))
+        return build_model_report(step, runs.values())
+
+    async def run_page(
+        self, filter: RunFilter | None = None, *, offset: int = 0, limit: int = 50
+    ) -> RunPage:
+        """One page of the runs matching ``filter``, newest first, with the total."""
+        f = filter or RunFilter()
+        check_page(offset, limit)
+        where = (
+            "FROM pipeline_runs r WHERE (? IS NULL OR json_extract(r.doc, '$.status') = ?) "
+            "AND (? IS NULL OR instr(lower(r.bill_id), lower(?)) > 0) "
+            "AND (? IS NULL OR json_extract(r.doc, '$.jurisdiction') = ?) "
+            "AND (? IS NULL OR EXISTS (SELECT 1 FROM pipeline_steps s WHERE s.run_id = r.id "
+            "AND json_extract(s.doc, '$.model') = ?)) "
+            "AND (? IS NULL OR r.started_at >= ?) AND (? IS NULL OR r.started_at < ?)"
+        )
+        args = (
+            *(f.status, f.status, f.bill, f.bill, f.jurisdiction, f.jurisdiction),
+            *(f.model, f.model, *_bounds(f.since, f.until)),
+        )
+        total = await self._one(f"SELECT COUNT(*) {where}", args)
+        rows = await self._all(
+            f"SELECT {_SUMMARY} {where} ORDER BY r.started_at DESC, r.id DESC LIMIT ? OFFSET ?",
+            (*args, limit, offset),
+        )
+        runs = [RunSummary.model_validate_json(r[0]) for r in rows]
+        return RunPage(runs=runs, total=int(total[0]), offset=offset, limit=limit)
 
     async def get_flag(self, name: str) -> FlagState | None:
         """Return the rollout flag ``name``, or None when no admin has set it."""

@@ -47,6 +47,14 @@ from analysis_pipeline._records import (
     ShadowRecord,
     StepRecord,
 )
+from analysis_pipeline._reports import (
+    ModelConfigChange,
+    ModelReport,
+    RunFilter,
+    RunPage,
+    check_page,
+    check_step,
+)
 from analysis_pipeline._stores._rows import (
     change_from_row,
     check_flag_change,
@@ -297,15 +305,56 @@ class PostgresRunStore:
             out.setdefault(row["step"], []).append(row["model"])
         return out
 
-    async def set_model_config(self, step: str, models: list[str]) -> None:
-        """Replace the chain for ``step`` atomically (one transaction)."""
-        async with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
-            await cur.execute("delete from public.model_configs where step = %s", (step,))
-            for priority, model in enumerate(models):
-                await cur.execute(
-                    "insert into public.model_configs (step, priority, model) values (%s, %s, %s)",
-                    (step, priority, model),
-                )
+    async def set_model_config(
+        self, step: str, models: list[str], *, changed_by: str | None = None
+    ) -> None:
+        """Replace the chain for ``step`` and record the change, atomically (one function)."""
+        await self._fetch(
+            "select public.pipeline_configure_step(%s, %s::text[], %s)",
+            (step, list(models), changed_by),
+        )
+
+    async def model_config_changes(
+        self, *, step: str | None = None, limit: int = 50
+    ) -> list[ModelConfigChange]:
+        """Return the latest changes of the model chains (of ``step``, or all), newest first."""
+        rows = await self._fetch(
+            "select step, old_models, new_models, changed_by, changed_at "
+            "from public.model_config_changes where (%(step)s::text is null or step = %(step)s) "
+            "order by changed_at desc, id desc limit %(limit)s",
+            {"step": step, "limit": limit},
+        )
+        return [ModelConfigChange.model_validate(r) for r in rows]
+
+    async def model_report(
+        self,
+        step: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        jurisdiction: str | None = None,
+    ) -> ModelReport:
+        """Per-model statistics of ``step`` (``pipeline_model_report``: aggregated in SQL)."""
+        rows = await self._fetch(
+            "select public.pipeline_model_report(%s, %s::timestamptz, %s::timestamptz, %s)::text "
+            "as r",
+            (check_step(step), since, until, jurisdiction),
+        )
+        # Parsed as JSON text by pydantic (its Rust parser), not json.loads then validated.
+        return ModelReport.model_validate_json(rows[0]["r"])
+
+    async def run_page(
+        self, filter: RunFilter | None = None, *, offset: int = 0, limit: int = 50
+    ) -> RunPage:
+        """One page of matching runs, newest first (``pipeline_run_page``: paged in SQL)."""
+        f = filter or RunFilter()
+        check_page(offset, limit)
+        rows = await self._fetch(
+            "select public.pipeline_run_page(%s, %s, %s, %s, %s::timestamptz, %s::timestamptz, "
+            "%s, %s)::text as p",
+            (f.status, f.bill, f.jurisdiction, f.model, f.since, f.until, offset, limit),
+        )
+        return RunPage.model_validate_json(rows[0]["p"])
 
     async def get_flag(self, name: str) -> FlagState | None:
         """Return the rollout flag ``name``, or None when no admin has set it."""

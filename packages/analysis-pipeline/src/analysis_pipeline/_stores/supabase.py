@@ -34,6 +34,14 @@ from analysis_pipeline._records import (
     ShadowRecord,
     StepRecord,
 )
+from analysis_pipeline._reports import (
+    ModelConfigChange,
+    ModelReport,
+    RunFilter,
+    RunPage,
+    check_page,
+    check_step,
+)
 from analysis_pipeline._stores import _rows
 
 __all__ = ["SupabaseRunStore"]
@@ -224,11 +232,61 @@ class SupabaseRunStore:
             out.setdefault(row["step"], []).append(row["model"])
         return out
 
-    async def set_model_config(self, step: str, models: list[str]) -> None:
-        """Replace the chain for ``step`` atomically (the ``pipeline_set_model_config`` RPC)."""
-        await self._exec(
-            self._client.rpc("pipeline_set_model_config", {"p_step": step, "p_models": models})
+    async def set_model_config(
+        self, step: str, models: list[str], *, changed_by: str | None = None
+    ) -> None:
+        """Replace the chain for ``step`` and record the change (``pipeline_configure_step``)."""
+        args = {"p_step": step, "p_models": list(models), "p_changed_by": changed_by}
+        await self._send(self._client.rpc("pipeline_configure_step", args))
+
+    async def model_config_changes(
+        self, *, step: str | None = None, limit: int = 50
+    ) -> list[ModelConfigChange]:
+        """Return the latest changes of the model chains (of ``step``, or all), newest first."""
+        query = self._client.table("model_config_changes").select(
+            "step,old_models,new_models,changed_by,changed_at"
         )
+        if step is not None:
+            query = query.eq("step", step)
+        query = query.order("changed_at", desc=True).order("id", desc=True).limit(limit)
+        return [ModelConfigChange.model_validate(r) for r in await self._exec(query)]
+
+    async def model_report(
+        self,
+        step: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        jurisdiction: str | None = None,
+    ) -> ModelReport:
+        """Per-model statistics of ``step`` (the ``pipeline_model_report`` RPC, in SQL)."""
+        args = {
+            "p_step": check_step(step),
+            "p_since": None if since is None else since.isoformat(),
+            "p_until": None if until is None else until.isoformat(),
+            "p_jurisdiction": jurisdiction,
+        }
+        data = (await self._send(self._client.rpc("pipeline_model_report", args))).data
+        return ModelReport.model_validate(data)
+
+    async def run_page(
+        self, filter: RunFilter | None = None, *, offset: int = 0, limit: int = 50
+    ) -> RunPage:
+        """One page of matching runs, newest first (the ``pipeline_run_page`` RPC)."""
+        f = filter or RunFilter()
+        check_page(offset, limit)
+        args = {
+            "p_status": f.status,
+            "p_bill": f.bill,
+            "p_jurisdiction": f.jurisdiction,
+            "p_model": f.model,
+            "p_since": None if f.since is None else f.since.isoformat(),
+            "p_until": None if f.until is None else f.until.isoformat(),
+            "p_offset": offset,
+            "p_limit": limit,
+        }
+        data = (await self._send(self._client.rpc("pipeline_run_page", args))).data
+        return RunPage.model_validate(data)
 
     async def get_flag(self, name: str) -> FlagState | None:
         """Return the rollout flag ``name``, or None when no admin has set it."""

@@ -42,6 +42,9 @@ __all__ = ["SupabaseCostStore"]
 
 # PostgREST's own codes for "cannot reach the database" (the request never ran).
 _UNREACHABLE_CODES = frozenset({"PGRST000", "PGRST001", "PGRST002"})
+# A table or function that is not there: the database's codes (undefined table / function) and
+# PostgREST's schema-cache misses (PGRST205 table, PGRST202 function).
+_MISSING_CODES = frozenset({"42P01", "42883", "PGRST202", "PGRST205"})
 
 
 def _text(value: Decimal | date | None) -> str | None:
@@ -119,6 +122,11 @@ class SupabaseCostStore:
             if exc.code in _UNREACHABLE_CODES:
                 raise StoreUnavailableError(
                     f"Supabase cannot reach its database ({exc.code})"
+                ) from None
+            if exc.code in _MISSING_CODES:
+                raise StoreError(
+                    "tables for cost-tracker are missing: run `llm-common-db migrate --package "
+                    f"cost-tracker --database-url <url>` on the project's database ({exc.message})"
                 ) from None
             raise StoreError(f"Supabase error {exc.code}: {exc.message}") from None
         return response.data

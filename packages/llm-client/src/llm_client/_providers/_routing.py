@@ -12,6 +12,9 @@ Model string                    Provider    Sent as / base URL                  
 anything else                   litellm     as is, through LiteLLM              litellm
 ==============================  ==========  ==================================  ==============
 
+The LiteLLM rows need the ``llm-client[litellm]`` extra; without it they fail when routed, before
+anything is reserved or sent, with :class:`~llm_client.MissingExtraError` naming the extra.
+
 The providers themselves are declared one per module (:mod:`llm_client._providers.zai`, ...)
 and looked up in :mod:`llm_client._providers._registry`; this module only applies them.
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import importlib.util
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +32,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from pydantic import SecretStr
 
 from llm_client._config import LLMConfig
-from llm_client._errors import ConfigurationError
+from llm_client._errors import ConfigurationError, MissingExtraError
 from llm_client._guard import check_request_allowed, is_loopback_url
 from llm_client._providers._registry import provider_for_model, provider_named
 from llm_client._providers._spec import Backend, ProviderSpec
@@ -161,6 +165,10 @@ def _litellm_route(
     api_keys: Mapping[str, SecretStr],
     api_base: str | None,
 ) -> Route:
+    if not litellm_installed():
+        raise MissingExtraError(
+            f"model {name!r} is sent through LiteLLM, which", "litellm", missing="litellm"
+        )
     # LiteLLM routes by the string's first segment; keys and URLs are looked up by it too.
     vendor = wire.split("/", 1)[0]
     vendor_spec = provider_named(vendor)
@@ -203,12 +211,22 @@ def resolve_route(
 
     Raises:
         ConfigurationError: If the model string is empty or a needed key is missing.
+        MissingExtraError: If the model is sent through LiteLLM and the ``[litellm]`` extra
+            is not installed.
     """
     route = _resolve(model, config, api_keys, api_base, test_model)
     base_url, headers = split_userinfo(route.base_url)
     if headers is None:
         return route
     return dataclasses.replace(route, base_url=base_url, headers=headers)
+
+
+def litellm_installed() -> bool:
+    """Whether LiteLLM (the ``[litellm]`` extra) is installed; looked up, never imported."""
+    try:
+        return importlib.util.find_spec("litellm") is not None
+    except ValueError:  # sys.modules["litellm"] set without a spec (a stand-in module)
+        return True
 
 
 def _resolve(

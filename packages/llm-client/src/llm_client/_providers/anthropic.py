@@ -1,5 +1,7 @@
 """Anthropic: ``anthropic/<model>``, through LiteLLM (its Messages API is not OpenAI's).
 
+Needs the ``[litellm]`` extra; Claude through OpenRouter (``openrouter/anthropic/...``) does not.
+
 Usage quirk: Anthropic's ``input_tokens`` exclude cache reads and writes;
 :func:`llm_client.normalize_usage` adds them back, and cache writes are priced at their rate.
 """

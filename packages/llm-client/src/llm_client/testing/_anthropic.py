@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ._completion import approx_tokens, message_text, split_deltas
+from ._completion import approx_tokens, message_text, split_deltas, tool_calls_of
 from ._reply import Reply
 
 __all__ = ["anthropic_error", "anthropic_events", "anthropic_message"]
@@ -53,16 +53,17 @@ def _prompt_text(body: dict[str, Any]) -> str:
 def anthropic_message(body: dict[str, Any], reply: Reply, message_id: str) -> dict[str, Any]:
     """The ``message`` object answering ``body`` with a text or tool-call ``reply``."""
     if reply.kind == "tool_call":
-        arguments = json.loads(reply.tool_arguments or "{}")
+        calls = tool_calls_of(reply)
         content: list[dict[str, Any]] = [
             {
                 "type": "tool_use",
-                "id": f"toolu_{message_id}",
-                "name": reply.tool_name or "tool",
-                "input": arguments,
+                "id": f"toolu_{message_id}" if index == 0 else f"toolu_{message_id}_{index}",
+                "name": name,
+                "input": json.loads(arguments),
             }
+            for index, (name, arguments) in enumerate(calls)
         ]
-        output, stop = reply.tool_arguments or "{}", "tool_use"
+        output, stop = "\n".join(arguments for _, arguments in calls), "tool_use"
     else:
         output = reply.content or ""
         content, stop = [{"type": "text", "text": output}], "end_turn"

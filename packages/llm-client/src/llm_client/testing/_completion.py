@@ -10,7 +10,10 @@ from typing import Any
 from ._reply import Reply
 from ._schema import instance_from_schema
 
-__all__ = ["AUTO_TEXT", "approx_tokens", "completion_body", "resolve_auto", "stream_chunks"]
+__all__ = [
+    "AUTO_TEXT", "approx_tokens", "completion_body", "resolve_auto", "stream_chunks",
+    "tool_calls_of",
+]  # fmt: skip
 
 AUTO_TEXT = "This is a reply from the llm_client offline test model."
 """The content :meth:`Reply.auto` answers when the request asks for no structured output."""
@@ -127,17 +130,27 @@ def _usage(body: dict[str, Any], reply: Reply, output: str) -> dict[str, Any]:
 
 def _message(reply: Reply, call_id: str) -> tuple[dict[str, Any], str, str]:
     if reply.kind == "tool_call":
-        arguments = reply.tool_arguments or "{}"
-        call = {
-            "id": call_id,
-            "type": "function",
-            "function": {"name": reply.tool_name or "tool", "arguments": arguments},
-        }
-        message = {"role": "assistant", "content": None, "tool_calls": [call]}
-        return message, arguments, reply.finish_reason or "tool_calls"
+        calls = [
+            {
+                "id": call_id if index == 0 else f"{call_id}_{index}",
+                "type": "function",
+                "function": {"name": name or "tool", "arguments": arguments or "{}"},
+            }
+            for index, (name, arguments) in enumerate(tool_calls_of(reply))
+        ]
+        message = {"role": "assistant", "content": None, "tool_calls": calls}
+        output = "\n".join(arguments or "{}" for _, arguments in tool_calls_of(reply))
+        return message, output, reply.finish_reason or "tool_calls"
     content = reply.content or ""
     message = {"role": "assistant", "content": content, "refusal": None}
     return message, content, reply.finish_reason or "stop"
+
+
+def tool_calls_of(reply: Reply) -> tuple[tuple[str, str], ...]:
+    """The ``(name, JSON arguments)`` calls of a ``tool_call`` reply."""
+    if reply.calls:
+        return reply.calls
+    return ((reply.tool_name or "tool", reply.tool_arguments or "{}"),)
 
 
 def completion_body(
@@ -179,11 +192,14 @@ def stream_chunks(body: dict[str, Any], reply: Reply, completion_id: str) -> lis
     message = full["choices"][0]["message"]
     events: list[bytes] = []
     if message.get("tool_calls"):
-        call = message["tool_calls"][0]
-        head = {**call, "index": 0, "function": {"name": call["function"]["name"], "arguments": ""}}
-        events.append(event({"role": "assistant", "content": None, "tool_calls": [head]}))
-        for piece in split_deltas(call["function"]["arguments"]):
-            events.append(event({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}))
+        events.append(event({"role": "assistant", "content": None}))
+        for index, call in enumerate(message["tool_calls"]):
+            function = {"name": call["function"]["name"], "arguments": ""}
+            head = {**call, "index": index, "function": function}
+            events.append(event({"tool_calls": [head]}))
+            for piece in split_deltas(call["function"]["arguments"]):
+                delta = {"index": index, "function": {"arguments": piece}}
+                events.append(event({"tool_calls": [delta]}))
     else:
         events.append(event({"role": "assistant", "content": ""}))
         events.extend(event({"content": piece}) for piece in split_deltas(message["content"]))

@@ -79,6 +79,8 @@ class Reply:
         usage: Token and cost overrides, see :meth:`with_usage`.
         cut_after: A streamed answer stops after this many SSE events, the connection dropped
             (see :meth:`cut_after_events`).
+        calls: ``(name, JSON arguments)`` of every call of a ``tool_call`` reply, in order (more
+            than one: parallel tool calls, see :meth:`tool_calls`).
     """
 
     kind: ReplyKind
@@ -93,6 +95,7 @@ class Reply:
     finish_reason: str | None = None
     usage: UsageOverride = field(default_factory=UsageOverride)
     cut_after: int | None = None
+    calls: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def text(cls, content: str) -> Reply:
@@ -142,7 +145,22 @@ class Reply:
                 ``str`` sent verbatim (use it for malformed arguments).
         """
         args = arguments if isinstance(arguments, str) else _dumps(arguments)
-        return cls(kind="tool_call", tool_name=name, tool_arguments=args)
+        return cls(kind="tool_call", tool_name=name, tool_arguments=args, calls=((name, args),))
+
+    @classmethod
+    def tool_calls(cls, *calls: tuple[str, Any]) -> Reply:
+        """Answer with several function tool calls at once (parallel tool calls).
+
+        Args:
+            *calls: ``(name, arguments)`` pairs; arguments as for :meth:`tool_call`.
+        """
+        if not calls:
+            raise ValueError("tool_calls needs at least one (name, arguments) pair")
+        encoded = tuple(
+            (name, args if isinstance(args, str) else _dumps(args)) for name, args in calls
+        )
+        first_name, first_args = encoded[0]
+        return cls(kind="tool_call", tool_name=first_name, tool_arguments=first_args, calls=encoded)
 
     @classmethod
     def auto(cls) -> Reply:
