@@ -9,6 +9,7 @@ they served in full to a client still connected, and their peak concurrency.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -33,7 +34,7 @@ BILLS = HERE.parents[2] / "../shared/data/bills"  # read in place, never copied
 MANIFEST = json.loads((BILLS / "manifest.json").read_text())
 LLM_LATENCY, SEARCH_LATENCY = 0.05, 0.02
 LIMITS = {"openai": 3, "zai": 4}  # the accounts' caps, across every worker
-HOLD = 8.0  # seconds every call waits while the victim is being killed
+HOLD = 12.0  # seconds every call waits while the victim is being killed
 
 
 def real_bills(count: int) -> list[tuple[str, str, str]]:
@@ -125,6 +126,18 @@ def _ledger(url: str) -> tuple[int, int, int, int]:
     return int(a), int(b), int(c), int(d)
 
 
+def _outboxes(tmp_path: Path) -> int:
+    """Cost records the workers could not hand to PostgreSQL (kept in their local outboxes)."""
+    import sqlite3
+
+    held = 0
+    for path in tmp_path.glob("*/outbox.sqlite3"):
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            for (table,) in db.execute("select name from sqlite_master where type = 'table'"):
+                held += db.execute(f'select count(*) from "{table}"').fetchone()[0]
+    return held
+
+
 def _served(llm: FakeLLMServer, search: FakeZaiSearchServer) -> tuple[int, int, int, int]:
     usage = list(llm.served_usage)
     return (
@@ -189,17 +202,31 @@ def test_two_hundred_bills_across_workers_one_sigkilled(
         )
         _wait_until(lambda: _query(url, done_by_victim)[0][0] >= 3, 90, "the victim's bills")
 
-        # Hold every new call for a few seconds, let the calls already answered be settled,
+        # Hold every new LLM call for a few seconds, let the calls already answered be settled,
         # then kill the victim mid-run: what it had in flight is never served (its sockets
-        # close), so the ledger and the servers stay comparable to the call.
-        latency.seconds, search.latency = HOLD, HOLD
+        # close), so the ledger and the servers stay comparable to the call. Searches are not
+        # held: a bill's searches follow its model's query proposal, so no new search set
+        # starts, and the sets in flight finish and settle (web-search settles a set when its
+        # last call is answered; a set cut by a crash would leave its answered calls unsettled).
+        latency.seconds = HOLD
         hold_started = time.monotonic()
-        _wait_until(lambda: _ledger(url) == _served(llm, search), HOLD / 2, "settled calls")
+        try:
+            _wait_until(lambda: _ledger(url) == _served(llm, search), HOLD - 4, "settled calls")
+        except AssertionError as exc:
+            raise AssertionError(
+                f"{exc}: ledger {_ledger(url)}, served {_served(llm, search)}, "
+                f"outboxes {_outboxes(tmp_path)}"
+            ) from None
         running = _query(
             url,
             "select id, run_id from pipeline_batch_items"
             " where worker = 'victim' and status = 'running' and run_id is not null",
         )
+        in_progress = _query(
+            url,
+            "select count(*) from pipeline_batch_items where worker = 'victim'"
+            " and status = 'running'",
+        )[0][0]
         steps_before = {
             run_id: _query(
                 url,
@@ -210,19 +237,33 @@ def test_two_hundred_bills_across_workers_one_sigkilled(
             for _, run_id in running
         }
         assert time.monotonic() - hold_started < HOLD - 1  # no held call has been answered yet
+        # Up to the kill, the caps held exactly across the three processes.
+        assert 1 <= llm.max_in_flight <= LIMITS["openai"]
+        assert 1 <= search.max_in_flight <= LIMITS["zai"]
         victim.send_signal(signal.SIGKILL)
         victim.communicate(timeout=10)
-        latency.seconds, search.latency = LLM_LATENCY, SEARCH_LATENCY
+        # The dead worker's slots return with its database sessions, at once; its calls in
+        # flight end when the server sees the connection close. Those two events race, so
+        # from here a replacement call may briefly overlap the abandoned one it replaces.
+        llm.max_in_flight = search.max_in_flight = 0
+        latency.seconds = LLM_LATENCY
         assert running, "the victim was killed with bills in progress"
 
         all_done = "select count(*) from pipeline_batch_items where status = 'done'"
         _wait_until(lambda: _query(url, all_done)[0][0] == 200, 150, "all 200 bills", every=0.5)
         status = asyncio.run(_status(url))
     finally:
+        latency.seconds = LLM_LATENCY
         if victim.poll() is None:
             victim.kill()
             victim.communicate(timeout=10)
-        stats = [_stop_worker(p) for p in others]
+        try:
+            stats = [_stop_worker(p) for p in others]
+        finally:
+            for proc in others:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.communicate(timeout=10)
 
     # Every bill completed exactly once: one completed run per bill, the one its row names.
     assert (status.done, status.queued, status.running, status.failed) == (200, 0, 0, 0)
@@ -248,7 +289,8 @@ def test_two_hundred_bills_across_workers_one_sigkilled(
             (run_id,),
         )
         assert set(steps_before[run_id]) <= set(kept)
-    assert sum(s["resumed"] for s in stats) == len(running)
+    # A bill the victim had just started may record its run between the snapshot and the kill.
+    assert len(running) <= sum(s["resumed"] for s in stats) <= in_progress
     assert sum(s["requeued_stalled"] for s in stats) >= len(running)
 
     # The cost ledger is exactly what the loopback servers served (calls and tokens).
@@ -256,9 +298,9 @@ def test_two_hundred_bills_across_workers_one_sigkilled(
     ledger_cost = _query(url, "select sum(cost) from cost_tracking")[0][0]
     assert status.spend <= ledger_cost
 
-    # The global caps held across the three processes.
-    assert 1 <= llm.max_in_flight <= LIMITS["openai"]
-    assert 1 <= search.max_in_flight <= LIMITS["zai"]
+    # After the kill: the caps, plus at most the dead worker's abandoned calls (its slots).
+    assert 1 <= llm.max_in_flight <= 2 * LIMITS["openai"]
+    assert 1 <= search.max_in_flight <= 2 * LIMITS["zai"]
     assert sum(s["waits"] for s in stats) > 0  # the caps were actually reached
 
 

@@ -203,7 +203,7 @@ class LimitedCostSink:
     def __repr__(self) -> str:
         return f"LimitedCostSink({self.sink!r}, {self.limiter!r})"
 
-    async def reserve(self, estimate: Any) -> tuple[Slot | None, Any]:
+    async def reserve(self, estimate: Any) -> Held:
         """Take a slot for ``estimate.provider``, then reserve with the wrapped sink."""
         slot = await self.limiter.acquire(str(estimate.provider))
         try:
@@ -211,18 +211,33 @@ class LimitedCostSink:
         except BaseException:
             await asyncio.shield(self.limiter.release(slot))
             raise
-        return slot, inner
+        return Held(slot, inner)
 
-    async def settle(self, reservation: tuple[Slot | None, Any], record: Any) -> None:
+    async def call_done(self, reservation: Held) -> None:
+        """The call is over but its settlement waits (web-search settles a search set at its
+        end): free the slot now, so a set never holds slots for calls already answered."""
+        await asyncio.shield(self._free(reservation))
+
+    async def settle(self, reservation: Held, record: Any) -> None:
         """The call is over: free its slot, then settle with the wrapped sink."""
-        slot, inner = reservation
-        await asyncio.shield(self.limiter.release(slot))
+        await asyncio.shield(self._free(reservation))
         if self.sink is not None:
-            await self.sink.settle(inner, record)
+            await self.sink.settle(reservation.inner, record)
 
-    async def release(self, reservation: tuple[Slot | None, Any]) -> None:
+    async def release(self, reservation: Held) -> None:
         """The call failed unbilled: free its slot, then release with the wrapped sink."""
-        slot, inner = reservation
-        await asyncio.shield(self.limiter.release(slot))
+        await asyncio.shield(self._free(reservation))
         if self.sink is not None:
-            await self.sink.release(inner)
+            await self.sink.release(reservation.inner)
+
+    async def _free(self, reservation: Held) -> None:
+        slot, reservation.slot = reservation.slot, None  # freed once, whoever comes first
+        await self.limiter.release(slot)
+
+
+@dataclass(slots=True)
+class Held:
+    """A :class:`LimitedCostSink` reservation: the slot (until freed) and the wrapped one."""
+
+    slot: Slot | None
+    inner: Any

@@ -563,6 +563,7 @@ class WebSearchClient:
                     record = self._record(estimate, started, attempt, call, exc)
                     if settles is not None:
                         settles.append((reservation, record))
+                        await _call_done(sink, reservation)
                     else:
                         await sink.settle(reservation, record)
                 else:
@@ -576,6 +577,7 @@ class WebSearchClient:
             record = self._record(estimate, started, attempt, call, None, len(results))
             if settles is not None:
                 settles.append((reservation, record))
+                await _call_done(sink, reservation)
             else:
                 await sink.settle(reservation, record)
         return results
@@ -607,6 +609,15 @@ class WebSearchClient:
                 "results": results,
             },
         )
+
+
+async def _call_done(sink: CostSink[Any], reservation: Any) -> None:
+    """Tell a sink that cares (an optional ``call_done`` method) that a call whose settlement
+    waits for its set is over: e.g. analysis-pipeline's ``LimitedCostSink`` frees the call's
+    slot of a cross-process concurrency cap then, not when the whole set settles."""
+    done = getattr(sink, "call_done", None)
+    if done is not None:
+        await done(reservation)
 
 
 async def _reserve(sink: CostSink[Any], estimate: CostEstimate) -> Any:
