@@ -355,3 +355,51 @@ def test_budget_refusal_stops_the_worker_and_leaves_the_rest_queued(
     spent = _query(url, "select coalesce(sum(cost), 0) from cost_tracking")[0][0]
     assert spent <= Decimal("0.15")
     assert _ledger(url) == _served(llm, search)
+
+
+def test_a_worker_killed_at_its_first_paid_call_leaves_a_run_the_next_one_resumes(
+    postgres_db: str,
+    servers: tuple[FakeLLMServer, FakeZaiSearchServer, Latency],
+    tmp_path: Path,
+) -> None:
+    llm, search, latency = servers
+    url = postgres_db
+    asyncio.run(_enqueue(url, real_bills(1)))
+    base = {"database_url": url, "llm_base_url": llm.base_url,
+            "search_base_url": search.base_url, "concurrency": 1, "project": "batch",
+            "stalled_after": 3.0, "lease_timeout": 3.0}  # fmt: skip
+    latency.seconds = HOLD  # the first paid call is not answered while the victim lives
+    victim = _start_worker(tmp_path, name="victim", **base)
+    survivor = None
+    try:
+        _wait_until(lambda: llm.request_count >= 1, 60, "the victim's first paid call")
+        # The row names the run before the first call is paid for, and that run exists.
+        rows = _query(
+            url,
+            "select i.run_id, r.id, r.status from pipeline_batch_items i"
+            " left join pipeline_runs r on r.id = i.run_id",
+        )
+        assert len(rows) == 1
+        named, stored, state = rows[0]
+        assert named is not None
+        assert (stored, state) == (named, "running")
+        victim.send_signal(signal.SIGKILL)
+        victim.communicate(timeout=10)
+        latency.seconds = LLM_LATENCY
+        survivor = _start_worker(tmp_path, name="survivor", **base)
+        done = "select count(*) from pipeline_batch_items where status = 'done'"
+        _wait_until(lambda: _query(url, done)[0][0] == 1, 90, "the bill")
+        stats = _stop_worker(survivor)
+    finally:
+        latency.seconds = LLM_LATENCY
+        for proc in (victim, survivor):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.communicate(timeout=10)
+    # One run, the one the row named before the crash, resumed and completed: no orphan left
+    # `running`, no second run of the bill.
+    assert stats["resumed"] == 1
+    runs = _query(url, "select id, status from pipeline_runs")
+    assert runs == [(named, "completed")]
+    assert _query(url, "select run_id from pipeline_batch_items") == [(named,)]
+    assert _ledger(url) == _served(llm, search)

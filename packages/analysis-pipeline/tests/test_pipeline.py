@@ -198,6 +198,8 @@ async def test_model_choice_precedence(llm: Any, tmp_path: Path) -> None:
         (("id", "text", "CA"), {"max_rounds": 0}),
         (("id", "text", "CA"), {"models": {"summarise": "x"}}),
         (("id", "text", "CA"), {"models": {"generate": []}}),
+        (("id", "text", "CA"), {"run_id": "not-a-uuid"}),
+        (("id", "text", "CA"), {"run_id": "'; drop table pipeline_runs; --"}),
     ],
 )
 async def test_bad_input_is_a_typed_error(
@@ -207,3 +209,19 @@ async def test_bad_input_is_a_typed_error(
     with pytest.raises(InvalidInputError):
         await pipeline.run(*args, **kwargs)
     assert await pipeline.store.list_runs() == []
+
+
+async def test_a_caller_chosen_run_id_is_used_and_never_reused(llm: Any, tmp_path: Path) -> None:
+    pipeline = _pipeline(llm, tmp_path)
+    analyst = _analyst()
+    models = {"research": analyst, "generate": analyst, "review": _reviewer()}
+    chosen = "6F9619FF-8B86-D011-B42D-00C04FC964FF"
+    result = await pipeline.run("EX-1", EXAMPLE.read_text(), "Exampleland", models, run_id=chosen)
+    assert result.run_id == chosen.lower()
+    first = await pipeline.store.get_run(chosen.lower())
+    assert first.status == "completed"
+    # Taken: refused before anything is paid for or stored, the first run left as it was.
+    with pytest.raises(InvalidInputError, match="exists already"):
+        await pipeline.run("EX-2", "other text", "Exampleland", models, run_id=chosen)
+    assert [r.id for r in await pipeline.store.list_runs()] == [chosen.lower()]
+    assert (await pipeline.store.get_run(chosen.lower())).bill_id == "EX-1"

@@ -20,8 +20,12 @@ from web_search.services import LegislationSearchService
 from web_search.testing import FakeZaiSearchServer
 
 BILLS = Path(__file__).resolve().parents[3] / "../shared/data/bills"
-SQL_PER_BILL = 20
-"""Issue 14's target (86 before: 58 of them one cache read or write per query)."""
+SQL_PER_BILL = 30
+"""86 before issue 14 (58 of them one cache read or write per query). Issue 14 measured 17-18
+with a research set's records and answers written once at its end; since issue 16 each answer
+is recorded and cached as it arrives (a crash mid-set loses nothing), one settle and one cache
+write per wave of answers: 19-23 here against the zero-latency loopback server. The bound is
+that, with room for answers spread in time; the per-query statements must never come back."""
 
 _FUNCTION = re.compile(r"\b(?:public\.)?([a-z_]+)\s*\(")
 
@@ -68,7 +72,7 @@ def statements(monkeypatch: pytest.MonkeyPatch) -> StatementCounter:
 
 
 @pytest.mark.parametrize("bill_id", ["CA-AB1482-2019", "US-HR1694-108"])
-async def test_a_new_bill_costs_at_most_twenty_sql_statements(
+async def test_a_new_bill_makes_no_statement_per_query(
     postgres_db: str, statements: StatementCounter, bill_id: str
 ) -> None:
     text = (BILLS / f"{bill_id}.txt").read_text(encoding="utf-8")
@@ -99,9 +103,9 @@ async def test_a_new_bill_costs_at_most_twenty_sql_statements(
         paid, total_paid = server.calls - before, server.calls
     counted = dict(statements.seen)
     assert statements.total <= SQL_PER_BILL, counted
-    # The search cache: one read and one write for the whole research set.
+    # The search cache: one read for the whole research set, writes grouped by answer wave.
     assert counted.get("web_search_cache_hit_many") == 1, counted
-    assert counted.get("web_search_cache_put_many") == 1, counted
+    assert 1 <= counted.get("web_search_cache_put_many", 0) < paid, counted
     assert "web_search_cache_hit" not in counted
     assert "web_search_cache_put" not in counted
     # A new bill: every search paid for (none answered from the warm-up's cache), within the
@@ -111,7 +115,7 @@ async def test_a_new_bill_costs_at_most_twenty_sql_statements(
     assert await _search_records(postgres_db) == total_paid
 
 
-async def test_a_research_set_is_one_ledger_write_of_one_row_per_paid_call(
+async def test_a_research_set_writes_its_records_in_waves_of_one_row_per_paid_call(
     postgres_db: str, statements: StatementCounter
 ) -> None:
     text = (BILLS / "CA-AB1228-2023.txt").read_text(encoding="utf-8")
@@ -131,7 +135,10 @@ async def test_a_research_set_is_one_ledger_write_of_one_row_per_paid_call(
             statements.on = False
         paid = server.calls
     assert package.calls == paid == 12
-    assert dict(statements.seen) == {"cost_batch": 1}  # every record of the set, one write
+    # No budget, so no reserves: the records as the answers come, grouped, never one
+    # statement per call.
+    assert set(statements.seen) == {"cost_batch"}
+    assert 1 <= statements.seen["cost_batch"] < paid
     assert await _search_records(postgres_db) == paid  # one row per paid call
 
 

@@ -23,6 +23,7 @@ import logging
 import math
 import os
 import socket
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -50,7 +51,6 @@ from ._inputs import check_run_inputs
 
 if TYPE_CHECKING:
     from ._pipeline import AnalysisPipeline
-    from ._progress import ProgressEvent
 
 __all__ = [
     "BATCH_QUEUE",
@@ -573,29 +573,19 @@ class BatchWorker:
             else:
                 self.stats.resumed += 1
                 return result.run_id
-        started: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-
-        def on_event(event: ProgressEvent) -> None:
-            if event.run_id and not started.done():
-                started.set_result(event.run_id)
-
-        async def record() -> None:
-            await self._set(item_id, run_id=await started)
-
-        recorder = asyncio.create_task(record())
-        try:
-            result = await pipeline.run(
-                bill_id,
-                text,
-                jurisdiction,
-                dict(self.models) if self.models else None,
-                self.max_rounds,
-                progress=on_event,
-            )
-        finally:
-            if not started.done():
-                recorder.cancel()
-            await asyncio.gather(recorder, return_exceptions=True)
+        # The id is on the row before the run exists, so nothing is paid for a run that no row
+        # names: a worker that dies at any point leaves either no run (the next one starts
+        # afresh under a new id) or this run, which the next one resumes.
+        run_id = str(uuid.uuid4())
+        await self._set(item_id, run_id=run_id)
+        result = await pipeline.run(
+            bill_id,
+            text,
+            jurisdiction,
+            dict(self.models) if self.models else None,
+            self.max_rounds,
+            run_id=run_id,
+        )
         return result.run_id
 
 

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import time
+import uuid
 import warnings
 from collections.abc import Collection
 from datetime import datetime
@@ -24,6 +25,7 @@ from ._errors import (
     InvalidInputError,
     LeaseLostError,
     PipelineRunError,
+    RunNotFoundError,
     StoreUnavailableError,
 )
 from ._flow import Flow, plan_condense
@@ -152,6 +154,7 @@ class AnalysisPipeline:
         max_rounds: int = 2,
         *,
         progress: ProgressCallback | None = None,
+        run_id: str | None = None,
     ) -> PipelineResult:
         """Analyse one bill end to end and log the run.
 
@@ -163,13 +166,17 @@ class AnalysisPipeline:
                 model or fallback chain; unset steps use the configured defaults.
             max_rounds: Review rounds at most (2: review, refine once, review again).
             progress: Called with a :class:`ProgressEvent` as the run advances.
+            run_id: The new run's id (a UUID; a fresh one by default). A caller that must
+                know the id before anything is paid for (a batch worker records it first, so
+                whoever takes over after a crash resumes this run) picks it here.
 
         Returns:
             The best-scoring analysis, the last review, per-step cost and latency.
 
         Raises:
             InvalidInputError: Empty bill id/text/jurisdiction, text that is not valid Unicode
-                (lone surrogates) or ``max_rounds`` < 1; nothing is stored.
+                (lone surrogates), ``max_rounds`` < 1, or a ``run_id`` that is not a UUID or
+                names a run that exists already (resume that one instead); nothing is stored.
             InputTooLargeError: The bill is over ``config.max_bill_chars``, or condensing it
                 would cross ``config.max_condense_calls`` / ``max_condense_cost``; refused
                 before any paid call, nothing stored.
@@ -179,6 +186,8 @@ class AnalysisPipeline:
         check_run_inputs(bill_id, bill_text, jurisdiction, self.config.max_bill_chars)
         if max_rounds < 1:
             raise InvalidInputError(f"max_rounds must be at least 1, got {max_rounds}")
+        if run_id is not None:
+            run_id = await self._unused_run_id(run_id)
         chains = await self.resolve_models(models)
         names = {step: [_model_name(m) for m in chain] for step, chain in chains.items()}
         inputs = {"bill_text": bill_text, "max_rounds": max_rounds}
@@ -189,6 +198,7 @@ class AnalysisPipeline:
             ).encode()
         ).hexdigest()
         run = RunRecord(
+            **({"id": run_id} if run_id is not None else {}),
             bill_id=bill_id,
             jurisdiction=jurisdiction,
             models=names,
@@ -201,6 +211,18 @@ class AnalysisPipeline:
         planner, chunks = self._plan(run, chains, {})
         await self.store.save_run(run)
         return await self._execute(run, chains, {}, progress, planner, chunks)
+
+    async def _unused_run_id(self, run_id: str) -> str:
+        """``run_id`` as a canonical UUID string, refused if it is not one or is taken."""
+        try:
+            canonical = str(uuid.UUID(str(run_id)))
+        except ValueError:
+            raise InvalidInputError(f"run_id must be a UUID, got {str(run_id)[:60]!r}") from None
+        try:
+            await self.store.get_run(canonical)
+        except RunNotFoundError:
+            return canonical
+        raise InvalidInputError(f"run {canonical} exists already: resume it instead")
 
     async def resume(
         self,

@@ -38,6 +38,7 @@ from ._stats import StatsKeeper
 from ._stores.local import LocalSearchCache
 from ._telemetry import attempt_span, end_attempt_span, resolve_tracer
 from ._types import CacheStats, SearchOutcome, SearchRequest, SearchResult, normalise_recency
+from ._write_behind import WriteBehind
 
 __all__ = ["RetryPolicy", "WebSearchClient", "make_provider"]
 
@@ -47,9 +48,6 @@ _ZERO = Decimal(0)
 
 SET_CONCURRENCY = 32
 """Default bound on upstream searches in flight for one ``search_many`` set."""
-
-Settles = list[tuple[Any, CostRecord]]
-"""Cost records of a set's paid calls, settled together when the set is done."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -242,14 +240,15 @@ class WebSearchClient:
         step: str = "research",
         concurrency: int = SET_CONCURRENCY,
     ) -> list[SearchOutcome | WebSearchError]:
-        """Run a set of searches with one persistent read, one persistent write, one settlement.
+        """Run a set of searches with one persistent read and write-behind persistent writes.
 
-        A research set pays for its searches together: the persistent tier is read once for
-        every key the in-process tier lacks and written once with every new answer, and the
-        cost records of the set's paid calls go to the cost sink together when the set is done
-        (a batching sink such as cost-tracker's stores them in one write; still one record per
-        paid call). Each call is still reserved before it is made, so budgets stay exact; a
-        set that fails or is cancelled still settles every call it paid for before it returns.
+        The persistent tier is read once for every key the in-process tier lacks. Each paid
+        call is reserved before it is made and settled as soon as it is answered, and each new
+        answer is written to the persistent tier as soon as it arrives, so a process killed
+        mid-set loses neither the record of a call it paid for nor the answer (a resume finds
+        it in the cache instead of paying again). Writes that arrive while one is running go
+        together in the next one, so a set whose answers arrive close together still makes few
+        statements (a batching sink such as cost-tracker's does the same for the records).
         Identical searches in the set, or already in flight in this process, are made once.
 
         Args:
@@ -345,60 +344,35 @@ class WebSearchClient:
     async def _fill_set(
         self, specs: dict[str, SearchSpec], now: datetime, step: str, concurrency: int
     ) -> dict[str, tuple[CacheEntry, str] | WebSearchError]:
-        """One persistent read, the misses upstream, one persistent write, one settlement."""
+        """One persistent read, then the misses upstream, each written as it is answered."""
         filled: dict[str, tuple[CacheEntry, str] | WebSearchError] = {}
         for key, entry in (await self.cache.persistent_get_many(list(specs), now)).items():
             self.cache.promote(key, entry, specs[key].recency, now)
             self._stats.hit("l2", entry.cost)
             filled[key] = (entry, "l2")
         gate = asyncio.Semaphore(concurrency)
-        settles: Settles = []
-        fresh: list[tuple[str, CacheEntry, Any, str, str]] = []
+        writes = WriteBehind(self.cache.store_many)
 
         async def one(key: str, spec: SearchSpec) -> None:
             async with gate:
                 try:
-                    entry = await self._upstream(spec, step, settles)
+                    entry = await self._upstream(spec, step)
                 except WebSearchError as exc:
                     filled[key] = exc
                     return
             filled[key] = (entry, "upstream")
-            fresh.append((key, entry, spec.recency, spec.query.full, self.provider.name))
+            writes.add((key, entry, spec.recency, spec.query.full, self.provider.name))
 
         misses = [(key, spec) for key, spec in specs.items() if key not in filled]
         try:
-            # Every search finishes before the set is settled: a call sent may be billed.
+            # Every search finishes before the set returns: a call sent may be billed.
             done = await asyncio.gather(*(one(k, s) for k, s in misses), return_exceptions=True)
         finally:
-            settle_error = await self._settle_set(settles)
-            await self.cache.store_many(fresh)
+            await writes.drain()
         for failure in done:
             if isinstance(failure, BaseException):
                 raise failure
-        if settle_error is not None:
-            raise settle_error
         return filled
-
-    async def _settle_set(self, settles: Settles) -> BaseException | None:
-        """Hand every paid call's record of a set to the sink at once (one record each).
-
-        Shielded from cancellation: these calls were paid for. Returns the first failure
-        after every record was handed over, so one bad record loses no other.
-        """
-        sink = self.cost_sink
-        if sink is None or not settles:
-            return None
-        pending = asyncio.gather(
-            *(sink.settle(reservation, record) for reservation, record in settles),
-            return_exceptions=True,
-        )
-        outcomes = await asyncio.shield(pending)
-        failures = [o for o in outcomes if isinstance(o, BaseException)]
-        for failure in failures:
-            logger.error(
-                "web-search: a paid call's cost record was refused (%s)", type(failure).__name__
-            )
-        return failures[0] if failures else None
 
     async def _lookup(self, spec: SearchSpec, key: str, step: str) -> SearchOutcome:
         now = self.cache.clock()
@@ -433,28 +407,24 @@ class WebSearchClient:
             self.cache.promote(key, entry, spec.recency, now)
             self._stats.hit("l2", entry.cost)
             return entry, "l2"
-        entry = await self._upstream(spec, step, None)
+        entry = await self._upstream(spec, step)
         await self.cache.store(key, entry, spec.recency, spec.query.full, self.provider.name)
         return entry, "upstream"
 
-    async def _upstream(self, spec: SearchSpec, step: str, settles: Settles | None) -> CacheEntry:
-        """Pay for one search: one call per domain group, merged into a new cache entry.
-
-        With ``settles`` given, each paid call's cost record is appended there instead of
-        being settled at once (``search_many`` settles a whole set together).
-        """
+    async def _upstream(self, spec: SearchSpec, step: str) -> CacheEntry:
+        """Pay for one search: one call per domain group, merged into a new cache entry."""
         groups = plan_domain_groups(spec.domains, self.provider.max_domains_per_call)
         calls = [
             ProviderCall(spec.query.sent, spec.count, group, spec.recency, f"ws-{uuid.uuid4().hex}")
             for group in groups
         ]
         if len(calls) == 1:
-            answers = [(groups[0], await self._call(calls[0], step, settles))]
+            answers = [(groups[0], await self._call(calls[0], step))]
         else:
             # Siblings of a failed call run to the end rather than being cancelled: a call
             # already sent may be billed, and only a finished call can be settled as such.
             found = await asyncio.gather(
-                *(self._call(call, step, settles) for call in calls), return_exceptions=True
+                *(self._call(call, step) for call in calls), return_exceptions=True
             )
             answers = []
             for group, outcome in zip(groups, found, strict=True):
@@ -491,15 +461,13 @@ class WebSearchClient:
             state.next_action.sleep if state.next_action else 0.0,
         )
 
-    async def _call(
-        self, call: ProviderCall, step: str, settles: Settles | None = None
-    ) -> list[SearchResult]:
+    async def _call(self, call: ProviderCall, step: str) -> list[SearchResult]:
         # Nearly every call succeeds at once, so the first attempt runs before tenacity's
         # per-call machinery is built (it cost more CPU than the request's own bookkeeping).
         # A failure is replayed as tenacity's attempt 1: the retry decision, the wait and the
         # log line are the same as if tenacity had made that attempt itself.
         try:
-            return await self._attempt(call, step, 1, settles)
+            return await self._attempt(call, step, 1)
         except Exception as exc:
             first_failure = exc
         retrying = AsyncRetrying(
@@ -514,12 +482,10 @@ class WebSearchClient:
                 attempt = state.retry_state.attempt_number
                 if attempt == 1:
                     raise first_failure
-                return await self._attempt(call, step, attempt, settles)
+                return await self._attempt(call, step, attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _attempt(
-        self, call: ProviderCall, step: str, attempt: int, settles: Settles | None
-    ) -> list[SearchResult]:
+    async def _attempt(self, call: ProviderCall, step: str, attempt: int) -> list[SearchResult]:
         provider = self.provider
         price = provider.price_per_call
         estimate = CostEstimate(
@@ -560,12 +526,9 @@ class WebSearchClient:
                 end_attempt_span(span, billed=price if kept else None, results=0, error=exc)
             if sink is not None:
                 if billed and isinstance(exc, ResponseFormatError):
-                    record = self._record(estimate, started, attempt, call, exc)
-                    if settles is not None:
-                        settles.append((reservation, record))
-                        await _call_done(sink, reservation)
-                    else:
-                        await sink.settle(reservation, record)
+                    await sink.settle(
+                        reservation, self._record(estimate, started, attempt, call, exc)
+                    )
                 else:
                     await sink.release(reservation)
             if isinstance(exc, ProviderError):
@@ -575,11 +538,7 @@ class WebSearchClient:
             end_attempt_span(span, billed=price, results=len(results), error=None)
         if sink is not None:
             record = self._record(estimate, started, attempt, call, None, len(results))
-            if settles is not None:
-                settles.append((reservation, record))
-                await _call_done(sink, reservation)
-            else:
-                await sink.settle(reservation, record)
+            await sink.settle(reservation, record)
         return results
 
     def _record(
@@ -609,15 +568,6 @@ class WebSearchClient:
                 "results": results,
             },
         )
-
-
-async def _call_done(sink: CostSink[Any], reservation: Any) -> None:
-    """Tell a sink that cares (an optional ``call_done`` method) that a call whose settlement
-    waits for its set is over: e.g. analysis-pipeline's ``LimitedCostSink`` frees the call's
-    slot of a cross-process concurrency cap then, not when the whole set settles."""
-    done = getattr(sink, "call_done", None)
-    if done is not None:
-        await done(reservation)
 
 
 async def _reserve(sink: CostSink[Any], estimate: CostEstimate) -> Any:
