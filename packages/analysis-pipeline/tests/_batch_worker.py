@@ -4,7 +4,8 @@ Usage: python _batch_worker.py CONFIG_JSON
 
 CONFIG_JSON holds: database_url, llm_base_url, search_base_url, concurrency, name, project,
 limits ({provider: cap}), state_dir, and optionally heartbeat, stalled_after, lease_timeout,
-daily_budget, wait. The worker prints ``ready`` once it takes jobs and its stats as one JSON
+daily_budget, wait, run_store_url (the run store's own URL, e.g. through an outage proxy).
+The worker prints ``ready`` once it takes jobs and its stats as one JSON
 line when it stops (SIGTERM stops it gracefully; SIGKILL is what the crash test sends).
 """
 
@@ -65,7 +66,9 @@ async def main(cfg: dict[str, Any]) -> dict[str, Any]:
         base_url=cfg["search_base_url"],
     )
     # Generous connect timeouts: the shared 2-core test machine can be far past saturation.
-    store = PostgresRunStore(url, max_size=cfg["concurrency"] + 2, connect_timeout=20)
+    store = PostgresRunStore(
+        cfg.get("run_store_url", url), max_size=cfg["concurrency"] + 2, connect_timeout=20
+    )
     config = PipelineConfig(
         heartbeat_interval=cfg.get("heartbeat", 1.0),
         lease_timeout=cfg.get("lease_timeout", 8.0),
@@ -88,6 +91,7 @@ async def main(cfg: dict[str, Any]) -> dict[str, Any]:
         budget_retry_delay=cfg.get("budget_retry_delay", 60.0),
         outage_retry_delay=2.0,
         connect_timeout=20,
+        journal_retry_interval=0.2,
     )
     prepare_for_serving()  # as apps do at start-up: nothing is imported on a first call
     try:

@@ -23,7 +23,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from analysis_pipeline.testing import offline_handler
+from analysis_pipeline.testing import offline_handler, task_of
 from llm_client.testing import FakeLLMServer, RecordedRequest, Reply
 from web_search.testing import FakeZaiSearchServer
 
@@ -403,3 +403,51 @@ def test_a_worker_killed_at_its_first_paid_call_leaves_a_run_the_next_one_resume
     assert runs == [(named, "completed")]
     assert _query(url, "select run_id from pipeline_batch_items") == [(named,)]
     assert _ledger(url) == _served(llm, search)
+
+
+def test_a_worker_whose_run_store_goes_away_after_a_paid_step_finishes_the_bill_itself(
+    postgres_db: str, tcp_proxy: Any, tmp_path: Path
+) -> None:
+    # Worker A reaches its run store through a proxy that is cut while generate is answered:
+    # the paid step is journaled on A's disk only. Worker B, healthy, could take the bill and
+    # pay for generate again; A keeps the bill and hands its journal over once the store is back.
+    url = postgres_db
+    asyncio.run(_enqueue(url, real_bills(1)))
+    cut: list[float] = []
+
+    def cut_at_generate(request: RecordedRequest) -> Reply | None:
+        if task_of(request.messages) == "generate-analysis" and not cut:
+            cut.append(time.monotonic())
+            tcp_proxy.stop()
+        reply = offline_handler(request)
+        return None if reply is None else Reply.hang(LLM_LATENCY, then=reply)
+
+    with FakeLLMServer(handler=cut_at_generate) as llm, FakeZaiSearchServer() as search:
+        base = {"database_url": url, "llm_base_url": llm.base_url,
+                "search_base_url": search.base_url, "concurrency": 1, "project": "batch",
+                "stalled_after": 3.0, "lease_timeout": 3.0}  # fmt: skip
+        a = _start_worker(tmp_path, name="A", run_store_url=tcp_proxy.url_for(url), **base)
+        b = None
+        try:
+            taken = "select count(*) from pipeline_batch_items where worker = 'A'"
+            _wait_until(lambda: _query(url, taken)[0][0] == 1, 60, "A to take the bill")
+            b = _start_worker(tmp_path, name="B", **base)
+            _wait_until(lambda: bool(cut), 60, "generate to be paid for")
+            time.sleep(6.0)  # an outage longer than the run's lease and B's retry delays
+            tcp_proxy.start()
+            done = "select count(*) from pipeline_batch_items where status = 'done'"
+            _wait_until(lambda: _query(url, done)[0][0] == 1, 90, "the bill")
+            stats = {"A": _stop_worker(a), "B": _stop_worker(b)}
+        finally:
+            for proc in (a, b):
+                if proc is not None and proc.poll() is None:
+                    proc.kill()
+                    proc.communicate(timeout=10)
+        generated = sum(task_of(r.messages) == "generate-analysis" for r in llm.requests)
+        assert generated == 1  # paid once, never again by B
+        assert (stats["A"]["done"], stats["B"]["done"]) == (1, 0)
+        assert _query(url, "select worker, status from pipeline_batch_items") == [("A", "done")]
+        runs = _query(url, "select status from pipeline_runs")
+        assert runs == [("completed",)]
+        assert not list((tmp_path / "A" / "journal").rglob("*.json"))  # handed over
+        assert _ledger(url) == _served(llm, search)

@@ -397,6 +397,11 @@ class BatchWorker:
         outage_retry_delay: Seconds before a bill whose run store was unreachable is offered
             again (such attempts never make a bill ``failed``: nothing is lost in an outage).
         connect_timeout: Longest wait for a connection of the worker's own pool, in seconds.
+        journal_hold: Longest time, in seconds, a worker keeps a bill whose run store went away
+            after it paid for a step (the step's result is journaled on this machine only, so
+            it resumes the run itself once the store answers instead of letting another worker
+            pay for the step again).
+        journal_retry_interval: Seconds between its attempts meanwhile.
     """
 
     def __init__(
@@ -416,11 +421,15 @@ class BatchWorker:
         budget_retry_delay: float = 300.0,
         outage_retry_delay: float = 30.0,
         connect_timeout: float = 5.0,
+        journal_hold: float = 600.0,
+        journal_retry_interval: float = 1.0,
     ) -> None:
         if concurrency < 1:
             raise InvalidInputError(f"concurrency must be at least 1, got {concurrency}")
         if stalled_after <= heartbeat_interval:
             raise InvalidInputError("stalled_after must be longer than heartbeat_interval")
+        if journal_retry_interval <= 0 or journal_hold < 0:
+            raise InvalidInputError("journal_retry_interval must be > 0 and journal_hold >= 0")
         self.pipeline = pipeline
         self.concurrency = concurrency
         self.models = dict(models) if models else None
@@ -433,6 +442,8 @@ class BatchWorker:
         self.retry_delay = retry_delay
         self.budget_retry_delay = budget_retry_delay
         self.outage_retry_delay = outage_retry_delay
+        self.journal_hold = journal_hold
+        self.journal_retry_interval = journal_retry_interval
         self.stats = WorkerStats()
         self._url = database_url
         self._connect_timeout = connect_timeout
@@ -567,7 +578,7 @@ class BatchWorker:
         pipeline = self.pipeline
         if run_id is not None:
             try:
-                result = await pipeline.resume(str(run_id), self.models)
+                result = await self._resume(str(run_id))
             except RunNotFoundError:
                 run_id = None
             else:
@@ -578,15 +589,53 @@ class BatchWorker:
         # afresh under a new id) or this run, which the next one resumes.
         run_id = str(uuid.uuid4())
         await self._set(item_id, run_id=run_id)
-        result = await pipeline.run(
-            bill_id,
-            text,
-            jurisdiction,
-            dict(self.models) if self.models else None,
-            self.max_rounds,
-            run_id=run_id,
-        )
+        try:
+            result = await pipeline.run(
+                bill_id,
+                text,
+                jurisdiction,
+                dict(self.models) if self.models else None,
+                self.max_rounds,
+                run_id=run_id,
+            )
+        except Exception as exc:
+            if not self._holds_journal(run_id, exc):
+                raise
+            result = await self._resume(run_id)
         return result.run_id
+
+    def _holds_journal(self, run_id: str, exc: BaseException) -> bool:
+        """Whether the run failed for a store outage after paying for a step this process
+        journaled (its disk is the only place that result is: no other worker can resume it
+        without paying again)."""
+        return _outage(exc) and bool(self.pipeline.journal.pending(run_id))
+
+    async def _resume(self, run_id: str) -> Any:
+        """Resume ``run_id``; while this process holds journaled steps of it and the run store
+        is away, keep the job and try again every ``journal_retry_interval`` seconds, for at
+        most ``journal_hold`` seconds, so this process hands its journal over itself."""
+        deadline = asyncio.get_running_loop().time() + self.journal_hold
+        while True:
+            try:
+                return await self.pipeline.resume(run_id, self.models)
+            except Exception as exc:
+                if not self._holds_journal(run_id, exc):
+                    raise
+                if asyncio.get_running_loop().time() >= deadline:
+                    logger.error(
+                        "run %s: the run store is still away after %.0f s; its journaled steps"
+                        " stay on this machine (%s) and the bill goes back to the queue",
+                        run_id,
+                        self.journal_hold,
+                        self.name,
+                    )
+                    raise
+                logger.warning(
+                    "run %s: the run store is away and this worker holds a paid step of it;"
+                    " keeping the bill until the store answers",
+                    run_id,
+                )
+            await asyncio.sleep(self.journal_retry_interval)  # a poll: the store has no event
 
 
 class _Retry(procrastinate.BaseRetryStrategy):
