@@ -51,6 +51,7 @@ from ._inputs import check_run_inputs
 
 if TYPE_CHECKING:
     from ._pipeline import AnalysisPipeline
+    from ._records import PipelineResult
 
 __all__ = [
     "BATCH_QUEUE",
@@ -610,7 +611,7 @@ class BatchWorker:
         without paying again)."""
         return _outage(exc) and bool(self.pipeline.journal.pending(run_id))
 
-    async def _resume(self, run_id: str) -> Any:
+    async def _resume(self, run_id: str) -> PipelineResult:
         """Resume ``run_id``; while this process holds journaled steps of it and the run store
         is away, keep the job and try again every ``journal_retry_interval`` seconds, for at
         most ``journal_hold`` seconds, so this process hands its journal over itself."""
