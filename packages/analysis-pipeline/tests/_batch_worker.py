@@ -51,7 +51,9 @@ async def main(cfg: dict[str, Any]) -> dict[str, Any]:
         outbox_path=state / "outbox.sqlite3",
         retry_interval=None,
     )
-    limiter = CallLimiter(url, cfg["limits"], connect_timeout=20)
+    limiter = CallLimiter(
+        url, cfg["limits"], connect_timeout=20, abandoned_after=cfg.get("abandoned_after", 120.0)
+    )
     sink = LimitedCostSink(tracker, limiter)
     llm = LLMClient(
         cost_sink=sink,

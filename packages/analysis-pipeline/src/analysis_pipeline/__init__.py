@@ -22,6 +22,7 @@ from ._compare import (
 from ._config import PipelineConfig
 from ._errors import (
     AnalysisPipelineError,
+    BatchError,
     BudgetRefusedError,
     ConfigurationError,
     InputTooLargeError,
@@ -76,7 +77,6 @@ from ._stores import LocalRunStore, RunStore
 if TYPE_CHECKING:
     from ._batch import (
         BatchBill,
-        BatchError,
         BatchQueue,
         BatchStatus,
         BatchWorker,
@@ -169,7 +169,7 @@ __all__ = [
 
 
 _BATCH = frozenset(
-    {"BatchBill", "BatchError", "BatchQueue", "BatchStatus", "BatchWorker", "EnqueueResult",
+    {"BatchBill", "BatchQueue", "BatchStatus", "BatchWorker", "EnqueueResult",
      "WorkerStats"}
 )  # fmt: skip
 

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._errors import (
     AnalysisPipelineError,
+    BatchError,
     BudgetRefusedError,
     InvalidInputError,
     MissingExtraError,
@@ -71,10 +72,6 @@ BATCH_QUEUE = "analysis-pipeline"
 """The procrastinate queue batch jobs go to."""
 _TASK = "analysis_pipeline.analyse_bill"
 _PACKAGE = "analysis-pipeline-batch"
-
-
-class BatchError(AnalysisPipelineError):
-    """Batch analysis could not enqueue, read or run (bad table name, database error)."""
 
 
 def input_hash(bill_text: str, jurisdiction: str) -> str:

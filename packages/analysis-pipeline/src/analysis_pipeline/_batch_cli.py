@@ -22,6 +22,8 @@ from rich.live import Live
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 
+from analysis_pipeline._limiter import ABANDONED_AFTER
+
 if TYPE_CHECKING:
     from analysis_pipeline._batch import BatchStatus
 
@@ -179,7 +181,11 @@ def _parse_limits(options: list[str]) -> dict[str, int]:
 
 @contextlib.asynccontextmanager
 async def _worker_pipeline(
-    url: str, limits: dict[str, int], daily_budget: Decimal | None, concurrency: int
+    url: str,
+    limits: dict[str, int],
+    daily_budget: Decimal | None,
+    concurrency: int,
+    abandoned_after: float,
 ) -> AsyncIterator[tuple[Any, dict[str, Any]]]:
     """The production stack on one database: run log, cost ledger, call limiter, providers."""
     from cost_tracker import CostTracker, PostgresCostStore
@@ -194,7 +200,7 @@ async def _worker_pipeline(
 
     store = PostgresRunStore(url, max_size=concurrency + 2)
     tracker = CostTracker(PostgresCostStore(url), daily_budget=daily_budget)
-    limiter = CallLimiter(url, limits)
+    limiter = CallLimiter(url, limits, abandoned_after=abandoned_after)
     sink = LimitedCostSink(tracker, limiter)
     async with (
         contextlib.aclosing(store),
@@ -233,6 +239,14 @@ def worker(
             f"(defaults: {', '.join(f'{k}={v}' for k, v in DEFAULT_LIMITS.items())}).",
         ),
     ] = None,
+    abandoned_after: Annotated[
+        float,
+        typer.Option(
+            min=1.0,
+            help="Seconds a dead worker's call slots stay taken (its calls may still be running "
+            "at the provider): the longest one call can run.",
+        ),
+    ] = ABANDONED_AFTER,
     daily_budget: Annotated[
         str | None, typer.Option(help="Daily budget in USD (cost-tracker, shared by workers).")
     ] = None,
@@ -257,7 +271,8 @@ def worker(
     async def go() -> Any:
         from llm_client import prepare_for_serving
 
-        async with _worker_pipeline(url, limits, budget, concurrency) as (pipeline, models):
+        wiring = _worker_pipeline(url, limits, budget, concurrency, abandoned_after)
+        async with wiring as (pipeline, models):
             prepare_for_serving()  # a first call must not import for seconds: heartbeats wait
             if models:
                 err.print(f"[dim]{OFFLINE_NOTE}[/]")

@@ -6,6 +6,7 @@ The tree::
     ├── InvalidInputError        bad arguments (empty bill, unknown step, percent out of range)
     │   └── InputTooLargeError   a bill or its condensing over a configured cap (nothing paid)
     ├── ConfigurationError       a model setting or store argument is unusable
+    ├── BatchError               batch analysis could not enqueue, read or run (or limit calls)
     ├── MissingExtraError        a backend's optional dependencies are not installed (ImportError)
     ├── StoreError               the run store could not read or write (alias: RunStoreError)
     │   ├── StoreUnavailableError  unreachable or timed out
@@ -24,6 +25,7 @@ from datetime import datetime
 
 __all__ = [
     "AnalysisPipelineError",
+    "BatchError",
     "BudgetRefusedError",
     "ConfigurationError",
     "InputTooLargeError",
@@ -68,6 +70,11 @@ class InputTooLargeError(InvalidInputError):
 
 class ConfigurationError(AnalysisPipelineError):
     """A model configuration or a store argument cannot work."""
+
+
+class BatchError(AnalysisPipelineError):
+    """Batch analysis could not enqueue, read or run (bad table name, database error, or the
+    call limiter's slot table is missing)."""
 
 
 class MissingExtraError(AnalysisPipelineError, ImportError):

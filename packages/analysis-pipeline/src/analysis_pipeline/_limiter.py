@@ -2,9 +2,17 @@
 
 Providers limit an account, not a machine: ten workers each allowed four calls at once make
 forty, and the 429s that go with them. :class:`CallLimiter` holds ``limit`` numbered slots per
-account as PostgreSQL session advisory locks (``pg_try_advisory_lock(account key, slot)``), so
-the cap holds across processes and machines; a process that dies (SIGKILL, machine loss) loses
-its database sessions and with them its slots, at once, with no lease to expire.
+account in ``public.pipeline_call_slots`` (``llm-common-db migrate --package
+analysis-pipeline-batch``), so the cap holds across processes and machines.
+
+A slot is a lease that outlives a dead holder. Taking one is one statement: a slot whose
+``lease_until`` has passed *and* whose session advisory lock ``(account key, slot)`` this
+session gets, then ``lease_until = now() + abandoned_after``. A live holder keeps the slot
+through its lock however long the call runs (no renewal); releasing sets ``lease_until`` to now
+and unlocks. A process that dies (SIGKILL, machine loss) loses its lock with its session, but
+the calls it had sent may still be running at the provider (providers do not stop work when the
+client disconnects), so its slot stays taken until the lease passes: the cap holds right after a
+crash too, at the price of the dead worker's slots for up to ``abandoned_after`` seconds.
 
 :class:`LimitedCostSink` puts the limiter where every paid call already passes: the cost sink.
 llm-client and web-search call ``reserve`` right before each paid attempt and ``settle`` or
@@ -24,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import zlib
 from collections.abc import AsyncIterator, Mapping
@@ -31,16 +40,55 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from ._errors import ConfigurationError
+from ._errors import BatchError, ConfigurationError
 
 __all__ = ["CallLimiter", "LimitedCostSink"]
 
 logger = logging.getLogger(__name__)
 
-_TRY_SLOT = (
-    "select s from generate_series(0, %(n)s - 1) as s"
-    " where pg_try_advisory_lock(%(key)s, s) limit 1"
+ABANDONED_AFTER = 120.0
+"""Default seconds a dead holder's slot stays taken: twice LLMClient's default per-attempt
+timeout (60 s; WebSearchClient's is 20 s). A slot is taken right before one attempt, so a call
+sent just before a crash is past its client's timeout, with as much again to spare for the
+provider, before its slot is handed out again."""
+
+_PACKAGE = "analysis-pipeline-batch"
+# Once per account per limiter: the account's slot rows (a lower limit elsewhere only ignores
+# the rows above it).
+_ADD_SLOTS = (
+    "insert into public.pipeline_call_slots (key, slot)"
+    " select %(key)s, s from generate_series(0, %(n)s - 1) as s"
+    " on conflict (key, slot) do nothing"
 )
+# One statement. The CASE fixes the order: the lock is tried only on a row already known to be
+# the account's, within the limit and past its lease, so no lock is ever taken on a slot that a
+# later filter drops; LIMIT without ORDER BY stops the scan at the first slot locked (a sort
+# would evaluate, and lock, every row first). The uncorrelated sub-select runs once, so the
+# UPDATE, which always finds its row, never re-runs it.
+_TAKE_SLOT = """
+update public.pipeline_call_slots
+set lease_until = now() + %(after)s * interval '1 second'
+where key = %(key)s and slot = (
+    select slot from public.pipeline_call_slots
+    where key = %(key)s
+      and case
+          when key = %(key)s and slot < %(n)s and lease_until <= now()
+          then pg_try_advisory_lock(key, slot)
+          else false
+      end
+    limit 1
+)
+returning slot
+"""
+# One statement: the lease ends now and the lock goes (a data-modifying CTE always runs, so the
+# lock goes even if the row has been deleted).
+_FREE_SLOT = """
+with freed as (
+    update public.pipeline_call_slots set lease_until = now()
+    where key = %(key)s and slot = %(slot)s
+)
+select pg_advisory_unlock(%(key)s, %(slot)s)
+"""
 _FIRST_WAIT, _LONGEST_WAIT = 0.005, 0.05
 
 
@@ -72,9 +120,14 @@ class CallLimiter:
         connect_timeout: Longest wait for a connection, in seconds.
         pool: An ``llm_common_db.PostgresPool`` to use instead of one built from the URL (it
             needs ``sum(limits)`` connections to spare; the caller closes it).
+        abandoned_after: Seconds a slot stays taken after its holder died without releasing
+            it: the longest one call can run, since the provider may still be running the dead
+            worker's calls. A live holder keeps its slot however long its call runs. The
+            default, 120 s, is twice LLMClient's default per-attempt timeout (60 s) and six
+            times WebSearchClient's (20 s); raise it with those timeouts.
 
     Raises:
-        ConfigurationError: A limit below 1.
+        ConfigurationError: A limit below 1, or ``abandoned_after`` not a positive number.
     """
 
     def __init__(
@@ -85,12 +138,16 @@ class CallLimiter:
         namespace: str = "llm-common",
         connect_timeout: float = 5.0,
         pool: Any = None,
+        abandoned_after: float = ABANDONED_AFTER,
     ) -> None:
         for account, limit in limits.items():
             if limit < 1:
                 raise ConfigurationError(f"call limit of {account!r} must be >= 1, got {limit}")
+        if not (math.isfinite(abandoned_after) and abandoned_after > 0):
+            raise ConfigurationError(f"abandoned_after must be > 0 seconds, got {abandoned_after}")
         self.limits = dict(limits)
         self.namespace = namespace
+        self.abandoned_after = float(abandoned_after)
         self._keys = {a: account_key(namespace, a) for a in self.limits}
         # A process never holds more than `limit` slots of an account: the rest wait here
         # without a connection of their own.
@@ -104,18 +161,23 @@ class CallLimiter:
                 database_url,
                 connect_timeout=connect_timeout,
                 max_size=max(1, sum(self.limits.values())),
+                package=_PACKAGE,
             )
             self._owns_pool = True
         else:
             self._owns_pool = False
         self._pool = pool
+        self._slot_rows: set[str] = set()  # accounts whose slot rows this limiter has made
         self.in_use: dict[str, int] = dict.fromkeys(self.limits, 0)
         """Slots this process holds now, per account."""
         self.waits = 0
         """How many acquisitions found every slot taken at first (and waited)."""
 
     def __repr__(self) -> str:
-        return f"CallLimiter(limits={self.limits!r}, namespace={self.namespace!r})"
+        return (
+            f"CallLimiter(limits={self.limits!r}, namespace={self.namespace!r}, "
+            f"abandoned_after={self.abandoned_after:g})"
+        )
 
     async def __aenter__(self) -> CallLimiter:
         return self
@@ -129,17 +191,25 @@ class CallLimiter:
             await self._pool.aclose()
 
     async def acquire(self, account: str) -> Slot | None:
-        """Wait for a free slot of ``account``; None when the account has no limit."""
+        """Wait for a free slot of ``account``; None when the account has no limit.
+
+        Raises:
+            BatchError: The slot table is missing (names the migrate command that makes it).
+        """
         if account not in self.limits:
             return None
         key, limit = self._keys[account], self.limits[account]
+        params = {"n": limit, "key": key, "after": self.abandoned_after}
         stack = AsyncExitStack()
         try:
             await stack.enter_async_context(_semaphore(self._local[account]))
             conn = await stack.enter_async_context(self._pool.connection())
+            if account not in self._slot_rows:
+                await _execute(conn, _ADD_SLOTS, params)
+                self._slot_rows.add(account)
             wait, waited = _FIRST_WAIT, False
             while True:
-                row = await (await conn.execute(_TRY_SLOT, {"n": limit, "key": key})).fetchone()
+                row = await (await _execute(conn, _TAKE_SLOT, params)).fetchone()
                 if row is not None:
                     break
                 if not waited:
@@ -154,12 +224,16 @@ class CallLimiter:
         return Slot(account, int(row[0]), key, conn, stack)
 
     async def release(self, slot: Slot | None) -> None:
-        """Give the slot back (a broken connection has lost it already)."""
+        """Give the slot back at once.
+
+        If that fails (the connection broke), the slot stays taken until its lease passes, as
+        for a dead holder: this process cannot tell whether its lock outlived the failure.
+        """
         if slot is None:
             return
         self.in_use[slot.account] -= 1
         async with slot.stack:  # then the connection goes back to the pool
-            await _unlock(slot)
+            await _free(slot)
 
     @asynccontextmanager
     async def hold(self, account: str) -> AsyncIterator[Slot | None]:
@@ -171,11 +245,45 @@ class CallLimiter:
             await asyncio.shield(self.release(slot))
 
 
-async def _unlock(slot: Slot) -> None:
+async def _execute(conn: Any, query: str, params: Mapping[str, object]) -> Any:
+    """Run one limiter statement; a failure closes the connection.
+
+    A statement cut short (a cancelled task, a lost reply) may have taken a lock the caller
+    never learns of; closing the session drops it, so no pooled connection keeps a slot.
+    """
+    import psycopg
+
     try:
-        await slot.conn.execute("select pg_advisory_unlock(%s, %s)", (slot.key, slot.number))
-    except Exception as exc:  # the session is gone, and its locks with it
-        logger.info("call limiter: unlock of %s slot %d failed: %s", slot.account, slot.number, exc)
+        return await conn.execute(query, params)
+    except psycopg.errors.UndefinedTable as exc:
+        from llm_common_db import MissingTablesError
+
+        missing = MissingTablesError(_PACKAGE, str(exc).strip().splitlines()[0])
+        raise BatchError(f"call limiter: {missing}") from exc
+    except BaseException:
+        await _close(conn)
+        raise
+
+
+async def _free(slot: Slot) -> None:
+    try:
+        await slot.conn.execute(_FREE_SLOT, {"key": slot.key, "slot": slot.number})
+    except BaseException as exc:
+        # Closing drops the lock if the session still had it; the lease then runs out.
+        await _close(slot.conn)
+        if not isinstance(exc, Exception):
+            raise
+        logger.info(
+            "call limiter: release of %s slot %d failed (taken until its lease passes): %s",
+            slot.account, slot.number, exc,
+        )  # fmt: skip
+
+
+async def _close(conn: Any) -> None:
+    try:
+        await conn.close()
+    except Exception as exc:  # pragma: no cover - closing a broken connection
+        logger.debug("call limiter: closing a connection failed: %s", exc)
 
 
 @asynccontextmanager
