@@ -321,11 +321,6 @@ class LimitedCostSink:
             raise
         return Held(slot, inner)
 
-    async def call_done(self, reservation: Held) -> None:
-        """The call is over but its settlement waits (web-search settles a search set at its
-        end): free the slot now, so a set never holds slots for calls already answered."""
-        await asyncio.shield(self._free(reservation))
-
     async def settle(self, reservation: Held, record: Any) -> None:
         """The call is over: free its slot, then settle with the wrapped sink."""
         await asyncio.shield(self._free(reservation))
