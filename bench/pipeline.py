@@ -454,7 +454,8 @@ async def costs(args: argparse.Namespace) -> None:
     console.print(
         f"mean ${per_bill:.4f} a bill -> ${per_bill * args.bills_per_day * 30:,.2f} a month at "
         f"{args.bills_per_day} new bills a day (estimate: ${projected.per_month:,.2f}); "
-        f"targets <= 12 search calls, <= 20 SQL statements, <= $0.20 a bill"
+        f"targets <= 12 search calls, <= $0.20 a bill; SQL: issue 14's <= 20, plus one settle"
+        f" and one cache write per extra wave of search answers since issue 16"
     )
     console.print(f"load average (1 min) {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
 
