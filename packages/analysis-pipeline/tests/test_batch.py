@@ -603,3 +603,36 @@ def test_a_worker_whose_run_store_goes_away_after_a_paid_step_finishes_the_bill_
         assert runs == [("completed",)]
         assert not list((tmp_path / "A" / "journal").rglob("*.json"))  # handed over
         assert _ledger(url) == _served(llm, search)
+
+
+async def test_stopping_twice_cancels_the_worker_once() -> None:
+    # Each budget refusal calls stop(); procrastinate turns the first cancellation into a
+    # graceful shutdown that waits for the running jobs, which a second one would cut short.
+    from analysis_pipeline import BatchWorker
+
+    cancels: list[int] = []
+    drained = asyncio.Event()
+
+    async def graceful_worker() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancels.append(1)
+            try:
+                await asyncio.sleep(0.2)  # the running jobs finish meanwhile
+            except asyncio.CancelledError:
+                cancels.append(2)
+                raise
+            drained.set()
+            raise
+
+    worker = BatchWorker("postgresql://nobody@127.0.0.1:9/none", pipeline=None)  # type: ignore[arg-type]
+    worker._run_task = asyncio.create_task(graceful_worker())
+    await asyncio.sleep(0)
+    worker.stop()
+    await asyncio.sleep(0.05)
+    worker.stop()  # a second refusal while the first shutdown drains
+    with pytest.raises(asyncio.CancelledError):
+        await worker._run_task
+    assert cancels == [1]
+    assert drained.is_set()

@@ -447,13 +447,18 @@ class BatchWorker:
         self._connect_timeout = connect_timeout
         self._pg = _pool(database_url, connect_timeout, max_size=concurrency + 2)
         self._run_task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def __repr__(self) -> str:
         return f"BatchWorker({self.name!r}, {self._pg.display!r}, concurrency={self.concurrency})"
 
     def stop(self) -> None:
-        """Stop taking jobs; running bills finish first."""
-        if self._run_task is not None:
+        """Stop taking jobs; running bills finish first. Idempotent."""
+        # Cancelled once only: procrastinate turns the first cancellation into a graceful
+        # shutdown that waits for the running jobs, and a second one would cut that wait
+        # short, leaving their jobs `doing` with no worker (each budget refusal calls stop).
+        if self._run_task is not None and not self._stopping:
+            self._stopping = True
             self._run_task.cancel()
 
     async def run(self) -> WorkerStats:
@@ -474,6 +479,7 @@ class BatchWorker:
         try:
             async with app.open_async():
                 reaper = asyncio.create_task(self._reap(app), name="batch:stalled-jobs")
+                self._stopping = False
                 self._run_task = asyncio.create_task(
                     app.run_worker_async(
                         queues=[BATCH_QUEUE],
