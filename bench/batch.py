@@ -36,7 +36,12 @@ ROOT = Path(__file__).resolve().parent.parent
 WORKER = ROOT / "packages/analysis-pipeline/tests/_batch_worker.py"
 BILLS = ROOT / "../shared/data/bills"
 ADMIN = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-LIMITS = {"openai": 64, "zai": 64}  # far above the load: the limiter runs but never waits
+
+
+def _limits(concurrency: int) -> dict[str, int]:
+    """Caps far above the load (a bill has at most one LLM call or four searches in flight):
+    the limiter runs but never waits."""
+    return {"openai": max(64, 2 * concurrency), "zai": max(64, 5 * concurrency)}
 
 
 def _server(kind: str, latency: float) -> tuple[subprocess.Popen[str], str]:
@@ -93,7 +98,7 @@ def one_round(
             cfg = {
                 "database_url": url, "llm_base_url": llm, "search_base_url": search,
                 "concurrency": per_worker, "name": f"bench-{i}", "project": "bench",
-                "limits": LIMITS, "state_dir": str(tmp / name / str(i)),
+                "limits": _limits(workers * per_worker), "state_dir": str(tmp / name / str(i)),
                 "heartbeat": 2.0, "stalled_after": 30.0, "lease_timeout": 30.0,
             }  # fmt: skip
             proc = subprocess.Popen(
