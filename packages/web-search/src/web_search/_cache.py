@@ -337,8 +337,8 @@ class SearchCache:
     ) -> None:
         """Write many ``(key, entry, recency, query, provider)`` through both tiers at once.
 
-        The persistent tier gets one batched write (a research set writes once); a failure is
-        logged, not raised.
+        The persistent tier gets one batched write (a research set writes its answers this way
+        as they arrive, grouped); a failure is logged, not raised.
         """
         for key, entry, recency, _, _ in items:
             self.promote(key, entry, recency, entry.stored_at)
