@@ -102,9 +102,21 @@ def test_bad_input_is_one_error_line(args: list[str]) -> None:
     assert "Traceback" not in out + err
 
 
-def test_unreachable_database_hides_the_password() -> None:
+@pytest.mark.parametrize("command", [["batch", "status"], ["worker", "--exit-when-empty"]])
+def test_unreachable_database_hides_the_password(command: list[str]) -> None:
     url = "postgresql://postgres:s3cret-pw@127.0.0.1:1/nowhere?connect_timeout=1"
-    code, out, err = _cli("batch", "status", "--database-url", url)
+    code, out, err = _cli(*command, "--database-url", url)
     assert code == 1
     assert err.count("error:") == 1
+    assert "unreachable" in err
     assert "s3cret-pw" not in out + err
+    assert "taking jobs" not in err  # refused before it claims to work
+
+
+def test_worker_on_an_unmigrated_database_says_what_to_run(postgres_db: str) -> None:
+    with psycopg.connect(postgres_db, autocommit=True) as conn:
+        conn.execute("drop table public.pipeline_batch_items cascade")
+    code, _, err = _cli("worker", "--exit-when-empty", "--database-url", postgres_db)
+    assert code == 1
+    assert err.count("error:") == 1
+    assert "llm-common-db migrate --package analysis-pipeline-batch" in err

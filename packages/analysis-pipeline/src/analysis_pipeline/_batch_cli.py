@@ -271,6 +271,10 @@ def worker(
     async def go() -> Any:
         from llm_client import prepare_for_serving
 
+        from analysis_pipeline._batch import BatchQueue
+
+        async with BatchQueue(url) as queue:  # unreachable or unmigrated: one clear line now
+            await queue.status()
         wiring = _worker_pipeline(url, limits, budget, concurrency, abandoned_after)
         async with wiring as (pipeline, models):
             prepare_for_serving()  # a first call must not import for seconds: heartbeats wait
