@@ -144,7 +144,9 @@ class CallLimiter:
             if limit < 1:
                 raise ConfigurationError(f"call limit of {account!r} must be >= 1, got {limit}")
         if not (math.isfinite(abandoned_after) and abandoned_after > 0):
-            raise ConfigurationError(f"abandoned_after must be a finite number of seconds > 0, got {abandoned_after}")
+            raise ConfigurationError(
+                f"abandoned_after must be a finite number of seconds > 0, got {abandoned_after}"
+            )
         self.limits = dict(limits)
         self.namespace = namespace
         self.abandoned_after = float(abandoned_after)
