@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import psycopg
@@ -79,7 +81,14 @@ def test_enqueue_from_table(postgres_db: str) -> None:
                         "--database-url", postgres_db)  # fmt: skip
     assert code == 1
     assert err.count("error:") == 1
-    assert "no_such_table" in err
+    assert "no table 'no_such_table'" in err  # the user's table, not ours, is missing
+    assert "llm-common-db migrate" not in err
+    code, _, err = _cli("batch", "enqueue", "--from-table", "app_bills; drop table app_bills",
+                        "--database-url", postgres_db)  # fmt: skip
+    assert code == 1
+    assert "no table" in err
+    with psycopg.connect(postgres_db, autocommit=True) as conn:
+        assert conn.execute("select count(*) from app_bills").fetchone() == (2,)
 
 
 @pytest.mark.parametrize(
@@ -120,3 +129,17 @@ def test_worker_on_an_unmigrated_database_says_what_to_run(postgres_db: str) -> 
     assert code == 1
     assert err.count("error:") == 1
     assert "llm-common-db migrate --package analysis-pipeline-batch" in err
+
+
+def test_watch_below_half_a_second_is_refused() -> None:
+    # 0 would poll the database in a tight loop; refused before the database is tried, by the
+    # installed command (its option errors go through the same one-line handler).
+    cli = Path(sys.executable).with_name("analysis-pipeline")
+    done = subprocess.run(
+        [str(cli), "batch", "status", "--watch", "0", "--database-url", "postgresql://x@127.0.0.1:1/x"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert done.stdout == ""
+    assert done.stderr.count("error:") == 1
+    assert "--watch" in done.stderr

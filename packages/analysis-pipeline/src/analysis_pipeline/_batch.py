@@ -263,6 +263,10 @@ class BatchQueue:
         )
         try:
             async with self._pg.connection() as conn:
+                name = sql.Identifier(*parts).as_string(conn)
+                found = await (await conn.execute("select to_regclass(%s)", (name,))).fetchone()
+                if found is None or found[0] is None:
+                    raise BatchError(f"--from-table: no table {table!r} in this database")
                 rows = await (await conn.execute(query)).fetchall()
         except AnalysisPipelineError:
             raise

@@ -130,7 +130,7 @@ def status_view(status: BatchStatus) -> Group:
 def status(
     watch: Annotated[
         float | None,
-        typer.Option(help="Refresh every SECONDS until nothing is queued or running."),
+        typer.Option(min=0.5, help="Refresh every SECONDS until nothing is queued or running."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
     database_url: DatabaseUrl = None,
@@ -146,7 +146,10 @@ def status(
             current = await queue.status()
             if watch is None or as_json:
                 return current
-            with Live(status_view(current), console=out, refresh_per_second=4) as live:
+            # Transient: the final view is printed once below, as without --watch.
+            with Live(
+                status_view(current), console=out, refresh_per_second=4, transient=True
+            ) as live:
                 while current.queued + current.running:
                     await asyncio.sleep(watch)  # the refresh period the user asked for
                     current = await queue.status()
@@ -163,7 +166,7 @@ def status(
                 "workers": current.workers,
             }
         )  # fmt: skip
-    elif watch is None:
+    else:
         out.print(status_view(current))
 
 
