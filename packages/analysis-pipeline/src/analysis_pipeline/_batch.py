@@ -623,6 +623,7 @@ class BatchWorker:
         is away, keep the job and try again every ``journal_retry_interval`` seconds, for at
         most ``journal_hold`` seconds, so this process hands its journal over itself."""
         deadline = asyncio.get_running_loop().time() + self.journal_hold
+        waiting = False
         while True:
             try:
                 return await self.pipeline.resume(run_id, self.models)
@@ -638,11 +639,13 @@ class BatchWorker:
                         self.name,
                     )
                     raise
-                logger.warning(
-                    "run %s: the run store is away and this worker holds a paid step of it;"
-                    " keeping the bill until the store answers",
-                    run_id,
-                )
+                if not waiting:  # one line per wait, not one per try
+                    logger.warning(
+                        "run %s: the run store is away and this worker holds a paid step of"
+                        " it; keeping the bill until the store answers",
+                        run_id,
+                    )
+                    waiting = True
             await asyncio.sleep(self.journal_retry_interval)  # a poll: the store has no event
 
 
